@@ -1,0 +1,230 @@
+"""Events on the `ZAPHUB_EVT` stream: CloudEvents 1.0 JSON envelopes, one class per event type.
+
+The envelope's `type` is `io.zaphub.<short>.v1`; the short name (`message.sent`) is the last part of the
+subject `zaphub.v1.evt.<tenant>.<session>.<short>`.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+from uuid import UUID, uuid5
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from zaphub_contracts.content import MessageContent
+from zaphub_contracts.failures import FailureReason
+from zaphub_contracts.ratelimit import WindowName
+
+EVENT_NAMESPACE = UUID("6f1c8a52-0d7e-4a5b-9a8e-1d6c3f0b7a21")
+
+
+class EventData(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class SessionQrData(EventData):
+    qr: str = Field(description="Raw QR payload to render; scan it with WhatsApp > Linked devices")
+    expires_at: datetime
+
+
+class SessionPairCodeData(EventData):
+    code: str
+    phone: str
+
+
+class SessionConnectedData(EventData):
+    jid: str = Field(description="Phone-number JID of the linked account")
+    lid: str | None = Field(default=None, description="Linked-identity JID, when WhatsApp gives one")
+    push_name: str | None = None
+    host_id: str
+
+
+class SessionDisconnectedData(EventData):
+    reason: str
+    will_reconnect: bool = True
+
+
+class SessionLoggedOutData(EventData):
+    reason: str
+
+
+class SessionFailedData(EventData):
+    reason: FailureReason | str
+    detail: str = ""
+
+
+class MessageSentData(EventData):
+    message_id: UUID
+    whatsapp_id: str
+    to: str
+    sent_at: datetime
+
+
+class MessageReceiptData(EventData):
+    message_id: UUID | None = Field(default=None, description="ZapHub id, when the message was sent by ZapHub")
+    whatsapp_id: str
+    chat: str
+    at: datetime
+
+
+class MessageFailedData(EventData):
+    message_id: UUID
+    reason: FailureReason
+    detail: str = ""
+    attempts: int = 0
+
+
+class MessageRateLimitedData(EventData):
+    message_id: UUID
+    retry_after: float
+    window: WindowName | None = None
+
+
+class MessageReceivedData(EventData):
+    message_id: UUID
+    whatsapp_id: str
+    chat: str
+    sender: str = Field(description="Phone-number JID of the sender")
+    sender_lid: str | None = None
+    push_name: str | None = None
+    is_group: bool = False
+    sent_at: datetime
+    content: MessageContent
+
+
+class EventBase(BaseModel):
+    """The CloudEvents 1.0 envelope shared by every event."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    short: ClassVar[str]
+
+    specversion: Literal["1.0"] = "1.0"
+    id: UUID
+    source: str = Field(description="URI-reference of the emitting process, e.g. /zaphub/session-host/h1")
+    type: str
+    time: datetime
+    subject: str | None = Field(default=None, description="What the event is about, e.g. messages/<id>")
+    datacontenttype: Literal["application/json"] = "application/json"
+    tenantid: UUID
+    sessionid: UUID
+    data: Any
+
+    @staticmethod
+    def derive_id(*parts: object) -> UUID:
+        """A stable event id, so that a repeated emission of the same fact is deduplicated by JetStream."""
+        return uuid5(EVENT_NAMESPACE, "/".join(str(p) for p in parts))
+
+
+def _type(short: str) -> str:
+    return f"io.zaphub.{short}.v1"
+
+
+class SessionQr(EventBase):
+    short = "session.qr"
+    type: Literal["io.zaphub.session.qr.v1"] = "io.zaphub.session.qr.v1"
+    data: SessionQrData
+
+
+class SessionPairCode(EventBase):
+    short = "session.pair_code"
+    type: Literal["io.zaphub.session.pair_code.v1"] = "io.zaphub.session.pair_code.v1"
+    data: SessionPairCodeData
+
+
+class SessionConnected(EventBase):
+    short = "session.connected"
+    type: Literal["io.zaphub.session.connected.v1"] = "io.zaphub.session.connected.v1"
+    data: SessionConnectedData
+
+
+class SessionDisconnected(EventBase):
+    short = "session.disconnected"
+    type: Literal["io.zaphub.session.disconnected.v1"] = "io.zaphub.session.disconnected.v1"
+    data: SessionDisconnectedData
+
+
+class SessionLoggedOut(EventBase):
+    short = "session.logged_out"
+    type: Literal["io.zaphub.session.logged_out.v1"] = "io.zaphub.session.logged_out.v1"
+    data: SessionLoggedOutData
+
+
+class SessionFailed(EventBase):
+    short = "session.failed"
+    type: Literal["io.zaphub.session.failed.v1"] = "io.zaphub.session.failed.v1"
+    data: SessionFailedData
+
+
+class MessageSent(EventBase):
+    short = "message.sent"
+    type: Literal["io.zaphub.message.sent.v1"] = "io.zaphub.message.sent.v1"
+    data: MessageSentData
+
+
+class MessageDelivered(EventBase):
+    short = "message.delivered"
+    type: Literal["io.zaphub.message.delivered.v1"] = "io.zaphub.message.delivered.v1"
+    data: MessageReceiptData
+
+
+class MessageRead(EventBase):
+    short = "message.read"
+    type: Literal["io.zaphub.message.read.v1"] = "io.zaphub.message.read.v1"
+    data: MessageReceiptData
+
+
+class MessageFailed(EventBase):
+    short = "message.failed"
+    type: Literal["io.zaphub.message.failed.v1"] = "io.zaphub.message.failed.v1"
+    data: MessageFailedData
+
+
+class MessageRateLimited(EventBase):
+    short = "message.rate_limited"
+    type: Literal["io.zaphub.message.rate_limited.v1"] = "io.zaphub.message.rate_limited.v1"
+    data: MessageRateLimitedData
+
+
+class MessageReceived(EventBase):
+    short = "message.received"
+    type: Literal["io.zaphub.message.received.v1"] = "io.zaphub.message.received.v1"
+    data: MessageReceivedData
+
+
+EVENT_CLASSES: tuple[type[EventBase], ...] = (
+    SessionQr,
+    SessionPairCode,
+    SessionConnected,
+    SessionDisconnected,
+    SessionLoggedOut,
+    SessionFailed,
+    MessageSent,
+    MessageDelivered,
+    MessageRead,
+    MessageFailed,
+    MessageRateLimited,
+    MessageReceived,
+)
+EVENT_BY_SHORT: dict[str, type[EventBase]] = {cls.short: cls for cls in EVENT_CLASSES}
+assert all(_type(c.short) == c.model_fields["type"].default for c in EVENT_CLASSES)
+
+AnyEvent = Annotated[
+    SessionQr
+    | SessionPairCode
+    | SessionConnected
+    | SessionDisconnected
+    | SessionLoggedOut
+    | SessionFailed
+    | MessageSent
+    | MessageDelivered
+    | MessageRead
+    | MessageFailed
+    | MessageRateLimited
+    | MessageReceived,
+    Field(discriminator="type"),
+]
+ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
+def parse_event(raw: bytes | str) -> EventBase:
+    """Validate any v1 event; raises pydantic.ValidationError on anything else."""
+    return ANY_EVENT.validate_json(raw)

@@ -1,0 +1,135 @@
+"""JetStream streams, consumers and KV buckets of v1, declared once for every service and infra/."""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from zaphub_contracts import subjects
+
+DAY = 86400.0
+
+
+class Retention(StrEnum):
+    LIMITS = "limits"
+    WORK_QUEUE = "workqueue"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    retention: Retention
+    max_age: float = 0.0  # seconds, 0 = forever
+    duplicate_window: float = 120.0
+    allow_msg_ttl: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerSpec:
+    stream: str
+    durable: str
+    filter_subject: str
+    ack_wait: float = 30.0
+    max_ack_pending: int = 1000
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSpec:
+    name: str
+    history: int = 1
+    ttl: float = 0.0  # bucket-wide max age in seconds, 0 = forever
+    per_key_ttl: bool = False  # leases and heartbeats expire key by key
+    description: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+CMD = StreamSpec(
+    name="ZAPHUB_CMD",
+    subjects=(subjects.CMD_ALL,),
+    retention=Retention.WORK_QUEUE,
+    # Long enough that the outbox sweeper's republish of a message is still deduplicated.
+    duplicate_window=2 * 3600.0,
+    description="Commands: message sends and session actions (work queue)",
+)
+EVT = StreamSpec(
+    name="ZAPHUB_EVT",
+    subjects=(subjects.EVT_ALL,),
+    retention=Retention.LIMITS,
+    max_age=7 * DAY,
+    description="CloudEvents of every tenant, kept for seven days",
+)
+DLQ = StreamSpec(
+    name="ZAPHUB_DLQ",
+    subjects=(subjects.DLQ_ALL,),
+    retention=Retention.LIMITS,
+    max_age=30 * DAY,
+    description="Commands and events that could not be processed, with the reason",
+)
+RATELIMIT = StreamSpec(
+    name="ZAPHUB_RATELIMIT",
+    subjects=(subjects.RATELIMIT_GRANTS_ALL,),
+    retention=Retention.LIMITS,
+    # A day window plus a margin: older grants can no longer count against any window.
+    max_age=DAY + 3600.0,
+    description="Per-tenant log of rate-limit grants and releases (append with compare-and-set)",
+)
+STREAMS: tuple[StreamSpec, ...] = (CMD, EVT, DLQ, RATELIMIT)
+
+SEND_CONSUMER = ConsumerSpec(
+    stream=CMD.name,
+    durable="dispatcher-send",
+    filter_subject=subjects.SEND_ALL,
+    description="Dispatcher replicas share this pull consumer for message sends",
+)
+SESSION_CONSUMER = ConsumerSpec(
+    stream=CMD.name,
+    durable="dispatcher-session",
+    filter_subject=subjects.SESSION_CMD_ALL,
+    description="Dispatcher replicas share this pull consumer for session commands",
+)
+PROJECTOR_CONSUMER = ConsumerSpec(
+    stream=EVT.name,
+    durable="projector",
+    filter_subject=subjects.EVT_ALL,
+    ack_wait=30.0,
+    max_ack_pending=5000,
+    description="The API's projector keeps Postgres current from events",
+)
+CONSUMERS: tuple[ConsumerSpec, ...] = (SEND_CONSUMER, SESSION_CONSUMER, PROJECTOR_CONSUMER)
+
+SESSIONS_BUCKET = BucketSpec(
+    name="zaphub_sessions",
+    description="Desired state: every session that should be running, keyed <tenant>.<session>",
+)
+LEASES_BUCKET = BucketSpec(
+    name="zaphub_leases",
+    per_key_ttl=True,
+    description="Which host owns a session, keyed by session id; expires when the host stops refreshing",
+)
+HOSTS_BUCKET = BucketSpec(
+    name="zaphub_hosts",
+    per_key_ttl=True,
+    description="Live session-hosts and their load, refreshed by heartbeat",
+)
+DISPATCH_BUCKET = BucketSpec(
+    name="zaphub_dispatch",
+    description="Per-session send cursor and per-message attempt counts of the dispatcher",
+)
+LIMITS_BUCKET = BucketSpec(
+    name="zaphub_limits",
+    description="Per-tenant rate-limit overrides, keyed by tenant id, written by the API",
+)
+SENT_BUCKET = BucketSpec(
+    name="zaphub_sent",
+    ttl=7 * DAY,
+    description="Message ids already handed to WhatsApp, so a redelivered send is never sent twice",
+)
+BUCKETS: tuple[BucketSpec, ...] = (
+    SESSIONS_BUCKET,
+    SENT_BUCKET,
+    LEASES_BUCKET,
+    HOSTS_BUCKET,
+    DISPATCH_BUCKET,
+    LIMITS_BUCKET,
+)

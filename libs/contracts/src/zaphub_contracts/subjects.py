@@ -1,0 +1,94 @@
+"""Subject builders and parsers; no service writes a subject string by hand."""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from zaphub_contracts.commands import SessionAction
+
+ROOT = "zaphub.v1"
+CMD_ALL = f"{ROOT}.cmd.>"
+SEND_ALL = f"{ROOT}.cmd.message.send.>"
+SESSION_CMD_ALL = f"{ROOT}.cmd.session.>"
+EVT_ALL = f"{ROOT}.evt.>"
+DLQ_ALL = f"{ROOT}.dlq.>"
+RATELIMIT_ACQUIRE = f"{ROOT}.ratelimit.acquire"
+RATELIMIT_RELEASE = f"{ROOT}.ratelimit.release"
+RATELIMIT_USAGE = f"{ROOT}.ratelimit.usage"
+RATELIMIT_GRANTS_ALL = f"{ROOT}.rl.grant.>"
+UNKNOWN = "unknown"  # stands for a tenant or session token that could not be read
+
+
+class SubjectError(ValueError):
+    """A subject that does not match the v1 contract."""
+
+
+def send_command(tenant_id: UUID, session_id: UUID) -> str:
+    return f"{ROOT}.cmd.message.send.{tenant_id}.{session_id}"
+
+
+def session_command(action: SessionAction, tenant_id: UUID, session_id: UUID) -> str:
+    return f"{ROOT}.cmd.session.{action.value}.{tenant_id}.{session_id}"
+
+
+def event(tenant_id: UUID, session_id: UUID, short: str) -> str:
+    return f"{ROOT}.evt.{tenant_id}.{session_id}.{short}"
+
+
+def tenant_events(tenant_id: UUID) -> str:
+    """Everything one tenant may subscribe to."""
+    return f"{ROOT}.evt.{tenant_id}.>"
+
+
+def dead_letter(tenant: UUID | str, session: UUID | str) -> str:
+    return f"{ROOT}.dlq.{tenant}.{session}"
+
+
+def host(session_id: UUID, op: str) -> str:
+    return f"{ROOT}.host.{session_id}.{op}"
+
+
+def ratelimit_grants(tenant_id: UUID) -> str:
+    return f"{ROOT}.rl.grant.{tenant_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """The tenant and session tokens read from a command, event or dead-letter subject."""
+
+    kind: str  # "send", "session.<action>", "evt.<short>", "dlq"
+    tenant_id: UUID
+    session_id: UUID
+
+
+def _uuid(token: str, subject: str) -> UUID:
+    try:
+        return UUID(token)
+    except ValueError as exc:
+        raise SubjectError(f"{subject!r}: {token!r} is not a UUID") from exc
+
+
+def parse(subject: str) -> Routed:
+    """Read a v1 command, event or dead-letter subject; raises SubjectError otherwise."""
+    tokens = subject.split(".")
+    if tokens[:2] != ["zaphub", "v1"] or len(tokens) < 5:
+        raise SubjectError(f"{subject!r} is not a zaphub.v1 subject")
+    rest = tokens[2:]
+    match rest:
+        case ["cmd", "message", "send", tenant, session]:
+            return Routed("send", _uuid(tenant, subject), _uuid(session, subject))
+        case ["cmd", "session", action, tenant, session]:
+            return Routed(f"session.{action}", _uuid(tenant, subject), _uuid(session, subject))
+        case ["evt", tenant, session, *short] if short:
+            return Routed(f"evt.{'.'.join(short)}", _uuid(tenant, subject), _uuid(session, subject))
+        case ["dlq", tenant, session]:
+            return Routed("dlq", _uuid(tenant, subject), _uuid(session, subject))
+    raise SubjectError(f"{subject!r} matches no v1 subject")
+
+
+def tenant_session_tokens(subject: str) -> tuple[str, str]:
+    """Best-effort tenant and session tokens of any subject, for dead-lettering what cannot be parsed."""
+    try:
+        routed = parse(subject)
+    except SubjectError:
+        return UNKNOWN, UNKNOWN
+    return str(routed.tenant_id), str(routed.session_id)

@@ -1,0 +1,155 @@
+"""The NATS connection every service shares: JetStream streams and buckets from the contracts,
+typed publishing with trace context and dedup ids, and dead-lettering."""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.kv import KeyValue
+from pydantic import BaseModel
+
+from zaphub_contracts import streams, subjects
+from zaphub_contracts.deadletters import DeadLetter
+from zaphub_contracts.events import EventBase
+from zaphub_contracts.failures import FailureReason
+from zaphub_runtime.codec import encode
+from zaphub_runtime.telemetry import inject_headers
+
+log = logging.getLogger(__name__)
+
+MSG_ID = "Nats-Msg-Id"
+
+
+def _stream_config(spec: streams.StreamSpec) -> js_api.StreamConfig:
+    return js_api.StreamConfig(
+        name=spec.name,
+        description=spec.description,
+        subjects=list(spec.subjects),
+        retention=js_api.RetentionPolicy(spec.retention.value),
+        storage=js_api.StorageType.FILE,
+        max_age=spec.max_age or None,
+        duplicate_window=spec.duplicate_window,
+        allow_msg_ttl=spec.allow_msg_ttl or None,
+        allow_direct=True,
+    )
+
+
+def consumer_config(spec: streams.ConsumerSpec) -> js_api.ConsumerConfig:
+    return js_api.ConsumerConfig(
+        durable_name=spec.durable,
+        filter_subject=spec.filter_subject,
+        ack_policy=js_api.AckPolicy.EXPLICIT,
+        ack_wait=spec.ack_wait,
+        max_ack_pending=spec.max_ack_pending,
+        max_deliver=-1,  # attempts are counted by the consumer itself, never by redelivery
+        deliver_policy=js_api.DeliverPolicy.ALL,
+        description=spec.description,
+    )
+
+
+@dataclass
+class Bus:
+    nc: Client
+    js: JetStreamContext
+    source: str  # CloudEvents source of this process, e.g. /zaphub/dispatcher/host-123
+
+    @classmethod
+    async def connect(cls, url: str, name: str, source: str) -> "Bus":
+        nc = await nats.connect(
+            servers=[u.strip() for u in url.split(",")],
+            name=name,
+            max_reconnect_attempts=-1,  # a NATS restart must never kill a service
+            reconnect_time_wait=0.5,
+            connect_timeout=5,
+            allow_reconnect=True,
+        )
+        return cls(nc=nc, js=nc.jetstream(timeout=10), source=source)
+
+    async def ensure_streams(self) -> None:
+        """Create or update every v1 stream; safe to run from every replica at start."""
+        for spec in streams.STREAMS:
+            config = _stream_config(spec)
+            try:
+                await self.js.add_stream(config)
+            except BadRequestError:
+                await self.js.update_stream(config)
+
+    async def ensure_consumer(self, spec: streams.ConsumerSpec) -> None:
+        try:
+            await self.js.consumer_info(spec.stream, spec.durable)
+        except NotFoundError:
+            try:
+                await self.js.add_consumer(spec.stream, consumer_config(spec))
+            except BadRequestError:
+                pass  # another replica created it first
+
+    async def kv(self, spec: streams.BucketSpec) -> KeyValue:
+        try:
+            return await self.js.key_value(spec.name)
+        except (NotFoundError, BadRequestError):
+            return await self.js.create_key_value(
+                bucket=spec.name,
+                description=spec.description,
+                history=spec.history,
+                ttl=spec.ttl or None,
+                limit_marker_ttl=1.0 if spec.per_key_ttl else None,
+            )
+
+    async def publish_event(self, event: EventBase, timeout: float = 5.0) -> None:
+        """Publish to JetStream, deduplicated by the event id."""
+        subject = subjects.event(event.tenantid, event.sessionid, event.short)
+        headers = inject_headers({MSG_ID: str(event.id), "Ce-Type": event.type})
+        await self.js.publish(subject, encode(event), headers=headers, timeout=timeout)
+
+    async def publish_command(self, subject: str, command: BaseModel, msg_id: str) -> None:
+        headers = inject_headers({MSG_ID: msg_id})
+        await self.js.publish(subject, encode(command), headers=headers, timeout=5.0)
+
+    async def request(self, subject: str, payload: BaseModel, timeout: float) -> Msg:
+        return await self.nc.request(subject, encode(payload), timeout=timeout, headers=inject_headers())
+
+    async def dead_letter(
+        self,
+        msg: Msg,
+        reason: FailureReason,
+        detail: str,
+        component: str,
+        attempts: int = 0,
+    ) -> None:
+        """Copy a message that cannot be processed to the DLQ stream, with why."""
+        tenant, session = subjects.tenant_session_tokens(msg.subject)
+        seq = msg.metadata.sequence.stream if msg.reply and msg.reply.startswith("$JS.ACK") else None
+        letter = DeadLetter(
+            reason=reason,
+            detail=detail[:4000],
+            original_subject=msg.subject,
+            original_stream_seq=seq,
+            payload=msg.data.decode("utf-8", errors="replace")[:1_000_000],
+            headers={k: v for k, v in (msg.headers or {}).items() if k != MSG_ID},
+            attempts=attempts,
+            failed_at=datetime.now(UTC),
+            component=component,
+        )
+        msg_id = f"dlq:{msg.subject}:{seq}" if seq is not None else None
+        headers = inject_headers({MSG_ID: msg_id} if msg_id else {})
+        await self.js.publish(subjects.dead_letter(tenant, session), encode(letter), headers=headers)
+        log.warning(
+            "dead-lettered",
+            extra={"fields": {"reason": reason.value, "subject": msg.subject, "component": component}},
+        )
+
+    async def close(self) -> None:
+        if self.nc.is_connected:
+            try:
+                await asyncio.wait_for(self.nc.drain(), timeout=5)
+            except (TimeoutError, nats.errors.Error):
+                await self.nc.close()
+        elif not self.nc.is_closed:
+            await self.nc.close()

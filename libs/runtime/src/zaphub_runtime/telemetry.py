@@ -1,0 +1,53 @@
+"""OpenTelemetry setup from the standard OTEL_* variables, and W3C trace context in NATS headers."""
+
+import os
+from collections.abc import Mapping
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+
+def _exporter() -> SpanExporter | None:
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    if os.environ.get("OTEL_TRACES_EXPORTER", "").lower() == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    if not endpoint:
+        return None  # nothing is exported when no endpoint is configured
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+    )
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
+
+        return Grpc()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+
+    return Http()
+
+
+def setup_tracing(default_service_name: str) -> TracerProvider:
+    """Install a tracer provider named after the service (OTEL_SERVICE_NAME wins when set)."""
+    name = os.environ.get("OTEL_SERVICE_NAME", default_service_name)
+    provider = TracerProvider(resource=Resource.create({"service.name": name}))
+    exporter = _exporter()
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def inject_headers(headers: dict[str, str] | None = None) -> dict[str, str]:
+    """Headers carrying the current span's W3C trace context (traceparent, tracestate)."""
+    carrier = dict(headers or {})
+    propagate.inject(carrier)
+    return carrier
+
+
+def extract_context(headers: Mapping[str, str] | None) -> context.Context:
+    return propagate.extract(dict(headers or {}))
