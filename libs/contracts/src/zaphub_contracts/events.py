@@ -60,7 +60,9 @@ class MessageSentData(EventData):
 
 
 class MessageReceiptData(EventData):
-    message_id: UUID | None = Field(default=None, description="ZapHub id, when the message was sent by ZapHub")
+    message_id: UUID | None = Field(
+        default=None, description="ZapHub id, when the message was sent by ZapHub"
+    )
     whatsapp_id: str
     chat: str
     at: datetime

@@ -1,12 +1,25 @@
 """Request/reply between the dispatcher (or API) and the session-host that owns a session."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from zaphub_contracts.failures import FailureReason
+
+
+class HostOp(StrEnum):
+    """The last token of `subjects.host(session_id, op)`; only the session's lease owner answers."""
+
+    SEND = "send"  # SendMessage
+    LOGOUT = "logout"  # SessionControl
+    RESTART = "restart"  # SessionControl
+    STOP = "stop"  # SessionControl
+    DELETE = "delete"  # SessionControl: stop, and delete the session's auth_data
+    PAIR_CODE = "pair_code"  # PairCodeRequest
+    FAULT = "fault"  # InjectFault, simulator transport only
 
 
 class HostOk(BaseModel):
@@ -46,3 +59,23 @@ class SessionControl(BaseModel):
 
     tenant_id: UUID
     session_id: UUID
+
+
+class FaultKind(StrEnum):
+    DROP = "drop"  # drop the connection; it reconnects with backoff
+    BAN = "ban"  # temporary ban for `seconds`, then reconnect
+    SLOW = "slow"  # every send waits `seconds` (0 turns it off)
+    FAIL_SENDS = "fail_sends"  # the next `count` sends fail with a transient transport error
+    CLEAR = "clear"  # remove every fault of the session
+
+
+class InjectFault(BaseModel):
+    """Body of the `fault` host op: simulator fault injection for tests, demos and load tests."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tenant_id: UUID
+    session_id: UUID
+    kind: FaultKind
+    seconds: float = Field(default=0.0, ge=0.0)
+    count: int = Field(default=0, ge=0)

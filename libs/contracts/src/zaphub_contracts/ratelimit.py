@@ -63,3 +63,31 @@ class WindowUsage(BaseModel):
 class UsageReply(BaseModel):
     tenant_id: UUID
     windows: list[WindowUsage]
+
+
+class ReleaseReply(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    released: bool = Field(description="False when the token was not live: unknown, released or expired")
+
+
+class RateLimitError(BaseModel):
+    """Reply to a request the ratelimiter could not serve; also flagged by `Nats-Service-Error*` headers."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    error: Literal["bad_request", "unavailable"]
+    detail: str = ""
+
+
+class GrantLogRecord(BaseModel):
+    """One append to a tenant's grant log (`subjects.ratelimit_grants`), written with compare-and-set.
+
+    Only the ratelimiter reads it; a record may carry several grants and releases decided together.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    at_ns: int = Field(ge=0, description="Unix time in ns of the grants; never before the previous record's")
+    grants: list[UUID] = Field(default_factory=list, description="Token ids granted at `at_ns`")
+    releases: list[UUID] = Field(default_factory=list, description="Token ids given back")

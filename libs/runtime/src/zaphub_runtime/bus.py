@@ -2,6 +2,7 @@
 typed publishing with trace context and dedup ids, and dead-lettering."""
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,10 +86,9 @@ class Bus:
         try:
             await self.js.consumer_info(spec.stream, spec.durable)
         except NotFoundError:
-            try:
+            # Another replica may have created it first.
+            with contextlib.suppress(BadRequestError):
                 await self.js.add_consumer(spec.stream, consumer_config(spec))
-            except BadRequestError:
-                pass  # another replica created it first
 
     async def kv(self, spec: streams.BucketSpec) -> KeyValue:
         try:

@@ -1,0 +1,149 @@
+"""The API's wiring: the Litestar app, its collaborators and their lifecycle (no business logic here)."""
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from zaphub_api.auth import KeyRing, provide_principal
+from zaphub_api.errors import EXCEPTION_HANDLERS
+from zaphub_api.limits import LimitsPublisher
+from zaphub_api.outbox import Outbox
+from zaphub_api.placement import Placement
+from zaphub_api.projector import Projector
+from zaphub_api.routes.messages import MessageController
+from zaphub_api.routes.sessions import SessionController
+from zaphub_api.routes.system import SystemController
+from zaphub_api.routes.tenants import TenantController
+from zaphub_api.session_commands import SessionCommands
+from zaphub_api.settings import ApiSettings
+from zaphub_api.store.messages import MessageStore
+from zaphub_api.store.migrate import migrate
+from zaphub_api.store.sessions import SessionStore
+from zaphub_api.store.tenants import TenantStore
+from zaphub_contracts import streams
+from zaphub_runtime.bus import Bus
+from zaphub_runtime.consumer import run_pull_consumer
+
+log = logging.getLogger(__name__)
+DOCS_PATH = "/docs"
+
+
+@dataclass
+class Collaborators:
+    settings: ApiSettings
+    pool: asyncpg.Pool
+    bus: Bus
+    tenants: TenantStore
+    sessions: SessionStore
+    messages: MessageStore
+    outbox: Outbox
+    commands: SessionCommands
+    placement: Placement
+    limits: LimitsPublisher
+    keyring: KeyRing
+
+
+async def build(settings: ApiSettings) -> Collaborators:
+    pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=settings.db_pool_max)
+    await migrate(pool)
+    instance = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+    bus = await Bus.connect(settings.nats_url, name=f"api/{instance}", source=f"/zaphub/api/{instance}")
+    await bus.ensure_streams()
+    messages = MessageStore(pool)
+    return Collaborators(
+        settings=settings,
+        pool=pool,
+        bus=bus,
+        tenants=TenantStore(pool, settings.default_limits, settings.tenant_max_sessions),
+        sessions=SessionStore(pool),
+        messages=messages,
+        outbox=Outbox(bus, messages, settings.outbox_sweep_interval, settings.outbox_grace),
+        commands=SessionCommands(bus),
+        placement=Placement(await bus.kv(streams.LEASES_BUCKET), await bus.kv(streams.HOSTS_BUCKET)),
+        limits=LimitsPublisher(await bus.kv(streams.LIMITS_BUCKET)),
+        keyring=KeyRing(pool, settings.admin_key),
+    )
+
+
+def _from_state(name: str) -> Provide:
+    def provide(state: State) -> Any:
+        return getattr(state.collaborators, name)
+
+    return Provide(provide, sync_to_thread=False)
+
+
+def create_app(settings: ApiSettings) -> Litestar:
+    if not settings.admin_key:
+        raise ValueError("ZAPHUB_ADMIN_KEY must be set (the entry point generates one when unset)")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        collaborators = await build(settings)
+        app.state.collaborators = collaborators
+        app.state.keyring = collaborators.keyring
+        collaborators.outbox.start()
+        stop = asyncio.Event()
+        projector_task = None
+        if settings.projector:
+            projector = Projector(collaborators.bus, collaborators.pool)
+            projector_task = asyncio.create_task(
+                run_pull_consumer(collaborators.bus, streams.PROJECTOR_CONSUMER, projector.handle_batch, stop)
+            )
+        try:
+            yield
+        finally:
+            stop.set()
+            if projector_task is not None:
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(projector_task, timeout=5)
+            await collaborators.outbox.stop()
+            await collaborators.bus.close()
+            await collaborators.pool.close()
+
+    dependencies = {
+        name: _from_state(name)
+        for name in (
+            "pool",
+            "bus",
+            "tenants",
+            "sessions",
+            "messages",
+            "outbox",
+            "commands",
+            "placement",
+            "limits",
+        )
+    }
+    dependencies["settings"] = Provide(lambda: settings, sync_to_thread=False)
+    dependencies["principal"] = Provide(provide_principal)
+    return Litestar(
+        route_handlers=[SystemController, TenantController, SessionController, MessageController],
+        dependencies=dependencies,
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="ZapHub API",
+            version="1.0.0",
+            description="Multi-tenant WhatsApp gateway. Authenticate with `Authorization: Bearer <api key>`.",
+            path=DOCS_PATH,
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={"BearerAuth": SecurityScheme(type="http", scheme="bearer")}
+            ),
+            security=[{"BearerAuth": []}],
+        ),
+        debug=False,
+    )

@@ -1,0 +1,99 @@
+"""Domain errors of the API and their one mapping to RFC 9457 problem+json responses."""
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://zaphub.dev/problems/"
+
+
+class ApiError(Exception):
+    """Base of every error the API answers deliberately; `kind` is the stable problem type."""
+
+    status = 400
+    kind = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str = "", **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+
+class Unauthorized(ApiError):
+    status, kind, title = 401, "unauthorized", "Missing or invalid API key"
+
+
+class Forbidden(ApiError):
+    status, kind, title = 403, "forbidden", "This route needs the admin key"
+
+
+class NotFound(ApiError):
+    status, kind, title = 404, "not-found", "Not found"
+
+
+class Conflict(ApiError):
+    status, kind, title = 409, "conflict", "Conflict"
+
+
+class InvalidField(ApiError):
+    status, kind, title = 422, "validation-error", "Invalid request"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+class Unavailable(ApiError):
+    status, kind, title = 503, "unavailable", "A dependency is unavailable"
+
+
+def problem(status: int, kind: str, title: str, detail: str, instance: str, **extra: Any) -> Response[Any]:
+    body = {
+        "type": TYPE_BASE + kind,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_errors(exc: ValidationException) -> list[dict[str, str]]:
+    errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            field = str(item.get("key") or item.get("source") or "body")
+            errors.append({"field": field, "message": str(item.get("message", ""))})
+    return errors
+
+
+def to_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The only place where exceptions become HTTP responses."""
+    path = request.url.path
+    if isinstance(exc, ApiError):
+        return problem(exc.status, exc.kind, exc.title, exc.detail, path, **exc.extra)
+    if isinstance(exc, ValidationException):
+        errors = _field_errors(exc)
+        fields = ", ".join(e["field"] for e in errors) or "body"
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or str(exc.detail)
+        return problem(422, "validation-error", f"Invalid field: {fields}", detail, path, errors=errors)
+    if isinstance(exc, NotFoundException):
+        return problem(404, "not-found", "Not found", "No such route or resource", path)
+    if isinstance(exc, HTTPException):
+        kind = {405: "method-not-allowed", 413: "payload-too-large", 415: "unsupported-media-type"}.get(
+            exc.status_code, "http-error"
+        )
+        return problem(exc.status_code, kind, str(exc.detail), str(exc.detail), path)
+    log.exception("unhandled error", exc_info=exc)
+    return problem(500, "internal-error", "Internal error", "The error was logged", path)
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {Exception: to_problem}
+MEDIA_TYPE = MediaType.JSON

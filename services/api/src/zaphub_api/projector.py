@@ -1,0 +1,218 @@
+"""The projector: keeps PostgreSQL current from the events on `ZAPHUB_EVT`.
+
+Every projection is idempotent (history rows are keyed by event id) and monotonic (a message's status
+only moves forward; a session's status only takes an event newer than the one it shows), so
+redeliveries and replicas consuming in parallel converge on the same rows.
+"""
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeAlias
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+
+from zaphub_contracts import events as ev
+from zaphub_contracts.failures import FailureReason
+from zaphub_contracts.statuses import MESSAGE_STATUS_RANK, MessageStatus, SessionStatus
+from zaphub_runtime.bus import Bus
+
+log = logging.getLogger(__name__)
+Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
+Projection = Callable[[Conn, Any], Awaitable[None]]
+
+_RANK_SQL = (
+    "CASE status "
+    + " ".join(f"WHEN '{status.value}' THEN {rank}" for status, rank in MESSAGE_STATUS_RANK.items())
+    + " ELSE 0 END"
+)
+
+
+async def _session_status(
+    conn: Conn, event: ev.EventBase, status: SessionStatus, reason: str | None, **cols: Any
+) -> None:
+    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(cols, start=6))
+    await conn.execute(
+        "UPDATE sessions SET status = $3, status_reason = $4, status_at = $5, updated_at = now()"
+        + (f", {sets}" if sets else "")
+        + " WHERE id = $1 AND tenant_id = $2 AND status_at <= $5",
+        event.sessionid,
+        event.tenantid,
+        status.value,
+        reason,
+        event.time,
+        *cols.values(),
+    )
+
+
+async def _qr(conn: Conn, e: ev.SessionQr) -> None:
+    await _session_status(
+        conn, e, SessionStatus.QR_PENDING, None, qr=e.data.qr, qr_expires_at=e.data.expires_at
+    )
+
+
+async def _connected(conn: Conn, e: ev.SessionConnected) -> None:
+    d = e.data
+    await _session_status(
+        conn,
+        e,
+        SessionStatus.CONNECTED,
+        None,
+        jid=d.jid,
+        lid=d.lid,
+        push_name=d.push_name,
+        host_id=d.host_id,
+        qr=None,
+    )
+
+
+async def _disconnected(conn: Conn, e: ev.SessionDisconnected) -> None:
+    status = SessionStatus.CONNECTING if e.data.will_reconnect else SessionStatus.DISCONNECTED
+    await _session_status(conn, e, status, e.data.reason)
+
+
+async def _logged_out(conn: Conn, e: ev.SessionLoggedOut) -> None:
+    await _session_status(conn, e, SessionStatus.LOGGED_OUT, e.data.reason, qr=None, host_id=None)
+
+
+async def _failed_session(conn: Conn, e: ev.SessionFailed) -> None:
+    await _session_status(conn, e, SessionStatus.FAILED, f"{e.data.reason}: {e.data.detail}".strip(": "))
+
+
+async def _history(
+    conn: Conn, e: ev.EventBase, message_id: Any, status: MessageStatus, detail: dict[str, Any]
+) -> bool:
+    """Append to the history once per event; False when the event was projected before."""
+    inserted = await conn.fetchval(
+        "INSERT INTO message_history (message_id, event_id, status, at, detail)"
+        " SELECT id, $2, $3, $4, $5 FROM messages WHERE id = $1 AND tenant_id = $6"
+        " ON CONFLICT (event_id) DO NOTHING RETURNING id",
+        message_id,
+        e.id,
+        status.value,
+        e.time,
+        json.dumps(detail),
+        e.tenantid,
+    )
+    return inserted is not None
+
+
+async def _advance(conn: Conn, e: ev.EventBase, message_id: Any, status: MessageStatus, **cols: Any) -> None:
+    sets = "".join(f", {name} = ${i}" for i, name in enumerate(cols, start=5))
+    await conn.execute(
+        f"UPDATE messages SET status = $3, updated_at = now(){sets}"
+        f" WHERE id = $1 AND tenant_id = $2 AND ({_RANK_SQL}) < $4",
+        message_id,
+        e.tenantid,
+        status.value,
+        MESSAGE_STATUS_RANK[status],
+        *cols.values(),
+    )
+
+
+async def _sent(conn: Conn, e: ev.MessageSent) -> None:
+    d = e.data
+    if await _history(conn, e, d.message_id, MessageStatus.SENT, {"whatsapp_id": d.whatsapp_id}):
+        await _advance(conn, e, d.message_id, MessageStatus.SENT, whatsapp_id=d.whatsapp_id)
+
+
+async def _receipt(conn: Conn, e: ev.MessageDelivered | ev.MessageRead) -> None:
+    status = MessageStatus.DELIVERED if isinstance(e, ev.MessageDelivered) else MessageStatus.READ
+    message_id = e.data.message_id or await conn.fetchval(
+        "SELECT id FROM messages WHERE whatsapp_id = $1 AND tenant_id = $2", e.data.whatsapp_id, e.tenantid
+    )
+    if message_id is not None and await _history(conn, e, message_id, status, {}):
+        await _advance(conn, e, message_id, status)
+
+
+async def _failed(conn: Conn, e: ev.MessageFailed) -> None:
+    d = e.data
+    detail = {"reason": d.reason.value, "detail": d.detail, "attempts": d.attempts}
+    if await _history(conn, e, d.message_id, MessageStatus.FAILED, detail):
+        await _advance(
+            conn,
+            e,
+            d.message_id,
+            MessageStatus.FAILED,
+            failure_reason=d.reason.value,
+            failure_detail=d.detail,
+        )
+
+
+async def _rate_limited(conn: Conn, e: ev.MessageRateLimited) -> None:
+    d = e.data
+    detail = {"retry_after": d.retry_after, "window": d.window}
+    if await _history(conn, e, d.message_id, MessageStatus.RATE_LIMITED, detail):
+        await _advance(conn, e, d.message_id, MessageStatus.RATE_LIMITED)
+
+
+async def _received(conn: Conn, e: ev.MessageReceived) -> None:
+    d = e.data
+    inserted = await conn.fetchval(
+        "INSERT INTO messages (id, tenant_id, session_id, direction, chat, sender, type, content, status,"
+        " whatsapp_id, published_at, created_at)"
+        " SELECT $1, $2, $3, 'inbound', $4, $5, $6, $7, 'received', $8, now(), $9"
+        " WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $3 AND tenant_id = $2)"
+        " ON CONFLICT (id) DO NOTHING RETURNING id",
+        d.message_id,
+        e.tenantid,
+        e.sessionid,
+        d.chat,
+        d.sender,
+        d.content.type,
+        d.content.model_dump_json(),
+        d.whatsapp_id,
+        d.sent_at,
+    )
+    if inserted is not None:
+        await _history(conn, e, d.message_id, MessageStatus.RECEIVED, {})
+
+
+async def _ignore(conn: Conn, e: ev.EventBase) -> None:
+    return None
+
+
+PROJECTIONS: dict[type[ev.EventBase], Projection] = {
+    ev.SessionQr: _qr,
+    ev.SessionPairCode: _ignore,
+    ev.SessionConnected: _connected,
+    ev.SessionDisconnected: _disconnected,
+    ev.SessionLoggedOut: _logged_out,
+    ev.SessionFailed: _failed_session,
+    ev.MessageSent: _sent,
+    ev.MessageDelivered: _receipt,
+    ev.MessageRead: _receipt,
+    ev.MessageFailed: _failed,
+    ev.MessageRateLimited: _rate_limited,
+    ev.MessageReceived: _received,
+}
+assert set(PROJECTIONS) == set(ev.EVENT_CLASSES), "every event type needs a projection"
+
+
+class Projector:
+    def __init__(self, bus: Bus, pool: asyncpg.Pool) -> None:
+        self._bus = bus
+        self._pool = pool
+
+    async def handle_batch(self, msgs: list[Msg]) -> None:
+        for msg in msgs:
+            await self.handle(msg)
+
+    async def handle(self, msg: Msg) -> None:
+        try:
+            event = ev.parse_event(msg.data)
+        except ValidationError as exc:
+            await self._bus.dead_letter(msg, FailureReason.MALFORMED_COMMAND, str(exc), component="projector")
+            await msg.ack()
+            return
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await PROJECTIONS[type(event)](conn, event)
+        except (asyncpg.PostgresError, OSError):
+            log.warning("projection failed; will retry", exc_info=True)
+            await msg.nak(delay=1.0)
+            return
+        await msg.ack()

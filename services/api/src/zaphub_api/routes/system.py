@@ -1,0 +1,41 @@
+"""Liveness, readiness and the admin view of live session-hosts."""
+
+import asyncio
+from typing import Any
+
+import asyncpg
+from litestar import Controller, Response, get
+from litestar.di import Provide
+
+from zaphub_api.auth import Principal, provide_admin
+from zaphub_api.placement import Placement
+from zaphub_contracts.sessions import HostInfo
+from zaphub_runtime.bus import Bus
+
+
+class SystemController(Controller):
+    tags = ["system"]
+
+    @get("/health", summary="Liveness: the process answers", security=[])
+    async def health(self) -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/ready", summary="Readiness: NATS and PostgreSQL reachable", security=[])
+    async def ready(self, bus: Bus, pool: asyncpg.Pool) -> Response[dict[str, Any]]:
+        checks: dict[str, str] = {}
+        checks["nats"] = "ok" if bus.nc.is_connected else "down"
+        try:
+            await asyncio.wait_for(pool.fetchval("SELECT 1"), timeout=2)
+            checks["postgres"] = "ok"
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            checks["postgres"] = "down"
+        ok = all(v == "ok" for v in checks.values())
+        return Response(
+            {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+        )
+
+    @get(
+        "/api/v1/hosts", summary="Live session-hosts (admin)", dependencies={"admin": Provide(provide_admin)}
+    )
+    async def hosts(self, admin: Principal, placement: Placement) -> list[HostInfo]:
+        return await placement.live_hosts()

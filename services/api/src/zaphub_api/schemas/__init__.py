@@ -1,0 +1,1 @@
+"""REST request and response models, separate Create/Update/Read models per resource."""

@@ -1,0 +1,47 @@
+"""REST models of tenants and their API keys."""
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from zaphub_contracts.ratelimit import RateLimits
+
+
+class TenantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    rate_limits: RateLimits | None = None
+    max_sessions: int | None = Field(default=None, ge=0, le=100_000)
+
+
+class TenantRead(BaseModel):
+    id: UUID
+    name: str
+    rate_limits: RateLimits
+    max_sessions: int
+    created_at: datetime
+
+
+class TenantCreated(TenantRead):
+    api_key: str = Field(description="Shown only in this response; store it now")
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="default", min_length=1, max_length=100)
+
+
+class ApiKeyRead(BaseModel):
+    id: UUID
+    tenant_id: UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    api_key: str = Field(description="Shown only in this response")

@@ -1,0 +1,37 @@
+"""Publishing session commands (start, delete, logout, ...) for the dispatcher to carry out."""
+
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+from zaphub_api.errors import Unavailable
+from zaphub_contracts import subjects
+from zaphub_contracts.commands import SessionAction, SessionCommand
+from zaphub_runtime.bus import Bus
+
+
+class SessionCommands:
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+
+    async def publish(
+        self,
+        action: SessionAction,
+        tenant_id: UUID,
+        session_id: UUID,
+        name: str | None = None,
+        phone: str | None = None,
+    ) -> None:
+        command = SessionCommand(
+            tenant_id=tenant_id,
+            session_id=session_id,
+            issued_at=datetime.now(UTC),
+            action=action,
+            name=name,
+            phone=phone,
+        )
+        try:
+            await self._bus.publish_command(
+                subjects.session_command(action, tenant_id, session_id), command, f"{session_id}:{uuid4()}"
+            )
+        except Exception as exc:
+            raise Unavailable("The message bus is unavailable; nothing was changed, retry") from exc

@@ -1,0 +1,170 @@
+"""Messages and their status history in PostgreSQL, including the outbox of unpublished sends."""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from zaphub_api.errors import Conflict, NotFound
+from zaphub_api.schemas.messages import MessageRead, StatusChange
+from zaphub_contracts.statuses import MessageStatus
+
+MESSAGE_COLUMNS = (
+    "id, tenant_id, session_id, direction, seq, chat, sender, type, content, status, whatsapp_id,"
+    " failure_reason, failure_detail, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    id: UUID
+    session_id: UUID
+    seq: int
+    chat: str
+    content: dict[str, Any]
+    status: MessageStatus
+    created_at: datetime
+    replayed: bool  # an Idempotency-Key repeat: nothing new was stored
+
+
+class MessageStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def accept(
+        self,
+        tenant_id: UUID,
+        session_id: UUID,
+        chat: str,
+        content: dict[str, Any],
+        idempotency_key: str | None,
+    ) -> Accepted:
+        """Store an outbound message as queued, with the next per-session sequence number."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if idempotency_key is not None:
+                first = await conn.fetchrow(
+                    "SELECT id, session_id, seq, chat, content, status, created_at FROM messages"
+                    " WHERE tenant_id = $1 AND idempotency_key = $2",
+                    tenant_id,
+                    idempotency_key,
+                )
+                if first is not None:
+                    return self._replay(first, session_id, chat, content)
+            seq = await conn.fetchval(
+                "UPDATE sessions SET msg_seq = msg_seq + 1 WHERE id = $1 AND tenant_id = $2"
+                " RETURNING msg_seq",
+                session_id,
+                tenant_id,
+            )
+            if seq is None:
+                raise NotFound(f"Session {session_id} does not exist")
+            message_id = uuid4()
+            try:
+                created_at = await conn.fetchval(
+                    "INSERT INTO messages (id, tenant_id, session_id, direction, seq, chat, type, content,"
+                    " status, idempotency_key) VALUES ($1, $2, $3, 'outbound', $4, $5, $6, $7, 'queued', $8)"
+                    " RETURNING created_at",
+                    message_id,
+                    tenant_id,
+                    session_id,
+                    seq,
+                    chat,
+                    content["type"],
+                    json.dumps(content),
+                    idempotency_key,
+                )
+            except asyncpg.UniqueViolationError as exc:
+                # A concurrent request with the same key won the race; the client retries and replays.
+                raise Conflict("A request with this Idempotency-Key is in progress; retry") from exc
+            await conn.execute(
+                "INSERT INTO message_history (message_id, status, at) VALUES ($1, 'queued', $2)",
+                message_id,
+                created_at,
+            )
+        return Accepted(message_id, session_id, seq, chat, content, MessageStatus.QUEUED, created_at, False)
+
+    @staticmethod
+    def _replay(first: asyncpg.Record, session_id: UUID, chat: str, content: dict[str, Any]) -> Accepted:
+        stored = json.loads(first["content"])
+        if first["session_id"] != session_id or first["chat"] != chat or stored != content:
+            raise Conflict("This Idempotency-Key was used for a different request")
+        return Accepted(
+            first["id"],
+            first["session_id"],
+            first["seq"],
+            first["chat"],
+            stored,
+            MessageStatus(first["status"]),
+            first["created_at"],
+            True,
+        )
+
+    async def mark_published(self, message_ids: list[UUID]) -> None:
+        await self._pool.execute(
+            "UPDATE messages SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL",
+            message_ids,
+        )
+
+    async def unpublished(self, older_than: datetime, limit: int) -> list[asyncpg.Record]:
+        return list(
+            await self._pool.fetch(
+                "SELECT m.id, m.tenant_id, m.session_id, m.seq, m.chat, m.content, m.created_at"
+                " FROM messages m WHERE m.published_at IS NULL AND m.direction = 'outbound'"
+                " AND m.created_at < $1 ORDER BY m.created_at LIMIT $2",
+                older_than,
+                limit,
+            )
+        )
+
+    async def get(self, tenant_id: UUID, message_id: UUID) -> MessageRead:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND tenant_id = $2",
+                message_id,
+                tenant_id,
+            )
+            if row is None:
+                raise NotFound(f"Message {message_id} does not exist")
+            history = await conn.fetch(
+                "SELECT status, at, detail FROM message_history WHERE message_id = $1 ORDER BY at, id",
+                message_id,
+            )
+        return to_read(row, history)
+
+    async def list_for_session(
+        self, tenant_id: UUID, session_id: UUID, limit: int, offset: int
+    ) -> list[MessageRead]:
+        rows = await self._pool.fetch(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND session_id = $2"
+            " ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
+            tenant_id,
+            session_id,
+            limit,
+            offset,
+        )
+        return [to_read(r, []) for r in rows]
+
+
+def to_read(row: asyncpg.Record, history: list[asyncpg.Record]) -> MessageRead:
+    return MessageRead(
+        id=row["id"],
+        session_id=row["session_id"],
+        direction=row["direction"],
+        status=MessageStatus(row["status"]),
+        chat=row["chat"],
+        sender=row["sender"],
+        type=row["type"],
+        content=json.loads(row["content"]),
+        whatsapp_id=row["whatsapp_id"],
+        failure_reason=row["failure_reason"],
+        failure_detail=row["failure_detail"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        history=[
+            StatusChange(status=MessageStatus(h["status"]), at=h["at"], detail=json.loads(h["detail"]))
+            for h in history
+        ],
+    )

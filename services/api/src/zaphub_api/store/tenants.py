@@ -1,0 +1,84 @@
+"""Tenants and their API keys in PostgreSQL."""
+
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from zaphub_api.auth import NewKey
+from zaphub_api.errors import NotFound
+from zaphub_api.schemas.tenants import ApiKeyRead, TenantCreate, TenantRead
+from zaphub_contracts.ratelimit import RateLimits
+
+_TENANT_COLUMNS = "id, name, rate_per_minute, rate_per_hour, rate_per_day, max_sessions, created_at"
+
+
+class TenantStore:
+    def __init__(self, pool: asyncpg.Pool, default_limits: RateLimits, default_max_sessions: int) -> None:
+        self._pool = pool
+        self._default_limits = default_limits
+        self._default_max_sessions = default_max_sessions
+
+    def _read(self, row: asyncpg.Record) -> TenantRead:
+        base = self._default_limits
+        return TenantRead(
+            id=row["id"],
+            name=row["name"],
+            rate_limits=RateLimits(
+                per_minute=row["rate_per_minute"] if row["rate_per_minute"] is not None else base.per_minute,
+                per_hour=row["rate_per_hour"] if row["rate_per_hour"] is not None else base.per_hour,
+                per_day=row["rate_per_day"] if row["rate_per_day"] is not None else base.per_day,
+            ),
+            max_sessions=row["max_sessions"]
+            if row["max_sessions"] is not None
+            else self._default_max_sessions,
+            created_at=row["created_at"],
+        )
+
+    async def create(self, data: TenantCreate, key: NewKey) -> TenantRead:
+        limits = data.rate_limits
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"INSERT INTO tenants (id, name, rate_per_minute, rate_per_hour, rate_per_day, max_sessions)"
+                f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_TENANT_COLUMNS}",
+                uuid4(),
+                data.name,
+                limits.per_minute if limits else None,
+                limits.per_hour if limits else None,
+                limits.per_day if limits else None,
+                data.max_sessions,
+            )
+            assert row is not None
+            await conn.execute(
+                "INSERT INTO api_keys (id, tenant_id, prefix, key_hash) VALUES ($1, $2, $3, $4)",
+                uuid4(),
+                row["id"],
+                key.prefix,
+                key.digest,
+            )
+        return self._read(row)
+
+    async def get(self, tenant_id: UUID) -> TenantRead:
+        row = await self._pool.fetchrow(f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE id = $1", tenant_id)
+        if row is None:
+            raise NotFound(f"Tenant {tenant_id} does not exist")
+        return self._read(row)
+
+    async def list(self, limit: int, offset: int) -> list[TenantRead]:
+        rows = await self._pool.fetch(
+            f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY created_at, id LIMIT $1 OFFSET $2", limit, offset
+        )
+        return [self._read(r) for r in rows]
+
+    async def add_key(self, tenant_id: UUID, name: str, key: NewKey) -> ApiKeyRead:
+        await self.get(tenant_id)
+        row = await self._pool.fetchrow(
+            "INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash) VALUES ($1, $2, $3, $4, $5)"
+            " RETURNING id, tenant_id, name, prefix, created_at, revoked_at",
+            uuid4(),
+            tenant_id,
+            name,
+            key.prefix,
+            key.digest,
+        )
+        assert row is not None
+        return ApiKeyRead(**dict(row))

@@ -1,0 +1,43 @@
+"""An API app on a real NATS and a real, fresh PostgreSQL database per test."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from zaphub_api.app import create_app
+from zaphub_api.settings import ApiSettings
+
+ADMIN_KEY = "zh_admin_test"
+
+
+@dataclass
+class Api:
+    client: AsyncTestClient[Any]
+    admin: dict[str, str]
+
+    async def tenant(self, name: str = "acme") -> tuple[dict[str, Any], dict[str, str]]:
+        response = await self.client.post("/api/v1/tenants", json={"name": name}, headers=self.admin)
+        assert response.status_code == 201, response.text
+        body = response.json()
+        return body, {"Authorization": f"Bearer {body['api_key']}"}
+
+    async def session(self, auth: dict[str, str], name: str = "main") -> dict[str, Any]:
+        response = await self.client.post("/api/v1/sessions", json={"name": name}, headers=auth)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+
+@pytest.fixture
+async def api(nats_url: str, database_url: str) -> AsyncIterator[Api]:
+    settings = ApiSettings(
+        nats_url=nats_url,
+        database_url=database_url,
+        admin_key=ADMIN_KEY,
+        outbox_sweep_interval=0.2,
+        outbox_grace=0.5,
+    )
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        yield Api(client, {"Authorization": f"Bearer {ADMIN_KEY}"})

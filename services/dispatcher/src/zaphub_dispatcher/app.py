@@ -1,0 +1,81 @@
+"""The dispatcher's wiring: bus, buckets, the two command pipelines and their consumer loops."""
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from uuid import UUID
+
+from nats.aio.msg import Msg
+
+from zaphub_contracts import streams, subjects
+from zaphub_dispatcher.attempts import Attempts
+from zaphub_dispatcher.clients import HostClient, RateLimiterClient
+from zaphub_dispatcher.emitter import Emitter
+from zaphub_dispatcher.lanes import Lanes
+from zaphub_dispatcher.order import OrderGate
+from zaphub_dispatcher.sends import RetryPolicy, SendPipeline
+from zaphub_dispatcher.session_commands import SessionCommandPipeline
+from zaphub_dispatcher.settings import DispatcherSettings
+from zaphub_runtime.bus import Bus
+from zaphub_runtime.consumer import run_pull_consumer
+
+log = logging.getLogger(__name__)
+
+
+def _lane_of(msg: Msg) -> UUID | str:
+    """The session a command belongs to; unreadable subjects share one lane and are dead-lettered there."""
+    try:
+        return subjects.parse(msg.subject).session_id
+    except subjects.SubjectError:
+        return subjects.UNKNOWN
+
+
+async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
+    instance = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+    bus = await Bus.connect(
+        settings.nats_url, name=f"dispatcher/{instance}", source=f"/zaphub/dispatcher/{instance}"
+    )
+    try:
+        await bus.ensure_streams()
+        policy = RetryPolicy(settings.send_max_attempts, settings.retry_base_delay, settings.retry_max_delay)
+        dispatch = await bus.kv(streams.DISPATCH_BUCKET)
+        sends = SendPipeline(
+            bus,
+            OrderGate(dispatch),
+            Attempts(dispatch),
+            RateLimiterClient(bus, settings.ratelimit_timeout),
+            HostClient(bus, settings.host_timeout),
+            Emitter(bus),
+            policy,
+        )
+        session_commands = SessionCommandPipeline(
+            bus, await bus.kv(streams.SESSIONS_BUCKET), policy, settings.host_timeout
+        )
+        send_lanes = Lanes(sends.process, settings.max_in_flight)
+        session_lanes = Lanes(session_commands.process, max_in_flight=64)
+
+        async def on_sends(msgs: list[Msg]) -> None:
+            for msg in msgs:
+                await send_lanes.submit(_lane_of(msg), msg)
+
+        async def on_session_commands(msgs: list[Msg]) -> None:
+            for msg in msgs:
+                await session_lanes.submit(_lane_of(msg), msg)
+
+        tasks = [
+            asyncio.create_task(
+                run_pull_consumer(bus, streams.SEND_CONSUMER, on_sends, stop, batch=settings.fetch_batch)
+            ),
+            asyncio.create_task(run_pull_consumer(bus, streams.SESSION_CONSUMER, on_session_commands, stop)),
+        ]
+        log.info("dispatcher running", extra={"fields": {"instance": instance}})
+        await stop.wait()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, timeout=5)
+        await send_lanes.drain(timeout=10)
+        await session_lanes.drain(timeout=5)
+    finally:
+        await bus.close()

@@ -1,0 +1,165 @@
+"""The send pipeline: order gate → rate limit → owning host → outcome (event, cursor, ack or retry)."""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+
+from zaphub_contracts import subjects
+from zaphub_contracts.commands import SendMessage
+from zaphub_contracts.failures import FailureReason, is_transient
+from zaphub_contracts.host import HostError, HostOk
+from zaphub_dispatcher.attempts import Attempts
+from zaphub_dispatcher.backoff import backoff_delay
+from zaphub_dispatcher.clients import HostClient, RateLimiterClient, RateLimiterUnavailable
+from zaphub_dispatcher.emitter import Emitter
+from zaphub_dispatcher.order import Cursor, OrderGate
+from zaphub_runtime.bus import Bus
+
+log = logging.getLogger(__name__)
+COMPONENT = "dispatcher"
+RATELIMITER_RETRY = 1.0  # seconds; the ratelimiter being away is not the message's fault
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    base_delay: float
+    max_delay: float
+
+
+class SendPipeline:
+    def __init__(
+        self,
+        bus: Bus,
+        gate: OrderGate,
+        attempts: Attempts,
+        ratelimiter: RateLimiterClient,
+        hosts: HostClient,
+        emitter: Emitter,
+        policy: RetryPolicy,
+    ) -> None:
+        self._bus = bus
+        self._gate = gate
+        self._attempts = attempts
+        self._ratelimiter = ratelimiter
+        self._hosts = hosts
+        self._emit = emitter
+        self._policy = policy
+
+    async def process(self, msg: Msg) -> None:
+        command = await self._parse(msg)
+        if command is None:
+            return
+        if not await self._is_next(command, msg):
+            return
+        try:
+            decision = await self._ratelimiter.acquire(command)
+        except RateLimiterUnavailable as exc:
+            log.warning("ratelimiter unavailable: %s", exc)
+            await msg.nak(delay=RATELIMITER_RETRY)
+            return
+        if not decision.granted:
+            await self._wait_for_rate_limit(command, msg, decision.retry_after, decision.window)
+            return
+        reply = await self._hosts.send(command)
+        if isinstance(reply, HostOk):
+            sent_at = reply.sent_at or datetime.now(UTC)
+            await self._emit.sent(command, reply.whatsapp_id or "", sent_at)
+            await self._finish(command, msg)
+            return
+        await self._give_back(command)
+        if is_transient(reply.reason):
+            await self._retry_or_fail(command, msg, reply)
+        else:
+            await self._fail(
+                command, msg, reply.reason, reply.detail, await self._attempts.count(command.message_id)
+            )
+
+    async def _parse(self, msg: Msg) -> SendMessage | None:
+        try:
+            command = SendMessage.model_validate_json(msg.data)
+            routed = subjects.parse(msg.subject)
+        except (ValidationError, subjects.SubjectError) as exc:
+            await self._poison(msg, FailureReason.MALFORMED_COMMAND, str(exc))
+            return None
+        if (routed.tenant_id, routed.session_id) != (command.tenant_id, command.session_id):
+            await self._poison(
+                msg, FailureReason.MALFORMED_COMMAND, "subject and body name different sessions"
+            )
+            return None
+        return command
+
+    async def _poison(self, msg: Msg, reason: FailureReason, detail: str) -> None:
+        await self._bus.dead_letter(msg, reason, detail, component=COMPONENT)
+        await msg.ack()
+
+    async def _is_next(self, command: SendMessage, msg: Msg) -> bool:
+        """True when the command is next in its session; otherwise it was acked or parked."""
+        cursor = await self._gate.read(command.session_id)
+        if command.seq > cursor.done + 1:
+            cursor = await self._gate.read(command.session_id, fresh=True)
+        if command.seq <= cursor.done:
+            await msg.ack()  # its outcome is final already: a redelivery after a crash
+            return False
+        if command.seq > cursor.done + 1:
+            await msg.nak(delay=_order_delay(cursor, msg.metadata.num_delivered or 1))
+            return False
+        return True
+
+    async def _wait_for_rate_limit(
+        self, command: SendMessage, msg: Msg, retry_after: float, window: str | None
+    ) -> None:
+        await self._emit.rate_limited(command, retry_after, window)  # type: ignore[arg-type]
+        await self._gate.block(command.session_id, command.seq, retry_after)
+        # Exactly when the window frees; not an attempt.
+        await msg.nak(delay=max(retry_after, 0.001))
+
+    async def _retry_or_fail(self, command: SendMessage, msg: Msg, error: HostError) -> None:
+        attempt = await self._attempts.failed(command.message_id)
+        if attempt >= self._policy.max_attempts:
+            await self._bus.dead_letter(
+                msg, FailureReason.ATTEMPTS_EXHAUSTED, f"{error.reason}: {error.detail}", COMPONENT, attempt
+            )
+            await self._fail(
+                command, msg, FailureReason.ATTEMPTS_EXHAUSTED, f"{error.reason}: {error.detail}", attempt
+            )
+            return
+        delay = backoff_delay(attempt, self._policy.base_delay, self._policy.max_delay)
+        log.info(
+            "send retry",
+            extra={
+                "fields": {"message_id": str(command.message_id), "attempt": attempt, "reason": error.reason}
+            },
+        )
+        await self._gate.block(command.session_id, command.seq, delay)
+        await msg.nak(delay=delay)
+
+    async def _give_back(self, command: SendMessage) -> None:
+        try:
+            await self._ratelimiter.release(command)
+        except RateLimiterUnavailable:
+            # Keeping the token errs on the safe side: the tenant sends less, never more.
+            log.warning("could not give back the token of %s", command.message_id)
+
+    async def _fail(
+        self, command: SendMessage, msg: Msg, reason: FailureReason, detail: str, attempts: int
+    ) -> None:
+        await self._emit.failed(command, reason, detail, attempts)
+        await self._finish(command, msg)
+
+    async def _finish(self, command: SendMessage, msg: Msg) -> None:
+        await self._gate.complete(command.session_id, command.seq)
+        await self._attempts.clear(command.message_id)
+        await msg.ack()
+
+
+def _order_delay(cursor: Cursor, deliveries: int) -> float:
+    """How long a command waits behind an unfinished predecessor before it asks again."""
+    waiting = float(cursor.blocked_until) - time.time()
+    if waiting > 0:
+        return waiting + 0.01
+    return min(0.02 * 2.0 ** min(deliveries, 10), 2.0)

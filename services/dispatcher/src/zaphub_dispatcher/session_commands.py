@@ -1,0 +1,100 @@
+"""Session commands: keep the desired state in KV (start, stop, delete) and route the rest to the host
+that owns the session (logout, restart, pair_code), retrying while no host holds it."""
+
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js.errors import KeyNotFoundError
+from nats.js.kv import KeyValue
+from pydantic import ValidationError
+
+from zaphub_contracts import subjects
+from zaphub_contracts.commands import SessionAction, SessionCommand
+from zaphub_contracts.failures import FailureReason
+from zaphub_contracts.host import HostOp, PairCodeRequest, SessionControl
+from zaphub_contracts.sessions import DesiredSession, desired_key
+from zaphub_dispatcher.backoff import backoff_delay
+from zaphub_dispatcher.sends import RetryPolicy
+from zaphub_runtime.bus import Bus
+from zaphub_runtime.codec import encode
+
+log = logging.getLogger(__name__)
+COMPONENT = "dispatcher"
+HOST_OPS = {
+    SessionAction.STOP: HostOp.STOP,
+    SessionAction.DELETE: HostOp.DELETE,
+    SessionAction.RESTART: HostOp.RESTART,
+    SessionAction.LOGOUT: HostOp.LOGOUT,
+    SessionAction.PAIR_CODE: HostOp.PAIR_CODE,
+}
+# Ops that mean nothing when no host runs the session: nothing to stop.
+OPTIONAL_HOST_OPS = {SessionAction.STOP, SessionAction.DELETE, SessionAction.RESTART}
+
+
+class SessionCommandPipeline:
+    def __init__(self, bus: Bus, desired: KeyValue, policy: RetryPolicy, host_timeout: float) -> None:
+        self._bus = bus
+        self._desired = desired
+        self._policy = policy
+        self._host_timeout = host_timeout
+
+    async def process(self, msg: Msg) -> None:
+        try:
+            command = SessionCommand.model_validate_json(msg.data)
+            routed = subjects.parse(msg.subject)
+            if (routed.tenant_id, routed.session_id) != (command.tenant_id, command.session_id):
+                raise ValueError("subject and body name different sessions")
+        except (ValidationError, subjects.SubjectError, ValueError) as exc:
+            await self._bus.dead_letter(msg, FailureReason.MALFORMED_COMMAND, str(exc), COMPONENT)
+            await msg.ack()
+            return
+        key = desired_key(command.tenant_id, command.session_id)
+        if command.action in (SessionAction.START, SessionAction.RESTART):
+            desired = DesiredSession(
+                tenant_id=command.tenant_id,
+                session_id=command.session_id,
+                name=command.name or str(command.session_id),
+                requested_at=datetime.now(UTC),
+            )
+            with contextlib.suppress(Exception):  # already desired: keep the first record
+                await self._desired.create(key, encode(desired))
+        elif command.action in (SessionAction.STOP, SessionAction.DELETE, SessionAction.LOGOUT):
+            with contextlib.suppress(KeyNotFoundError):
+                await self._desired.delete(key)
+        if command.action is SessionAction.START:
+            await msg.ack()
+            return
+        await self._to_host(command, msg)
+
+    async def _to_host(self, command: SessionCommand, msg: Msg) -> None:
+        op = HOST_OPS[command.action]
+        body = (
+            PairCodeRequest(
+                tenant_id=command.tenant_id, session_id=command.session_id, phone=command.phone or ""
+            )
+            if command.action is SessionAction.PAIR_CODE
+            else SessionControl(tenant_id=command.tenant_id, session_id=command.session_id)
+        )
+        try:
+            await self._bus.request(subjects.host(command.session_id, op), body, self._host_timeout)
+        except nats.errors.NoRespondersError:
+            if command.action in OPTIONAL_HOST_OPS:
+                await msg.ack()
+                return
+            await self._retry(command, msg, "no session-host holds this session")
+            return
+        except (nats.errors.Error, TimeoutError) as exc:
+            await self._retry(command, msg, f"host request failed: {exc.__class__.__name__}")
+            return
+        await msg.ack()
+
+    async def _retry(self, command: SessionCommand, msg: Msg, detail: str) -> None:
+        attempt = msg.metadata.num_delivered or 1
+        if attempt >= self._policy.max_attempts:
+            await self._bus.dead_letter(msg, FailureReason.ATTEMPTS_EXHAUSTED, detail, COMPONENT, attempt)
+            await msg.ack()
+            return
+        await msg.nak(delay=backoff_delay(attempt, self._policy.base_delay, self._policy.max_delay))

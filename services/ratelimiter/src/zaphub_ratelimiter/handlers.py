@@ -1,0 +1,96 @@
+"""The ratelimiter's request/reply subjects: decode the request, ask the limiter, answer.
+
+Errors are answered, never raised: a malformed request gets a `RateLimitError` (and the NATS service
+error headers) naming the problem, a grant log that does not answer gets `unavailable`.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Literal, TypeVar
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from opentelemetry import trace
+from pydantic import BaseModel, ValidationError
+
+from zaphub_contracts import subjects
+from zaphub_contracts.ratelimit import AcquireRequest, RateLimitError, ReleaseRequest, UsageRequest
+from zaphub_ratelimiter.grant_log import GrantLogUnavailable
+from zaphub_ratelimiter.limiter import Limiter
+from zaphub_runtime.codec import decode, encode
+from zaphub_runtime.telemetry import extract_context
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("zaphub_ratelimiter")
+
+R = TypeVar("R", bound=BaseModel)
+Handler = Callable[[Msg], Coroutine[None, None, None]]
+
+# The NATS micro convention for service errors, so any client can tell an error from a reply.
+ERROR_HEADER = "Nats-Service-Error"
+ERROR_CODE_HEADER = "Nats-Service-Error-Code"
+
+
+async def _answer(
+    nc: Client, msg: Msg, request_type: type[R], call: Callable[[R], Awaitable[BaseModel]], operation: str
+) -> None:
+    with tracer.start_as_current_span(
+        f"{msg.subject} process",
+        context=extract_context(msg.headers),
+        kind=trace.SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "nats",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": msg.subject,
+            "zaphub.ratelimit.operation": operation,
+        },
+    ) as span:
+        try:
+            request = decode(request_type, msg.data)
+        except ValidationError as exc:
+            detail = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
+            )
+            await _error(nc, msg, "bad_request", 400, f"invalid {request_type.__name__}: {detail}")
+            return
+        try:
+            reply = await call(request)
+        except GrantLogUnavailable as exc:
+            span.record_exception(exc)
+            log.warning("grant log unavailable", extra={"fields": {"error": str(exc)}})
+            await _error(nc, msg, "unavailable", 503, f"grant log unavailable: {exc}")
+            return
+        if msg.reply:
+            await msg.respond(encode(reply))
+
+
+async def _error(
+    nc: Client, msg: Msg, kind: Literal["bad_request", "unavailable"], code: int, detail: str
+) -> None:
+    if not msg.reply:
+        return
+    body = RateLimitError(error=kind, detail=detail[:1000])
+    headers = {ERROR_HEADER: body.detail.replace("\r", " ").replace("\n", " "), ERROR_CODE_HEADER: str(code)}
+    await nc.publish(msg.reply, encode(body), headers=headers)
+
+
+def handlers(limiter: Limiter, nc: Client) -> dict[str, Handler]:
+    """Subject → handler, for the queue-group subscriptions of `app.py`."""
+
+    async def acquire(msg: Msg) -> None:
+        """Grant one token to a tenant, or say when the tightest window frees."""
+        await _answer(nc, msg, AcquireRequest, lambda r: limiter.acquire(r.tenant_id, r.token_id), "acquire")
+
+    async def release(msg: Msg) -> None:
+        """Give back a token whose send failed."""
+        await _answer(nc, msg, ReleaseRequest, lambda r: limiter.release(r.tenant_id, r.token_id), "release")
+
+    async def usage(msg: Msg) -> None:
+        """How much of each window a tenant has used."""
+        await _answer(nc, msg, UsageRequest, lambda r: limiter.usage(r.tenant_id), "usage")
+
+    return {
+        subjects.RATELIMIT_ACQUIRE: acquire,
+        subjects.RATELIMIT_RELEASE: release,
+        subjects.RATELIMIT_USAGE: usage,
+    }

@@ -1,0 +1,134 @@
+"""The ratelimiter as users of the bus see it: real nats-server, real `zaphub-ratelimiter` processes."""
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from nats.aio.client import Client
+
+from zaphub_contracts import streams, subjects
+from zaphub_contracts.ratelimit import (
+    AcquireReply,
+    AcquireRequest,
+    RateLimitError,
+    RateLimits,
+    ReleaseReply,
+    ReleaseRequest,
+    UsageReply,
+    UsageRequest,
+)
+from zaphub_runtime.codec import decode, encode
+
+from .conftest import Replicas
+
+
+async def acquire(nc: Client, tenant: uuid.UUID, token: uuid.UUID | None = None) -> AcquireReply:
+    request = AcquireRequest(tenant_id=tenant, token_id=token or uuid.uuid4())
+    reply = await nc.request(subjects.RATELIMIT_ACQUIRE, encode(request), timeout=10)
+    return decode(AcquireReply, reply.data)
+
+
+async def release(nc: Client, tenant: uuid.UUID, token: uuid.UUID) -> ReleaseReply:
+    request = ReleaseRequest(tenant_id=tenant, token_id=token)
+    reply = await nc.request(subjects.RATELIMIT_RELEASE, encode(request), timeout=10)
+    return decode(ReleaseReply, reply.data)
+
+
+async def usage(nc: Client, tenant: uuid.UUID) -> dict[str, int]:
+    reply = await nc.request(subjects.RATELIMIT_USAGE, encode(UsageRequest(tenant_id=tenant)), timeout=10)
+    return {w.window: w.used for w in decode(UsageReply, reply.data).windows}
+
+
+async def set_limits(nc: Client, tenant: uuid.UUID, limits: RateLimits) -> None:
+    bucket = await nc.jetstream().key_value(streams.LIMITS_BUCKET.name)
+    await bucket.put(str(tenant), encode(limits))
+
+
+@pytest.fixture
+async def two_replicas(replicas: Replicas) -> Replicas:
+    await asyncio.gather(replicas.start(0), replicas.start(1))
+    return replicas
+
+
+async def test_denial_names_the_window_and_when_it_frees(two_replicas: Replicas, nc: Client) -> None:
+    """With the minute full, a denial says `minute` and a retry_after within the minute."""
+    tenant = uuid.uuid4()
+    await set_limits(nc, tenant, RateLimits(per_minute=2))
+    await asyncio.sleep(0.2)
+    started = time.time()
+    assert (await acquire(nc, tenant)).granted
+    assert (await acquire(nc, tenant)).granted
+    denied = await acquire(nc, tenant)
+    assert not denied.granted
+    assert denied.window == "minute"
+    assert 60 - (time.time() - started) - 0.01 <= denied.retry_after <= 60
+
+
+async def test_release_gives_the_token_back(two_replicas: Replicas, nc: Client) -> None:
+    """A released token stops counting, whichever replica serves the release."""
+    tenant = uuid.uuid4()
+    await set_limits(nc, tenant, RateLimits(per_minute=2))
+    await asyncio.sleep(0.2)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    assert (await acquire(nc, tenant, first)).granted
+    assert (await acquire(nc, tenant, second)).granted
+    assert not (await acquire(nc, tenant)).granted
+    assert (await release(nc, tenant, first)).released
+    assert not (await release(nc, tenant, first)).released  # once only
+    assert (await usage(nc, tenant))["minute"] == 1
+    assert (await acquire(nc, tenant)).granted
+    assert not (await acquire(nc, tenant)).granted
+
+
+async def test_repeated_acquire_of_a_live_token_spends_nothing(two_replicas: Replicas, nc: Client) -> None:
+    """Acquiring the same token_id again is granted again and counted once."""
+    tenant, token = uuid.uuid4(), uuid.uuid4()
+    for _ in range(5):
+        assert (await acquire(nc, tenant, token)).granted
+    assert await usage(nc, tenant) == {"minute": 1, "hour": 1, "day": 1}
+    # After a release the same token is a new send and spends again.
+    assert (await release(nc, tenant, token)).released
+    assert (await acquire(nc, tenant, token)).granted
+    assert (await usage(nc, tenant))["minute"] == 1
+
+
+async def test_tenant_override_takes_effect_within_a_second(two_replicas: Replicas, nc: Client) -> None:
+    """Writing a tenant's RateLimits to KV changes its decisions within a second; others keep defaults."""
+    tenant, other = uuid.uuid4(), uuid.uuid4()
+    for _ in range(3):
+        assert (await acquire(nc, tenant)).granted
+    await set_limits(nc, tenant, RateLimits(per_minute=1000, per_hour=3))
+    deadline = time.monotonic() + 1.0
+    while True:
+        reply = await acquire(nc, tenant)
+        if not reply.granted:
+            break
+        assert time.monotonic() < deadline, "override not applied within a second"
+        await asyncio.sleep(0.02)
+    assert reply.window == "hour"
+    assert 3500 < reply.retry_after <= 3600
+    assert (await acquire(nc, other)).granted
+
+
+async def test_limit_zero_never_grants(two_replicas: Replicas, nc: Client) -> None:
+    """A tenant limited to 0 per day is denied, told to come back after the window's length."""
+    tenant = uuid.uuid4()
+    await set_limits(nc, tenant, RateLimits(per_day=0))
+    await asyncio.sleep(0.2)
+    reply = await acquire(nc, tenant)
+    assert (reply.granted, reply.window, reply.retry_after) == (False, "day", 86400)
+
+
+@pytest.mark.parametrize(
+    "body", [b"not json", b"{}", b'{"tenant_id": "nope", "token_id": "x"}', b"[]"], ids=str
+)
+async def test_malformed_request_gets_an_error_reply(two_replicas: Replicas, nc: Client, body: bytes) -> None:
+    """A malformed request is answered with a 400 error that names the problem; the service lives on."""
+    reply = await nc.request(subjects.RATELIMIT_ACQUIRE, body, timeout=10)
+    assert reply.headers is not None
+    assert reply.headers["Nats-Service-Error-Code"] == "400"
+    error = decode(RateLimitError, reply.data)
+    assert error.error == "bad_request"
+    assert "AcquireRequest" in error.detail
+    assert (await acquire(nc, uuid.uuid4())).granted

@@ -1,0 +1,23 @@
+"""Settings of the dev stack, read once from `ZAPHUB_*` environment variables."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StackSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZAPHUB_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".zaphub-data"), description="Everything the stack stores")
+    api_port: int = Field(default=3000, ge=1, le=65535)
+    admin_key: str = Field(default="", description="Admin API key; generated once into <data>/admin_key")
+    dispatchers: int = Field(default=1, ge=0)
+    ratelimiters: int = Field(default=1, ge=0)
+    session_hosts: int = Field(default=1, ge=0)
+    transport: str = Field(default="neonize", description="WhatsApp transport of the session hosts")
+    nats_port: int = Field(default=0, ge=0, le=65535, description="0: a free port")
+    postgres_port: int = Field(default=0, ge=0, le=65535, description="0: a free port")
+    stack_services: dict[str, list[str]] | None = Field(
+        default=None, description="JSON {instance name: argv} replacing the ZapHub services (tests)"
+    )

@@ -1,0 +1,92 @@
+"""The `zaphub-stack` supervisor as a real process, with stand-in services."""
+
+import os
+import sys
+from pathlib import Path
+
+import nats
+import pytest
+
+from zaphub_devstack.pytest_plugin import StackFactory
+from zaphub_devstack.testing import Stack
+
+FAKE = [sys.executable, str(Path(__file__).with_name("fake_service.py"))]
+SERVICES = {"api": [*FAKE, "api"], "worker-1": FAKE, "worker-2": FAKE}
+
+pytestmark = pytest.mark.slow
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_a_service_killed_with_sigkill_is_started_again(run_stack: StackFactory) -> None:
+    """kill -9 of a service: the supervisor starts a new process under the same name."""
+    stack = await run_stack(services=SERVICES)
+    old = stack.kill("worker-2")
+    new = await stack.wait_restarted("worker-2", old)
+    assert new != old
+    assert stack.state().processes["worker-2"].restarts == 1
+
+
+async def test_nats_killed_with_sigkill_comes_back_with_its_streams(run_stack: StackFactory) -> None:
+    """kill -9 of nats-server: same URL, and JetStream still holds what was published."""
+    stack = await run_stack(services=SERVICES)
+    nc = await nats.connect(stack.nats_url)
+    await nc.jetstream().add_stream(name="KEEP", subjects=["keep.>"])
+    await nc.jetstream().publish("keep.it", b"x")
+    await nc.close()
+
+    old = stack.kill("nats")
+    await stack.wait_restarted("nats", old)
+
+    nc = await nats.connect(stack.nats_url)
+    info = await nc.jetstream().stream_info("KEEP")
+    await nc.close()
+    assert info.state.messages == 1
+
+
+async def test_services_get_the_stack_environment(run_stack: StackFactory) -> None:
+    """Every instance is told its name and the transport; the API answers on the announced URL."""
+    stack = await run_stack(services=SERVICES, ZAPHUB_TRANSPORT="sim")
+    log = stack.log_path.read_text()
+    for name in SERVICES:
+        assert f"up as {name} transport=sim" in log
+    assert f"ZAPHUB READY api={stack.api_url}" in log
+    assert stack.state().ready
+    assert stack.database_url.endswith("/zaphub")
+
+
+async def test_sigterm_stops_everything_and_a_restart_keeps_the_admin_key(tmp_path: Path) -> None:
+    """SIGTERM ends services and servers with exit 0; the next start reuses data dir and key."""
+    stack = Stack(tmp_path / "data", services=SERVICES)
+    await stack.start()
+    key = stack.admin_key
+    pids = stack.pids()
+    assert await stack.stop() == 0
+    assert not [name for name, pid in pids.items() if _alive(pid)]
+
+    again = Stack(tmp_path / "data", services=SERVICES)
+    async with again:
+        assert again.admin_key == key
+
+
+async def test_a_second_stack_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    """Two supervisors on one data dir would fight over the servers: the second one exits."""
+    async with Stack(tmp_path / "data", services=SERVICES):
+        second = Stack(tmp_path / "data", services=SERVICES)
+        with pytest.raises(RuntimeError, match="another zaphub-stack is running"):
+            await second.start()
+
+
+async def test_two_stacks_with_their_own_data_dirs_run_side_by_side(run_stack: StackFactory) -> None:
+    """Separate data dirs and API ports: both stacks come up, on separate NATS and PostgreSQL."""
+    first = await run_stack(services=SERVICES)
+    second = await run_stack(services=SERVICES)
+    assert first.api_url != second.api_url
+    assert first.nats_url != second.nats_url
+    assert first.database_url != second.database_url
