@@ -2,21 +2,14 @@
 
 import json
 import uuid
-from pathlib import Path
 
 import httpx
 import nats
 from e2e.client import eventually, new_tenant
+from e2e.wire import delivered_lines
 
 from zaphub_contracts import streams, subjects
 from zaphub_devstack.testing import Stack
-
-
-def delivered_lines(data_dir: Path) -> list[dict[str, object]]:
-    path = data_dir / "sim" / "delivered.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 async def test_text_goes_from_api_to_whatsapp_and_back_to_sent(sim_stack: Stack) -> None:

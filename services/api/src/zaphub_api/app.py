@@ -27,12 +27,14 @@ from zaphub_api.routes.messages import MessageController
 from zaphub_api.routes.sessions import SessionController
 from zaphub_api.routes.system import SystemController
 from zaphub_api.routes.tenants import TenantController
+from zaphub_api.routes.usage import UsageController
 from zaphub_api.session_commands import SessionCommands
 from zaphub_api.settings import ApiSettings
 from zaphub_api.store.messages import MessageStore
 from zaphub_api.store.migrate import migrate
 from zaphub_api.store.sessions import SessionStore
 from zaphub_api.store.tenants import TenantStore
+from zaphub_api.usage import UsageClient
 from zaphub_contracts import streams
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import run_pull_consumer
@@ -54,6 +56,7 @@ class Collaborators:
     placement: Placement
     limits: LimitsPublisher
     keyring: KeyRing
+    usage: UsageClient
 
 
 async def build(settings: ApiSettings) -> Collaborators:
@@ -75,6 +78,7 @@ async def build(settings: ApiSettings) -> Collaborators:
         placement=Placement(await bus.kv(streams.LEASES_BUCKET), await bus.kv(streams.HOSTS_BUCKET)),
         limits=LimitsPublisher(await bus.kv(streams.LIMITS_BUCKET)),
         keyring=KeyRing(pool, settings.admin_key),
+        usage=UsageClient(bus),
     )
 
 
@@ -130,7 +134,13 @@ def create_app(settings: ApiSettings) -> Litestar:
     dependencies["settings"] = Provide(lambda: settings, sync_to_thread=False)
     dependencies["principal"] = Provide(provide_principal)
     return Litestar(
-        route_handlers=[SystemController, TenantController, SessionController, MessageController],
+        route_handlers=[
+            SystemController,
+            TenantController,
+            SessionController,
+            MessageController,
+            UsageController,
+        ],
         dependencies=dependencies,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -4,7 +4,9 @@ Event ids derive from the message id, so a repeat after a crash is deduplicated 
 the projector's history.
 """
 
+from collections import OrderedDict
 from datetime import UTC, datetime
+from uuid import UUID
 
 from zaphub_contracts import events as ev
 from zaphub_contracts.commands import SendMessage
@@ -16,6 +18,9 @@ from zaphub_runtime.bus import Bus
 class Emitter:
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
+        # `message.rate_limited` goes out once per message; this spares repeated publishes that
+        # JetStream would drop as duplicates anyway.
+        self._rate_limited: OrderedDict[UUID, None] = OrderedDict()
 
     def _envelope(self, command: SendMessage, kind: str) -> dict[str, object]:
         return {
@@ -40,6 +45,11 @@ class Emitter:
         await self._bus.publish_event(ev.MessageFailed(**self._envelope(command, "failed"), data=data))
 
     async def rate_limited(self, command: SendMessage, retry_after: float, window: WindowName | None) -> None:
+        if command.message_id in self._rate_limited:
+            return
+        self._rate_limited[command.message_id] = None
+        if len(self._rate_limited) > 100_000:
+            self._rate_limited.popitem(last=False)
         data = ev.MessageRateLimitedData(
             message_id=command.message_id, retry_after=retry_after, window=window
         )

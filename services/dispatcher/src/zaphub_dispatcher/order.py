@@ -19,6 +19,8 @@ from pydantic import BaseModel
 class Cursor(BaseModel):
     done: int = 0  # last seq with a final outcome
     blocked_until: float = 0.0  # wall-clock time the head message waits for, 0 when not waiting
+    rate_limited: bool = False  # the head waits for the tenant's rate limit (not a retry backoff)
+    window: str | None = None  # the window that denied it
 
 
 CursorChange = Callable[[Cursor], Cursor | None]
@@ -89,14 +91,21 @@ class OrderGate:
 
         return await self._write(session_id, change)
 
-    async def block(self, session_id: UUID, seq: int, seconds: float) -> None:
+    async def block(
+        self,
+        session_id: UUID,
+        seq: int,
+        seconds: float,
+        rate_limited: bool = False,
+        window: str | None = None,
+    ) -> None:
         """The head message `seq` waits; later messages need not ask again before then."""
         until = time.time() + seconds
 
         def change(cursor: Cursor) -> Cursor | None:
             if cursor.done != seq - 1 or cursor.blocked_until >= until:
                 return None
-            return Cursor(done=cursor.done, blocked_until=until)
+            return Cursor(done=cursor.done, blocked_until=until, rate_limited=rate_limited, window=window)
 
         await self._write(session_id, change)
 

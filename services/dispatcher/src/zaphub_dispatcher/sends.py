@@ -106,7 +106,11 @@ class SendPipeline:
             await msg.ack()  # its outcome is final already: a redelivery after a crash
             return False
         if command.seq > cursor.done + 1:
-            await msg.nak(delay=_order_delay(cursor, msg.metadata.num_delivered or 1))
+            delay = _order_delay(cursor, msg.metadata.num_delivered or 1)
+            if cursor.rate_limited and cursor.blocked_until > time.time():
+                # Waiting behind a rate-limited message is waiting for the rate limit too.
+                await self._emit.rate_limited(command, delay, cursor.window)  # type: ignore[arg-type]
+            await msg.nak(delay=delay)
             return False
         return True
 
@@ -114,7 +118,7 @@ class SendPipeline:
         self, command: SendMessage, msg: Msg, retry_after: float, window: str | None
     ) -> None:
         await self._emit.rate_limited(command, retry_after, window)  # type: ignore[arg-type]
-        await self._gate.block(command.session_id, command.seq, retry_after)
+        await self._gate.block(command.session_id, command.seq, retry_after, rate_limited=True, window=window)
         # Exactly when the window frees; not an attempt.
         await msg.nak(delay=max(retry_after, 0.001))
 

@@ -3,13 +3,20 @@
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, get, post
+from litestar import Controller, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
 
 from zaphub_api.auth import Principal, new_key, provide_admin
 from zaphub_api.limits import LimitsPublisher
-from zaphub_api.schemas.tenants import ApiKeyCreate, ApiKeyCreated, TenantCreate, TenantCreated, TenantRead
+from zaphub_api.schemas.tenants import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    TenantCreate,
+    TenantCreated,
+    TenantRead,
+    TenantUpdate,
+)
 from zaphub_api.store.tenants import TenantStore
 
 
@@ -24,7 +31,8 @@ class TenantController(Controller):
     ) -> TenantCreated:
         key = new_key()
         tenant = await tenants.create(data, key)
-        await limits.publish(tenant.id, tenant.rate_limits)
+        if data.rate_limits is not None:
+            await limits.publish(tenant.id, tenant.rate_limits)
         return TenantCreated(**tenant.model_dump(), api_key=key.secret)
 
     @get("/", summary="List tenants")
@@ -40,6 +48,21 @@ class TenantController(Controller):
     @get("/{tenant_id:uuid}", summary="Get a tenant")
     async def get_tenant(self, admin: Principal, tenant_id: UUID, tenants: TenantStore) -> TenantRead:
         return await tenants.get(tenant_id)
+
+    @patch("/{tenant_id:uuid}", summary="Update a tenant's name, rate limits or session quota")
+    async def update_tenant(
+        self,
+        admin: Principal,
+        tenant_id: UUID,
+        data: TenantUpdate,
+        tenants: TenantStore,
+        limits: LimitsPublisher,
+    ) -> TenantRead:
+        tenant = await tenants.update(tenant_id, data)
+        if data.rate_limits is not None:
+            # The ratelimiter watches this bucket: the new limits apply within a second.
+            await limits.publish(tenant.id, tenant.rate_limits)
+        return tenant
 
     @post("/{tenant_id:uuid}/api-keys", summary="Create another API key for a tenant (rotation)")
     async def create_key(

@@ -16,6 +16,24 @@ class TenantCreate(BaseModel):
     max_sessions: int | None = Field(default=None, ge=0, le=100_000)
 
 
+class RateLimitsUpdate(BaseModel):
+    """Only the windows given change; the others keep their current limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_minute: int | None = Field(default=None, ge=0, le=1_000_000)
+    per_hour: int | None = Field(default=None, ge=0, le=10_000_000)
+    per_day: int | None = Field(default=None, ge=0, le=100_000_000)
+
+
+class TenantUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    rate_limits: RateLimitsUpdate | None = None
+    max_sessions: int | None = Field(default=None, ge=0, le=100_000)
+
+
 class TenantRead(BaseModel):
     id: UUID
     name: str

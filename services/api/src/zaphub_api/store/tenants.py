@@ -6,7 +6,7 @@ import asyncpg
 
 from zaphub_api.auth import NewKey
 from zaphub_api.errors import NotFound
-from zaphub_api.schemas.tenants import ApiKeyRead, TenantCreate, TenantRead
+from zaphub_api.schemas.tenants import ApiKeyRead, TenantCreate, TenantRead, TenantUpdate
 from zaphub_contracts.ratelimit import RateLimits
 
 _TENANT_COLUMNS = "id, name, rate_per_minute, rate_per_hour, rate_per_day, max_sessions, created_at"
@@ -68,6 +68,25 @@ class TenantStore:
             f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY created_at, id LIMIT $1 OFFSET $2", limit, offset
         )
         return [self._read(r) for r in rows]
+
+    async def update(self, tenant_id: UUID, data: TenantUpdate) -> TenantRead:
+        current = await self.get(tenant_id)
+        limits = current.rate_limits.model_copy(
+            update=data.rate_limits.model_dump(exclude_none=True) if data.rate_limits else {}
+        )
+        row = await self._pool.fetchrow(
+            f"UPDATE tenants SET name = $2, rate_per_minute = $3, rate_per_hour = $4, rate_per_day = $5,"
+            f" max_sessions = $6, updated_at = now() WHERE id = $1 RETURNING {_TENANT_COLUMNS}",
+            tenant_id,
+            data.name or current.name,
+            limits.per_minute,
+            limits.per_hour,
+            limits.per_day,
+            data.max_sessions if data.max_sessions is not None else current.max_sessions,
+        )
+        if row is None:
+            raise NotFound(f"Tenant {tenant_id} does not exist")
+        return self._read(row)
 
     async def add_key(self, tenant_id: UUID, name: str, key: NewKey) -> ApiKeyRead:
         await self.get(tenant_id)

@@ -1,0 +1,147 @@
+"""Nothing lost, nothing twice, in order: the send path while real processes are killed and restarted."""
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from e2e.client import Tenant, eventually, new_tenant
+from e2e.wire import delivered_lines, whatsapp_ids_by_message
+
+from zaphub_contracts import subjects
+from zaphub_contracts.host import FaultKind, HostOp, InjectFault
+from zaphub_devstack.testing import Stack
+from zaphub_runtime.codec import encode
+
+pytestmark = pytest.mark.slow
+DONE = {"sent", "delivered", "read"}
+UNLIMITED = {
+    "ZAPHUB_RATE_PER_MINUTE": "1000000",
+    "ZAPHUB_RATE_PER_HOUR": "1000000",
+    "ZAPHUB_RATE_PER_DAY": "1000000",
+}
+
+
+async def all_done(tenant: Tenant, ids: list[str], timeout: float) -> None:
+    pending = set(ids)
+
+    async def check() -> bool:
+        for message_id in list(pending):
+            if (await tenant.message(message_id))["status"] in DONE:
+                pending.discard(message_id)
+        return not pending
+
+    await eventually(check, timeout, f"{len(pending)} messages to be sent")
+
+
+async def test_killing_dispatcher_ratelimiter_and_host_loses_nothing_and_sends_nothing_twice(
+    run_stack: Any,
+) -> None:
+    """300 messages reach sent while a dispatcher, a ratelimiter and a session-host are killed with -9."""
+    stack: Stack = await run_stack(
+        ZAPHUB_SESSION_HOSTS="2", ZAPHUB_DISPATCHERS="2", ZAPHUB_RATELIMITERS="2", **UNLIMITED
+    )
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+        tenant = await new_tenant(http, stack.admin_key)
+        sessions = [await tenant.connected_session(f"s{i}") for i in range(4)]
+        ids: list[str] = []
+        for i in range(300):
+            session = sessions[i % len(sessions)]
+            ids.append((await tenant.send_text(session["id"], "+5511988887777", f"m{i}"))["id"])
+            if i == 60:
+                stack.kill("dispatcher-1")
+            elif i == 120:
+                stack.kill("ratelimiter-1")
+            elif i == 180:
+                stack.kill("session-host-1")
+        await all_done(tenant, ids, timeout=120)
+    wire = whatsapp_ids_by_message(stack.data_dir)
+    assert set(ids) <= set(wire)
+    twice = {m: w for m, w in wire.items() if len(w) > 1}
+    assert not twice, f"messages handed over under two WhatsApp ids: {twice}"
+
+
+async def test_messages_of_one_session_go_out_in_acceptance_order(run_stack: Any) -> None:
+    """Across two dispatchers and transient failures, one session's messages reach WhatsApp in order."""
+    stack: Stack = await run_stack(ZAPHUB_DISPATCHERS="2", ZAPHUB_RETRY_BASE_DELAY="0.05", **UNLIMITED)
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+        tenant = await new_tenant(http, stack.admin_key)
+        session, other = await tenant.connected_session("ordered"), await tenant.connected_session("other")
+        nc = await nats.connect(stack.nats_url)
+        try:
+            fault = InjectFault(
+                tenant_id=uuid.UUID(tenant.id),
+                session_id=uuid.UUID(session["id"]),
+                kind=FaultKind.FAIL_SENDS,
+                count=5,
+            )
+            await nc.request(subjects.host(uuid.UUID(session["id"]), HostOp.FAULT), encode(fault), timeout=5)
+        finally:
+            await nc.close()
+        ids = [(await tenant.send_text(session["id"], "+5511988887777", f"n{i}"))["id"] for i in range(40)]
+        # The other session is not held back by the failing one.
+        side = await tenant.send_text(other["id"], "+5511988887777", "independent")
+        await tenant.wait_status(side["id"], DONE, timeout=20)
+        await all_done(tenant, ids, timeout=90)
+    order = [
+        line["message_id"] for line in delivered_lines(stack.data_dir) if line["session_id"] == session["id"]
+    ]
+    first_seen = list(dict.fromkeys(order))
+    assert first_seen == ids
+
+
+async def test_nats_restart_mid_flow_loses_nothing(run_stack: Any) -> None:
+    """Messages accepted while NATS is down are republished by the outbox and all reach sent."""
+    stack: Stack = await run_stack(**UNLIMITED)
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+        tenant = await new_tenant(http, stack.admin_key)
+        session = await tenant.connected_session()
+        ids = [(await tenant.send_text(session["id"], "+5511988887777", f"a{i}"))["id"] for i in range(20)]
+        old = stack.kill("nats")
+        ids += [(await tenant.send_text(session["id"], "+5511988887777", f"b{i}"))["id"] for i in range(5)]
+        await stack.wait_restarted("nats", old)
+        ids += [(await tenant.send_text(session["id"], "+5511988887777", f"c{i}"))["id"] for i in range(20)]
+        await all_done(tenant, ids, timeout=120)
+    assert set(ids) <= set(whatsapp_ids_by_message(stack.data_dir))
+
+
+async def test_sixty_per_minute_then_the_rest_when_the_window_frees(run_stack: Any) -> None:
+    """Default limits: 60 of 65 go out at once, 5 wait for the minute to free; others are not slowed."""
+    stack: Stack = await run_stack()
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+        busy = await new_tenant(http, stack.admin_key, "busy")
+        calm = await new_tenant(http, stack.admin_key, "calm")
+        busy_session, calm_session = await busy.connected_session(), await calm.connected_session()
+        ids = await asyncio.gather(
+            *(busy.send_text(busy_session["id"], "+5511988887777", f"r{i}") for i in range(65))
+        )
+        started = time.monotonic()
+        calm_ids = [
+            (await calm.send_text(calm_session["id"], "+5511988887777", f"c{i}"))["id"] for i in range(3)
+        ]
+        await all_done(calm, calm_ids, timeout=20)
+        await eventually(
+            lambda: _count(busy, [m["id"] for m in ids], DONE, 60), 30, "the first 60 to be sent"
+        )
+        statuses = [(await busy.message(m["id"]))["status"] for m in ids]
+        assert statuses.count("rate_limited") == 5, statuses
+        assert time.monotonic() - started < 55  # the check ran inside the first minute
+        await all_done(busy, [m["id"] for m in ids], timeout=90)
+        waited = [await busy.message(m["id"]) for m in ids]
+    limited = [m for m in waited if "rate_limited" in {h["status"] for h in m["history"]}]
+    assert len(limited) == 5
+    times = sorted(
+        line["time"] for line in delivered_lines(stack.data_dir) if line["session_id"] == busy_session["id"]
+    )
+    assert len(times) == 65
+
+
+async def _count(tenant: Tenant, ids: list[str], statuses: set[str], wanted: int) -> bool:
+    found = 0
+    for message_id in ids:
+        if (await tenant.message(message_id))["status"] in statuses:
+            found += 1
+    return found >= wanted
