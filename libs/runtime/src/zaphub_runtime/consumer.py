@@ -2,11 +2,13 @@
 survive NATS restarts; acking is the handler's business."""
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 import nats.errors
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from nats.js.errors import FetchTimeoutError
 
 from zaphub_contracts.streams import ConsumerSpec
@@ -26,19 +28,25 @@ async def run_pull_consumer(
     wait: float = 1.0,
 ) -> None:
     """Fetch from the durable consumer until `stop` is set."""
-    sub = None
-    while not stop.is_set():
-        try:
-            if sub is None:
-                await bus.ensure_consumer(spec)
-                sub = await bus.js.pull_subscribe_bind(spec.durable, stream=spec.stream)
-            msgs = await sub.fetch(batch, timeout=wait)
-        except (FetchTimeoutError, TimeoutError):
-            continue
-        except (nats.errors.Error, OSError) as exc:
-            # NATS restarting or the consumer not there yet: wait and rebind.
-            log.warning("consumer %s: %s; retrying", spec.durable, exc.__class__.__name__)
-            sub = None
-            await asyncio.sleep(0.5)
-            continue
-        await handle(msgs)
+    sub: JetStreamContext.PullSubscription | None = None
+    try:
+        while not stop.is_set():
+            try:
+                if sub is None:
+                    await bus.ensure_consumer(spec)
+                    sub = await bus.js.pull_subscribe_bind(spec.durable, stream=spec.stream)
+                msgs = await sub.fetch(batch, timeout=wait)
+            except (FetchTimeoutError, TimeoutError):
+                continue
+            except (nats.errors.Error, OSError) as exc:
+                # NATS restarting or the consumer not there yet: wait and rebind.
+                log.warning("consumer %s: %s; retrying", spec.durable, exc.__class__.__name__)
+                sub = None
+                await asyncio.sleep(0.5)
+                continue
+            await handle(msgs)
+    finally:
+        if sub is not None:
+            # An idle pull subscription would hold the connection's drain until its timeout.
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()

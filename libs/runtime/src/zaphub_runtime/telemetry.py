@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
@@ -51,3 +52,30 @@ def inject_headers(headers: dict[str, str] | None = None) -> dict[str, str]:
 
 def extract_context(headers: Mapping[str, str] | None) -> context.Context:
     return propagate.extract(dict(headers or {}))
+
+
+def consumer_span(
+    tracer: trace.Tracer, subject: str, headers: Mapping[str, str] | None, attributes: Mapping[str, str | int]
+) -> AbstractContextManager[trace.Span]:
+    """A span for processing one NATS message, child of the trace its headers carry.
+
+    Named and attributed after the OpenTelemetry messaging conventions; ZapHub ids go in `zaphub.*`.
+    """
+    return tracer.start_as_current_span(
+        f"process {_subject_pattern(subject)}",
+        context=extract_context(headers),
+        kind=trace.SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "nats",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": subject,
+            **attributes,
+        },
+    )
+
+
+def _subject_pattern(subject: str) -> str:
+    """Low-cardinality span name: the subject without its tenant and session ids."""
+    return ".".join(
+        "*" if len(token) == 36 and token.count("-") == 4 else token for token in subject.split(".")
+    )

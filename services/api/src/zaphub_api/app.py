@@ -16,6 +16,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
 from zaphub_api.auth import KeyRing, provide_principal
 from zaphub_api.errors import EXCEPTION_HANDLERS
@@ -144,6 +145,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         dependencies=dependencies,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(exclude=["/health", "/ready", "/metrics"]))],
         openapi_config=OpenAPIConfig(
             title="ZapHub API",
             version="1.0.0",

@@ -13,14 +13,17 @@ from typing import Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from nats.aio.msg import Msg
+from opentelemetry import trace
 from pydantic import ValidationError
 
 from zaphub_contracts import events as ev
 from zaphub_contracts.failures import FailureReason
 from zaphub_contracts.statuses import MESSAGE_STATUS_RANK, MessageStatus, SessionStatus
 from zaphub_runtime.bus import Bus
+from zaphub_runtime.telemetry import consumer_span
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("zaphub_api.projector")
 Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 Projection = Callable[[Conn, Any], Awaitable[None]]
 
@@ -202,6 +205,10 @@ class Projector:
             await self.handle(msg)
 
     async def handle(self, msg: Msg) -> None:
+        with consumer_span(tracer, msg.subject, msg.headers, {"zaphub.consumer": "projector"}):
+            await self._handle(msg)
+
+    async def _handle(self, msg: Msg) -> None:
         try:
             event = ev.parse_event(msg.data)
         except ValidationError as exc:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
+from opentelemetry import trace
 from pydantic import ValidationError
 
 from zaphub_contracts import subjects
@@ -18,8 +19,10 @@ from zaphub_dispatcher.clients import HostClient, RateLimiterClient, RateLimiter
 from zaphub_dispatcher.emitter import Emitter
 from zaphub_dispatcher.order import Cursor, OrderGate
 from zaphub_runtime.bus import Bus
+from zaphub_runtime.telemetry import consumer_span
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("zaphub_dispatcher")
 COMPONENT = "dispatcher"
 RATELIMITER_RETRY = 1.0  # seconds; the ratelimiter being away is not the message's fault
 
@@ -51,21 +54,42 @@ class SendPipeline:
         self._policy = policy
 
     async def process(self, msg: Msg) -> None:
-        command = await self._parse(msg)
-        if command is None:
-            return
+        attributes = {"messaging.message.delivery_count": msg.metadata.num_delivered or 1}
+        with consumer_span(tracer, msg.subject, msg.headers, attributes) as span:
+            command = await self._parse(msg)
+            if command is None:
+                span.set_attribute("zaphub.outcome", "dead_lettered")
+                return
+            span.set_attributes(
+                {
+                    "zaphub.tenant_id": str(command.tenant_id),
+                    "zaphub.session_id": str(command.session_id),
+                    "zaphub.message_id": str(command.message_id),
+                    "messaging.message.id": str(command.message_id),
+                }
+            )
+            await self._process(command, msg, span)
+
+    async def _process(self, command: SendMessage, msg: Msg, span: trace.Span) -> None:
         if not await self._is_next(command, msg):
+            span.add_event("waiting for an earlier message of the session")
             return
         try:
-            decision = await self._ratelimiter.acquire(command)
+            with tracer.start_as_current_span("ratelimit acquire", kind=trace.SpanKind.CLIENT):
+                decision = await self._ratelimiter.acquire(command)
         except RateLimiterUnavailable as exc:
             log.warning("ratelimiter unavailable: %s", exc)
             await msg.nak(delay=RATELIMITER_RETRY)
             return
         if not decision.granted:
+            span.add_event(
+                "rate limited", {"retry_after": decision.retry_after, "window": decision.window or ""}
+            )
             await self._wait_for_rate_limit(command, msg, decision.retry_after, decision.window)
             return
-        reply = await self._hosts.send(command)
+        with tracer.start_as_current_span("session-host send", kind=trace.SpanKind.CLIENT) as send_span:
+            reply = await self._hosts.send(command)
+            send_span.set_attribute("zaphub.outcome", reply.status)
         if isinstance(reply, HostOk):
             sent_at = reply.sent_at or datetime.now(UTC)
             await self._emit.sent(command, reply.whatsapp_id or "", sent_at)
@@ -133,6 +157,9 @@ class SendPipeline:
             )
             return
         delay = backoff_delay(attempt, self._policy.base_delay, self._policy.max_delay)
+        trace.get_current_span().add_event(
+            "retry scheduled", {"attempt": attempt, "delay": delay, "reason": error.reason.value}
+        )
         log.info(
             "send retry",
             extra={
