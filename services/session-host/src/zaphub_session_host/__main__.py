@@ -1,0 +1,45 @@
+"""Entry point: `zaphub-session-host` runs one host until SIGTERM/SIGINT, then drains."""
+
+import asyncio
+import logging
+import signal
+import sys
+
+from zaphub_runtime.logs import setup_logging
+from zaphub_runtime.telemetry import setup_tracing
+from zaphub_session_host.app import SessionHost
+from zaphub_session_host.settings import HostSettings
+from zaphub_session_host.transport.base import TransportUnavailable
+
+log = logging.getLogger("zaphub_session_host")
+
+
+async def _serve(settings: HostSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await SessionHost(settings).run(stop)
+
+
+def main() -> None:
+    settings = HostSettings()
+    setup_logging(settings.log_level, settings.log_format)
+    provider = setup_tracing("zaphub-session-host")
+    try:
+        import uvloop  # optional speed-up
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        asyncio.run(_serve(settings))
+    except TransportUnavailable as exc:
+        log.error(str(exc))
+        sys.exit(2)
+    finally:
+        provider.shutdown()
+
+
+if __name__ == "__main__":
+    main()

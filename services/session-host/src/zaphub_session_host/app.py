@@ -1,0 +1,150 @@
+"""Wiring and lifecycle of the session-host: build the collaborators, start them, drain them."""
+
+import asyncio
+import logging
+
+from zaphub_contracts.sessions import DesiredSession, Lease
+from zaphub_contracts.streams import HOSTS_BUCKET, LEASES_BUCKET, SENT_BUCKET, SESSIONS_BUCKET
+from zaphub_runtime.bus import Bus
+from zaphub_session_host.auth_store import AuthSaver, AuthStore, LocalDirAuthStore
+from zaphub_session_host.emitter import Emitter
+from zaphub_session_host.handlers import HostHandlers
+from zaphub_session_host.kv import KvMirror
+from zaphub_session_host.leases import Leases
+from zaphub_session_host.reconciler import Reconciler
+from zaphub_session_host.registry import Registry
+from zaphub_session_host.sent_log import SentLog
+from zaphub_session_host.sessions import HostContext, Sessions
+from zaphub_session_host.settings import HostSettings, TransportName
+from zaphub_session_host.transport.base import Transport
+from zaphub_session_host.transport.neonize import NeonizeTransport
+from zaphub_session_host.transport.sim import SimFaults, SimTransport
+
+log = logging.getLogger(__name__)
+
+
+def make_transport(settings: HostSettings) -> Transport:
+    if settings.transport is TransportName.SIM:
+        return SimTransport(
+            settings.data_dir,
+            autopair=settings.sim_autopair,
+            pair_delay=settings.sim_pair_delay,
+            faults=SimFaults.parse(settings.sim_faults),
+        )
+    return NeonizeTransport()
+
+
+class SessionHost:
+    """One session-host process: many sessions, one NATS connection."""
+
+    def __init__(
+        self, settings: HostSettings, transport: Transport | None = None, auth_store: AuthStore | None = None
+    ) -> None:
+        self.settings = settings
+        self.host_id = settings.host_id()
+        self.source = f"/zaphub/session-host/{self.host_id}"
+        self.transport = transport or make_transport(settings)
+        self.auth_store = auth_store or LocalDirAuthStore(settings.data_dir / "auth")
+        self._bus: Bus | None = None
+        self._reconciler: Reconciler | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._mirrors: list[KvMirror[DesiredSession] | KvMirror[Lease]] = []
+        self._emitter: Emitter | None = None
+        self._saver: AuthSaver | None = None
+        self._registry: Registry | None = None
+        self.sessions: Sessions | None = None
+        self.stopped = False
+
+    async def start(self) -> None:
+        await self.transport.start()  # fails fast with the fix when the transport cannot run here
+        await self.auth_store.ping()
+        bus = self._bus = await Bus.connect(
+            self.settings.nats_url, name=f"zaphub-session-host {self.host_id}", source=self.source
+        )
+        await bus.ensure_streams()
+        desired_kv = await bus.kv(SESSIONS_BUCKET)
+        leases_kv = await bus.kv(LEASES_BUCKET)
+        hosts_kv = await bus.kv(HOSTS_BUCKET)
+        sent_kv = await bus.kv(SENT_BUCKET)
+
+        emitter = self._emitter = Emitter(bus)
+        saver = self._saver = AuthSaver(self.auth_store)
+        emitter.start()
+        saver.start()
+        ttl = self.settings.lease_ttl
+        leases = Leases(bus.js, leases_kv, self.host_id, ttl)
+        registry = self._registry = Registry(
+            bus.js, hosts_kv, self.host_id, self.transport.name, self.settings.max_concurrent_sessions, ttl
+        )
+        desired: KvMirror[DesiredSession] = KvMirror(desired_kv, DesiredSession)
+        leased: KvMirror[Lease] = KvMirror(leases_kv, Lease)
+        for mirror in (desired, leased):
+            await mirror.start()
+            self._mirrors.append(mirror)
+        await registry.start()
+
+        reconciler: Reconciler
+        handlers = HostHandlers(self.host_id, lambda sid, why: reconciler.stop_by_request(sid, why))
+        ctx = HostContext(
+            host_id=self.host_id,
+            source=self.source,
+            nc=bus.nc,
+            transport=self.transport,
+            auth=saver,
+            emitter=emitter,
+            sent_log=SentLog(sent_kv),
+            serve=handlers.serve,
+        )
+        self.sessions = Sessions(ctx)
+        reconciler = self._reconciler = Reconciler(
+            self.settings, self.host_id, self.sessions, leases, registry, desired, leased
+        )
+        await reconciler.heartbeat()
+        self._task = asyncio.create_task(reconciler.run(), name="reconciler")
+        log.info(
+            "session-host started",
+            extra={
+                "fields": {
+                    "host_id": self.host_id,
+                    "transport": self.transport.name,
+                    "capacity": self.settings.max_concurrent_sessions,
+                }
+            },
+        )
+
+    async def stop(self) -> None:
+        """Drain: stop claiming, save auth_data, release leases, unsubscribe, close."""
+        if self.stopped:
+            return
+        self.stopped = True
+        timeout = self.settings.drain_timeout
+        if self._reconciler is not None and self._task is not None:
+            self._reconciler.halt()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                self._task.cancel()
+        if self._reconciler is not None:
+            try:
+                await asyncio.wait_for(self._reconciler.drain(), timeout)
+            except TimeoutError:
+                log.error("drain timed out; remaining leases expire by TTL")
+        if self._saver is not None:
+            await self._saver.close(timeout)
+        if self._emitter is not None:
+            await self._emitter.close(timeout)
+        for mirror in self._mirrors:
+            await mirror.stop()
+        if self._registry is not None:
+            await self._registry.stop()
+        await self.transport.close()
+        if self._bus is not None:
+            await self._bus.close()
+        log.info("session-host stopped", extra={"fields": {"host_id": self.host_id}})
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()

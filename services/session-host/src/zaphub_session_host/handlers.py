@@ -1,0 +1,143 @@
+"""Host request/reply endpoints (core NATS `zaphub.v1.host.<session_id>.<op>`): decode the contract
+payload, call the session's runner, answer `HostOk` or `HostError`. Transport errors become failure
+reasons here and nowhere else."""
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Coroutine
+from typing import Any
+from uuid import UUID
+
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+from opentelemetry import trace
+from pydantic import BaseModel, ValidationError
+
+from zaphub_contracts.commands import SendMessage
+from zaphub_contracts.failures import FailureReason
+from zaphub_contracts.host import HostError, HostOk, HostOp, InjectFault, PairCodeRequest, SessionControl
+from zaphub_runtime.codec import decode, encode
+from zaphub_runtime.telemetry import extract_context
+from zaphub_session_host.sessions import SessionRunner
+from zaphub_session_host.transport.base import (
+    AlreadyPaired,
+    FaultsUnsupported,
+    LoggedOut,
+    NotConnected,
+    RecipientNotOnWhatsApp,
+    TransportError,
+)
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("zaphub_session_host")
+
+PHONE = re.compile(r"^\+?(\d{8,15})$")
+
+
+class SessionNotFound(Exception):
+    """The request names a tenant or session this runner does not serve."""
+
+
+class InvalidRequest(Exception):
+    """The payload parsed but its values cannot be used."""
+
+
+def failure(exc: Exception) -> HostError:
+    """The one mapping from what went wrong to the contract's failure reason."""
+    reason: FailureReason
+    match exc:
+        case ValidationError() | InvalidRequest():
+            reason = FailureReason.INVALID_PAYLOAD
+        case SessionNotFound():
+            reason = FailureReason.SESSION_NOT_FOUND
+        case NotConnected():
+            reason = FailureReason.SESSION_NOT_CONNECTED
+        case LoggedOut():
+            reason = FailureReason.SESSION_LOGGED_OUT
+        case RecipientNotOnWhatsApp():
+            reason = FailureReason.RECIPIENT_NOT_ON_WHATSAPP
+        case AlreadyPaired() | FaultsUnsupported():
+            reason = FailureReason.UNSUPPORTED
+        case TransportError():
+            reason = FailureReason.TRANSPORT_ERROR
+        case _:
+            log.exception("unexpected error in a host op", exc_info=exc)
+            reason = FailureReason.TRANSPORT_ERROR
+    return HostError(reason=reason, detail=str(exc)[:1000])
+
+
+def _owned(runner: SessionRunner, tenant_id: UUID, session_id: UUID) -> None:
+    if tenant_id != runner.tenant_id or session_id != runner.session_id:
+        raise SessionNotFound(f"session {session_id} of tenant {tenant_id} is not served here")
+
+
+class HostHandlers:
+    def __init__(self, host_id: str, stop_session: Callable[[UUID, str], Coroutine[Any, Any, None]]) -> None:
+        self.host_id = host_id
+        self.stop_session = stop_session
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def serve(self, runner: SessionRunner, msg: Msg) -> None:
+        op_token = msg.subject.rsplit(".", 1)[-1]
+        with tracer.start_as_current_span(
+            f"{op_token} process",
+            context=extract_context(msg.headers),
+            kind=trace.SpanKind.SERVER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": msg.subject,
+                "zaphub.session_id": str(runner.session_id),
+            },
+        ) as span:
+            reply: BaseModel
+            try:
+                reply = await self._handle(runner, op_token, msg.data)
+            except Exception as exc:
+                reply = failure(exc)
+                span.set_attribute("zaphub.failure_reason", reply.reason.value)
+            if msg.reply:
+                try:
+                    await msg.respond(encode(reply))
+                except NatsError as exc:
+                    log.warning("host reply failed", extra={"fields": {"error": repr(exc)}})
+            if op_token == HostOp.STOP and isinstance(reply, HostOk):
+                # Stopping drains this very subscription, so it runs after the reply, outside its callback.
+                task = asyncio.create_task(self.stop_session(runner.session_id, "stopped by request"))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+    async def _handle(self, runner: SessionRunner, op_token: str, data: bytes) -> HostOk:
+        try:
+            op = HostOp(op_token)
+        except ValueError:
+            raise InvalidRequest(f"unknown host op {op_token!r}") from None
+        ok = HostOk(host_id=self.host_id)
+        match op:
+            case HostOp.SEND:
+                cmd = decode(SendMessage, data)
+                _owned(runner, cmd.tenant_id, cmd.session_id)
+                return await runner.send(cmd)
+            case HostOp.PAIR_CODE:
+                req = decode(PairCodeRequest, data)
+                _owned(runner, req.tenant_id, req.session_id)
+                match = PHONE.match(req.phone.replace(" ", "").replace("-", ""))
+                if match is None:
+                    raise InvalidRequest("phone must be 8 to 15 digits, E.164 without formatting")
+                return ok.model_copy(update={"code": await runner.pair_code(match.group(1))})
+            case HostOp.FAULT:
+                fault = decode(InjectFault, data)
+                _owned(runner, fault.tenant_id, fault.session_id)
+                await runner.inject_fault(fault)
+                return ok
+        ctl = decode(SessionControl, data)
+        _owned(runner, ctl.tenant_id, ctl.session_id)
+        match op:
+            case HostOp.LOGOUT:
+                await runner.logout()
+            case HostOp.RESTART:
+                await runner.restart()
+            case HostOp.STOP:
+                pass  # done by serve() once the reply is out
+        return ok

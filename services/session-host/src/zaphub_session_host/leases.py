@@ -1,0 +1,91 @@
+"""Session leases in KV `zaphub_leases`: claim create-if-absent with a TTL, refresh by compare-and-set,
+release by deleting at our revision. Whoever holds the key is the only host serving the session."""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+from nats.js.errors import APIError
+from nats.js.kv import KeyValue
+
+from zaphub_contracts.sessions import Lease
+from zaphub_contracts.streams import LEASES_BUCKET
+from zaphub_runtime.codec import encode
+from zaphub_session_host.kv import WRONG_LAST_SEQUENCE, WrongRevision, create_ttl, put_ttl
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Held:
+    lease: Lease
+    revision: int
+    refreshed_at: float  # monotonic time of the last successful write
+
+
+class RefreshOutcome:
+    KEPT = "kept"
+    LOST = "lost"  # someone else holds it, or it expired: stop serving at once
+    UNKNOWN = "unknown"  # NATS did not answer; still ours while the TTL has not run out
+
+
+class Leases:
+    def __init__(self, js: JetStreamContext, kv: KeyValue, host_id: str, ttl: float) -> None:
+        self.js = js
+        self.kv = kv
+        self.host_id = host_id
+        self.ttl = ttl
+        self.held: dict[UUID, Held] = {}
+        self.bucket = LEASES_BUCKET.name
+
+    async def claim(self, tenant_id: UUID, session_id: UUID) -> bool:
+        """Take the lease if nobody holds it; True when this host now owns the session."""
+        lease = Lease(
+            session_id=session_id, tenant_id=tenant_id, host_id=self.host_id, acquired_at=datetime.now(UTC)
+        )
+        revision = await create_ttl(self.js, self.bucket, str(session_id), encode(lease), self.ttl)
+        if revision is None:
+            return False
+        self.held[session_id] = Held(lease, revision, time.monotonic())
+        return True
+
+    async def refresh(self, session_id: UUID) -> str:
+        held = self.held.get(session_id)
+        if held is None:
+            return RefreshOutcome.LOST
+        try:
+            held.revision = await put_ttl(
+                self.js, self.bucket, str(session_id), encode(held.lease), self.ttl, last=held.revision
+            )
+        except WrongRevision:
+            self.held.pop(session_id, None)
+            return RefreshOutcome.LOST
+        except (NatsError, TimeoutError) as exc:
+            # The key outlives us by the TTL; past most of it another host may already hold it.
+            if time.monotonic() - held.refreshed_at > self.ttl * 0.8:
+                self.held.pop(session_id, None)
+                log.warning("lease refresh failing past its TTL", extra={"fields": {"error": repr(exc)}})
+                return RefreshOutcome.LOST
+            return RefreshOutcome.UNKNOWN
+        held.refreshed_at = time.monotonic()
+        return RefreshOutcome.KEPT
+
+    async def release(self, session_id: UUID) -> None:
+        """Give the lease up now, so another host takes the session without waiting for the TTL."""
+        held = self.held.pop(session_id, None)
+        if held is None:
+            return
+        try:
+            await self.kv.delete(str(session_id), last=held.revision)
+        except APIError as err:
+            if err.err_code not in WRONG_LAST_SEQUENCE:  # else it was no longer ours anyway
+                log.warning("lease release failed; it expires by TTL", extra={"fields": {"error": repr(err)}})
+        except (NatsError, TimeoutError) as exc:
+            log.warning("lease release failed; it expires by TTL", extra={"fields": {"error": repr(exc)}})
+
+    def forget(self, session_id: UUID) -> None:
+        self.held.pop(session_id, None)

@@ -1,0 +1,276 @@
+"""The session-host on the simulator against a real nats-server: pairing, sends, leases, logout."""
+
+import asyncio
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import pytest
+from nats.errors import NoRespondersError
+
+from zaphub_contracts.commands import SendMessage
+from zaphub_contracts.content import TextContent
+from zaphub_contracts.failures import FailureReason, is_transient
+from zaphub_contracts.host import FaultKind, HostError, HostOk, InjectFault, SessionControl
+from zaphub_contracts.sessions import Lease, whatsapp_message_id
+from zaphub_contracts.streams import LEASES_BUCKET
+from zaphub_runtime.bus import Bus
+from zaphub_runtime.codec import encode
+from zaphub_session_host.leases import Leases
+
+from .conftest import Client_, HostFactory, eventually
+
+JID = re.compile(r"^55119\d{8}@s\.whatsapp\.net$")
+
+
+def send_cmd(
+    tenant: UUID, session: UUID, to: str = "5511988887777@s.whatsapp.net", seq: int = 1
+) -> SendMessage:
+    return SendMessage(
+        tenant_id=tenant,
+        session_id=session,
+        issued_at=datetime.now(UTC),
+        message_id=uuid4(),
+        seq=seq,
+        to=to,
+        content=TextContent(text="olá"),
+    )
+
+
+async def connected(client: Client_, session: UUID, count: int = 1) -> list[object]:
+    return await eventually(lambda: len(client.events.of("session.connected", session)) >= count)
+
+
+def delivered_lines(data_dir: Path) -> list[dict[str, str]]:
+    path = data_dir / "sim" / "delivered.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+async def test_sim_session_pairs_with_a_new_jid_that_survives_a_restart(
+    client: Client_, start_host: HostFactory
+) -> None:
+    """A new sim session shows a QR, pairs by itself with a fresh JID, and after a host restart
+    reconnects with the same JID and no QR."""
+    tenant, session = uuid4(), uuid4()
+    first = await start_host("first")
+    await client.desire(tenant, session)
+    await connected(client, session)
+    qrs = client.events.of("session.qr", session)
+    assert qrs and qrs[0].data.qr.startswith("2@") and qrs[0].data.qr.count(",") == 3
+    jid = client.events.of("session.connected", session)[0].data.jid
+    assert JID.match(jid)
+
+    await first.stop()
+    await start_host("second")
+    await connected(client, session, count=2)
+    again = client.events.of("session.connected", session)[-1].data
+    assert (again.jid, again.host_id) == (jid, "second")
+    assert len(client.events.of("session.qr", session)) == len(qrs)
+
+
+async def test_send_hands_over_once_and_a_repeat_is_a_duplicate(
+    client: Client_, start_host: HostFactory, tmp_path: Path
+) -> None:
+    """A send answers the derived WhatsApp id, is logged once, gets receipts, and the same message
+    id sent again is answered as a duplicate without being sent."""
+    tenant, session = uuid4(), uuid4()
+    await start_host("h1")
+    await client.desire(tenant, session)
+    await connected(client, session)
+    cmd = send_cmd(tenant, session)
+
+    first = await client.request(session, "send", cmd)
+    assert isinstance(first, HostOk), first
+    assert first.whatsapp_id == whatsapp_message_id(cmd.message_id)
+    assert not first.duplicate and first.host_id == "h1"
+    again = await client.request(session, "send", cmd)
+    assert isinstance(again, HostOk)
+    assert again.duplicate and again.whatsapp_id == first.whatsapp_id
+
+    lines = [x for x in delivered_lines(tmp_path / "data") if x["message_id"] == str(cmd.message_id)]
+    assert len(lines) == 1
+    assert lines[0]["whatsapp_id"] == first.whatsapp_id and lines[0]["type"] == "text"
+    read = await eventually(lambda: client.events.of("message.read", session))
+    delivered = client.events.of("message.delivered", session)
+    assert delivered[0].data.message_id == read[0].data.message_id == cmd.message_id
+
+
+async def test_recipient_not_on_whatsapp_fails_permanently(
+    client: Client_, start_host: HostFactory, tmp_path: Path
+) -> None:
+    """A recipient number starting 999 is refused with a permanent reason and nothing is sent."""
+    tenant, session = uuid4(), uuid4()
+    await start_host()
+    await client.desire(tenant, session)
+    await connected(client, session)
+    cmd = send_cmd(tenant, session, to="999123456@s.whatsapp.net")
+    reply = await client.request(session, "send", cmd)
+    assert isinstance(reply, HostError)
+    assert reply.reason is FailureReason.RECIPIENT_NOT_ON_WHATSAPP and not is_transient(reply.reason)
+    assert not [x for x in delivered_lines(tmp_path / "data") if x["message_id"] == str(cmd.message_id)]
+
+
+async def test_other_tenant_and_bad_payload_are_refused(client: Client_, start_host: HostFactory) -> None:
+    """A request naming another tenant is not found, and a malformed one is an invalid payload."""
+    tenant, session = uuid4(), uuid4()
+    await start_host()
+    await client.desire(tenant, session)
+    await connected(client, session)
+    foreign = await client.request(session, "send", send_cmd(uuid4(), session))
+    assert isinstance(foreign, HostError) and foreign.reason is FailureReason.SESSION_NOT_FOUND
+    raw = await client.nc.request(f"zaphub.v1.host.{session}.send", b"{not json", timeout=5)
+    assert json.loads(raw.data)["reason"] == FailureReason.INVALID_PAYLOAD.value
+
+
+async def test_injected_send_failures_are_transient(client: Client_, start_host: HostFactory) -> None:
+    """The fail_sends fault makes the next sends fail with a transient transport error, then sends work."""
+    tenant, session = uuid4(), uuid4()
+    await start_host()
+    await client.desire(tenant, session)
+    await connected(client, session)
+    fault = InjectFault(tenant_id=tenant, session_id=session, kind=FaultKind.FAIL_SENDS, count=1)
+    assert isinstance(await client.request(session, "fault", fault), HostOk)
+    failed = await client.request(session, "send", send_cmd(tenant, session))
+    assert isinstance(failed, HostError) and failed.reason is FailureReason.TRANSPORT_ERROR
+    assert is_transient(failed.reason)
+    assert isinstance(await client.request(session, "send", send_cmd(tenant, session)), HostOk)
+
+
+async def test_dropped_connection_reconnects(client: Client_, start_host: HostFactory) -> None:
+    """A dropped connection is reported as disconnected and comes back by itself with the same JID."""
+    tenant, session = uuid4(), uuid4()
+    await start_host()
+    await client.desire(tenant, session)
+    await connected(client, session)
+    drop = InjectFault(tenant_id=tenant, session_id=session, kind=FaultKind.DROP)
+    assert isinstance(await client.request(session, "fault", drop), HostOk)
+    await connected(client, session, count=2)
+    gone = client.events.of("session.disconnected", session)
+    assert gone and gone[0].data.will_reconnect
+    jids = {e.data.jid for e in client.events.of("session.connected", session)}
+    assert len(jids) == 1
+
+
+async def test_concurrent_claims_have_one_winner(nats_url: str) -> None:
+    """Two hosts claiming the same free session at once: exactly one gets the lease."""
+    bus = await Bus.connect(nats_url, name="t", source="/t")
+    kv = await bus.kv(LEASES_BUCKET)
+    tenant = uuid4()
+    for _ in range(20):
+        session = uuid4()
+        a, b = Leases(bus.js, kv, "a", 2), Leases(bus.js, kv, "b", 2)
+        won = await asyncio.gather(a.claim(tenant, session), b.claim(tenant, session))
+        assert sorted(won) == [False, True]
+    await bus.close()
+
+
+async def test_two_hosts_split_sessions_and_take_over_on_drain(
+    client: Client_, start_host: HostFactory
+) -> None:
+    """Two hosts never both run a session; when one drains, the other takes its sessions over with
+    the same JIDs and no QR."""
+    tenant = uuid4()
+    sessions = [uuid4() for _ in range(6)]
+    a = await start_host("a")
+    b = await start_host("b")
+    for s in sessions:
+        await client.desire(tenant, s)
+    for s in sessions:
+        await connected(client, s)
+    owners = {s: {e.data.host_id for e in client.events.of("session.connected", s)} for s in sessions}
+    assert all(len(hosts) == 1 for hosts in owners.values())
+    assert {h for hosts in owners.values() for h in hosts} == {"a", "b"}  # the least loaded claims first
+    qr_count = len(client.events.of("session.qr"))
+    jids = {s: client.events.of("session.connected", s)[0].data.jid for s in sessions}
+
+    on_a = [s for s, hosts in owners.items() if hosts == {"a"}]
+    await a.stop()
+    for s in on_a:
+        await eventually(
+            lambda s=s: any(e.data.host_id == "b" for e in client.events.of("session.connected", s))
+        )
+        assert client.events.of("session.connected", s)[-1].data.jid == jids[s]
+    assert len(client.events.of("session.qr")) == qr_count
+    assert b.sessions is not None and len(b.sessions) == len(sessions)
+
+
+async def test_a_host_that_loses_its_lease_stops_serving(client: Client_, start_host: HostFactory) -> None:
+    """When another owner takes the lease, the host stops answering for that session."""
+    tenant, session = uuid4(), uuid4()
+    await start_host("loser")
+    await client.desire(tenant, session)
+    await connected(client, session)
+    ping = SessionControl(tenant_id=tenant, session_id=session)
+    assert isinstance(
+        await client.request(session, "fault", InjectFault(**ping.model_dump(), kind="clear")), HostOk
+    )
+
+    kv = await client.bus.kv(LEASES_BUCKET)
+    intruder = Lease(session_id=session, tenant_id=tenant, host_id="intruder", acquired_at=datetime.now(UTC))
+    await kv.put(str(session), encode(intruder))  # no TTL: it stays the intruder's
+
+    async def unserved() -> bool:
+        try:
+            await client.request(session, "send", send_cmd(tenant, session), timeout=1)
+        except NoRespondersError:
+            return True
+        return False
+
+    deadline = asyncio.get_running_loop().time() + 5
+    while not await unserved():
+        assert asyncio.get_running_loop().time() < deadline, "host kept serving a session it lost"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1)  # and it does not take it back
+    with pytest.raises(NoRespondersError):
+        await client.request(session, "send", send_cmd(tenant, session), timeout=1)
+
+
+async def test_logout_clears_auth_data(client: Client_, start_host: HostFactory, tmp_path: Path) -> None:
+    """Logout deletes the stored identity, emits session.logged_out, and later sends fail as logged out."""
+    tenant, session = uuid4(), uuid4()
+    await start_host()
+    await client.desire(tenant, session)
+    await connected(client, session)
+    auth = tmp_path / "data" / "auth" / str(tenant) / str(session) / "auth.bin"
+    await eventually(auth.exists)
+
+    reply = await client.request(session, "logout", SessionControl(tenant_id=tenant, session_id=session))
+    assert isinstance(reply, HostOk), reply
+    assert not auth.exists()
+    await eventually(lambda: client.events.of("session.logged_out", session))
+    failed = await client.request(session, "send", send_cmd(tenant, session))
+    assert isinstance(failed, HostError) and failed.reason is FailureReason.SESSION_LOGGED_OUT
+
+
+async def test_removed_session_is_stopped_and_unserved(client: Client_, start_host: HostFactory) -> None:
+    """When a session's desired key is deleted, its host disconnects it and stops answering for it."""
+    tenant, session = uuid4(), uuid4()
+    await start_host()
+    await client.desire(tenant, session)
+    await connected(client, session)
+    await client.undesire(tenant, session)
+    await eventually(lambda: client.events.of("session.disconnected", session))
+    assert not client.events.of("session.disconnected", session)[-1].data.will_reconnect
+    with pytest.raises(NoRespondersError):
+        await client.request(session, "send", send_cmd(tenant, session), timeout=1)
+
+
+async def test_pair_code_pairs_a_session_without_autopair(client: Client_, start_host: HostFactory) -> None:
+    """With autopair off the session waits at the QR; a pairing code pairs it under the given phone."""
+    tenant, session = uuid4(), uuid4()
+    await start_host(sim_autopair=False)
+    await client.desire(tenant, session)
+    await eventually(lambda: client.events.of("session.qr", session))
+    await asyncio.sleep(0.5)
+    assert not client.events.of("session.connected", session)
+    from zaphub_contracts.host import PairCodeRequest
+
+    reply = await client.request(
+        session, "pair_code", PairCodeRequest(tenant_id=tenant, session_id=session, phone="+5511977776666")
+    )
+    assert isinstance(reply, HostOk) and reply.code and len(reply.code) == 9
+    await connected(client, session)
+    assert client.events.of("session.connected", session)[0].data.jid == "5511977776666@s.whatsapp.net"
+    assert client.events.of("session.pair_code", session)[0].data.code == reply.code
