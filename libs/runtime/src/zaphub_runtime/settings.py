@@ -5,6 +5,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from zaphub_contracts.ratelimit import RateLimits
+
 
 class CommonSettings(BaseSettings):
     """Base of each service's settings; a service adds its own fields in its `settings.py`."""
@@ -17,3 +19,20 @@ class CommonSettings(BaseSettings):
     log_format: str = Field(default="json", description="json or text")
     metrics_port: int = Field(default=0, description="Port of the Prometheus /metrics listener; 0 = off")
     instance_id: str = Field(default="", description="Name of this replica; defaults to host-pid")
+
+
+class RateLimitDefaults(BaseSettings):
+    """The per-tenant limits that apply unless a tenant has its own (the API shows them, the ratelimiter
+    enforces them); mixed into the settings of both."""
+
+    model_config = SettingsConfigDict(env_prefix="ZAPHUB_", extra="ignore")
+
+    rate_per_minute: int = Field(default=60, ge=0, description="Default tokens per rolling minute per tenant")
+    rate_per_hour: int = Field(default=1000, ge=0, description="Default tokens per rolling hour per tenant")
+    rate_per_day: int = Field(default=10000, ge=0, description="Default tokens per rolling day per tenant")
+
+    @property
+    def default_limits(self) -> RateLimits:
+        return RateLimits(
+            per_minute=self.rate_per_minute, per_hour=self.rate_per_hour, per_day=self.rate_per_day
+        )

@@ -2,26 +2,16 @@
 
 from pydantic import Field
 
-from zaphub_contracts.ratelimit import RateLimits
-from zaphub_runtime.settings import CommonSettings
+from zaphub_runtime.settings import CommonSettings, RateLimitDefaults
 
 
-class ApiSettings(CommonSettings):
+class ApiSettings(CommonSettings, RateLimitDefaults):
     api_host: str = Field(default="127.0.0.1", description="Interface the REST API listens on")
     api_port: int = Field(default=3000, description="Port of the REST API")
     database_url: str = Field(default="postgresql://postgres@127.0.0.1:5432/zaphub")
     db_pool_max: int = Field(default=20, description="PostgreSQL connections per API process")
     admin_key: str = Field(default="", description="Admin API key; generated and printed when empty")
-    rate_per_minute: int = Field(default=60, description="Default per-tenant limit per rolling minute")
-    rate_per_hour: int = Field(default=1000, description="Default per-tenant limit per rolling hour")
-    rate_per_day: int = Field(default=10000, description="Default per-tenant limit per rolling day")
     tenant_max_sessions: int = Field(default=100, description="Default sessions a tenant may hold")
     outbox_sweep_interval: float = Field(default=2.0, description="Seconds between outbox sweeps")
     outbox_grace: float = Field(default=5.0, description="Age before an unpublished message is republished")
     projector: bool = Field(default=True, description="Run the event projector in this process")
-
-    @property
-    def default_limits(self) -> RateLimits:
-        return RateLimits(
-            per_minute=self.rate_per_minute, per_hour=self.rate_per_hour, per_day=self.rate_per_day
-        )

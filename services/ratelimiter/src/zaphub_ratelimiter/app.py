@@ -48,7 +48,7 @@ class Ratelimiter:
             await bus.ensure_streams()
             if settings.metrics_port:
                 prometheus_client.start_http_server(settings.metrics_port)
-            limits = TenantLimits(settings.default_limits())
+            limits = TenantLimits(settings.default_limits)
             await limits.start(await bus.kv(streams.LIMITS_BUCKET))
             stack.push_async_callback(limits.stop)
             limiter = Limiter(GrantLog(bus.nc, bus.js, timeout=settings.ratelimit_js_timeout), limits)
