@@ -74,12 +74,24 @@ RATELIMIT = StreamSpec(
     max_age=DAY + 3600.0,
     description="Per-tenant log of rate-limit grants and releases (append with compare-and-set)",
 )
-STREAMS: tuple[StreamSpec, ...] = (CMD, EVT, DLQ, RATELIMIT)
+WEBHOOKS = StreamSpec(
+    name="ZAPHUB_WEBHOOKS",
+    subjects=(subjects.WEBHOOK_DELIVERY_ALL, subjects.WEBHOOK_ATTEMPT_ALL),
+    retention=Retention.WORK_QUEUE,
+    max_age=7 * DAY,  # a delivery nobody took in a week would no longer help its receiver
+    description="Pending webhook deliveries (retried by delayed redelivery) and their attempt records",
+)
+STREAMS: tuple[StreamSpec, ...] = (CMD, EVT, DLQ, RATELIMIT, WEBHOOKS)
 
 SEND_CONSUMER = ConsumerSpec(
     stream=CMD.name,
     durable="dispatcher-send",
     filter_subject=subjects.SEND_ALL,
+    # Short, because replicas mark held commands in progress: a crashed replica's commands return fast.
+    ack_wait=10.0,
+    # Rate-limited commands wait unacknowledged (NAK with delay); a tenant waiting for its daily window
+    # must not use up the pending allowance of everyone else.
+    max_ack_pending=1_000_000,
     description="Dispatcher replicas share this pull consumer for message sends",
 )
 SESSION_CONSUMER = ConsumerSpec(
@@ -96,7 +108,35 @@ PROJECTOR_CONSUMER = ConsumerSpec(
     max_ack_pending=5000,
     description="The API's projector keeps Postgres current from events",
 )
-CONSUMERS: tuple[ConsumerSpec, ...] = (SEND_CONSUMER, SESSION_CONSUMER, PROJECTOR_CONSUMER)
+WEBHOOK_EVENTS_CONSUMER = ConsumerSpec(
+    stream=EVT.name,
+    durable="webhooks",
+    filter_subject=subjects.EVT_ALL,
+    max_ack_pending=5000,
+    description="The dispatcher's webhook worker queues one delivery per event and matching webhook",
+)
+WEBHOOK_DELIVERY_CONSUMER = ConsumerSpec(
+    stream=WEBHOOKS.name,
+    durable="webhook-deliveries",
+    filter_subject=subjects.WEBHOOK_DELIVERY_ALL,
+    ack_wait=60.0,  # longer than one POST's timeout
+    max_ack_pending=2000,
+    description="Dispatcher replicas share this pull consumer to POST webhook deliveries",
+)
+WEBHOOK_ATTEMPTS_CONSUMER = ConsumerSpec(
+    stream=WEBHOOKS.name,
+    durable="webhook-attempts",
+    filter_subject=subjects.WEBHOOK_ATTEMPT_ALL,
+    description="The API writes webhook delivery attempts to Postgres",
+)
+CONSUMERS: tuple[ConsumerSpec, ...] = (
+    SEND_CONSUMER,
+    SESSION_CONSUMER,
+    PROJECTOR_CONSUMER,
+    WEBHOOK_EVENTS_CONSUMER,
+    WEBHOOK_DELIVERY_CONSUMER,
+    WEBHOOK_ATTEMPTS_CONSUMER,
+)
 
 SESSIONS_BUCKET = BucketSpec(
     name="zaphub_sessions",
@@ -125,6 +165,10 @@ SENT_BUCKET = BucketSpec(
     ttl=7 * DAY,
     description="Message ids already handed to WhatsApp, so a redelivered send is never sent twice",
 )
+WEBHOOKS_BUCKET = BucketSpec(
+    name="zaphub_webhooks",
+    description="Every tenant's webhooks keyed <tenant>.<webhook>, mirrored from Postgres by the API",
+)
 BUCKETS: tuple[BucketSpec, ...] = (
     SESSIONS_BUCKET,
     SENT_BUCKET,
@@ -132,4 +176,5 @@ BUCKETS: tuple[BucketSpec, ...] = (
     HOSTS_BUCKET,
     DISPATCH_BUCKET,
     LIMITS_BUCKET,
+    WEBHOOKS_BUCKET,
 )

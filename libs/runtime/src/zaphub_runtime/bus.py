@@ -2,7 +2,6 @@
 typed publishing with trace context and dedup ids, and dead-lettering."""
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -83,12 +82,12 @@ class Bus:
                 await self.js.update_stream(config)
 
     async def ensure_consumer(self, spec: streams.ConsumerSpec) -> None:
+        """Create the durable consumer, or update it to the spec (ack wait, pending limits) if it exists."""
         try:
-            await self.js.consumer_info(spec.stream, spec.durable)
-        except NotFoundError:
-            # Another replica may have created it first.
-            with contextlib.suppress(BadRequestError):
-                await self.js.add_consumer(spec.stream, consumer_config(spec))
+            await self.js.add_consumer(spec.stream, consumer_config(spec))
+        except BadRequestError as exc:
+            # A change the server cannot apply in place (e.g. a new filter) keeps the existing one.
+            log.warning("consumer %s kept as it is: %s", spec.durable, exc)
 
     async def kv(self, spec: streams.BucketSpec) -> KeyValue:
         try:
@@ -122,9 +121,13 @@ class Bus:
         detail: str,
         component: str,
         attempts: int = 0,
+        route: tuple[str, str] | None = None,
     ) -> None:
-        """Copy a message that cannot be processed to the DLQ stream, with why."""
-        tenant, session = subjects.tenant_session_tokens(msg.subject)
+        """Copy a message that cannot be processed to the DLQ stream, with why.
+
+        `route` (tenant, session) names the DLQ subject when the message's own subject does not.
+        """
+        tenant, session = route or subjects.tenant_session_tokens(msg.subject)
         seq = msg.metadata.sequence.stream if msg.reply and msg.reply.startswith("$JS.ACK") else None
         letter = DeadLetter(
             reason=reason,

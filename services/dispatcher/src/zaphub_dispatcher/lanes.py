@@ -13,8 +13,12 @@ Process = Callable[[Msg], Awaitable[None]]
 
 
 class Lanes:
-    def __init__(self, process: Process, max_in_flight: int, per_lane: int = 32) -> None:
+    def __init__(
+        self, process: Process, max_in_flight: int, per_lane: int = 32, keepalive: float = 3.0
+    ) -> None:
         self._process = process
+        self._keepalive = keepalive
+        self._ticker: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(max_in_flight)
         self._per_lane = per_lane
         self._lanes: dict[Hashable, deque[Msg]] = {}
@@ -22,6 +26,8 @@ class Lanes:
         self._workers: set[asyncio.Task[None]] = set()
 
     async def submit(self, lane: Hashable, msg: Msg) -> None:
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._keep_alive())
         seq = msg.metadata.sequence.stream
         if seq in self._held:
             return  # the copy already in the lane will ack it
@@ -56,10 +62,25 @@ class Lanes:
         finally:
             self._lanes.pop(lane, None)
 
+    async def _keep_alive(self) -> None:
+        # Held commands may wait longer than the consumer's ack_wait behind a slow send; telling
+        # JetStream they are in progress keeps them from being redelivered to another replica,
+        # while a crashed replica's commands come back after one short ack_wait.
+        while True:
+            await asyncio.sleep(self._keepalive)
+            for queue in list(self._lanes.values()):
+                for msg in list(queue):
+                    try:
+                        await msg.in_progress()
+                    except Exception:
+                        log.debug("in_progress failed", exc_info=True)
+
     async def drain(self, timeout: float) -> None:
         """Wait for the commands already in lanes (on shutdown)."""
         if self._workers:
             await asyncio.wait(set(self._workers), timeout=timeout)
+        if self._ticker is not None:
+            self._ticker.cancel()
 
 
 async def _nak_quietly(msg: Msg) -> None:
