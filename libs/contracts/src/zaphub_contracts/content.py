@@ -1,10 +1,13 @@
 """Message content carried by send commands and inbound events, one model per WhatsApp message type."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_TEXT_LENGTH = 65536  # WhatsApp's own limit for a text body
+MAX_CAPTION_LENGTH = 1024  # WhatsApp cuts media captions longer than this
+MAX_MEDIA_BASE64 = 22_369_624  # 16 MiB of media, base64-encoded; larger files go by `url`
+MEDIA_URL_PATTERN = r"^https?://[^\s]+$"
 
 
 class ContentBase(BaseModel):
@@ -19,4 +22,104 @@ class TextContent(ContentBase):
     reply_to: str | None = Field(default=None, description="WhatsApp id of the quoted message")
 
 
-MessageContent = Annotated[TextContent, Field(discriminator="type")]
+class WhatsAppMedia(ContentBase):
+    """Where WhatsApp keeps a received media file (encrypted); enough to download it later."""
+
+    direct_path: str
+    media_key: str = Field(description="base64")
+    file_sha256: str = Field(description="base64")
+    file_enc_sha256: str = Field(description="base64")
+
+
+class MediaContent(ContentBase):
+    """Fields every media message shares: the bytes by `url` or `data_base64` (sending), or the
+    `whatsapp_media` reference (receiving)."""
+
+    url: str | None = Field(
+        default=None, pattern=MEDIA_URL_PATTERN, max_length=4096, description="http(s) URL to fetch"
+    )
+    data_base64: str | None = Field(default=None, max_length=MAX_MEDIA_BASE64)
+    mimetype: str | None = Field(default=None, max_length=255, description="e.g. image/jpeg")
+    size: int | None = Field(default=None, ge=0, description="Bytes, as WhatsApp reports them (received)")
+    whatsapp_media: WhatsAppMedia | None = Field(default=None, description="Set on received media")
+    reply_to: str | None = Field(default=None, description="WhatsApp id of the quoted message")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if self.url is not None and self.data_base64 is not None:
+            raise ValueError("give either url or data_base64, not both")
+        if self.url is None and self.data_base64 is None and self.whatsapp_media is None:
+            raise ValueError("media needs url or data_base64")
+        return self
+
+
+class ImageContent(MediaContent):
+    type: Literal["image"] = "image"
+    caption: str | None = Field(default=None, max_length=MAX_CAPTION_LENGTH)
+    mentions: list[str] = Field(default_factory=list, description="JIDs or E.164 numbers mentioned")
+
+
+class VideoContent(MediaContent):
+    type: Literal["video"] = "video"
+    caption: str | None = Field(default=None, max_length=MAX_CAPTION_LENGTH)
+    mentions: list[str] = Field(default_factory=list, description="JIDs or E.164 numbers mentioned")
+    gif: bool = Field(default=False, description="Play as a looping GIF")
+    seconds: int | None = Field(default=None, ge=0)
+
+
+class AudioContent(MediaContent):
+    type: Literal["audio"] = "audio"
+    voice: bool = Field(default=False, description="Send as a voice note (push-to-talk, ogg/opus)")
+    seconds: int | None = Field(default=None, ge=0)
+
+
+class DocumentContent(MediaContent):
+    type: Literal["document"] = "document"
+    filename: str | None = Field(default=None, max_length=255)
+    caption: str | None = Field(default=None, max_length=MAX_CAPTION_LENGTH)
+    mentions: list[str] = Field(default_factory=list, description="JIDs or E.164 numbers mentioned")
+
+
+class StickerContent(MediaContent):
+    type: Literal["sticker"] = "sticker"
+    animated: bool = False
+
+
+class LocationContent(ContentBase):
+    type: Literal["location"] = "location"
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    name: str | None = Field(default=None, max_length=1024)
+    address: str | None = Field(default=None, max_length=1024)
+    reply_to: str | None = Field(default=None, description="WhatsApp id of the quoted message")
+
+
+class ContactContent(ContentBase):
+    type: Literal["contact"] = "contact"
+    display_name: str = Field(min_length=1, max_length=1024)
+    vcard: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH, description="vCard 3.0 text")
+    reply_to: str | None = Field(default=None, description="WhatsApp id of the quoted message")
+
+
+class ReactionContent(ContentBase):
+    type: Literal["reaction"] = "reaction"
+    message_id: str = Field(min_length=1, max_length=128, description="WhatsApp id of the message reacted to")
+    emoji: str = Field(max_length=32, description="One emoji; empty removes an earlier reaction")
+    from_me: bool = Field(default=False, description="The message reacted to was sent by this session")
+    participant: str | None = Field(
+        default=None, description="In groups: JID of who sent the message reacted to"
+    )
+
+
+MessageContent = Annotated[
+    TextContent
+    | ImageContent
+    | VideoContent
+    | AudioContent
+    | DocumentContent
+    | StickerContent
+    | LocationContent
+    | ContactContent
+    | ReactionContent,
+    Field(discriminator="type"),
+]

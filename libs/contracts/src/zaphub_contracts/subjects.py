@@ -15,6 +15,8 @@ RATELIMIT_ACQUIRE = f"{ROOT}.ratelimit.acquire"
 RATELIMIT_RELEASE = f"{ROOT}.ratelimit.release"
 RATELIMIT_USAGE = f"{ROOT}.ratelimit.usage"
 RATELIMIT_GRANTS_ALL = f"{ROOT}.rl.grant.>"
+WEBHOOK_DELIVERY_ALL = f"{ROOT}.webhook.delivery.>"
+WEBHOOK_ATTEMPT_ALL = f"{ROOT}.webhook.attempt.>"
 UNKNOWN = "unknown"  # stands for a tenant or session token that could not be read
 
 
@@ -45,6 +47,23 @@ def dead_letter(tenant: UUID | str, session: UUID | str) -> str:
 
 def host(session_id: UUID, op: str) -> str:
     return f"{ROOT}.host.{session_id}.{op}"
+
+
+HOST_ANY_QUEUE = "zaphub-session-hosts"
+
+
+def host_any(op: str) -> str:
+    """A host op any live session-host serves (queue group `HOST_ANY_QUEUE`), for sessions no host runs:
+    `delete` removes the auth_data of a session nobody holds."""
+    return f"{ROOT}.host.any.{op}"
+
+
+def webhook_delivery(tenant_id: UUID, webhook_id: UUID) -> str:
+    return f"{ROOT}.webhook.delivery.{tenant_id}.{webhook_id}"
+
+
+def webhook_attempt(tenant_id: UUID, webhook_id: UUID) -> str:
+    return f"{ROOT}.webhook.attempt.{tenant_id}.{webhook_id}"
 
 
 def ratelimit_grants(tenant_id: UUID) -> str:

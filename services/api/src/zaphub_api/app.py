@@ -17,25 +17,33 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from zaphub_api.auth import KeyRing, provide_principal
 from zaphub_api.errors import EXCEPTION_HANDLERS
+from zaphub_api.host_client import HostClient
 from zaphub_api.limits import LimitsPublisher
+from zaphub_api.nats_credentials import CredentialIssuer
 from zaphub_api.outbox import Outbox
 from zaphub_api.placement import Placement
 from zaphub_api.projector import Projector
+from zaphub_api.routes.events import EventController
 from zaphub_api.routes.messages import MessageController
+from zaphub_api.routes.nats_credentials import NatsCredentialsController
 from zaphub_api.routes.sessions import SessionController
 from zaphub_api.routes.system import SystemController
 from zaphub_api.routes.tenants import TenantController
 from zaphub_api.routes.usage import UsageController
+from zaphub_api.routes.webhooks import WebhookController
 from zaphub_api.session_commands import SessionCommands
 from zaphub_api.settings import ApiSettings
 from zaphub_api.store.messages import MessageStore
 from zaphub_api.store.migrate import migrate
 from zaphub_api.store.sessions import SessionStore
 from zaphub_api.store.tenants import TenantStore
+from zaphub_api.store.webhooks import WebhookStore
 from zaphub_api.usage import UsageClient
+from zaphub_api.webhook_log import WebhookLog
 from zaphub_contracts import streams
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import run_pull_consumer
@@ -58,6 +66,8 @@ class Collaborators:
     limits: LimitsPublisher
     keyring: KeyRing
     usage: UsageClient
+    webhooks: WebhookStore
+    hosts: HostClient
 
 
 async def build(settings: ApiSettings) -> Collaborators:
@@ -80,6 +90,8 @@ async def build(settings: ApiSettings) -> Collaborators:
         limits=LimitsPublisher(await bus.kv(streams.LIMITS_BUCKET)),
         keyring=KeyRing(pool, settings.admin_key),
         usage=UsageClient(bus),
+        hosts=HostClient(bus),
+        webhooks=WebhookStore(pool, await bus.kv(streams.WEBHOOKS_BUCKET)),
     )
 
 
@@ -101,19 +113,30 @@ def create_app(settings: ApiSettings) -> Litestar:
         app.state.keyring = collaborators.keyring
         collaborators.outbox.start()
         stop = asyncio.Event()
-        projector_task = None
+        await collaborators.webhooks.reconcile()
+        consumer_tasks = []
         if settings.projector:
             projector = Projector(collaborators.bus, collaborators.pool)
-            projector_task = asyncio.create_task(
-                run_pull_consumer(collaborators.bus, streams.PROJECTOR_CONSUMER, projector.handle_batch, stop)
-            )
+            webhook_log = WebhookLog(collaborators.bus, collaborators.webhooks)
+            consumer_tasks = [
+                asyncio.create_task(
+                    run_pull_consumer(
+                        collaborators.bus, streams.PROJECTOR_CONSUMER, projector.handle_batch, stop
+                    )
+                ),
+                asyncio.create_task(
+                    run_pull_consumer(
+                        collaborators.bus, streams.WEBHOOK_ATTEMPTS_CONSUMER, webhook_log.handle_batch, stop
+                    )
+                ),
+            ]
         try:
             yield
         finally:
             stop.set()
-            if projector_task is not None:
+            for task in consumer_tasks:
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await asyncio.wait_for(projector_task, timeout=5)
+                    await asyncio.wait_for(task, timeout=5)
             await collaborators.outbox.stop()
             await collaborators.bus.close()
             await collaborators.pool.close()
@@ -130,9 +153,25 @@ def create_app(settings: ApiSettings) -> Litestar:
             "commands",
             "placement",
             "limits",
+            "webhooks",
+            "keyring",
+            "hosts",
+            "usage",
         )
     }
     dependencies["settings"] = Provide(lambda: settings, sync_to_thread=False)
+    issuer = CredentialIssuer(
+        settings.nats_account_public_key, settings.nats_account_signing_seed, settings.nats_credentials_ttl
+    )
+    dependencies["issuer"] = Provide(lambda: issuer, sync_to_thread=False)
+    # Requests by route template (never the raw path) and status, with a latency histogram.
+    prometheus = PrometheusConfig(
+        app_name="zaphub_api",
+        prefix="zaphub",
+        group_path=True,
+        exclude_unhandled_paths=True,
+        exclude=["/metrics"],
+    )
     dependencies["principal"] = Provide(provide_principal)
     return Litestar(
         route_handlers=[
@@ -141,7 +180,12 @@ def create_app(settings: ApiSettings) -> Litestar:
             SessionController,
             MessageController,
             UsageController,
+            WebhookController,
+            EventController,
+            NatsCredentialsController,
+            PrometheusController,
         ],
+        middleware=[prometheus.middleware],
         dependencies=dependencies,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,

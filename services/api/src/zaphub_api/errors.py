@@ -5,7 +5,9 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
+from pydantic import BaseModel, Field
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -48,8 +50,59 @@ class InvalidField(ApiError):
         super().__init__(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
+class PayloadTooLarge(InvalidField):
+    status, kind, title = 413, "payload-too-large", "Payload too large"
+
+
+class UnsupportedMediaType(InvalidField):
+    status, kind, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
 class Unavailable(ApiError):
     status, kind, title = 503, "unavailable", "A dependency is unavailable"
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="The request field, e.g. `to`, `media.url` or `file`")
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every error response."""
+
+    type: str = Field(description="Stable URI of the kind of problem", examples=[TYPE_BASE + "not-found"])
+    title: str
+    status: int
+    detail: str
+    instance: str = Field(description="The request path")
+    errors: list[FieldProblem] | None = Field(default=None, description="One entry per invalid field")
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "Missing, unknown or revoked API key",
+    403: "The key may not use this route (admin routes need the admin key, tenant routes a tenant key)",
+    404: "No such resource for this key's tenant",
+    409: "Conflicts with the resource's current state",
+    413: "A payload or upload is larger than allowed",
+    415: "The media type is not allowed",
+    422: "Invalid field; `errors` names each one",
+    503: "A dependency (NATS, PostgreSQL, a session-host, the ratelimiter) is unavailable; retry",
+}
+AUTHED = (400, 401, 403, 404, 422)  # every authenticated route may answer these
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI documentation of the problem+json answers of a route: `AUTHED` plus `statuses`."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            description=_DESCRIPTIONS[status],
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+        )
+        for status in sorted({*AUTHED, *statuses})
+    }
 
 
 def problem(status: int, kind: str, title: str, detail: str, instance: str, **extra: Any) -> Response[Any]:

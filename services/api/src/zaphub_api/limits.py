@@ -14,3 +14,7 @@ class LimitsPublisher:
 
     async def publish(self, tenant_id: UUID, limits: RateLimits) -> None:
         await self._bucket.put(str(tenant_id), encode(limits))
+
+    async def forget(self, tenant_id: UUID) -> None:
+        """A deleted tenant's overrides go too (the ratelimiter falls back to the defaults)."""
+        await self._bucket.delete(str(tenant_id))

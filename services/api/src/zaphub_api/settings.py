@@ -15,3 +15,15 @@ class ApiSettings(CommonSettings, RateLimitDefaults):
     outbox_sweep_interval: float = Field(default=2.0, description="Seconds between outbox sweeps")
     outbox_grace: float = Field(default=5.0, description="Age before an unpublished message is republished")
     projector: bool = Field(default=True, description="Run the event projector in this process")
+    sse_heartbeat: float = Field(default=15.0, gt=0, description="Seconds between heartbeats of /events")
+    nats_account_public_key: str = Field(
+        default="", description="Public key (A...) of the NATS account tenants' event users live in"
+    )
+    nats_account_signing_seed: str = Field(
+        default="",
+        description="Seed (SA...) of that account or one of its signing keys; empty = no tenant credentials",
+    )
+    nats_credentials_ttl: int = Field(
+        default=30 * 24 * 3600, ge=60, description="Seconds a tenant's issued NATS credentials stay valid"
+    )
+    nats_public_url: str = Field(default="", description="NATS URL handed out with tenant credentials")

@@ -7,9 +7,11 @@ import os
 import socket
 from uuid import UUID
 
+import httpx
 from nats.aio.msg import Msg
 
 from zaphub_contracts import streams, subjects
+from zaphub_dispatcher import metrics
 from zaphub_dispatcher.attempts import Attempts
 from zaphub_dispatcher.clients import HostClient, RateLimiterClient
 from zaphub_dispatcher.emitter import Emitter
@@ -18,8 +20,16 @@ from zaphub_dispatcher.order import OrderGate
 from zaphub_dispatcher.sends import RetryPolicy, SendPipeline
 from zaphub_dispatcher.session_commands import SessionCommandPipeline
 from zaphub_dispatcher.settings import DispatcherSettings
+from zaphub_dispatcher.webhooks import (
+    WebhookDirectory,
+    WebhookFanout,
+    WebhookPolicy,
+    WebhookSender,
+    http_poster,
+)
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import run_pull_consumer
+from zaphub_runtime.metrics import start_metrics_server
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +49,7 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
     )
     try:
         await bus.ensure_streams()
+        metrics_server = start_metrics_server(settings.metrics_port)
         policy = RetryPolicy(settings.send_max_attempts, settings.retry_base_delay, settings.retry_max_delay)
         dispatch = await bus.kv(streams.DISPATCH_BUCKET)
         sends = SendPipeline(
@@ -64,11 +75,34 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
             for msg in msgs:
                 await session_lanes.submit(_lane_of(msg), msg)
 
+        webhooks = WebhookDirectory()
+        await webhooks.start(await bus.kv(streams.WEBHOOKS_BUCKET))
+        http = httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False)
+        webhook_sender = WebhookSender(
+            bus,
+            webhooks,
+            http_poster(http),
+            WebhookPolicy(
+                settings.webhook_max_attempts,
+                settings.webhook_retry_base_delay,
+                settings.webhook_retry_max_delay,
+            ),
+            settings.webhook_concurrency,
+        )
         tasks = [
+            asyncio.create_task(metrics.poll_consumer_lag(bus.js, stop)),
             asyncio.create_task(
                 run_pull_consumer(bus, streams.SEND_CONSUMER, on_sends, stop, batch=settings.fetch_batch)
             ),
             asyncio.create_task(run_pull_consumer(bus, streams.SESSION_CONSUMER, on_session_commands, stop)),
+            asyncio.create_task(
+                run_pull_consumer(
+                    bus, streams.WEBHOOK_EVENTS_CONSUMER, WebhookFanout(bus, webhooks).handle_batch, stop
+                )
+            ),
+            asyncio.create_task(
+                run_pull_consumer(bus, streams.WEBHOOK_DELIVERY_CONSUMER, webhook_sender.handle_batch, stop)
+            ),
         ]
         log.info("dispatcher running", extra={"fields": {"instance": instance}})
         await stop.wait()
@@ -77,5 +111,10 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
                 await asyncio.wait_for(task, timeout=5)
         await send_lanes.drain(timeout=10)
         await session_lanes.drain(timeout=5)
+        await webhook_sender.drain(timeout=10)
+        await webhooks.stop()
+        await http.aclose()
+        if metrics_server is not None:
+            metrics_server.close()
     finally:
         await bus.close()

@@ -13,6 +13,7 @@ from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
 from zaphub_contracts.failures import FailureReason, is_transient
 from zaphub_contracts.host import HostError, HostOk
+from zaphub_dispatcher import metrics
 from zaphub_dispatcher.attempts import Attempts
 from zaphub_dispatcher.backoff import backoff_delay
 from zaphub_dispatcher.clients import HostClient, RateLimiterClient, RateLimiterUnavailable
@@ -79,6 +80,7 @@ class SendPipeline:
                 decision = await self._ratelimiter.acquire(command)
         except RateLimiterUnavailable as exc:
             log.warning("ratelimiter unavailable: %s", exc)
+            metrics.outcome("ratelimiter_unavailable")
             await msg.nak(delay=RATELIMITER_RETRY)
             return
         if not decision.granted:
@@ -87,12 +89,17 @@ class SendPipeline:
             )
             await self._wait_for_rate_limit(command, msg, decision.retry_after, decision.window)
             return
-        with tracer.start_as_current_span("session-host send", kind=trace.SpanKind.CLIENT) as send_span:
+        with (
+            tracer.start_as_current_span("session-host send", kind=trace.SpanKind.CLIENT) as send_span,
+            metrics.HostTimer() as timer,
+        ):
             reply = await self._hosts.send(command)
             send_span.set_attribute("zaphub.outcome", reply.status)
+            timer.status = reply.status
         if isinstance(reply, HostOk):
             sent_at = reply.sent_at or datetime.now(UTC)
             await self._emit.sent(command, reply.whatsapp_id or "", sent_at)
+            metrics.sent(command, sent_at)
             await self._finish(command, msg)
             return
         await self._give_back(command)
@@ -118,6 +125,7 @@ class SendPipeline:
         return command
 
     async def _poison(self, msg: Msg, reason: FailureReason, detail: str) -> None:
+        metrics.poisoned(reason.value)
         await self._bus.dead_letter(msg, reason, detail, component=COMPONENT)
         await msg.ack()
 
@@ -128,6 +136,7 @@ class SendPipeline:
             cursor = await self._gate.read(command.session_id, fresh=True)
         if command.seq <= cursor.done:
             await msg.ack()  # its outcome is final already: a redelivery after a crash
+            metrics.outcome("duplicate")
             return False
         if command.seq > cursor.done + 1:
             delay = _order_delay(cursor, msg.metadata.num_delivered or 1)
@@ -135,12 +144,14 @@ class SendPipeline:
                 # Waiting behind a rate-limited message is waiting for the rate limit too.
                 await self._emit.rate_limited(command, delay, cursor.window)  # type: ignore[arg-type]
             await msg.nak(delay=delay)
+            metrics.outcome("order_wait")
             return False
         return True
 
     async def _wait_for_rate_limit(
         self, command: SendMessage, msg: Msg, retry_after: float, window: str | None
     ) -> None:
+        metrics.rate_limited(command, window)
         await self._emit.rate_limited(command, retry_after, window)  # type: ignore[arg-type]
         await self._gate.block(command.session_id, command.seq, retry_after, rate_limited=True, window=window)
         # Exactly when the window frees; not an attempt.
@@ -149,6 +160,7 @@ class SendPipeline:
     async def _retry_or_fail(self, command: SendMessage, msg: Msg, error: HostError) -> None:
         attempt = await self._attempts.failed(command.message_id)
         if attempt >= self._policy.max_attempts:
+            metrics.dead_letter(FailureReason.ATTEMPTS_EXHAUSTED.value)
             await self._bus.dead_letter(
                 msg, FailureReason.ATTEMPTS_EXHAUSTED, f"{error.reason}: {error.detail}", COMPONENT, attempt
             )
@@ -157,6 +169,7 @@ class SendPipeline:
             )
             return
         delay = backoff_delay(attempt, self._policy.base_delay, self._policy.max_delay)
+        metrics.retried(error.reason.value)
         trace.get_current_span().add_event(
             "retry scheduled", {"attempt": attempt, "delay": delay, "reason": error.reason.value}
         )
@@ -179,6 +192,7 @@ class SendPipeline:
     async def _fail(
         self, command: SendMessage, msg: Msg, reason: FailureReason, detail: str, attempts: int
     ) -> None:
+        metrics.failed(command)
         await self._emit.failed(command, reason, detail, attempts)
         await self._finish(command, msg)
 

@@ -9,12 +9,12 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from zaphub_contracts import subjects
 from zaphub_contracts.commands import SessionAction, SessionCommand
 from zaphub_contracts.failures import FailureReason
-from zaphub_contracts.host import HostOp, PairCodeRequest, SessionControl
+from zaphub_contracts.host import HostError, HostOk, HostOp, HostReply, PairCodeRequest, SessionControl
 from zaphub_contracts.sessions import DesiredSession, desired_key
 from zaphub_dispatcher.backoff import backoff_delay
 from zaphub_dispatcher.sends import RetryPolicy
@@ -23,6 +23,7 @@ from zaphub_runtime.codec import encode
 
 log = logging.getLogger(__name__)
 COMPONENT = "dispatcher"
+HOST_REPLY: TypeAdapter[HostOk | HostError] = TypeAdapter(HostReply)
 HOST_OPS = {
     SessionAction.STOP: HostOp.STOP,
     SessionAction.DELETE: HostOp.DELETE,
@@ -30,8 +31,9 @@ HOST_OPS = {
     SessionAction.LOGOUT: HostOp.LOGOUT,
     SessionAction.PAIR_CODE: HostOp.PAIR_CODE,
 }
-# Ops that mean nothing when no host runs the session: nothing to stop.
-OPTIONAL_HOST_OPS = {SessionAction.STOP, SessionAction.DELETE, SessionAction.RESTART}
+# Ops that mean nothing when no host runs the session: nothing to stop. A delete still has auth_data to
+# delete: any live host does it (`subjects.host_any`).
+OPTIONAL_HOST_OPS = {SessionAction.STOP, SessionAction.RESTART}
 
 
 class SessionCommandPipeline:
@@ -81,6 +83,9 @@ class SessionCommandPipeline:
         try:
             await self._bus.request(subjects.host(command.session_id, op), body, self._host_timeout)
         except nats.errors.NoRespondersError:
+            if command.action is SessionAction.DELETE:
+                await self._delete_unheld(command, msg)
+                return
             if command.action in OPTIONAL_HOST_OPS:
                 await msg.ack()
                 return
@@ -88,6 +93,20 @@ class SessionCommandPipeline:
             return
         except (nats.errors.Error, TimeoutError) as exc:
             await self._retry(command, msg, f"host request failed: {exc.__class__.__name__}")
+            return
+        await msg.ack()
+
+    async def _delete_unheld(self, command: SessionCommand, msg: Msg) -> None:
+        """No host runs the session: any live host deletes its auth_data from the shared store. With no
+        host alive at all, retry, so a deleted session never leaves its WhatsApp identity behind."""
+        body = SessionControl(tenant_id=command.tenant_id, session_id=command.session_id)
+        try:
+            reply = await self._bus.request(subjects.host_any(HostOp.DELETE), body, self._host_timeout)
+        except (nats.errors.Error, TimeoutError) as exc:
+            await self._retry(command, msg, f"auth_data delete failed: {exc.__class__.__name__}")
+            return
+        if isinstance(HOST_REPLY.validate_json(reply.data), HostError):
+            await self._retry(command, msg, "auth_data delete failed on the session-host")
             return
         await msg.ack()
 

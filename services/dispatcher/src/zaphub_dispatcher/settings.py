@@ -13,3 +13,8 @@ class DispatcherSettings(CommonSettings):
     ratelimit_timeout: float = Field(default=2.0, gt=0, description="Seconds to wait for the ratelimiter")
     max_in_flight: int = Field(default=512, ge=1, description="Send commands held by this replica at once")
     fetch_batch: int = Field(default=128, ge=1, description="Commands fetched per pull")
+    webhook_max_attempts: int = Field(default=10, ge=1, description="Webhook POST attempts before the DLQ")
+    webhook_retry_base_delay: float = Field(default=5.0, gt=0, description="First webhook retry delay, s")
+    webhook_retry_max_delay: float = Field(default=3600.0, gt=0, description="Longest webhook retry delay")
+    webhook_timeout: float = Field(default=10.0, gt=0, description="Seconds one webhook POST may take")
+    webhook_concurrency: int = Field(default=64, ge=1, description="Webhook POSTs in flight per replica")

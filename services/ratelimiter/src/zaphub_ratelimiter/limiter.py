@@ -26,7 +26,7 @@ from zaphub_contracts.ratelimit import (
 )
 from zaphub_ratelimiter.grant_log import Conflict, Entry, GrantLog
 from zaphub_ratelimiter.limits import LONGEST_WINDOW_NS, NS, TenantLimits
-from zaphub_ratelimiter.metrics import CONFLICTS, DECISIONS, RELEASES, TENANTS
+from zaphub_ratelimiter.metrics import CONFLICTS, DECISIONS, DENIALS, RELEASES, TENANTS
 from zaphub_ratelimiter.windows import GrantWindow, WindowLimit
 
 log = logging.getLogger(__name__)
@@ -188,6 +188,7 @@ class Limiter:
             for reply in replies:
                 if isinstance(reply, AcquireReply) and not reply.granted:
                     DECISIONS.labels("denied", reply.window or "").inc()
+                    DENIALS.labels(str(tenant.id), reply.window or "").inc()
             for op, reply in zip(batch, replies, strict=True):
                 if not op.future.done():
                     op.future.set_result(reply)

@@ -8,6 +8,7 @@ import sys
 from zaphub_runtime.logs import setup_logging
 from zaphub_runtime.telemetry import setup_tracing
 from zaphub_session_host.app import SessionHost
+from zaphub_session_host.auth_store import AuthStoreError
 from zaphub_session_host.settings import HostSettings
 from zaphub_session_host.transport.base import TransportUnavailable
 
@@ -25,7 +26,7 @@ async def _serve(settings: HostSettings) -> None:
 def main() -> None:
     settings = HostSettings()
     setup_logging(settings.log_level, settings.log_format)
-    provider = setup_tracing("zaphub-session-host")
+    provider = setup_tracing("session-host")
     try:
         import uvloop  # optional speed-up
 
@@ -34,7 +35,7 @@ def main() -> None:
         pass
     try:
         asyncio.run(_serve(settings))
-    except TransportUnavailable as exc:
+    except (TransportUnavailable, AuthStoreError) as exc:
         log.error(str(exc))
         sys.exit(2)
     finally:

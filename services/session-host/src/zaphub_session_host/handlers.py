@@ -1,6 +1,11 @@
-"""Host request/reply endpoints (core NATS `zaphub.v1.host.<session_id>.<op>`): decode the contract
-payload, call the session's runner, answer `HostOk` or `HostError`. Transport errors become failure
-reasons here and nowhere else."""
+"""Host request/reply endpoints: decode the contract payload, call the session's runner, answer `HostOk`
+or `HostError`. Transport errors become failure reasons here and nowhere else.
+
+- `zaphub.v1.host.<session_id>.<op>`: served by the session's lease owner only.
+- `zaphub.v1.host.any.delete`: served by any one live host (queue group), for a session no host runs:
+  the dispatcher asks it when the owner's subject has no responder, so a deleted session's
+  auth_data is deleted even when nobody holds the session.
+"""
 
 import asyncio
 import logging
@@ -19,11 +24,15 @@ from zaphub_contracts.failures import FailureReason
 from zaphub_contracts.host import HostError, HostOk, HostOp, InjectFault, PairCodeRequest, SessionControl
 from zaphub_runtime.codec import decode, encode
 from zaphub_runtime.telemetry import extract_context
-from zaphub_session_host.sessions import SessionRunner
+from zaphub_session_host import metrics
+from zaphub_session_host.auth_store import AuthSaver
+from zaphub_session_host.sessions import SessionRunner, Sessions
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
     FaultsUnsupported,
+    InvalidContent,
     LoggedOut,
+    MediaToolsMissing,
     NotConnected,
     RecipientNotOnWhatsApp,
     TransportError,
@@ -57,8 +66,10 @@ def failure(exc: Exception) -> HostError:
             reason = FailureReason.SESSION_LOGGED_OUT
         case RecipientNotOnWhatsApp():
             reason = FailureReason.RECIPIENT_NOT_ON_WHATSAPP
-        case AlreadyPaired() | FaultsUnsupported():
+        case AlreadyPaired() | FaultsUnsupported() | MediaToolsMissing():
             reason = FailureReason.UNSUPPORTED
+        case InvalidContent():
+            reason = FailureReason.INVALID_PAYLOAD
         case TransportError():
             reason = FailureReason.TRANSPORT_ERROR
         case _:
@@ -72,11 +83,46 @@ def _owned(runner: SessionRunner, tenant_id: UUID, session_id: UUID) -> None:
         raise SessionNotFound(f"session {session_id} of tenant {tenant_id} is not served here")
 
 
+StopSession = Callable[[UUID, str, bool], Coroutine[Any, Any, None]]  # (session, reason, handover)
+
+
 class HostHandlers:
-    def __init__(self, host_id: str, stop_session: Callable[[UUID, str], Coroutine[Any, Any, None]]) -> None:
+    def __init__(self, host_id: str, stop_session: StopSession, sessions: Sessions, auth: AuthSaver) -> None:
         self.host_id = host_id
         self.stop_session = stop_session
+        self.sessions = sessions
+        self.auth = auth
         self._background: set[asyncio.Task[None]] = set()
+
+    async def serve_any(self, msg: Msg) -> None:
+        """`host.any.<op>`: only `delete`, of a session that may run nowhere."""
+        reply: BaseModel
+        try:
+            if msg.subject.rsplit(".", 1)[-1] != HostOp.DELETE:
+                raise InvalidRequest("only delete is served on host.any")
+            ctl = decode(SessionControl, msg.data)
+            runner = self.sessions.get(ctl.session_id)
+            if runner is not None:  # it started here since the dispatcher asked its owner
+                _owned(runner, ctl.tenant_id, ctl.session_id)
+                await runner.delete_auth()
+                self._after_reply(runner.session_id, "session deleted", handover=False)
+            else:
+                self.auth.put(ctl.tenant_id, ctl.session_id, None)
+                await self.auth.flush()
+            reply = HostOk(host_id=self.host_id)
+        except Exception as exc:
+            reply = failure(exc)
+        if msg.reply:
+            try:
+                await msg.respond(encode(reply))
+            except NatsError as exc:
+                log.warning("host reply failed", extra={"fields": {"error": repr(exc)}})
+
+    def _after_reply(self, session_id: UUID, reason: str, handover: bool) -> None:
+        # Stopping drains the session's subscription, so it runs after the reply, outside its callback.
+        task = asyncio.create_task(self.stop_session(session_id, reason, handover))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def serve(self, runner: SessionRunner, msg: Msg) -> None:
         op_token = msg.subject.rsplit(".", 1)[-1]
@@ -102,11 +148,13 @@ class HostHandlers:
                     await msg.respond(encode(reply))
                 except NatsError as exc:
                     log.warning("host reply failed", extra={"fields": {"error": repr(exc)}})
-            if op_token == HostOp.STOP and isinstance(reply, HostOk):
-                # Stopping drains this very subscription, so it runs after the reply, outside its callback.
-                task = asyncio.create_task(self.stop_session(runner.session_id, "stopped by request"))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+            if op_token == HostOp.SEND:
+                metrics.count_send(self.host_id, reply)
+            if isinstance(reply, HostOk):
+                if op_token == HostOp.STOP:
+                    self._after_reply(runner.session_id, "stopped by request", handover=True)
+                elif op_token == HostOp.DELETE:
+                    self._after_reply(runner.session_id, "session deleted", handover=False)
 
     async def _handle(self, runner: SessionRunner, op_token: str, data: bytes) -> HostOk:
         try:
@@ -140,4 +188,8 @@ class HostHandlers:
                 await runner.restart()
             case HostOp.STOP:
                 pass  # done by serve() once the reply is out
+            case HostOp.DELETE:
+                await (
+                    runner.delete_auth()
+                )  # before the reply: an acknowledged delete is done; the stop follows
         return ok

@@ -63,6 +63,8 @@ class Reconciler:
         self._last_refresh = 0.0
         self._last_heartbeat = 0.0
         self._last_load = 0
+        self._last_save = time.monotonic()
+        self._waiting = 0  # desired sessions nobody holds while we are full, as last logged
         self._halt = asyncio.Event()
 
     async def run(self) -> None:
@@ -93,6 +95,9 @@ class Reconciler:
         if now - self._last_heartbeat >= period or len(self.sessions) != self._last_load:
             self._last_heartbeat = now
             await self.heartbeat()
+        if now - self._last_save >= self.settings.auth_save_interval:
+            self._last_save = now
+            self.sessions.save_auth()
         if not self.draining:
             await self._claim(now)
 
@@ -139,9 +144,9 @@ class Reconciler:
         await self.sessions.ctx.auth.flush()  # the next owner must load what we saved
         await self.leases.release(session_id)
 
-    async def stop_by_request(self, session_id: UUID, reason: str) -> None:
+    async def stop_by_request(self, session_id: UUID, reason: str, handover: bool) -> None:
         self._hold_off[session_id] = time.monotonic() + self.settings.lease_ttl
-        await self.stop_session(session_id, reason, handover=True)
+        await self.stop_session(session_id, reason, handover=handover)
 
     async def _claim(self, now: float) -> None:
         wanted = self._wanted()
@@ -157,6 +162,7 @@ class Reconciler:
         for sid in [s for s, until in self._hold_off.items() if until <= now]:
             del self._hold_off[sid]
         free.sort(key=lambda d: d.requested_at)
+        self._log_waiting(len(free) if len(self.sessions) >= self.settings.max_concurrent_sessions else 0)
         for i in range(0, len(free), CHUNK):
             held = len(self.sessions)
             batch: list[DesiredSession] = []
@@ -170,6 +176,15 @@ class Reconciler:
             if not batch:
                 continue
             await asyncio.gather(*(self._claim_one(d) for d in batch))
+
+    def _log_waiting(self, waiting: int) -> None:
+        """Say when sessions start waiting for capacity here; they stay `queued` until some host has room."""
+        if waiting and waiting != self._waiting:
+            log.warning(
+                "host full; sessions wait for capacity",
+                extra={"fields": {"waiting": waiting, "capacity": self.settings.max_concurrent_sessions}},
+            )
+        self._waiting = waiting
 
     async def _claim_one(self, desired: DesiredSession) -> None:
         try:

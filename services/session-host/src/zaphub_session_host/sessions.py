@@ -46,7 +46,7 @@ from zaphub_contracts.events import (
 from zaphub_contracts.host import HostOk, InjectFault
 from zaphub_contracts.sessions import HandedOver, whatsapp_message_id
 from zaphub_contracts.statuses import SessionStatus
-from zaphub_session_host.auth_store import AuthSaver
+from zaphub_session_host.auth_store import AuthDataRefused, AuthSaver
 from zaphub_session_host.emitter import Emitter
 from zaphub_session_host.sent_log import SentLog
 from zaphub_session_host.state import InvalidTransition, SessionEvent, SessionMachine
@@ -89,7 +89,18 @@ class HostContext:
 
 
 class SessionRunner:
-    __slots__ = ("connection", "ctx", "identity", "machine", "send_lock", "session_id", "sub", "tenant_id")
+    __slots__ = (
+        "connection",
+        "ctx",
+        "deleted",
+        "identity",
+        "machine",
+        "refused",
+        "send_lock",
+        "session_id",
+        "sub",
+        "tenant_id",
+    )
 
     def __init__(self, ctx: HostContext, tenant_id: UUID, session_id: UUID) -> None:
         self.ctx = ctx
@@ -100,16 +111,32 @@ class SessionRunner:
         self.identity: Identity | None = None
         self.send_lock = asyncio.Lock()
         self.sub: Subscription | None = None
+        self.deleted = False  # its auth_data was deleted: never write it again
+        self.refused: str | None = None  # why its stored auth_data was refused, while it is
 
     @property
     def status(self) -> SessionStatus:
         return self.machine.state
 
     async def start(self) -> None:
-        """Load auth_data, serve the request subject, and connect."""
-        auth = await self.ctx.auth.load(self.tenant_id, self.session_id)
-        self.connection = self.ctx.transport.open(self.tenant_id, self.session_id, auth, self)
+        """Serve the request subject, load auth_data, and connect."""
         self.sub = await self.ctx.nc.subscribe(subjects.host(self.session_id, "*"), cb=self._on_request)
+        await self._load_and_connect()
+
+    async def _load_and_connect(self) -> None:
+        """Connect with the stored identity. One that fails authentication is never used (nor
+        overwritten by a new pairing): the session fails with the reason and waits for an operator."""
+        try:
+            auth = await self.ctx.auth.load(self.tenant_id, self.session_id)
+        except AuthDataRefused as exc:
+            self.refused = str(exc)
+            log.error(
+                "auth_data refused", extra={"fields": {"session_id": str(self.session_id), "why": str(exc)}}
+            )
+            self.on_failed(AuthDataRefused.reason, str(exc))
+            return
+        self.refused = None
+        self.connection = self.ctx.transport.open(self.tenant_id, self.session_id, auth, self)
         await self.connection.connect()
 
     async def _on_request(self, msg: Msg) -> None:
@@ -130,7 +157,7 @@ class SessionRunner:
         connection, self.connection = self.connection, None
         if connection is None:
             return
-        if not lost:
+        if not lost and not self.deleted:
             data = connection.auth_data()
             if data is not None:
                 self.ctx.auth.put(self.tenant_id, self.session_id, data)
@@ -179,16 +206,35 @@ class SessionRunner:
             return HostOk(host_id=self.ctx.host_id, whatsapp_id=whatsapp_id, sent_at=sent_at)
 
     async def logout(self) -> None:
-        await self._require_connection().logout()
+        if self.connection is None and self.refused is not None:
+            self.ctx.auth.put(
+                self.tenant_id, self.session_id, None
+            )  # nothing to unlink: drop what was refused
+        else:
+            await self._require_connection().logout()
+        await self.ctx.auth.flush()
+
+    async def delete_auth(self) -> None:
+        """Delete the stored auth_data now; whatever the connection reports later is not written."""
+        self.deleted = True
+        self.ctx.auth.put(self.tenant_id, self.session_id, None)
         await self.ctx.auth.flush()
 
     async def restart(self) -> None:
-        """Reconnect from scratch here with the identity we have (a logged-out session shows a QR)."""
-        old = self._require_connection()
-        auth = old.auth_data()
-        await old.close()
+        """Reconnect from scratch here with the identity we have (a logged-out session shows a QR);
+        a session whose auth_data was refused loads it again."""
+        old = self.connection
+        if old is None and self.refused is None:
+            raise NotConnected("the session is stopping")
+        self.connection = None
+        auth = old.auth_data() if old is not None else None
+        if old is not None:
+            await old.close()
         self._move(SessionEvent.RESTARTED)
         self.identity = None
+        if old is None:
+            await self._load_and_connect()
+            return
         self.connection = self.ctx.transport.open(self.tenant_id, self.session_id, auth, self)
         await self.connection.connect()
 
@@ -242,7 +288,8 @@ class SessionRunner:
             self._emit(SessionFailed, SessionFailedData(reason=reason, detail=detail))
 
     def on_auth_changed(self, auth_data: bytes | None) -> None:
-        self.ctx.auth.put(self.tenant_id, self.session_id, auth_data)
+        if not self.deleted:
+            self.ctx.auth.put(self.tenant_id, self.session_id, auth_data)
 
     def on_message(self, message: InboundMessage) -> None:
         message_id = uuid5(EVENT_NAMESPACE, f"received/{self.session_id}/{message.whatsapp_id}")
@@ -348,6 +395,18 @@ class Sessions:
         runner = self.runners.pop(session_id, None)
         if runner is not None:
             await runner.stop(reason, lost=lost, handover=handover)
+
+    def save_auth(self) -> int:
+        """Queue a save of every session's auth_data that changed since it was stored (periodic
+        safety net: transports report changes, but one missed report must not cost a re-pairing)."""
+        queued = 0
+        for runner in self.runners.values():
+            if runner.connection is None or runner.deleted:
+                continue
+            data = runner.connection.auth_data()
+            if data is not None and self.ctx.auth.put_if_changed(runner.tenant_id, runner.session_id, data):
+                queued += 1
+        return queued
 
     def by_status(self) -> Counter[SessionStatus]:
         return Counter(r.status for r in self.runners.values())

@@ -5,7 +5,7 @@ import re
 import socket
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from zaphub_runtime.settings import CommonSettings
 
@@ -13,6 +13,11 @@ from zaphub_runtime.settings import CommonSettings
 class TransportName(StrEnum):
     NEONIZE = "neonize"
     SIM = "sim"
+
+
+class AuthStoreName(StrEnum):
+    LOCAL = "local"
+    S3 = "s3"
 
 
 class HostSettings(CommonSettings):
@@ -32,6 +37,23 @@ class HostSettings(CommonSettings):
         default=0.5, ge=0.0, description="Extra wait before claiming, per busier-than-us host with room"
     )
     drain_timeout: float = Field(default=15.0, gt=0.0, description="Seconds a SIGTERM drain may take")
+    auth_store: AuthStoreName = Field(
+        default=AuthStoreName.LOCAL, description="Where auth_data lives: local (<data_dir>/auth) or s3"
+    )
+    auth_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="base64 of 32 bytes, the AES-GCM key of auth_data at rest; required with s3. "
+        "Unset with the local store: generated once into <data_dir>/auth_key (mode 0600)",
+    )
+    auth_save_interval: float = Field(
+        default=60.0, gt=0.0, description="Seconds between periodic saves of changed auth_data"
+    )
+    s3_endpoint: str = Field(default="127.0.0.1:9000", description="S3/MinIO host:port, no scheme")
+    s3_bucket: str = Field(default="zaphub-auth", description="Bucket of auth_data (created if absent)")
+    s3_access_key: str = Field(default="", description="S3 access key")
+    s3_secret_key: SecretStr = Field(default=SecretStr(""), description="S3 secret key")
+    s3_secure: bool = Field(default=True, description="HTTPS to the S3 endpoint")
+    s3_region: str | None = Field(default=None, description="S3 region; unset asks the server")
 
     def host_id(self) -> str:
         """This replica's name: `instance_id`, else `<hostname>-<pid>`, in KV-key-safe characters."""

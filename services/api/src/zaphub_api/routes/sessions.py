@@ -1,19 +1,32 @@
-"""Tenant routes: sessions, their QR codes and the capacity stats."""
+"""Tenant routes: sessions, their QR codes, pairing by phone number, control commands and the stats."""
 
-from datetime import datetime
-from typing import Annotated
+import asyncio
+import io
+from dataclasses import dataclass
+from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from litestar import Controller, delete, get, post
+import segno
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import Provide
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, Schema
 from litestar.params import Parameter
-from pydantic import BaseModel
 
 from zaphub_api.auth import provide_tenant_id
-from zaphub_api.errors import NotFound
+from zaphub_api.errors import Conflict, NotFound, problem_responses
+from zaphub_api.host_client import HostClient
 from zaphub_api.placement import Placement
-from zaphub_api.schemas.sessions import Capacity, SessionCreate, SessionRead, SessionStats
+from zaphub_api.schemas.sessions import (
+    Capacity,
+    PairCode,
+    PairCodeCreate,
+    QrCode,
+    SessionCommandAccepted,
+    SessionCreate,
+    SessionRead,
+    SessionStats,
+)
 from zaphub_api.session_commands import SessionCommands
 from zaphub_api.settings import ApiSettings
 from zaphub_api.store.sessions import SessionStore
@@ -22,6 +35,8 @@ from zaphub_contracts.commands import SessionAction
 from zaphub_contracts.statuses import SessionStatus
 
 STATS_STATUSES = ("connected", "qr_pending", "disconnected", "failed", "connecting", "logged_out", "queued")
+SESSION_ID = Annotated[UUID, Parameter(description="The session's id")]
+QR_TYPES = ["application/json", "image/png", "image/svg+xml"]
 
 
 def to_read(row: asyncpg.Record, host: str | None) -> SessionRead:
@@ -39,10 +54,25 @@ def to_read(row: asyncpg.Record, host: str | None) -> SessionRead:
     )
 
 
-class QrCode(BaseModel):
-    qr: str | None
-    expires_at: datetime | None
-    status: SessionStatus
+@dataclass
+class QrOperation(Operation):
+    """The QR route's 200 also comes as an image, chosen by `Accept`."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        content = getattr(ok, "content", None)
+        if content is not None:
+            for media_type in QR_TYPES[1:]:
+                content[media_type] = OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+                )
+
+
+def render_qr(qr: str, media_type: str) -> bytes:
+    code = segno.make(qr, error="l")
+    out = io.BytesIO()
+    code.save(out, kind="png" if media_type == "image/png" else "svg", scale=8, border=4)
+    return out.getvalue()
 
 
 class SessionController(Controller):
@@ -50,7 +80,11 @@ class SessionController(Controller):
     tags = ["sessions"]
     dependencies = {"tenant_id": Provide(provide_tenant_id)}
 
-    @post("/", summary="Create a session; it starts on a session-host and shows a QR code")
+    @post(
+        "/",
+        summary="Create a session; it starts on a session-host and shows a QR code",
+        responses=problem_responses(503),
+    )
     async def create(
         self, tenant_id: UUID, data: SessionCreate, sessions: SessionStore, commands: SessionCommands
     ) -> SessionRead:
@@ -62,19 +96,23 @@ class SessionController(Controller):
             raise
         return to_read(row, None)
 
-    @get("/", summary="List the tenant's sessions")
+    @get("/", summary="List the tenant's sessions", responses=problem_responses())
     async def list_sessions(
         self,
         tenant_id: UUID,
         sessions: SessionStore,
-        status: SessionStatus | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        status: Annotated[SessionStatus | None, Parameter(description="Only sessions in this status")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500, description="Page size")] = 100,
+        offset: Annotated[int, Parameter(ge=0, description="Items to skip")] = 0,
     ) -> list[SessionRead]:
         rows = await sessions.list(tenant_id, status, limit, offset)
         return [to_read(r, r["host_id"]) for r in rows]
 
-    @get("/stats", summary="Capacity, sessions by status and limits (the seed's shape)")
+    @get(
+        "/stats",
+        summary="Capacity, sessions by status and limits (the seed's shape)",
+        responses=problem_responses(),
+    )
     async def stats(
         self, tenant_id: UUID, sessions: SessionStore, tenants: TenantStore, settings: ApiSettings
     ) -> SessionStats:
@@ -94,27 +132,104 @@ class SessionController(Controller):
             },
         )
 
-    @get("/{session_id:uuid}", summary="Get a session, its status and the host that holds it")
+    @get(
+        "/{session_id:uuid}",
+        summary="Get a session, its status and the host that holds it",
+        responses=problem_responses(),
+    )
     async def get_session(
-        self, tenant_id: UUID, session_id: UUID, sessions: SessionStore, placement: Placement
+        self, tenant_id: UUID, session_id: SESSION_ID, sessions: SessionStore, placement: Placement
     ) -> SessionRead:
         row = await sessions.get(tenant_id, session_id)
         return to_read(row, await placement.host_of(session_id))
 
-    @get("/{session_id:uuid}/qr", summary="The current QR code to scan, as JSON")
-    async def qr(self, tenant_id: UUID, session_id: UUID, sessions: SessionStore) -> QrCode:
+    @get(
+        "/{session_id:uuid}/qr",
+        summary="The current QR code to scan",
+        description="JSON with the raw QR string by default; `Accept: image/png` or `image/svg+xml` "
+        "returns the rendered image. 404 while the session shows no QR code.",
+        responses=problem_responses(),
+        operation_class=QrOperation,
+    )
+    async def qr(
+        self, request: Request[Any, Any, Any], tenant_id: UUID, session_id: SESSION_ID, sessions: SessionStore
+    ) -> Response[QrCode]:
         qr, expires_at, status = await sessions.qr(tenant_id, session_id)
         if qr is None:
             raise NotFound(f"Session {session_id} shows no QR code now (status {status})")
-        return QrCode(qr=qr, expires_at=expires_at, status=SessionStatus(status))
+        media_type = request.accept.best_match(QR_TYPES, default="application/json")
+        if media_type == "application/json":
+            return Response(QrCode(qr=qr, expires_at=expires_at, status=SessionStatus(status)))
+        image = await asyncio.to_thread(render_qr, qr, media_type)
+        return Response(image, media_type=media_type, headers={"Cache-Control": "no-store"})  # type: ignore[arg-type]
 
-    @delete("/{session_id:uuid}", summary="Delete a session: it stops and its auth_data is deleted")
+    @post(
+        "/{session_id:uuid}/pair-code",
+        status_code=200,
+        summary="Pair by phone number instead of QR: returns the code to enter on the phone",
+        description="409 when the session is already paired or cannot pair; 503 when no session-host "
+        "holds the session yet (retry shortly).",
+        responses=problem_responses(409, 503),
+    )
+    async def pair_code(
+        self,
+        tenant_id: UUID,
+        session_id: SESSION_ID,
+        data: PairCodeCreate,
+        sessions: SessionStore,
+        hosts: HostClient,
+    ) -> PairCode:
+        row = await sessions.get(tenant_id, session_id)
+        if row["jid"] is not None or row["status"] == SessionStatus.CONNECTED:
+            raise Conflict(f"Session {session_id} is already paired; log it out first to pair another number")
+        code = await hosts.pair_code(tenant_id, session_id, data.phone)
+        return PairCode(session_id=session_id, phone=data.phone, code=code)
+
+    @post(
+        "/{session_id:uuid}/restart",
+        status_code=202,
+        summary="Restart the session's connection (keeps its pairing)",
+        responses=problem_responses(503),
+    )
+    async def restart(
+        self, tenant_id: UUID, session_id: SESSION_ID, sessions: SessionStore, commands: SessionCommands
+    ) -> SessionCommandAccepted:
+        return await _command(SessionAction.RESTART, tenant_id, session_id, sessions, commands)
+
+    @post(
+        "/{session_id:uuid}/logout",
+        status_code=202,
+        summary="Log the session out of WhatsApp (unpairs the device); it then shows a new QR code",
+        responses=problem_responses(503),
+    )
+    async def logout(
+        self, tenant_id: UUID, session_id: SESSION_ID, sessions: SessionStore, commands: SessionCommands
+    ) -> SessionCommandAccepted:
+        return await _command(SessionAction.LOGOUT, tenant_id, session_id, sessions, commands)
+
+    @delete(
+        "/{session_id:uuid}",
+        summary="Delete a session: it stops and its auth_data is deleted",
+        responses=problem_responses(503),
+    )
     async def delete_session(
-        self, tenant_id: UUID, session_id: UUID, sessions: SessionStore, commands: SessionCommands
+        self, tenant_id: UUID, session_id: SESSION_ID, sessions: SessionStore, commands: SessionCommands
     ) -> None:
         await sessions.get(tenant_id, session_id)
         await commands.publish(SessionAction.DELETE, tenant_id, session_id)
         await sessions.delete(tenant_id, session_id)
+
+
+async def _command(
+    action: SessionAction,
+    tenant_id: UUID,
+    session_id: UUID,
+    sessions: SessionStore,
+    commands: SessionCommands,
+) -> SessionCommandAccepted:
+    await sessions.get(tenant_id, session_id)
+    await commands.publish(action, tenant_id, session_id)
+    return SessionCommandAccepted(session_id=session_id, action=action)
 
 
 def _capacity(active: int, maximum: int) -> Capacity:

@@ -1,16 +1,23 @@
 """Liveness, readiness and the admin view of live session-hosts."""
 
 import asyncio
-from typing import Any
 
 import asyncpg
 from litestar import Controller, Response, get
 from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
+from pydantic import BaseModel
 
 from zaphub_api.auth import Principal, provide_admin
+from zaphub_api.errors import problem_responses
 from zaphub_api.placement import Placement
 from zaphub_contracts.sessions import HostInfo
 from zaphub_runtime.bus import Bus
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
 
 
 class SystemController(Controller):
@@ -20,8 +27,13 @@ class SystemController(Controller):
     async def health(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    @get("/ready", summary="Readiness: NATS and PostgreSQL reachable", security=[])
-    async def ready(self, bus: Bus, pool: asyncpg.Pool) -> Response[dict[str, Any]]:
+    @get(
+        "/ready",
+        summary="Readiness: NATS and PostgreSQL reachable",
+        security=[],
+        responses={503: ResponseSpec(Readiness, description="A dependency is down", generate_examples=False)},
+    )
+    async def ready(self, bus: Bus, pool: asyncpg.Pool) -> Response[Readiness]:
         checks: dict[str, str] = {}
         checks["nats"] = "ok" if bus.nc.is_connected else "down"
         try:
@@ -31,11 +43,14 @@ class SystemController(Controller):
             checks["postgres"] = "down"
         ok = all(v == "ok" for v in checks.values())
         return Response(
-            {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+            Readiness(status="ok" if ok else "unavailable", checks=checks), status_code=200 if ok else 503
         )
 
     @get(
-        "/api/v1/hosts", summary="Live session-hosts (admin)", dependencies={"admin": Provide(provide_admin)}
+        "/api/v1/hosts",
+        summary="Live session-hosts (admin)",
+        dependencies={"admin": Provide(provide_admin)},
+        responses=problem_responses(),
     )
     async def hosts(self, admin: Principal, placement: Placement) -> list[HostInfo]:
         return await placement.live_hosts()

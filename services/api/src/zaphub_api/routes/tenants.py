@@ -3,21 +3,27 @@
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from zaphub_api.auth import Principal, new_key, provide_admin
+from zaphub_api.auth import KeyRing, Principal, new_key, provide_admin
+from zaphub_api.errors import problem_responses
 from zaphub_api.limits import LimitsPublisher
 from zaphub_api.schemas.tenants import (
     ApiKeyCreate,
     ApiKeyCreated,
+    ApiKeyRead,
     TenantCreate,
     TenantCreated,
     TenantRead,
     TenantUpdate,
 )
+from zaphub_api.session_commands import SessionCommands
 from zaphub_api.store.tenants import TenantStore
+from zaphub_contracts.commands import SessionAction
+
+TENANT_ID = Annotated[UUID, Parameter(description="The tenant's id")]
 
 
 class TenantController(Controller):
@@ -25,7 +31,7 @@ class TenantController(Controller):
     tags = ["tenants"]
     dependencies = {"admin": Provide(provide_admin)}
 
-    @post("/", summary="Create a tenant and its first API key")
+    @post("/", summary="Create a tenant and its first API key", responses=problem_responses())
     async def create(
         self, admin: Principal, data: TenantCreate, tenants: TenantStore, limits: LimitsPublisher
     ) -> TenantCreated:
@@ -35,25 +41,29 @@ class TenantController(Controller):
             await limits.publish(tenant.id, tenant.rate_limits)
         return TenantCreated(**tenant.model_dump(), api_key=key.secret)
 
-    @get("/", summary="List tenants")
+    @get("/", summary="List tenants", responses=problem_responses())
     async def list_tenants(
         self,
         admin: Principal,
         tenants: TenantStore,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=500, description="Page size")] = 100,
+        offset: Annotated[int, Parameter(ge=0, description="Items to skip")] = 0,
     ) -> list[TenantRead]:
         return await tenants.list(limit, offset)
 
-    @get("/{tenant_id:uuid}", summary="Get a tenant")
-    async def get_tenant(self, admin: Principal, tenant_id: UUID, tenants: TenantStore) -> TenantRead:
+    @get("/{tenant_id:uuid}", summary="Get a tenant", responses=problem_responses())
+    async def get_tenant(self, admin: Principal, tenant_id: TENANT_ID, tenants: TenantStore) -> TenantRead:
         return await tenants.get(tenant_id)
 
-    @patch("/{tenant_id:uuid}", summary="Update a tenant's name, rate limits or session quota")
+    @patch(
+        "/{tenant_id:uuid}",
+        summary="Update a tenant's name, rate limits or session quota",
+        responses=problem_responses(),
+    )
     async def update_tenant(
         self,
         admin: Principal,
-        tenant_id: UUID,
+        tenant_id: TENANT_ID,
         data: TenantUpdate,
         tenants: TenantStore,
         limits: LimitsPublisher,
@@ -64,10 +74,63 @@ class TenantController(Controller):
             await limits.publish(tenant.id, tenant.rate_limits)
         return tenant
 
-    @post("/{tenant_id:uuid}/api-keys", summary="Create another API key for a tenant (rotation)")
+    @delete(
+        "/{tenant_id:uuid}",
+        summary="Delete a tenant with its keys, sessions and messages; its sessions stop and lose auth_data",
+        responses=problem_responses(503),
+    )
+    async def delete_tenant(
+        self,
+        admin: Principal,
+        tenant_id: TENANT_ID,
+        tenants: TenantStore,
+        commands: SessionCommands,
+        limits: LimitsPublisher,
+        keyring: KeyRing,
+    ) -> None:
+        # Commands first, rows second (as for one session): if NATS is down nothing is deleted and the
+        # admin retries; a repeated delete command is harmless to the hosts.
+        await tenants.get(tenant_id)
+        for session_id in await tenants.session_ids(tenant_id):
+            await commands.publish(SessionAction.DELETE, tenant_id, session_id)
+        await tenants.delete(tenant_id)
+        await limits.forget(tenant_id)
+        keyring.forget()
+
+    @post(
+        "/{tenant_id:uuid}/api-keys",
+        summary="Create another API key for a tenant (rotation)",
+        responses=problem_responses(),
+    )
     async def create_key(
-        self, admin: Principal, tenant_id: UUID, data: ApiKeyCreate, tenants: TenantStore
+        self, admin: Principal, tenant_id: TENANT_ID, data: ApiKeyCreate, tenants: TenantStore
     ) -> ApiKeyCreated:
         key = new_key()
         created = await tenants.add_key(tenant_id, data.name, key)
         return ApiKeyCreated(**created.model_dump(), api_key=key.secret)
+
+    @get(
+        "/{tenant_id:uuid}/api-keys",
+        summary="A tenant's API keys, by prefix (the secrets are never stored)",
+        responses=problem_responses(),
+    )
+    async def list_keys(
+        self, admin: Principal, tenant_id: TENANT_ID, tenants: TenantStore
+    ) -> list[ApiKeyRead]:
+        return await tenants.list_keys(tenant_id)
+
+    @delete(
+        "/{tenant_id:uuid}/api-keys/{key_id:uuid}",
+        summary="Revoke an API key: it stops working at once here, within 5 s on other API replicas",
+        responses=problem_responses(),
+    )
+    async def revoke_key(
+        self,
+        admin: Principal,
+        tenant_id: TENANT_ID,
+        key_id: Annotated[UUID, Parameter(description="The key's id")],
+        tenants: TenantStore,
+        keyring: KeyRing,
+    ) -> None:
+        await tenants.revoke_key(tenant_id, key_id)
+        keyring.forget()

@@ -6,6 +6,7 @@ from litestar import Controller, get
 from litestar.di import Provide
 
 from zaphub_api.auth import provide_tenant_id
+from zaphub_api.errors import problem_responses
 from zaphub_api.usage import UsageClient
 from zaphub_contracts.ratelimit import UsageReply
 
@@ -15,6 +16,10 @@ class UsageController(Controller):
     tags = ["usage"]
     dependencies = {"tenant_id": Provide(provide_tenant_id)}
 
-    @get("/", summary="The tenant's rate-limit windows: used, limit and when the oldest token frees")
+    @get(
+        "/",
+        summary="The tenant's rate-limit windows: used, limit and when the oldest token frees",
+        responses=problem_responses(503),
+    )
     async def usage(self, tenant_id: UUID, usage: UsageClient) -> UsageReply:
         return await usage.usage(tenant_id)

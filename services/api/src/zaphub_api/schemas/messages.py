@@ -1,44 +1,44 @@
 """REST models of messages: what a client sends, and a message with its status history."""
 
-import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from zaphub_contracts.content import MAX_TEXT_LENGTH
+from zaphub_api.schemas.phones import normalise_recipient
+from zaphub_contracts.content import MAX_TEXT_LENGTH, ContentBase, TextContent
 from zaphub_contracts.statuses import MessageStatus
 
-_PHONE = re.compile(r"^\+?[1-9]\d{6,14}$")
-_JID = re.compile(r"^[0-9]{5,20}(@s\.whatsapp\.net|@g\.us|@lid)$|^[0-9]{5,20}-[0-9]{5,12}@g\.us$")
 
+class MessageCreateBase(BaseModel):
+    """What every message type shares; a type adds its fields and says how they become content."""
 
-def normalise_recipient(value: str) -> str:
-    """E.164 number (with or without +, spaces, dashes or parentheses) or a WhatsApp JID, as a JID."""
-    compact = re.sub(r"[\s().-]", "", value)
-    if _JID.match(value):
-        return value
-    if _PHONE.match(compact):
-        return compact.lstrip("+") + "@s.whatsapp.net"
-    raise ValueError("must be an E.164 phone number such as +5511999998888, or a WhatsApp JID")
-
-
-class TextMessageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["text"]
     to: str = Field(description="E.164 number or JID", examples=["+5511999998888"])
-    text: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
 
     @field_validator("to")
     @classmethod
     def _recipient(cls, value: str) -> str:
         return normalise_recipient(value)
 
+    def content(self) -> ContentBase:
+        raise NotImplementedError
 
-# A discriminated union on `type` as more message types arrive; text is the first.
-MessageCreate = TextMessageCreate
+
+class TextMessageCreate(MessageCreateBase):
+    type: Literal["text"]
+    text: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
+    reply_to: str | None = Field(default=None, max_length=128, description="WhatsApp id of a quoted message")
+
+    def content(self) -> TextContent:
+        return TextContent(text=self.text, reply_to=self.reply_to)
+
+
+# One member per type the session-host can send (contracts `MessageContent`); a new type is one model
+# here plus one member in this union.
+MessageCreate = Annotated[TextMessageCreate, Field(discriminator="type")]
 
 
 class MessageAccepted(BaseModel):

@@ -1,10 +1,13 @@
 """REST models of sessions and of the capacity stats."""
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from zaphub_api.schemas.phones import normalise_phone
+from zaphub_contracts.commands import SessionAction
 from zaphub_contracts.statuses import SessionStatus
 
 
@@ -40,3 +43,34 @@ class SessionStats(BaseModel):
     capacity: Capacity
     sessions_by_status: dict[str, int]
     limits: dict[str, int]
+
+
+class QrCode(BaseModel):
+    qr: str | None = Field(description="The raw QR string; render it, or ask for image/png or image/svg+xml")
+    expires_at: datetime | None
+    status: SessionStatus
+
+
+class PairCodeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(
+        min_length=1, max_length=32, description="The number to pair, E.164", examples=["+5511999998888"]
+    )
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        return normalise_phone(value)
+
+
+class PairCode(BaseModel):
+    session_id: UUID
+    phone: str = Field(description="E.164 digits the code was made for")
+    code: str = Field(description="Enter it on the phone: Linked devices → Link with phone number")
+
+
+class SessionCommandAccepted(BaseModel):
+    session_id: UUID
+    action: SessionAction
+    status: Literal["accepted"] = "accepted"

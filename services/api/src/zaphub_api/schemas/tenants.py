@@ -63,3 +63,26 @@ class ApiKeyRead(BaseModel):
 
 class ApiKeyCreated(ApiKeyRead):
     api_key: str = Field(description="Shown only in this response")
+
+
+class NatsCredentialsCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ttl_seconds: int | None = Field(
+        default=None, ge=60, le=366 * 24 * 3600, description="Validity; the deployment's default when omitted"
+    )
+
+
+class NatsCredentials(BaseModel):
+    """A NATS user that may only subscribe to the tenant's events (and its own inbox prefix)."""
+
+    jwt: str = Field(description="User JWT, signed by the gateway's NATS account")
+    seed: str = Field(description="The user's nkey seed: a secret, shown only in this response")
+    creds: str = Field(description="JWT and seed as a `.creds` file, which every NATS client loads")
+    user: str = Field(description="The user's public nkey")
+    subject: str = Field(
+        description="What the credentials may subscribe to", examples=["zaphub.v1.evt.<tenant>.>"]
+    )
+    inbox_prefix: str = Field(description="Set this as the client's inbox prefix to make requests")
+    servers: list[str] = Field(description="NATS URLs to connect to")
+    expires_at: datetime

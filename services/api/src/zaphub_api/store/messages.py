@@ -135,15 +135,27 @@ class MessageStore:
         return to_read(row, history)
 
     async def list_for_session(
-        self, tenant_id: UUID, session_id: UUID, limit: int, offset: int
+        self,
+        tenant_id: UUID,
+        session_id: UUID,
+        limit: int,
+        offset: int,
+        direction: str | None = None,
+        status: MessageStatus | None = None,
+        since: datetime | None = None,
     ) -> list[MessageRead]:
         rows = await self._pool.fetch(
             f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND session_id = $2"
+            " AND ($5::text IS NULL OR direction = $5) AND ($6::text IS NULL OR status = $6)"
+            " AND ($7::timestamptz IS NULL OR created_at >= $7)"
             " ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
             tenant_id,
             session_id,
             limit,
             offset,
+            direction,
+            status.value if status else None,
+            since,
         )
         return [to_read(r, []) for r in rows]
 

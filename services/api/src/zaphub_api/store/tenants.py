@@ -1,5 +1,6 @@
 """Tenants and their API keys in PostgreSQL."""
 
+import builtins
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -101,3 +102,33 @@ class TenantStore:
         )
         assert row is not None
         return ApiKeyRead(**dict(row))
+
+    async def delete(self, tenant_id: UUID) -> None:
+        """Delete the tenant; its keys, sessions and messages go with it (ON DELETE CASCADE)."""
+        deleted = await self._pool.fetchval("DELETE FROM tenants WHERE id = $1 RETURNING id", tenant_id)
+        if deleted is None:
+            raise NotFound(f"Tenant {tenant_id} does not exist")
+
+    async def session_ids(self, tenant_id: UUID) -> "builtins.list[UUID]":
+        rows = await self._pool.fetch("SELECT id FROM sessions WHERE tenant_id = $1", tenant_id)
+        return [r["id"] for r in rows]
+
+    async def list_keys(self, tenant_id: UUID) -> "builtins.list[ApiKeyRead]":
+        await self.get(tenant_id)
+        rows = await self._pool.fetch(
+            "SELECT id, tenant_id, name, prefix, created_at, revoked_at FROM api_keys"
+            " WHERE tenant_id = $1 ORDER BY created_at, id",
+            tenant_id,
+        )
+        return [ApiKeyRead(**dict(r)) for r in rows]
+
+    async def revoke_key(self, tenant_id: UUID, key_id: UUID) -> None:
+        """Revoke a key (idempotent); it stays listed with its `revoked_at`."""
+        revoked = await self._pool.fetchval(
+            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())"
+            " WHERE id = $1 AND tenant_id = $2 RETURNING id",
+            key_id,
+            tenant_id,
+        )
+        if revoked is None:
+            raise NotFound(f"API key {key_id} of tenant {tenant_id} does not exist")

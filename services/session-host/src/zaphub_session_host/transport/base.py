@@ -41,6 +41,17 @@ class TransientSendError(TransportError):
     """WhatsApp refused or lost the send for now; retrying later may succeed."""
 
 
+class InvalidContent(TransportError):
+    """The content cannot be sent as given (bad base64, wrong media type, too large, URL refused).
+
+    Permanent: a retry sends the same content."""
+
+
+class MediaToolsMissing(InvalidContent):
+    """The send needs ffmpeg/ffprobe (voice notes, sticker conversion) and they are not on the PATH:
+    permanent on this host until the tools are installed."""
+
+
 class AlreadyPaired(TransportError):
     """Pairing by phone number was asked of a session that already has an identity."""
 

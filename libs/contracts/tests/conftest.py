@@ -1,0 +1,82 @@
+"""One valid example of every event type, shared by the contract tests."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from zaphub_contracts import events as ev
+from zaphub_contracts.content import TextContent
+from zaphub_contracts.failures import FailureReason
+from zaphub_contracts.sessions import whatsapp_message_id
+
+TENANT = uuid.UUID("0b6f3a52-5f55-4d8e-9a64-3f2d6c7f1a01")
+SESSION = uuid.UUID("5d0c9b1e-2a4f-4c3b-8e7d-6a5b4c3d2e02")
+MESSAGE = uuid.UUID("9e8d7c6b-5a49-4838-a726-150413021103")
+NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+JID = "5511999998888@s.whatsapp.net"
+
+EVENT_DATA: dict[str, ev.EventData] = {
+    "session.qr": ev.SessionQrData(qr="2@abc,def,ghi", expires_at=NOW + timedelta(seconds=20)),
+    "session.pair_code": ev.SessionPairCodeData(code="ABCD-EFGH", phone="5511999998888"),
+    "session.connected": ev.SessionConnectedData(jid=JID, push_name="Ana", host_id="host-1"),
+    "session.disconnected": ev.SessionDisconnectedData(reason="stream error"),
+    "session.logged_out": ev.SessionLoggedOutData(reason="unlinked from the phone"),
+    "session.failed": ev.SessionFailedData(reason=FailureReason.TRANSPORT_ERROR, detail="boom"),
+    "message.sent": ev.MessageSentData(
+        message_id=MESSAGE, whatsapp_id=whatsapp_message_id(MESSAGE), to=JID, sent_at=NOW
+    ),
+    "message.delivered": ev.MessageReceiptData(
+        message_id=MESSAGE, whatsapp_id=whatsapp_message_id(MESSAGE), chat=JID, at=NOW
+    ),
+    "message.read": ev.MessageReceiptData(whatsapp_id="3EB0FFFFFFFFFFFFFFFFFF", chat=JID, at=NOW),
+    "message.failed": ev.MessageFailedData(
+        message_id=MESSAGE, reason=FailureReason.RECIPIENT_NOT_ON_WHATSAPP, attempts=1
+    ),
+    "message.rate_limited": ev.MessageRateLimitedData(message_id=MESSAGE, retry_after=12.5, window="minute"),
+    "message.received": ev.MessageReceivedData(
+        message_id=MESSAGE,
+        whatsapp_id="ABCDEF0123456789",
+        chat=JID,
+        sender=JID,
+        sent_at=NOW,
+        content=TextContent(text="olá"),
+    ),
+}
+
+
+def example_event(cls: type[ev.EventBase]) -> ev.EventBase:
+    """A valid event of type `cls`, with a stable id derived from its type."""
+    return cls.model_validate(
+        {
+            "id": ev.EventBase.derive_id(cls.short, MESSAGE),
+            "source": "/zaphub/test",
+            "time": NOW,
+            "subject": f"messages/{MESSAGE}",
+            "tenantid": TENANT,
+            "sessionid": SESSION,
+            "data": EVENT_DATA[cls.short],
+        }
+    )
+
+
+@pytest.fixture
+def event_examples() -> dict[str, ev.EventData]:
+    """The data of one example per event short name."""
+    return EVENT_DATA
+
+
+@pytest.fixture
+def tenant_id() -> uuid.UUID:
+    return TENANT
+
+
+@pytest.fixture
+def session_id() -> uuid.UUID:
+    return SESSION
+
+
+@pytest.fixture(params=ev.EVENT_CLASSES, ids=lambda cls: cls.short)
+def event(request: pytest.FixtureRequest) -> ev.EventBase:
+    """Every event type in turn."""
+    return example_event(request.param)

@@ -1,0 +1,49 @@
+"""Tenant route: NATS credentials that may only subscribe to the tenant's own events."""
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from litestar import Controller, post
+from litestar.di import Provide
+
+from zaphub_api.auth import provide_tenant_id
+from zaphub_api.errors import Unavailable, problem_responses
+from zaphub_api.nats_credentials import CredentialIssuer, creds_file
+from zaphub_api.schemas.tenants import NatsCredentials, NatsCredentialsCreate
+from zaphub_api.settings import ApiSettings
+
+
+class NatsCredentialsController(Controller):
+    path = "/api/v1/nats-credentials"
+    tags = ["events"]
+    dependencies = {"tenant_id": Provide(provide_tenant_id)}
+
+    @post(
+        "/",
+        summary="Issue NATS credentials that can subscribe only to `zaphub.v1.evt.<your tenant>.>`",
+        description="For event consumers in any language. 503 when this deployment runs NATS without "
+        "decentralized auth (no account signing key configured).",
+        responses=problem_responses(503),
+    )
+    async def issue(
+        self,
+        tenant_id: UUID,
+        issuer: CredentialIssuer,
+        settings: ApiSettings,
+        data: NatsCredentialsCreate | None = None,
+    ) -> NatsCredentials:
+        if not issuer.enabled:
+            raise Unavailable(
+                "This deployment issues no NATS credentials (ZAPHUB_NATS_ACCOUNT_SIGNING_SEED unset)"
+            )
+        issued = issuer.issue(tenant_id, data.ttl_seconds if data else None)
+        return NatsCredentials(
+            jwt=issued.jwt,
+            seed=issued.seed,
+            creds=creds_file(issued.jwt, issued.seed),
+            user=issued.user,
+            subject=issued.subject,
+            inbox_prefix=issued.inbox_prefix,
+            servers=[settings.nats_public_url or settings.nats_url],
+            expires_at=datetime.fromtimestamp(issued.expires_at, UTC),
+        )

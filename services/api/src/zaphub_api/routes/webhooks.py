@@ -1,0 +1,151 @@
+"""Tenant routes: webhooks (CRUD), their delivery log, and redelivery."""
+
+import json
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import asyncpg
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.di import Provide
+from litestar.params import Parameter
+from nats.js.errors import NotFoundError
+
+from zaphub_api.auth import provide_tenant_id
+from zaphub_api.errors import Conflict
+from zaphub_api.schemas.webhooks import (
+    AttemptRead,
+    DeliveryRead,
+    RedeliveryAccepted,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookRead,
+    WebhookUpdate,
+)
+from zaphub_api.store.webhooks import PENDING, WebhookStore
+from zaphub_contracts import streams, subjects
+from zaphub_contracts.webhooks import WebhookDelivery
+from zaphub_runtime.bus import MSG_ID, Bus
+from zaphub_runtime.codec import encode
+from zaphub_runtime.telemetry import inject_headers
+
+DeliveryStatus = Literal["pending", "retrying", "succeeded", "failed"]
+
+
+def _read(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: row[k] for k in ("id", "url", "description", "active", "created_at", "updated_at")} | {
+        "events": list(row["events"])
+    }
+
+
+def _delivery(row: asyncpg.Record, attempts: list[asyncpg.Record]) -> DeliveryRead:
+    return DeliveryRead(
+        **{k: row[k] for k in DeliveryRead.model_fields if k != "attempt_log"},
+        attempt_log=[AttemptRead(**{k: a[k] for k in AttemptRead.model_fields}) for a in attempts],
+    )
+
+
+class WebhookController(Controller):
+    path = "/api/v1/webhooks"
+    tags = ["webhooks"]
+    dependencies = {"tenant_id": Provide(provide_tenant_id)}
+
+    @post("/", status_code=201, summary="Create a webhook; the answer shows its signing secret, once")
+    async def create(self, tenant_id: UUID, data: WebhookCreate, webhooks: WebhookStore) -> WebhookCreated:
+        row = await webhooks.create(
+            tenant_id, data.url, data.events, data.secret, data.description, data.active
+        )
+        return WebhookCreated(**_read(row), secret=row["secret"])
+
+    @get("/", summary="The tenant's webhooks, oldest first")
+    async def list_webhooks(
+        self,
+        tenant_id: UUID,
+        webhooks: WebhookStore,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        offset: Annotated[int, Parameter(ge=0)] = 0,
+    ) -> list[WebhookRead]:
+        return [WebhookRead(**_read(row)) for row in await webhooks.for_tenant(tenant_id, limit, offset)]
+
+    @get("/{webhook_id:uuid}", summary="A webhook (without its secret)")
+    async def get_webhook(self, tenant_id: UUID, webhook_id: UUID, webhooks: WebhookStore) -> WebhookRead:
+        return WebhookRead(**_read(await webhooks.get(tenant_id, webhook_id)))
+
+    @patch("/{webhook_id:uuid}", summary="Change a webhook's URL, events, description, secret or active flag")
+    async def update(
+        self, tenant_id: UUID, webhook_id: UUID, data: WebhookUpdate, webhooks: WebhookStore
+    ) -> WebhookRead:
+        changes = data.model_dump(exclude_unset=True)
+        for name in ("url", "events", "secret", "active"):
+            if name in changes and changes[name] is None:
+                changes.pop(name)  # explicit null means "leave as is"; only description can be cleared
+        return WebhookRead(**_read(await webhooks.update(tenant_id, webhook_id, changes)))
+
+    @delete("/{webhook_id:uuid}", status_code=204, summary="Delete a webhook; pending deliveries are dropped")
+    async def delete_webhook(self, tenant_id: UUID, webhook_id: UUID, webhooks: WebhookStore) -> None:
+        await webhooks.delete(tenant_id, webhook_id)
+
+    @get("/{webhook_id:uuid}/deliveries", summary="The webhook's deliveries, newest first, with attempts")
+    async def deliveries(
+        self,
+        tenant_id: UUID,
+        webhook_id: UUID,
+        webhooks: WebhookStore,
+        status: DeliveryStatus | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        offset: Annotated[int, Parameter(ge=0)] = 0,
+    ) -> list[DeliveryRead]:
+        found = await webhooks.deliveries(tenant_id, webhook_id, status, limit, offset)
+        return [_delivery(row, attempts) for row, attempts in found]
+
+    @post(
+        "/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/redeliver",
+        status_code=202,
+        summary="Queue a delivery again (e.g. after it failed); attempts continue from the last number",
+    )
+    async def redeliver(
+        self, tenant_id: UUID, webhook_id: UUID, delivery_id: UUID, webhooks: WebhookStore, bus: Bus
+    ) -> Response[RedeliveryAccepted]:
+        webhook = await webhooks.get(tenant_id, webhook_id)
+        if not webhook["active"]:
+            raise Conflict(f"Webhook {webhook_id} is inactive; activate it before redelivering")
+        row = await webhooks.delivery(tenant_id, webhook_id, delivery_id)
+        body = await _event_body(bus, row["event_seq"], row["event_id"])
+        delivery = WebhookDelivery(
+            delivery_id=row["id"],
+            webhook_id=webhook_id,
+            tenant_id=tenant_id,
+            session_id=row["session_id"],
+            event_id=row["event_id"],
+            event_type=row["event_type"],
+            event_seq=row["event_seq"],
+            body=body,
+            first_attempt=row["attempts"] + 1,
+        )
+        await bus.js.publish(
+            subjects.webhook_delivery(tenant_id, webhook_id),
+            encode(delivery),
+            headers=inject_headers({MSG_ID: delivery.msg_id}),
+            timeout=5.0,
+        )
+        await webhooks.mark_pending(row["id"])
+        accepted = RedeliveryAccepted(id=row["id"], status=PENDING, next_attempt=delivery.first_attempt)
+        return Response(accepted, status_code=202)
+
+
+async def _event_body(bus: Bus, seq: int | None, event_id: UUID) -> str:
+    """The event as it is on ZAPHUB_EVT; gone once the stream's retention dropped it."""
+    gone = Conflict(f"Event {event_id} is no longer retained on the bus and cannot be redelivered")
+    if seq is None:
+        raise gone
+    try:
+        msg = await bus.js.get_msg(streams.EVT.name, seq)
+    except NotFoundError:
+        raise gone from None
+    body = (msg.data or b"").decode()
+    try:
+        same = json.loads(body).get("id") == str(event_id)
+    except (ValueError, AttributeError):
+        same = False
+    if not same:
+        raise gone  # the sequence holds another message after a stream reset
+    return body

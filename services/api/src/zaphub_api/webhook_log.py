@@ -1,0 +1,45 @@
+"""The webhook delivery log: writes the dispatcher's attempt records to Postgres."""
+
+import logging
+
+import asyncpg
+from nats.aio.msg import Msg
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from zaphub_api.store.webhooks import WebhookStore
+from zaphub_contracts.failures import FailureReason
+from zaphub_contracts.webhooks import WebhookAttempt
+from zaphub_runtime.bus import Bus
+from zaphub_runtime.telemetry import consumer_span
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("zaphub_api.webhook_log")
+
+
+class WebhookLog:
+    def __init__(self, bus: Bus, store: WebhookStore) -> None:
+        self._bus = bus
+        self._store = store
+
+    async def handle_batch(self, msgs: list[Msg]) -> None:
+        for msg in msgs:
+            with consumer_span(tracer, msg.subject, msg.headers, {"zaphub.consumer": "webhook-attempts"}):
+                await self._handle(msg)
+
+    async def _handle(self, msg: Msg) -> None:
+        try:
+            attempt = WebhookAttempt.model_validate_json(msg.data)
+        except ValidationError as exc:
+            await self._bus.dead_letter(
+                msg, FailureReason.MALFORMED_COMMAND, str(exc), component="webhook-log"
+            )
+            await msg.ack()
+            return
+        try:
+            await self._store.record_attempt(attempt)
+        except (asyncpg.PostgresError, OSError):
+            log.warning("webhook attempt not recorded; will retry", exc_info=True)
+            await msg.nak(delay=1.0)
+            return
+        await msg.ack()
