@@ -10,7 +10,6 @@ import json
 import os
 import platform
 import time
-from collections.abc import Awaitable, Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -73,15 +72,6 @@ async def pipeline_figures(quick: bool) -> dict[str, float]:
     return figures
 
 
-async def optional(name: str, run: Callable[[], Awaitable[dict[str, float]]]) -> dict[str, float]:
-    """Figures of a benchmark that lives in its own module; a failure is reported, not fatal."""
-    try:
-        return await run()
-    except Exception as exc:  # a benchmark that cannot run here must not hide the others
-        print(f"{name}: not measured ({exc.__class__.__name__}: {exc})")
-        return {}
-
-
 async def main(quick: bool) -> dict[str, Any]:
     started = time.monotonic()
     figures = await pipeline_figures(quick)
@@ -91,8 +81,8 @@ async def main(quick: bool) -> dict[str, Any]:
         except ImportError as exc:
             print(f"{module_name}: not measured ({exc})")
             continue
-        result = module.run(quick)
-        figures |= await result if asyncio.iscoroutine(result) else result
+        # Each of these runs its own processes and event loop: give it a thread of its own.
+        figures |= await asyncio.to_thread(module.run, quick)
     print_table(figures)
     document = {
         "figures": {k: round(v, 3) for k, v in figures.items()},

@@ -5,6 +5,7 @@ import asyncio
 import os
 import signal
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -57,7 +58,9 @@ async def stored_events(stack: Stack, tenant_id: str) -> list[EventBase]:
     nc = await nats.connect(stack.nats_url)
     events: list[EventBase] = []
     try:
-        sub = await nc.jetstream().subscribe(subjects.tenant_events(tenant_id), ordered_consumer=True)  # type: ignore[arg-type]
+        sub = await nc.jetstream().subscribe(
+            subjects.tenant_events(uuid.UUID(tenant_id)), ordered_consumer=True
+        )
         while True:
             try:
                 msg = await sub.next_msg(timeout=2)
@@ -231,3 +234,33 @@ async def test_full_host_queues_a_session_until_one_is_deleted(run_stack: Any) -
 
         await eventually(deleted, 30, "the deleted session's auth_data to be deleted")
         assert (await http.get(f"/api/v1/sessions/{gone}", headers=tenant.headers)).status_code == 404
+
+
+async def test_deleting_a_session_whose_host_just_died_still_deletes_its_auth_data(run_stack: Any) -> None:
+    """DELETE right after the only host was killed: nobody runs the session, yet its auth_data is deleted
+    (by whichever host serves `host.any.delete`) and the session never comes back."""
+    stack: Stack = await run_stack(**SIM)
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http, watching(stack) as seen:
+        tenant = await new_tenant(http, stack.admin_key)
+        session = await tenant.connected_session("orphan", timeout=60)
+        auth = stack.data_dir / "auth" / tenant.id / session["id"] / "auth.bin"
+        assert auth.exists()
+        old = stack.kill("session-host-1")
+        deleted_at = time.monotonic()
+        response = await http.delete(f"/api/v1/sessions/{session['id']}", headers=tenant.headers)
+        assert response.status_code == 204, response.text
+
+        async def gone() -> bool:
+            return not auth.exists()
+
+        await eventually(gone, 60, "the orphaned session's auth_data to be deleted")
+        await stack.wait_restarted("session-host-1", old)
+
+        async def lease_expired() -> bool:
+            return all(h["sessions"] == 0 for h in await hosts(http, stack)) and bool(
+                await hosts(http, stack)
+            )
+
+        await eventually(lease_expired, 60, "the restarted host to run nothing")
+        assert not seen.of("session.connected", session["id"], deleted_at)
+        assert not auth.exists()

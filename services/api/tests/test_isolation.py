@@ -39,7 +39,11 @@ def example(node: dict[str, Any], schema: dict[str, Any]) -> Any:
     kind = node.get("type")
     if isinstance(kind, list):
         kind = next(k for k in kind if k != "null")
-    formats = {"uuid": str(uuid.uuid4()), "uri": "https://example.com/hook", "date-time": "2030-01-01T00:00:00Z"}
+    formats = {
+        "uuid": str(uuid.uuid4()),
+        "uri": "https://example.com/hook",
+        "date-time": "2030-01-01T00:00:00Z",
+    }
     match kind:
         case "object":
             props = node.get("properties", {})
@@ -63,7 +67,9 @@ def body_of(op: dict[str, Any], schema: dict[str, Any]) -> Any:
 
 
 def is_stream(op: dict[str, Any]) -> bool:
-    return any("text/event-stream" in r.get("content", {}) for r in op.get("responses", {}).values())
+    """A Server-Sent Events route: its body never ends, so the walk checks only its 401 and 403."""
+    documented = any("text/event-stream" in r.get("content", {}) for r in op.get("responses", {}).values())
+    return documented or "Server-Sent Events" in op.get("summary", "") + op.get("description", "")
 
 
 async def call(api: Api, method: str, path: str, headers: dict[str, str], body: Any = None) -> Any:

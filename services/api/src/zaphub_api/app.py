@@ -71,7 +71,9 @@ class Collaborators:
 
 
 async def build(settings: ApiSettings) -> Collaborators:
-    pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=settings.db_pool_max)
+    pool = await asyncpg.create_pool(
+        settings.database_url, min_size=2, max_size=settings.db_pool_max, reset=_keep_session_state
+    )
     await migrate(pool)
     instance = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
     bus = await Bus.connect(settings.nats_url, name=f"api/{instance}", source=f"/zaphub/api/{instance}")
@@ -93,6 +95,11 @@ async def build(settings: ApiSettings) -> Collaborators:
         hosts=HostClient(bus),
         webhooks=WebhookStore(pool, await bus.kv(streams.WEBHOOKS_BUCKET)),
     )
+
+
+async def _keep_session_state(conn: asyncpg.Connection) -> None:
+    """No reset query on release: the API keeps no session state (no LISTEN, temp tables or locks
+    outside a transaction), and the default reset costs a round trip per request."""
 
 
 def _from_state(name: str) -> Provide:
@@ -189,7 +196,14 @@ def create_app(settings: ApiSettings) -> Litestar:
         dependencies=dependencies,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
-        plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(exclude=["/health", "/ready", "/metrics"]))],
+        plugins=[
+            OpenTelemetryPlugin(
+                # One server span per request; per-ASGI-message spans cost more than they tell.
+                OpenTelemetryConfig(
+                    exclude=["/health", "/ready", "/metrics"], exclude_spans=["receive", "send"]
+                )
+            )
+        ],
         openapi_config=OpenAPIConfig(
             title="ZapHub API",
             version="1.0.0",

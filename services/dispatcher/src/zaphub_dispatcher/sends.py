@@ -1,9 +1,12 @@
 """The send pipeline: order gate → rate limit → owning host → outcome (event, cursor, ack or retry)."""
 
+import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from nats.aio.msg import Msg
 from opentelemetry import trace
@@ -98,9 +101,8 @@ class SendPipeline:
             timer.status = reply.status
         if isinstance(reply, HostOk):
             sent_at = reply.sent_at or datetime.now(UTC)
-            await self._emit.sent(command, reply.whatsapp_id or "", sent_at)
             metrics.sent(command, sent_at)
-            await self._finish(command, msg)
+            await self._finish(command, msg, self._emit.sent(command, reply.whatsapp_id or "", sent_at))
             return
         await self._give_back(command)
         if is_transient(reply.reason):
@@ -193,12 +195,15 @@ class SendPipeline:
         self, command: SendMessage, msg: Msg, reason: FailureReason, detail: str, attempts: int
     ) -> None:
         metrics.failed(command)
-        await self._emit.failed(command, reason, detail, attempts)
-        await self._finish(command, msg)
+        await self._finish(command, msg, self._emit.failed(command, reason, detail, attempts))
 
-    async def _finish(self, command: SendMessage, msg: Msg) -> None:
-        await self._gate.complete(command.session_id, command.seq)
-        await self._attempts.clear(command.message_id)
+    async def _finish(self, command: SendMessage, msg: Msg, event: Coroutine[Any, Any, None]) -> None:
+        """Publish the outcome and advance the session's cursor side by side, then ack."""
+        steps = [event, self._gate.complete(command.session_id, command.seq)]
+        if (msg.metadata.num_delivered or 1) > 1:
+            # Attempts are counted only on a failure, and a failure always means a redelivery.
+            steps.append(self._attempts.clear(command.message_id))
+        await asyncio.gather(*steps)
         await msg.ack()
 
 

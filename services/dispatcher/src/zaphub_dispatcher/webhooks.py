@@ -248,6 +248,7 @@ class WebhookSender:
             "ZapHub-Delivery-Id": str(delivery.delivery_id),
             "ZapHub-Attempt": str(attempt),
         }
+        await msg.in_progress()  # restart ack_wait: the message may have waited for a free slot
         started = time.monotonic()
         result = await self._post(webhook.url, body, headers)
         duration_ms = int((time.monotonic() - started) * 1000)

@@ -35,12 +35,12 @@ async def _stream(
 ) -> AsyncIterator[ServerSentEventMessage]:
     sub = await bus.nc.subscribe(subjects.tenant_events(tenant_id))
     try:
-        yield ServerSentEventMessage(comment="connected")
+        yield ServerSentEventMessage(data=None, comment="connected")
         while True:
             try:
                 msg = await sub.next_msg(timeout=heartbeat)
             except nats.errors.TimeoutError:
-                yield ServerSentEventMessage(comment="heartbeat")
+                yield ServerSentEventMessage(data=None, comment="heartbeat")
                 continue
             try:
                 routed = subjects.parse(msg.subject)

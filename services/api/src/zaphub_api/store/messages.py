@@ -42,49 +42,60 @@ class MessageStore:
         content: dict[str, Any],
         idempotency_key: str | None,
     ) -> Accepted:
-        """Store an outbound message as queued, with the next per-session sequence number."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            if idempotency_key is not None:
-                first = await conn.fetchrow(
-                    "SELECT id, session_id, seq, chat, content, status, created_at FROM messages"
-                    " WHERE tenant_id = $1 AND idempotency_key = $2",
-                    tenant_id,
-                    idempotency_key,
+        """Store an outbound message as queued, with the next per-session sequence number.
+
+        One statement (one round trip, atomic): take the session's next seq, insert the message and
+        its first history entry. A repeated Idempotency-Key returns the first message instead.
+        """
+        if idempotency_key is not None:
+            first = await self._first(tenant_id, idempotency_key)
+            if first is not None:
+                return self._replay(first, session_id, chat, content)
+        message_id = uuid4()
+        try:
+            row = await self._pool.fetchrow(
+                """
+                WITH s AS (
+                    UPDATE sessions SET msg_seq = msg_seq + 1 WHERE id = $2 AND tenant_id = $3
+                    RETURNING msg_seq
+                ), m AS (
+                    INSERT INTO messages (id, tenant_id, session_id, direction, seq, chat, type, content,
+                                          status, idempotency_key)
+                    SELECT $1, $3, $2, 'outbound', s.msg_seq, $4, $5, $6, 'queued', $7 FROM s
+                    RETURNING id, seq, created_at
+                ), h AS (
+                    INSERT INTO message_history (message_id, status, at)
+                    SELECT id, 'queued', created_at FROM m
                 )
-                if first is not None:
-                    return self._replay(first, session_id, chat, content)
-            seq = await conn.fetchval(
-                "UPDATE sessions SET msg_seq = msg_seq + 1 WHERE id = $1 AND tenant_id = $2"
-                " RETURNING msg_seq",
+                SELECT seq, created_at FROM m
+                """,
+                message_id,
                 session_id,
                 tenant_id,
+                chat,
+                content["type"],
+                json.dumps(content),
+                idempotency_key,
             )
-            if seq is None:
-                raise NotFound(f"Session {session_id} does not exist")
-            message_id = uuid4()
-            try:
-                created_at = await conn.fetchval(
-                    "INSERT INTO messages (id, tenant_id, session_id, direction, seq, chat, type, content,"
-                    " status, idempotency_key) VALUES ($1, $2, $3, 'outbound', $4, $5, $6, $7, 'queued', $8)"
-                    " RETURNING created_at",
-                    message_id,
-                    tenant_id,
-                    session_id,
-                    seq,
-                    chat,
-                    content["type"],
-                    json.dumps(content),
-                    idempotency_key,
-                )
-            except asyncpg.UniqueViolationError as exc:
-                # A concurrent request with the same key won the race; the client retries and replays.
-                raise Conflict("A request with this Idempotency-Key is in progress; retry") from exc
-            await conn.execute(
-                "INSERT INTO message_history (message_id, status, at) VALUES ($1, 'queued', $2)",
-                message_id,
-                created_at,
-            )
-        return Accepted(message_id, session_id, seq, chat, content, MessageStatus.QUEUED, created_at, False)
+        except asyncpg.UniqueViolationError:
+            # A concurrent request with the same key committed first: answer with its message.
+            first = await self._first(tenant_id, idempotency_key or "")
+            if first is None:
+                raise Conflict("A request with this Idempotency-Key is in progress; retry") from None
+            return self._replay(first, session_id, chat, content)
+        if row is None:
+            raise NotFound(f"Session {session_id} does not exist")
+        return Accepted(
+            message_id, session_id, row["seq"], chat, content, MessageStatus.QUEUED, row["created_at"], False
+        )
+
+    async def _first(self, tenant_id: UUID, idempotency_key: str) -> asyncpg.Record | None:
+        return await self._pool.fetchrow(
+            "SELECT id, session_id, seq, chat, content, status, created_at FROM messages"
+            " WHERE tenant_id = $1 AND idempotency_key = $2",
+            tenant_id,
+            idempotency_key,
+        )
 
     @staticmethod
     def _replay(first: asyncpg.Record, session_id: UUID, chat: str, content: dict[str, Any]) -> Accepted:
