@@ -8,6 +8,7 @@ from zaphub_runtime.settings import CommonSettings, RateLimitDefaults
 class ApiSettings(CommonSettings, RateLimitDefaults):
     api_host: str = Field(default="127.0.0.1", description="Interface the REST API listens on")
     api_port: int = Field(default=3000, description="Port of the REST API")
+    api_workers: int = Field(default=1, ge=1, description="HTTP server worker processes")
     database_url: str = Field(default="postgresql://postgres@127.0.0.1:5432/zaphub")
     db_pool_max: int = Field(default=20, description="PostgreSQL connections per API process")
     admin_key: str = Field(default="", description="Admin API key; generated and printed when empty")
@@ -27,3 +28,6 @@ class ApiSettings(CommonSettings, RateLimitDefaults):
         default=30 * 24 * 3600, ge=60, description="Seconds a tenant's issued NATS credentials stay valid"
     )
     nats_public_url: str = Field(default="", description="NATS URL handed out with tenant credentials")
+    media_max_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1, description="Largest media file accepted inline or by upload (bytes)"
+    )

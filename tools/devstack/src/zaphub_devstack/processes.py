@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import os
 import pwd
 import signal
 import sys
@@ -42,7 +43,16 @@ class Spawned:
 
     async def wait(self) -> int:
         """The exit code, once the process has exited and its output is drained."""
-        code = await self.proc.wait()
+        exited = asyncio.ensure_future(self.proc.wait())
+        # asyncio's wait() returns only once the output pipes close too, and a surviving grandchild
+        # (an HTTP server's worker, a database backend) keeps them open: watch the exit code instead,
+        # then end the process group it leads so nothing outlives it holding its port or pipes.
+        while not exited.done():
+            if self.proc.returncode is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+            await asyncio.wait({exited}, timeout=0.2)
+        code = exited.result()
         if self.pump is not None:
             await self.pump
         return code
