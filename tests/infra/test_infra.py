@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings
 from zaphub_api.settings import ApiSettings
 from zaphub_dispatcher.settings import DispatcherSettings
 from zaphub_ratelimiter.settings import RatelimiterSettings
-from zaphub_runtime.metrics import RESERVED_NAMES, registry_names
+from zaphub_runtime.metrics import registry_names
 from zaphub_session_host.settings import HostSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,7 +104,7 @@ def _exported_metric_names() -> set[str]:
     """Importing a service's metrics module registers its metrics in the default registry."""
     for module in METRICS_MODULES:
         importlib.import_module(module)
-    return registry_names() | RESERVED_NAMES
+    return registry_names()
 
 
 def _exprs() -> Iterator[tuple[str, str]]:
@@ -225,7 +225,7 @@ def test_prometheus_scrapes_every_service() -> None:
 
 
 def test_dashboards_and_alerts_use_only_exported_metrics() -> None:
-    """Every zaphub_* series a query names is exported by a service (or reserved for webhooks)."""
+    """Every zaphub_* series a query names is exported by a service."""
     exported = _exported_metric_names()
     assert "zaphub_dispatcher_send_commands_total" in exported  # the registries were read
     for where, expr in _exprs():

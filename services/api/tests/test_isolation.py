@@ -59,11 +59,23 @@ def example(node: dict[str, Any], schema: dict[str, Any]) -> Any:
     return None
 
 
-def body_of(op: dict[str, Any], schema: dict[str, Any]) -> Any:
+def body_of(op: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Request arguments with a schema-valid body: JSON, or form fields and files for multipart."""
     content = op.get("requestBody", {}).get("content", {})
     if "application/json" in content:
-        return example(content["application/json"]["schema"], schema)
-    return None
+        return {"json": example(content["application/json"]["schema"], schema)}
+    if "multipart/form-data" in content:
+        node = content["multipart/form-data"]["schema"]
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]] if "$ref" in node else node
+        props = node.get("properties", {})
+        files = {
+            k: ("f.png", b"\x89PNG\r\n\x1a\n", "image/png")
+            for k, v in props.items()
+            if v.get("format") == "binary"
+        }
+        fields = {k: example(props[k], schema) for k in node.get("required", []) if k not in files}
+        return {"data": fields, "files": files}
+    return {}
 
 
 def is_stream(op: dict[str, Any]) -> bool:
@@ -72,8 +84,8 @@ def is_stream(op: dict[str, Any]) -> bool:
     return documented or "Server-Sent Events" in op.get("summary", "") + op.get("description", "")
 
 
-async def call(api: Api, method: str, path: str, headers: dict[str, str], body: Any = None) -> Any:
-    return await api.client.request(method, path, json=body, headers=headers, timeout=10)
+async def call(api: Api, method: str, path: str, headers: dict[str, str], body: dict[str, Any]) -> Any:
+    return await api.client.request(method, path, headers=headers, timeout=10, **body)
 
 
 async def test_every_route_needs_a_key_and_hides_other_tenants(api: Api) -> None:

@@ -2,6 +2,7 @@
 and metrics, against real NATS and PostgreSQL."""
 
 import asyncio
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,6 +62,7 @@ async def test_deleting_a_tenant_removes_everything_and_stops_its_sessions(api: 
     nc = await nats.connect(nats_url)
     try:
         sub = await nc.subscribe(f"zaphub.v1.cmd.session.delete.{tenant['id']}.>")
+        await nc.flush()
         response = await api.client.delete(f"/api/v1/tenants/{tenant['id']}", headers=api.admin)
         assert response.status_code == 204
         msg = await sub.next_msg(timeout=10)
@@ -126,21 +128,33 @@ async def test_pair_code_returns_the_hosts_code(api: Api, nats_url: str) -> None
     """The API asks the owning host over NATS with the normalised phone and returns its code."""
     _, auth = await api.tenant()
     session = await api.session(auth)
-    nc = await nats.connect(nats_url)
     seen: list[bytes] = []
+    ready, done = threading.Event(), threading.Event()
 
-    async def host(msg: Any) -> None:
-        seen.append(msg.data)
-        await msg.respond(b'{"status": "ok", "host_id": "h1", "code": "ABCD1234"}')
+    async def host() -> None:
+        # The test client blocks this loop while the app runs, so the fake host has its own loop.
+        nc = await nats.connect(nats_url)
 
-    try:
-        await nc.subscribe(f"zaphub.v1.host.{session['id']}.pair_code", cb=host)
+        async def reply(msg: Any) -> None:
+            seen.append(msg.data)
+            await msg.respond(b'{"status": "ok", "host_id": "h1", "code": "ABCD1234"}')
+
+        await nc.subscribe(f"zaphub.v1.host.{session['id']}.pair_code", cb=reply)
         await nc.flush()
+        ready.set()
+        await asyncio.to_thread(done.wait, 60)
+        await nc.close()
+
+    thread = threading.Thread(target=asyncio.run, args=(host(),))
+    thread.start()
+    try:
+        assert await asyncio.to_thread(ready.wait, 30)
         response = await api.client.post(
             f"/api/v1/sessions/{session['id']}/pair-code", json={"phone": "+55 (11) 99999-8888"}, headers=auth
         )
     finally:
-        await nc.close()
+        done.set()
+        await asyncio.to_thread(thread.join, 30)
     assert response.status_code == 200, response.text
     assert response.json() == {"session_id": session["id"], "phone": "5511999998888", "code": "ABCD1234"}
     assert b'"phone":"5511999998888"' in seen[0]
@@ -154,6 +168,7 @@ async def test_restart_and_logout_publish_commands(api: Api, nats_url: str) -> N
     nc = await nats.connect(nats_url)
     try:
         sub = await nc.subscribe(f"zaphub.v1.cmd.session.*.{tenant['id']}.{session['id']}")
+        await nc.flush()
         for action in ("restart", "logout"):
             path = f"/api/v1/sessions/{session['id']}/{action}"
             assert (await api.client.post(path, headers=other)).status_code == 404
@@ -205,7 +220,7 @@ async def test_metrics_count_requests_by_route_template(api: Api) -> None:
     hit = [
         line
         for line in lines
-        if 'path="/api/v1/sessions/{session_id:uuid}"' in line and 'status_code="404"' in line
+        if 'path="/api/v1/sessions/{session_id}"' in line and 'status_code="404"' in line
     ]
     assert hit, lines
     assert "zaphub_request_duration_seconds_bucket" in metrics.text

@@ -18,9 +18,6 @@ log = logging.getLogger(__name__)
 PREFIX = "zaphub_"
 # Seconds, from a local request/reply hop (~1 ms) to a message that waited out backoff or a rate window.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
-# Webhook deliveries are counted by the dispatcher's webhook worker; the name is reserved here so
-# dashboards and alert rules can use it before (and whether or not) a process exports it.
-RESERVED_NAMES = frozenset({"zaphub_webhook_deliveries_total"})
 
 
 def metric_name(service: str, what: str) -> str:

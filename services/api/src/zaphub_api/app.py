@@ -49,6 +49,12 @@ from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import run_pull_consumer
 
 log = logging.getLogger(__name__)
+
+
+class MetricsController(PrometheusController):
+    include_in_schema = False  # Prometheus' text format, for scrapers; not part of the REST contract
+
+
 DOCS_PATH = "/docs"
 
 
@@ -190,7 +196,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             WebhookController,
             EventController,
             NatsCredentialsController,
-            PrometheusController,
+            MetricsController,
         ],
         middleware=[prometheus.middleware],
         dependencies=dependencies,

@@ -12,5 +12,7 @@ def create() -> Litestar:
     """Runs in each server worker process, so logging and tracing are set up here."""
     settings = ApiSettings()
     setup_logging(settings.log_level, settings.log_format)
-    setup_tracing("api")
-    return create_app(settings)
+    provider = setup_tracing("api")
+    app = create_app(settings)
+    app.on_shutdown.append(provider.shutdown)  # flush the last batch of spans
+    return app

@@ -9,6 +9,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 from pydantic import BaseModel, Field
 
+from zaphub_api.schemas.messages import MESSAGE_MODELS
+
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://zaphub.dev/problems/"
@@ -118,11 +120,17 @@ def problem(status: int, kind: str, title: str, detail: str, instance: str, **ex
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _field_name(key: str) -> str:
+    """`text.to` → `to`: pydantic puts the chosen member's tag of a tagged union before the field."""
+    head, _, rest = key.partition(".")
+    return rest if rest and head in MESSAGE_MODELS else key
+
+
 def _field_errors(exc: ValidationException) -> list[dict[str, str]]:
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
-            field = str(item.get("key") or item.get("source") or "body")
+            field = _field_name(str(item.get("key") or item.get("source") or "body"))
             errors.append({"field": field, "message": str(item.get("message", ""))})
     return errors
 

@@ -145,3 +145,14 @@ async def poll_consumer_lag(
             CONSUMER_REDELIVERED.labels(*labels).set(info.num_redelivered or 0)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
+
+
+WEBHOOK_DELIVERIES = Counter(
+    "zaphub_webhook_deliveries",
+    "Webhook delivery attempts, by outcome (succeeded, retrying, failed)",
+    ["outcome"],
+)
+
+
+def webhook_attempt(outcome: str) -> None:
+    WEBHOOK_DELIVERIES.labels(outcome=outcome).inc()

@@ -30,6 +30,7 @@ from zaphub_contracts.webhooks import (
     WebhookDelivery,
     delivery_id,
 )
+from zaphub_dispatcher import metrics
 from zaphub_dispatcher.backoff import backoff_delay
 from zaphub_dispatcher.webhook_signing import SIGNATURE_HEADER, sign
 from zaphub_runtime.bus import MSG_ID, Bus
@@ -285,6 +286,7 @@ class WebhookSender:
         duration_ms: int = 0,
         next_attempt_at: datetime | None = None,
     ) -> None:
+        metrics.webhook_attempt(status.value)
         record = WebhookAttempt(
             delivery_id=delivery.delivery_id,
             webhook_id=delivery.webhook_id,

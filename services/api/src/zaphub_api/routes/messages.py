@@ -1,17 +1,32 @@
 """Tenant routes: sending messages and reading their status."""
 
+import base64
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from litestar import Controller, Response, get, post
+from litestar.datastructures import UploadFile
 from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.enums import RequestEncodingType
+from litestar.openapi.spec import Discriminator, OpenAPIMediaType, Operation, Reference, RequestBody, Schema
+from litestar.params import Body, Parameter
+from pydantic import TypeAdapter, ValidationError
 
 from zaphub_api.auth import provide_tenant_id
-from zaphub_api.errors import problem_responses
+from zaphub_api.errors import InvalidField, problem_responses
+from zaphub_api.media import check_mime, check_size, decoded_size
 from zaphub_api.outbox import Outbox
-from zaphub_api.schemas.messages import MessageAccepted, MessageCreate, MessageRead
+from zaphub_api.schemas.messages import (
+    MESSAGE_MODELS,
+    MediaMessageCreate,
+    MessageAccepted,
+    MessageCreate,
+    MessageCreateBody,
+    MessageRead,
+)
+from zaphub_api.settings import ApiSettings
 from zaphub_api.store.messages import MessageStore
 from zaphub_api.store.sessions import SessionStore
 from zaphub_contracts.statuses import MessageStatus
@@ -27,6 +42,70 @@ IDEMPOTENCY_KEY = Annotated[
 ]
 
 
+SESSION_ID = Annotated[UUID, Parameter(description="The session's id")]
+CREATE: TypeAdapter[MessageCreate] = TypeAdapter(MessageCreate)
+UPLOAD_LIMIT = 64 * 1024 * 1024  # HTTP body cap of the send routes; `media_max_bytes` is the real one
+
+
+@dataclass
+class SendOperation(Operation):
+    """Documents the send body as what it is, a union on `type` (Litestar shows the wrapper's `root`)."""
+
+    def __post_init__(self) -> None:
+        refs = {tag: f"#/components/schemas/{model.__name__}" for tag, model in MESSAGE_MODELS.items()}
+        union = Schema(
+            one_of=[Reference(ref) for ref in refs.values()],
+            discriminator=Discriminator(property_name="type", mapping=refs),
+        )
+        self.request_body = RequestBody(
+            content={"application/json": OpenAPIMediaType(schema=union)}, required=True
+        )
+
+
+@dataclass
+class MediaUpload:
+    """A media message with its file as a multipart upload."""
+
+    to: str
+    type: Literal["image", "video", "audio", "document", "sticker"]
+    file: UploadFile
+    caption: str | None = None
+    filename: str | None = None
+    voice: bool = False
+    reply_to: str | None = None
+
+
+def _field_of(exc: ValidationError) -> tuple[str, str]:
+    first = exc.errors()[0]
+    path = [str(p) for p in first["loc"] if not isinstance(p, int)]
+    return ".".join(path[1:] if len(path) > 1 else path) or "body", first["msg"]
+
+
+async def _accept(
+    tenant_id: UUID,
+    session_id: UUID,
+    data: Any,
+    messages: MessageStore,
+    outbox: Outbox,
+    idempotency_key: str | None,
+) -> Response[MessageAccepted]:
+    try:
+        content = data.content().model_dump(mode="json")
+    except ValidationError as exc:
+        raise InvalidField(*_field_of(exc)) from exc
+    accepted = await messages.accept(tenant_id, session_id, data.to, content, idempotency_key)
+    if not accepted.replayed:
+        await outbox.publish_send(tenant_id, accepted)
+    body = MessageAccepted(
+        id=accepted.id,
+        status=accepted.status,
+        session_id=accepted.session_id,
+        created_at=accepted.created_at,
+    )
+    headers = {"Idempotent-Replayed": "true"} if accepted.replayed else {}
+    return Response(body, status_code=202, headers=headers)
+
+
 class MessageController(Controller):
     path = "/api/v1"
     tags = ["messages"]
@@ -36,29 +115,71 @@ class MessageController(Controller):
         "/sessions/{session_id:uuid}/messages",
         status_code=202,
         summary="Queue a message for sending; its status moves queued → sent → delivered → read",
-        responses=problem_responses(409, 413, 415),
+        description="Text, image, video, audio (or voice note), document, sticker, location, contact or "
+        "reaction, chosen by `type`. Media by `url` or inline `data_base64`; 413 over the size cap, 415 for "
+        "a MIME type the message type does not allow.",
+        responses=problem_responses(409, 413, 415, 503),
+        operation_class=SendOperation,
+        request_max_body_size=UPLOAD_LIMIT,
     )
     async def send(
         self,
         tenant_id: UUID,
-        session_id: Annotated[UUID, Parameter(description="The session's id")],
-        data: MessageCreate,
+        session_id: SESSION_ID,
+        data: MessageCreateBody,
         messages: MessageStore,
         outbox: Outbox,
+        settings: ApiSettings,
         idempotency_key: IDEMPOTENCY_KEY = None,
     ) -> Response[MessageAccepted]:
-        content = data.content().model_dump(mode="json")
-        accepted = await messages.accept(tenant_id, session_id, data.to, content, idempotency_key)
-        if not accepted.replayed:
-            await outbox.publish_send(tenant_id, accepted)
-        body = MessageAccepted(
-            id=accepted.id,
-            status=accepted.status,
-            session_id=accepted.session_id,
-            created_at=accepted.created_at,
-        )
-        headers = {"Idempotent-Replayed": "true"} if accepted.replayed else {}
-        return Response(body, status_code=202, headers=headers)
+        message = data.root
+        if isinstance(message, MediaMessageCreate):
+            check_mime(message.type, message.mimetype)
+            if message.data_base64 is not None:
+                check_size(decoded_size(message.data_base64), settings.media_max_bytes, "data_base64")
+        return await _accept(tenant_id, session_id, message, messages, outbox, idempotency_key)
+
+    @post(
+        "/sessions/{session_id:uuid}/messages/upload",
+        status_code=202,
+        summary="Queue a media message whose file comes as a multipart upload (field `file`)",
+        responses=problem_responses(409, 413, 415, 503),
+        request_max_body_size=UPLOAD_LIMIT,
+    )
+    async def upload(
+        self,
+        tenant_id: UUID,
+        session_id: SESSION_ID,
+        data: Annotated[MediaUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
+        messages: MessageStore,
+        sessions: SessionStore,
+        outbox: Outbox,
+        settings: ApiSettings,
+        idempotency_key: IDEMPOTENCY_KEY = None,
+    ) -> Response[MessageAccepted]:
+        await sessions.get(tenant_id, session_id)  # another tenant's session is 404 whatever the form says
+        mimetype = data.file.content_type or "application/octet-stream"
+        check_mime(data.type, mimetype, field="file")
+        raw = await data.file.read(settings.media_max_bytes + 1)
+        check_size(len(raw), settings.media_max_bytes, "file")
+        fields: dict[str, Any] = {
+            "to": data.to,
+            "type": data.type,
+            "data_base64": base64.b64encode(raw).decode(),
+            "mimetype": mimetype,
+            "reply_to": data.reply_to,
+        }
+        if data.type in ("image", "video", "document") and data.caption:
+            fields["caption"] = data.caption
+        if data.type == "document":
+            fields["filename"] = data.filename or data.file.filename
+        if data.type == "audio":
+            fields["voice"] = data.voice
+        try:
+            message = CREATE.validate_python(fields)
+        except ValidationError as exc:
+            raise InvalidField(*_field_of(exc)) from exc
+        return await _accept(tenant_id, session_id, message, messages, outbox, idempotency_key)
 
     @get(
         "/sessions/{session_id:uuid}/messages",
@@ -68,7 +189,7 @@ class MessageController(Controller):
     async def list_messages(
         self,
         tenant_id: UUID,
-        session_id: Annotated[UUID, Parameter(description="The session's id")],
+        session_id: SESSION_ID,
         messages: MessageStore,
         sessions: SessionStore,
         limit: Annotated[int, Parameter(ge=1, le=500, description="Page size")] = 50,

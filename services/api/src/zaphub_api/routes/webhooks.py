@@ -11,7 +11,7 @@ from litestar.params import Parameter
 from nats.js.errors import NotFoundError
 
 from zaphub_api.auth import provide_tenant_id
-from zaphub_api.errors import Conflict
+from zaphub_api.errors import Conflict, problem_responses
 from zaphub_api.schemas.webhooks import (
     AttemptRead,
     DeliveryRead,
@@ -49,14 +49,19 @@ class WebhookController(Controller):
     tags = ["webhooks"]
     dependencies = {"tenant_id": Provide(provide_tenant_id)}
 
-    @post("/", status_code=201, summary="Create a webhook; the answer shows its signing secret, once")
+    @post(
+        "/",
+        responses=problem_responses(409, 503),
+        status_code=201,
+        summary="Create a webhook; the answer shows its signing secret, once",
+    )
     async def create(self, tenant_id: UUID, data: WebhookCreate, webhooks: WebhookStore) -> WebhookCreated:
         row = await webhooks.create(
             tenant_id, data.url, data.events, data.secret, data.description, data.active
         )
         return WebhookCreated(**_read(row), secret=row["secret"])
 
-    @get("/", summary="The tenant's webhooks, oldest first")
+    @get("/", responses=problem_responses(409, 503), summary="The tenant's webhooks, oldest first")
     async def list_webhooks(
         self,
         tenant_id: UUID,
@@ -66,11 +71,17 @@ class WebhookController(Controller):
     ) -> list[WebhookRead]:
         return [WebhookRead(**_read(row)) for row in await webhooks.for_tenant(tenant_id, limit, offset)]
 
-    @get("/{webhook_id:uuid}", summary="A webhook (without its secret)")
+    @get(
+        "/{webhook_id:uuid}", responses=problem_responses(409, 503), summary="A webhook (without its secret)"
+    )
     async def get_webhook(self, tenant_id: UUID, webhook_id: UUID, webhooks: WebhookStore) -> WebhookRead:
         return WebhookRead(**_read(await webhooks.get(tenant_id, webhook_id)))
 
-    @patch("/{webhook_id:uuid}", summary="Change a webhook's URL, events, description, secret or active flag")
+    @patch(
+        "/{webhook_id:uuid}",
+        responses=problem_responses(409, 503),
+        summary="Change a webhook's URL, events, description, secret or active flag",
+    )
     async def update(
         self, tenant_id: UUID, webhook_id: UUID, data: WebhookUpdate, webhooks: WebhookStore
     ) -> WebhookRead:
@@ -80,11 +91,20 @@ class WebhookController(Controller):
                 changes.pop(name)  # explicit null means "leave as is"; only description can be cleared
         return WebhookRead(**_read(await webhooks.update(tenant_id, webhook_id, changes)))
 
-    @delete("/{webhook_id:uuid}", status_code=204, summary="Delete a webhook; pending deliveries are dropped")
+    @delete(
+        "/{webhook_id:uuid}",
+        responses=problem_responses(409, 503),
+        status_code=204,
+        summary="Delete a webhook; pending deliveries are dropped",
+    )
     async def delete_webhook(self, tenant_id: UUID, webhook_id: UUID, webhooks: WebhookStore) -> None:
         await webhooks.delete(tenant_id, webhook_id)
 
-    @get("/{webhook_id:uuid}/deliveries", summary="The webhook's deliveries, newest first, with attempts")
+    @get(
+        "/{webhook_id:uuid}/deliveries",
+        responses=problem_responses(409, 503),
+        summary="The webhook's deliveries, newest first, with attempts",
+    )
     async def deliveries(
         self,
         tenant_id: UUID,
@@ -99,6 +119,7 @@ class WebhookController(Controller):
 
     @post(
         "/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/redeliver",
+        responses=problem_responses(409, 503),
         status_code=202,
         summary="Queue a delivery again (e.g. after it failed); attempts continue from the last number",
     )

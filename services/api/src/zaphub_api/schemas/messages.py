@@ -4,15 +4,20 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, TypeAdapter, field_validator, model_validator
 
 from zaphub_api.schemas.phones import normalise_recipient
-from zaphub_contracts.content import MAX_TEXT_LENGTH, ContentBase, TextContent
+from zaphub_contracts import content as c
 from zaphub_contracts.statuses import MessageStatus
+
+CONTENT: TypeAdapter[c.MessageContent] = TypeAdapter(c.MessageContent)
+_REPLY_TO: Any = Field(default=None, max_length=128, description="WhatsApp id of a quoted message")
+_MENTIONS: Any = Field(default_factory=list, max_length=256, description="JIDs or E.164 numbers mentioned")
 
 
 class MessageCreateBase(BaseModel):
-    """What every message type shares; a type adds its fields and says how they become content."""
+    """What every message type shares. A type's fields are those of its contract content model, so
+    `content()` is the same for all: the fields other than `to`, validated by the contract."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -23,22 +28,116 @@ class MessageCreateBase(BaseModel):
     def _recipient(cls, value: str) -> str:
         return normalise_recipient(value)
 
-    def content(self) -> ContentBase:
-        raise NotImplementedError
+    def content(self) -> c.ContentBase:
+        return CONTENT.validate_python(self.model_dump(exclude={"to"}, exclude_none=True))
 
 
 class TextMessageCreate(MessageCreateBase):
     type: Literal["text"]
-    text: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
-    reply_to: str | None = Field(default=None, max_length=128, description="WhatsApp id of a quoted message")
-
-    def content(self) -> TextContent:
-        return TextContent(text=self.text, reply_to=self.reply_to)
+    text: str = Field(min_length=1, max_length=c.MAX_TEXT_LENGTH)
+    mentions: list[str] = _MENTIONS
+    reply_to: str | None = _REPLY_TO
 
 
-# One member per type the session-host can send (contracts `MessageContent`); a new type is one model
-# here plus one member in this union.
-MessageCreate = Annotated[TextMessageCreate, Field(discriminator="type")]
+class MediaMessageCreate(MessageCreateBase):
+    """Media by `url` (fetched by the session-host) or inline as `data_base64`; exactly one of them.
+    Multipart uploads go to `POST /sessions/{id}/messages/upload`."""
+
+    url: str | None = Field(
+        default=None, pattern=c.MEDIA_URL_PATTERN, max_length=4096, description="http(s) URL of the file"
+    )
+    data_base64: str | None = Field(
+        default=None, max_length=c.MAX_MEDIA_BASE64, description="The file, base64"
+    )
+    mimetype: str | None = Field(
+        default=None, max_length=255, description="e.g. image/jpeg; checked per type"
+    )
+    reply_to: str | None = _REPLY_TO
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "MediaMessageCreate":
+        if (self.url is None) == (self.data_base64 is None):
+            raise ValueError("give exactly one of url or data_base64")
+        return self
+
+
+class ImageMessageCreate(MediaMessageCreate):
+    type: Literal["image"]
+    caption: str | None = Field(default=None, max_length=c.MAX_CAPTION_LENGTH)
+    mentions: list[str] = _MENTIONS
+
+
+class VideoMessageCreate(MediaMessageCreate):
+    type: Literal["video"]
+    caption: str | None = Field(default=None, max_length=c.MAX_CAPTION_LENGTH)
+    mentions: list[str] = _MENTIONS
+    gif: bool = Field(default=False, description="Play as a looping GIF")
+
+
+class AudioMessageCreate(MediaMessageCreate):
+    type: Literal["audio"]
+    voice: bool = Field(default=False, description="Send as a voice note (ogg/opus)")
+
+
+class DocumentMessageCreate(MediaMessageCreate):
+    type: Literal["document"]
+    filename: str | None = Field(default=None, max_length=255)
+    caption: str | None = Field(default=None, max_length=c.MAX_CAPTION_LENGTH)
+
+
+class StickerMessageCreate(MediaMessageCreate):
+    type: Literal["sticker"]
+    animated: bool = False
+
+
+class LocationMessageCreate(MessageCreateBase):
+    type: Literal["location"]
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    name: str | None = Field(default=None, max_length=1024)
+    address: str | None = Field(default=None, max_length=1024)
+    reply_to: str | None = _REPLY_TO
+
+
+class ContactMessageCreate(MessageCreateBase):
+    type: Literal["contact"]
+    display_name: str = Field(min_length=1, max_length=1024)
+    vcard: str = Field(min_length=1, max_length=c.MAX_TEXT_LENGTH, description="vCard 3.0 text")
+    reply_to: str | None = _REPLY_TO
+
+
+class ReactionMessageCreate(MessageCreateBase):
+    type: Literal["reaction"]
+    message_id: str = Field(min_length=1, max_length=128, description="WhatsApp id of the message reacted to")
+    emoji: str = Field(max_length=32, description="One emoji; empty removes an earlier reaction")
+    from_me: bool = Field(default=False, description="The message reacted to was sent by this session")
+    participant: str | None = Field(default=None, max_length=128, description="In groups: its sender's JID")
+
+
+# One member per type of the contracts' `MessageContent`; a new type is one model here and one member.
+MessageCreate = Annotated[
+    TextMessageCreate
+    | ImageMessageCreate
+    | VideoMessageCreate
+    | AudioMessageCreate
+    | DocumentMessageCreate
+    | StickerMessageCreate
+    | LocationMessageCreate
+    | ContactMessageCreate
+    | ReactionMessageCreate,
+    Field(discriminator="type"),
+]
+
+
+MESSAGE_MODELS: dict[str, type[MessageCreateBase]] = {
+    model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
+    for model in MessageCreateBase.__subclasses__() + MediaMessageCreate.__subclasses__()
+    if "type" in model.model_fields
+}
+
+
+class MessageCreateBody(RootModel[MessageCreate]):
+    """The request body of a send: one of the message types, chosen by `type`."""
 
 
 class MessageAccepted(BaseModel):
