@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 MSG_ID = "Nats-Msg-Id"
 
 
-def _stream_config(spec: streams.StreamSpec) -> js_api.StreamConfig:
+def _stream_config(spec: streams.StreamSpec, replicas: int) -> js_api.StreamConfig:
     return js_api.StreamConfig(
         name=spec.name,
         description=spec.description,
@@ -38,6 +38,7 @@ def _stream_config(spec: streams.StreamSpec) -> js_api.StreamConfig:
         duplicate_window=spec.duplicate_window,
         allow_msg_ttl=spec.allow_msg_ttl or None,
         allow_direct=True,
+        num_replicas=replicas,
     )
 
 
@@ -59,9 +60,10 @@ class Bus:
     nc: Client
     js: JetStreamContext
     source: str  # CloudEvents source of this process, e.g. /zaphub/dispatcher/host-123
+    replicas: int = 1  # JetStream replicas of the streams and buckets this process creates (3 in a cluster)
 
     @classmethod
-    async def connect(cls, url: str, name: str, source: str) -> "Bus":
+    async def connect(cls, url: str, name: str, source: str, replicas: int = 1) -> "Bus":
         nc = await nats.connect(
             servers=[u.strip() for u in url.split(",")],
             name=name,
@@ -70,12 +72,12 @@ class Bus:
             connect_timeout=5,
             allow_reconnect=True,
         )
-        return cls(nc=nc, js=nc.jetstream(timeout=10), source=source)
+        return cls(nc=nc, js=nc.jetstream(timeout=10), source=source, replicas=replicas)
 
     async def ensure_streams(self) -> None:
         """Create or update every v1 stream; safe to run from every replica at start."""
         for spec in streams.STREAMS:
-            config = _stream_config(spec)
+            config = _stream_config(spec, self.replicas)
             try:
                 await self.js.add_stream(config)
             except BadRequestError:
@@ -99,6 +101,7 @@ class Bus:
                 history=spec.history,
                 ttl=spec.ttl or None,
                 limit_marker_ttl=1.0 if spec.per_key_ttl else None,
+                replicas=self.replicas,
             )
 
     async def publish_event(self, event: EventBase, timeout: float = 5.0) -> None:

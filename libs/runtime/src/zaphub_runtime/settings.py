@@ -19,6 +19,9 @@ class CommonSettings(BaseSettings):
     log_format: str = Field(default="json", description="json or text")
     metrics_port: int = Field(default=0, description="Port of the Prometheus /metrics listener; 0 = off")
     instance_id: str = Field(default="", description="Name of this replica; defaults to host-pid")
+    stream_replicas: int = Field(
+        default=1, ge=1, le=5, description="JetStream replicas of the streams and buckets (3 on a cluster)"
+    )
 
 
 class RateLimitDefaults(BaseSettings):

@@ -82,7 +82,12 @@ async def build(settings: ApiSettings) -> Collaborators:
     )
     await migrate(pool)
     instance = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
-    bus = await Bus.connect(settings.nats_url, name=f"api/{instance}", source=f"/zaphub/api/{instance}")
+    bus = await Bus.connect(
+        settings.nats_url,
+        name=f"api/{instance}",
+        source=f"/zaphub/api/{instance}",
+        replicas=settings.stream_replicas,
+    )
     await bus.ensure_streams()
     messages = MessageStore(pool)
     return Collaborators(

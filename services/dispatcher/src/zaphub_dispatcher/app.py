@@ -45,7 +45,10 @@ def _lane_of(msg: Msg) -> UUID | str:
 async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
     instance = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
     bus = await Bus.connect(
-        settings.nats_url, name=f"dispatcher/{instance}", source=f"/zaphub/dispatcher/{instance}"
+        settings.nats_url,
+        name=f"dispatcher/{instance}",
+        source=f"/zaphub/dispatcher/{instance}",
+        replicas=settings.stream_replicas,
     )
     try:
         await bus.ensure_streams()

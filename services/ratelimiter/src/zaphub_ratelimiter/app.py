@@ -43,7 +43,9 @@ class Ratelimiter:
         settings = self.settings
         async with contextlib.AsyncExitStack() as stack:
             name, source = f"{SERVICE}-{self.instance}", f"/zaphub/ratelimiter/{self.instance}"
-            bus = await Bus.connect(settings.nats_url, name=name, source=source)
+            bus = await Bus.connect(
+                settings.nats_url, name=name, source=source, replicas=settings.stream_replicas
+            )
             stack.push_async_callback(bus.close)  # drains: in-flight requests are answered
             await bus.ensure_streams()
             if settings.metrics_port:

@@ -106,7 +106,10 @@ class SessionHost:
             self.auth_store = await asyncio.to_thread(make_auth_store, self.settings)
         await self.auth_store.ping()
         bus = self._bus = await Bus.connect(
-            self.settings.nats_url, name=f"zaphub-session-host {self.host_id}", source=self.source
+            self.settings.nats_url,
+            name=f"zaphub-session-host {self.host_id}",
+            source=self.source,
+            replicas=self.settings.stream_replicas,
         )
         await bus.ensure_streams()
         desired_kv = await bus.kv(SESSIONS_BUCKET)
