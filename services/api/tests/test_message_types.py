@@ -92,3 +92,16 @@ async def test_multipart_upload_is_sent_inline(small_media_api: Any) -> None:
     big = await client.post(upload, data=form, files={"file": ("a.png", PNG * 20, "image/png")}, headers=auth)
     assert big.status_code == 413
     assert big.json()["errors"][0]["field"] == "file"
+
+
+async def test_media_too_large_for_the_bus_is_refused_and_not_stored(api: Any) -> None:
+    """Inline media that no send command could carry is a 413 naming the field, and nothing is stored."""
+    _, auth = await api.tenant()
+    session = await api.session(auth)
+    path = f"/api/v1/sessions/{session['id']}/messages"
+    big = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 1_200_000).decode()
+    body = {"to": "+5511999998888", "type": "image", "mimetype": "image/png", "data_base64": big}
+    response = await api.client.post(path, json=body, headers=auth)
+    assert response.status_code == 413, response.text
+    assert "url" in response.json()["detail"]
+    assert (await api.client.get(path, headers=auth)).json() == []

@@ -23,6 +23,7 @@ from zaphub_runtime.bus import Bus
 
 log = logging.getLogger(__name__)
 CONTENT: TypeAdapter[MessageContent] = TypeAdapter(MessageContent)
+ENVELOPE_ALLOWANCE = 4096  # bytes of a send command besides its content, with room to spare
 
 
 def send_command(
@@ -48,6 +49,11 @@ class Outbox:
         self._published: list[UUID] = []
         self._flushed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def max_content_bytes(self) -> int:
+        """Largest message content a send command can carry: the server's max payload less the rest."""
+        return int(self._bus.nc.max_payload) - ENVELOPE_ALLOWANCE
 
     async def publish_send(self, tenant_id: UUID, accepted: Accepted) -> bool:
         """Publish the send command; False leaves it to the sweeper (the message is safe in Postgres)."""

@@ -9,7 +9,10 @@ class ApiSettings(CommonSettings, RateLimitDefaults):
     api_host: str = Field(default="127.0.0.1", description="Interface the REST API listens on")
     api_port: int = Field(default=3000, description="Port of the REST API")
     api_workers: int = Field(default=1, ge=1, description="HTTP server worker processes")
-    database_url: str = Field(default="postgresql://postgres@127.0.0.1:5432/zaphub")
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/zaphub",
+        description="PostgreSQL of the API and projector",
+    )
     db_pool_max: int = Field(default=20, description="PostgreSQL connections per API process")
     admin_key: str = Field(default="", description="Admin API key; generated and printed when empty")
     tenant_max_sessions: int = Field(default=100, description="Default sessions a tenant may hold")

@@ -35,12 +35,12 @@ from zaphub_dispatcher.backoff import backoff_delay
 from zaphub_dispatcher.webhook_signing import SIGNATURE_HEADER, sign
 from zaphub_runtime.bus import MSG_ID, Bus
 from zaphub_runtime.codec import encode
+from zaphub_runtime.kv_watch import BucketWatch
 from zaphub_runtime.telemetry import consumer_span, inject_headers
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("zaphub_dispatcher.webhooks")
 COMPONENT = "webhooks"
-KV_DELETE_OPS = ("DEL", "PURGE")
 CONTENT_TYPE = "application/cloudevents+json"
 USER_AGENT = "ZapHub-Webhooks/1"
 
@@ -50,7 +50,7 @@ class WebhookDirectory:
 
     def __init__(self) -> None:
         self._by_tenant: dict[UUID, dict[UUID, WebhookConfig]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._watch: BucketWatch | None = None
 
     def for_tenant(self, tenant_id: UUID) -> list[WebhookConfig]:
         return list(self._by_tenant.get(tenant_id, {}).values())
@@ -76,37 +76,13 @@ class WebhookDirectory:
         self._by_tenant.setdefault(tenant_id, {})[webhook_id] = config
 
     async def start(self, bucket: KeyValue) -> None:
-        """Load every webhook, then keep following the bucket in the background."""
-        ready = asyncio.get_running_loop().create_future()
-        self._task = asyncio.create_task(self._follow(bucket, ready), name="webhooks-watch")
-        await ready
+        """Load every entry, then keep following the bucket in the background."""
+        self._watch = BucketWatch(bucket, lambda key, value, _revision: self.apply(key, value), "webhooks")
+        await self._watch.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _follow(self, bucket: KeyValue, ready: asyncio.Future[None]) -> None:
-        while True:
-            try:
-                watcher = await bucket.watchall()
-                try:
-                    async for entry in watcher:
-                        if entry is None:  # the initial values are all in
-                            if not ready.done():
-                                ready.set_result(None)
-                            continue
-                        deleted = entry.operation in KV_DELETE_OPS or not entry.value
-                        self.apply(entry.key, None if deleted else entry.value)
-                finally:
-                    with contextlib.suppress(Exception):
-                        await watcher.stop()  # type: ignore[no-untyped-call]
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("webhooks watch failed; restarting it")
-                await asyncio.sleep(0.5)
+        if self._watch is not None:
+            await self._watch.stop()
 
 
 class WebhookFanout:

@@ -3,8 +3,6 @@
 The bucket is watched, so an override takes effect as soon as the watch delivers it (milliseconds).
 """
 
-import asyncio
-import contextlib
 import logging
 from uuid import UUID
 
@@ -13,11 +11,11 @@ from pydantic import ValidationError
 
 from zaphub_contracts.ratelimit import WINDOW_SECONDS, RateLimits, WindowName
 from zaphub_ratelimiter.windows import WindowLimit
+from zaphub_runtime.kv_watch import BucketWatch
 
 log = logging.getLogger(__name__)
 
 NS = 1_000_000_000
-KV_DELETE_OPS = ("DEL", "PURGE")
 
 
 def window_limits(limits: RateLimits) -> tuple[WindowLimit[WindowName], ...]:
@@ -38,7 +36,7 @@ class TenantLimits:
         self._defaults = defaults
         self._default_windows = window_limits(defaults)
         self._overrides: dict[UUID, tuple[WindowLimit[WindowName], ...]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._watch: BucketWatch | None = None
 
     def get(self, tenant: UUID) -> tuple[WindowLimit[WindowName], ...]:
         return self._overrides.get(tenant, self._default_windows)
@@ -70,34 +68,10 @@ class TenantLimits:
         self._overrides[tenant] = window_limits(merged)
 
     async def start(self, bucket: KeyValue) -> None:
-        """Load every override, then keep following the bucket in the background."""
-        ready = asyncio.get_running_loop().create_future()
-        self._task = asyncio.create_task(self._follow(bucket, ready), name="limits-watch")
-        await ready
+        """Load every entry, then keep following the bucket in the background."""
+        self._watch = BucketWatch(bucket, lambda key, value, _revision: self.apply(key, value), "limits")
+        await self._watch.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _follow(self, bucket: KeyValue, ready: asyncio.Future[None]) -> None:
-        while True:
-            try:
-                watcher = await bucket.watchall()
-                try:
-                    async for entry in watcher:
-                        if entry is None:  # the initial values are all in
-                            if not ready.done():
-                                ready.set_result(None)
-                            continue
-                        deleted = entry.operation in KV_DELETE_OPS
-                        self.apply(entry.key, None if deleted else entry.value)
-                finally:
-                    with contextlib.suppress(Exception):
-                        await watcher.stop()  # type: ignore[no-untyped-call]
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("limits watch failed; restarting it")
-                await asyncio.sleep(0.5)
+        if self._watch is not None:
+            await self._watch.stop()

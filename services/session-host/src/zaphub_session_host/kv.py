@@ -1,7 +1,6 @@
 """KV helpers nats-py's KeyValue lacks: writes with a per-key TTL and compare-and-set, and a live
 local mirror of a bucket kept current by a watcher."""
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -10,6 +9,8 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ValidationError
+
+from zaphub_runtime.kv_watch import BucketWatch
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ async def create_ttl(js: JetStreamContext, bucket: str, key: str, value: bytes, 
 
 
 class KvMirror(Generic[M]):
-    """A bucket's live keys decoded as `model`, kept current in memory by one watcher."""
+    """A bucket's live keys decoded as `model`, kept current in memory by one watch."""
 
     def __init__(
         self,
@@ -83,34 +84,22 @@ class KvMirror(Generic[M]):
         self.model = model
         self.entries: dict[str, tuple[M, int]] = {}  # key -> (value, revision)
         self._on_delete = on_delete
-        self._task: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
+        self._watch = BucketWatch(kv, self._apply, f"kv-mirror-{model.__name__}")
 
     async def start(self, timeout: float = 10.0) -> None:
-        watcher = await self.kv.watchall()
-        self._task = asyncio.create_task(self._follow(watcher), name=f"kv-mirror-{self.model.__name__}")
-        await asyncio.wait_for(self._ready.wait(), timeout)
+        await self._watch.start(timeout)
 
-    async def _follow(self, watcher: KeyValue.KeyWatcher) -> None:
+    def _apply(self, key: str, value: bytes | None, revision: int) -> None:
+        if value is None:
+            if self.entries.pop(key, None) is not None and self._on_delete:
+                self._on_delete(key)
+            return
         try:
-            async for entry in watcher:
-                if entry is None:  # the initial snapshot is complete
-                    self._ready.set()
-                    continue
-                if entry.operation in ("DEL", "PURGE") or not entry.value:
-                    if self.entries.pop(entry.key, None) is not None and self._on_delete:
-                        self._on_delete(entry.key)
-                    continue
-                try:
-                    value = self.model.model_validate_json(entry.value)
-                except ValidationError:
-                    log.warning("unreadable KV value", extra={"fields": {"key": entry.key}})
-                    continue
-                self.entries[entry.key] = (value, entry.revision or 0)
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
+            decoded = self.model.model_validate_json(value)
+        except ValidationError:
+            log.warning("unreadable KV value", extra={"fields": {"key": key}})
+            return
+        self.entries[key] = (decoded, revision)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._watch.stop()

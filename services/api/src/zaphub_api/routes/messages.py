@@ -1,6 +1,7 @@
 """Tenant routes: sending messages and reading their status."""
 
 import base64
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -15,7 +16,7 @@ from litestar.params import Body, Parameter
 from pydantic import TypeAdapter, ValidationError
 
 from zaphub_api.auth import provide_tenant_id
-from zaphub_api.errors import InvalidField, problem_responses
+from zaphub_api.errors import InvalidField, PayloadTooLarge, problem_responses
 from zaphub_api.media import check_mime, check_size, decoded_size
 from zaphub_api.outbox import Outbox
 from zaphub_api.schemas.messages import (
@@ -93,6 +94,14 @@ async def _accept(
         content = data.content().model_dump(mode="json")
     except ValidationError as exc:
         raise InvalidField(*_field_of(exc)) from exc
+    # A command the bus cannot carry would wait in the outbox forever: refuse it now.
+    size = len(json.dumps(content))
+    if size > outbox.max_content_bytes:
+        raise PayloadTooLarge(
+            "data_base64",
+            f"the message is {size} bytes and the bus carries at most {outbox.max_content_bytes}:"
+            " send media this large by url",
+        )
     accepted = await messages.accept(tenant_id, session_id, data.to, content, idempotency_key)
     if not accepted.replayed:
         await outbox.publish_send(tenant_id, accepted)
