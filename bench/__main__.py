@@ -83,6 +83,7 @@ async def main(quick: bool) -> dict[str, Any]:
             continue
         # Each of these runs its own processes and event loop: give it a thread of its own.
         figures |= await asyncio.to_thread(module.run, quick)
+    figures |= issue_keys(figures)
     print_table(figures)
     document = {
         "figures": {k: round(v, 3) for k, v in figures.items()},
@@ -94,6 +95,21 @@ async def main(quick: bool) -> dict[str, Any]:
     RESULTS.write_text(json.dumps(document | document["figures"], indent=2, sort_keys=True) + "\n")
     print(f"\nwrote {RESULTS}")
     return document
+
+
+def issue_keys(figures: dict[str, float]) -> dict[str, float]:
+    """The headline names of the density and failover figures, from the largest run measured."""
+    keys: dict[str, float] = {}
+    runs = sorted(
+        int(k.split("_")[1]) for k in figures if k.startswith("sessions_") and k.endswith("_per_session_mb")
+    )
+    if runs:
+        keys["sim_sessions"] = runs[-1]
+        keys["sim_rss_per_session_mb"] = figures[f"sessions_{runs[-1]}_rss_per_session_mb"]
+    for p in ("p50", "p99"):
+        if f"failover_{p}_s" in figures:
+            keys[f"failover_s_{p}"] = figures[f"failover_{p}_s"]
+    return keys
 
 
 def print_table(figures: dict[str, float]) -> None:
