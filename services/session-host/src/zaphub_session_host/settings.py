@@ -33,8 +33,10 @@ class HostSettings(CommonSettings):
         default=6.0, ge=2.0, description="Seconds a lease or heartbeat outlives its host"
     )
     reconcile_interval: float = Field(default=1.0, gt=0.0, description="Seconds between reconciler passes")
+    # Longer than a reconcile pass: the less-loaded host gets a pass to claim before this one does,
+    # so a burst of new sessions spreads over the hosts instead of landing on one.
     claim_stagger: float = Field(
-        default=0.5, ge=0.0, description="Extra wait before claiming, per busier-than-us host with room"
+        default=1.5, ge=0.0, description="Extra wait before claiming, per less-loaded live host with room"
     )
     drain_timeout: float = Field(default=15.0, gt=0.0, description="Seconds a SIGTERM drain may take")
     auth_store: AuthStoreName = Field(
