@@ -24,6 +24,8 @@ from uuid import UUID
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from zaphub_session_host.background import BackgroundWriter
+
 if TYPE_CHECKING:
     from minio import Minio
 
@@ -275,31 +277,24 @@ def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
-class AuthSaver:
+class AuthSaver(BackgroundWriter):
     """Background writer of auth_data: `put` never blocks, `flush` waits until everything is stored."""
 
     RETRY_AFTER = 1.0
 
     def __init__(self, store: AuthStore) -> None:
+        super().__init__("auth-saver")
         self.store = store
         self._pending: dict[tuple[UUID, UUID], bytes | None] = {}
         self._stored: dict[tuple[UUID, UUID], bytes] = {}  # digest of what the store holds, as we wrote it
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._task: asyncio.Task[None] | None = None
         self.saves = 0  # for metrics
         self.deletes = 0
         self.failures = 0
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="auth-saver")
-
     def put(self, tenant_id: UUID, session_id: UUID, data: bytes | None) -> None:
         """Store `data` (None deletes) soon; a later put for the same session replaces it."""
         self._pending[(tenant_id, session_id)] = data
-        self._idle.clear()
-        self._wake.set()
+        self._kick()
 
     def put_if_changed(self, tenant_id: UUID, session_id: UUID, data: bytes) -> bool:
         """`put` unless the store already holds exactly `data` from us (periodic saves)."""
@@ -323,39 +318,24 @@ class AuthSaver:
             self._stored[(tenant_id, session_id)] = _digest(data)
         return data
 
-    async def flush(self, timeout: float | None = None) -> None:
-        await asyncio.wait_for(self._idle.wait(), timeout)
+    def _left(self) -> int:
+        return len(self._pending)
 
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                key = next(iter(self._pending))
-                data = self._pending.pop(key)
-                try:
-                    if data is None:
-                        await self.store.delete(*key)
-                        self._stored.pop(key, None)
-                        self.deletes += 1
-                    else:
-                        await self.store.save(*key, data)
-                        self._stored[key] = _digest(data)
-                        self.saves += 1
-                except Exception:
-                    self.failures += 1
-                    log.exception(
-                        "auth_data write failed; retrying", extra={"fields": {"session": str(key[1])}}
-                    )
-                    self._pending.setdefault(key, data)
-                    await asyncio.sleep(self.RETRY_AFTER)
-            self._idle.set()
-
-    async def close(self, timeout: float) -> None:
-        try:
-            await self.flush(timeout)
-        except TimeoutError:
-            log.error("auth_data not all saved at shutdown", extra={"fields": {"left": len(self._pending)}})
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    async def _drain(self) -> None:
+        while self._pending:
+            key = next(iter(self._pending))
+            data = self._pending.pop(key)
+            try:
+                if data is None:
+                    await self.store.delete(*key)
+                    self._stored.pop(key, None)
+                    self.deletes += 1
+                else:
+                    await self.store.save(*key, data)
+                    self._stored[key] = _digest(data)
+                    self.saves += 1
+            except Exception:
+                self.failures += 1
+                log.exception("auth_data write failed; retrying", extra={"fields": {"session": str(key[1])}})
+                self._pending.setdefault(key, data)
+                await asyncio.sleep(self.RETRY_AFTER)
