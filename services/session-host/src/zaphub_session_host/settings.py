@@ -5,7 +5,7 @@ import re
 import socket
 from enum import StrEnum
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 
 from zaphub_runtime.settings import CommonSettings
 
@@ -24,7 +24,13 @@ class HostSettings(CommonSettings):
     transport: TransportName = Field(
         default=TransportName.NEONIZE, description="neonize (real WhatsApp) or sim (built-in simulator)"
     )
-    max_concurrent_sessions: int = Field(default=100, ge=0, description="Most sessions this host holds")
+    max_concurrent_sessions: int = Field(
+        default=100,
+        ge=0,
+        # The seed's own name is read too, so a Node.js ZapHub deployment's setting carries over.
+        validation_alias=AliasChoices("ZAPHUB_MAX_CONCURRENT_SESSIONS", "MAX_CONCURRENT_SESSIONS"),
+        description="Most sessions this host holds (MAX_CONCURRENT_SESSIONS is read too)",
+    )
     sim_autopair: bool = Field(default=True, description="sim: pair a new session by itself after a QR")
     sim_pair_delay: float = Field(default=2.0, ge=0.0, description="sim: seconds from first QR to pairing")
     sim_faults: str = Field(default="", description="sim: fault spec, see transport/sim.py")
