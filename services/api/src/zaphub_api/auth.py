@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 from litestar import Request
+from litestar.di import NamedDependency
 
 from zaphub_api.errors import Forbidden, Unauthorized
 
@@ -93,14 +94,14 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     return await keyring.resolve(presented_key(request))
 
 
-async def provide_tenant_id(principal: Principal) -> UUID:
+async def provide_tenant_id(principal: NamedDependency[Principal]) -> UUID:
     """Routes that act on one tenant's data: the tenant of the key (admins use the tenants routes)."""
     if principal.tenant_id is None:
         raise Forbidden("Tenant routes need a tenant API key, not the admin key")
     return principal.tenant_id
 
 
-async def provide_admin(principal: Principal) -> Principal:
+async def provide_admin(principal: NamedDependency[Principal]) -> Principal:
     if not principal.is_admin:
         raise Forbidden()
     return principal

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import nats.errors
 from litestar import Controller, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -63,15 +63,16 @@ class EventController(Controller):
 
     @get(
         "/",
+        media_type="text/event-stream",
         summary="Live events of the tenant as Server-Sent Events (event: short type, data: CloudEvent JSON)",
         description="A comment line is sent every few seconds as a heartbeat. Events published while no "
         "stream is open are not replayed; use webhooks or NATS for guaranteed delivery.",
     )
     async def events(
         self,
-        tenant_id: UUID,
-        bus: Bus,
-        settings: ApiSettings,
+        tenant_id: NamedDependency[UUID],
+        bus: NamedDependency[Bus],
+        settings: NamedDependency[ApiSettings],
         types: Annotated[
             str | None,
             Parameter(description="Comma-separated event types, e.g. message.received,message.sent"),

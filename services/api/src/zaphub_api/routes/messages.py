@@ -9,10 +9,9 @@ from uuid import UUID
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.di import Provide
-from litestar.enums import RequestEncodingType
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import Discriminator, OpenAPIMediaType, Operation, Reference, RequestBody, Schema
-from litestar.params import Body, Parameter
+from litestar.params import HeaderParameter, JSONBody, MultipartBody, Parameter
 from pydantic import TypeAdapter, ValidationError
 
 from zaphub_api.auth import provide_tenant_id
@@ -34,8 +33,8 @@ from zaphub_contracts.statuses import MessageStatus
 
 IDEMPOTENCY_KEY = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         required=False,
         max_length=200,
         description="Repeat a request safely: a repeat returns the first result and sends nothing",
@@ -133,12 +132,12 @@ class MessageController(Controller):
     )
     async def send(
         self,
-        tenant_id: UUID,
+        tenant_id: NamedDependency[UUID],
         session_id: SESSION_ID,
-        data: MessageCreateBody,
-        messages: MessageStore,
-        outbox: Outbox,
-        settings: ApiSettings,
+        data: JSONBody[MessageCreateBody],
+        messages: NamedDependency[MessageStore],
+        outbox: NamedDependency[Outbox],
+        settings: NamedDependency[ApiSettings],
         idempotency_key: IDEMPOTENCY_KEY = None,
     ) -> Response[MessageAccepted]:
         message = data.root
@@ -157,13 +156,13 @@ class MessageController(Controller):
     )
     async def upload(
         self,
-        tenant_id: UUID,
+        tenant_id: NamedDependency[UUID],
         session_id: SESSION_ID,
-        data: Annotated[MediaUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
-        messages: MessageStore,
-        sessions: SessionStore,
-        outbox: Outbox,
-        settings: ApiSettings,
+        data: MultipartBody[MediaUpload],
+        messages: NamedDependency[MessageStore],
+        sessions: NamedDependency[SessionStore],
+        outbox: NamedDependency[Outbox],
+        settings: NamedDependency[ApiSettings],
         idempotency_key: IDEMPOTENCY_KEY = None,
     ) -> Response[MessageAccepted]:
         await sessions.get(tenant_id, session_id)  # another tenant's session is 404 whatever the form says
@@ -197,10 +196,10 @@ class MessageController(Controller):
     )
     async def list_messages(
         self,
-        tenant_id: UUID,
+        tenant_id: NamedDependency[UUID],
         session_id: SESSION_ID,
-        messages: MessageStore,
-        sessions: SessionStore,
+        messages: NamedDependency[MessageStore],
+        sessions: NamedDependency[SessionStore],
         limit: Annotated[int, Parameter(ge=1, le=500, description="Page size")] = 50,
         offset: Annotated[int, Parameter(ge=0, description="Items to skip")] = 0,
         direction: Annotated[
@@ -223,8 +222,8 @@ class MessageController(Controller):
     )
     async def get_message(
         self,
-        tenant_id: UUID,
+        tenant_id: NamedDependency[UUID],
         message_id: Annotated[UUID, Parameter(description="The message's id")],
-        messages: MessageStore,
+        messages: NamedDependency[MessageStore],
     ) -> MessageRead:
         return await messages.get(tenant_id, message_id)

@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from litestar import Controller, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
 
 from zaphub_api.auth import provide_tenant_id
 from zaphub_api.errors import Unavailable, problem_responses
@@ -27,10 +28,10 @@ class NatsCredentialsController(Controller):
     )
     async def issue(
         self,
-        tenant_id: UUID,
-        issuer: CredentialIssuer,
-        settings: ApiSettings,
-        data: NatsCredentialsCreate | None = None,
+        tenant_id: NamedDependency[UUID],
+        issuer: NamedDependency[CredentialIssuer],
+        settings: NamedDependency[ApiSettings],
+        data: JSONBody[NatsCredentialsCreate | None] = None,
     ) -> NatsCredentials:
         if not issuer.enabled:
             raise Unavailable(

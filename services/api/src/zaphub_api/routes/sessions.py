@@ -9,9 +9,9 @@ from uuid import UUID
 import asyncpg
 import segno
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, Schema
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 
 from zaphub_api.auth import provide_tenant_id
 from zaphub_api.errors import Conflict, NotFound, problem_responses
@@ -86,7 +86,11 @@ class SessionController(Controller):
         responses=problem_responses(503),
     )
     async def create(
-        self, tenant_id: UUID, data: SessionCreate, sessions: SessionStore, commands: SessionCommands
+        self,
+        tenant_id: NamedDependency[UUID],
+        data: JSONBody[SessionCreate],
+        sessions: NamedDependency[SessionStore],
+        commands: NamedDependency[SessionCommands],
     ) -> SessionRead:
         row = await sessions.create(tenant_id, data.name)
         try:
@@ -99,8 +103,8 @@ class SessionController(Controller):
     @get("/", summary="List the tenant's sessions", responses=problem_responses())
     async def list_sessions(
         self,
-        tenant_id: UUID,
-        sessions: SessionStore,
+        tenant_id: NamedDependency[UUID],
+        sessions: NamedDependency[SessionStore],
         status: Annotated[SessionStatus | None, Parameter(description="Only sessions in this status")] = None,
         limit: Annotated[int, Parameter(ge=1, le=500, description="Page size")] = 100,
         offset: Annotated[int, Parameter(ge=0, description="Items to skip")] = 0,
@@ -114,7 +118,11 @@ class SessionController(Controller):
         responses=problem_responses(),
     )
     async def stats(
-        self, tenant_id: UUID, sessions: SessionStore, tenants: TenantStore, settings: ApiSettings
+        self,
+        tenant_id: NamedDependency[UUID],
+        sessions: NamedDependency[SessionStore],
+        tenants: NamedDependency[TenantStore],
+        settings: NamedDependency[ApiSettings],
     ) -> SessionStats:
         tenant = await tenants.get(tenant_id)
         by_status = {s: 0 for s in STATS_STATUSES} | await sessions.count_by_status(tenant_id)
@@ -138,7 +146,11 @@ class SessionController(Controller):
         responses=problem_responses(),
     )
     async def get_session(
-        self, tenant_id: UUID, session_id: SESSION_ID, sessions: SessionStore, placement: Placement
+        self,
+        tenant_id: NamedDependency[UUID],
+        session_id: SESSION_ID,
+        sessions: NamedDependency[SessionStore],
+        placement: NamedDependency[Placement],
     ) -> SessionRead:
         row = await sessions.get(tenant_id, session_id)
         return to_read(row, await placement.host_of(session_id))
@@ -152,7 +164,11 @@ class SessionController(Controller):
         operation_class=QrOperation,
     )
     async def qr(
-        self, request: Request[Any, Any, Any], tenant_id: UUID, session_id: SESSION_ID, sessions: SessionStore
+        self,
+        request: Request[Any, Any, Any],
+        tenant_id: NamedDependency[UUID],
+        session_id: SESSION_ID,
+        sessions: NamedDependency[SessionStore],
     ) -> Response[QrCode]:
         qr, expires_at, status = await sessions.qr(tenant_id, session_id)
         if qr is None:
@@ -173,11 +189,11 @@ class SessionController(Controller):
     )
     async def pair_code(
         self,
-        tenant_id: UUID,
+        tenant_id: NamedDependency[UUID],
         session_id: SESSION_ID,
-        data: PairCodeCreate,
-        sessions: SessionStore,
-        hosts: HostClient,
+        data: JSONBody[PairCodeCreate],
+        sessions: NamedDependency[SessionStore],
+        hosts: NamedDependency[HostClient],
     ) -> PairCode:
         row = await sessions.get(tenant_id, session_id)
         if row["jid"] is not None or row["status"] == SessionStatus.CONNECTED:
@@ -192,7 +208,11 @@ class SessionController(Controller):
         responses=problem_responses(503),
     )
     async def restart(
-        self, tenant_id: UUID, session_id: SESSION_ID, sessions: SessionStore, commands: SessionCommands
+        self,
+        tenant_id: NamedDependency[UUID],
+        session_id: SESSION_ID,
+        sessions: NamedDependency[SessionStore],
+        commands: NamedDependency[SessionCommands],
     ) -> SessionCommandAccepted:
         return await _command(SessionAction.RESTART, tenant_id, session_id, sessions, commands)
 
@@ -203,7 +223,11 @@ class SessionController(Controller):
         responses=problem_responses(503),
     )
     async def logout(
-        self, tenant_id: UUID, session_id: SESSION_ID, sessions: SessionStore, commands: SessionCommands
+        self,
+        tenant_id: NamedDependency[UUID],
+        session_id: SESSION_ID,
+        sessions: NamedDependency[SessionStore],
+        commands: NamedDependency[SessionCommands],
     ) -> SessionCommandAccepted:
         return await _command(SessionAction.LOGOUT, tenant_id, session_id, sessions, commands)
 
@@ -213,7 +237,11 @@ class SessionController(Controller):
         responses=problem_responses(503),
     )
     async def delete_session(
-        self, tenant_id: UUID, session_id: SESSION_ID, sessions: SessionStore, commands: SessionCommands
+        self,
+        tenant_id: NamedDependency[UUID],
+        session_id: SESSION_ID,
+        sessions: NamedDependency[SessionStore],
+        commands: NamedDependency[SessionCommands],
     ) -> None:
         await sessions.get(tenant_id, session_id)
         await commands.publish(SessionAction.DELETE, tenant_id, session_id)

@@ -4,7 +4,7 @@ import asyncio
 
 import asyncpg
 from litestar import Controller, Response, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from pydantic import BaseModel
 
@@ -33,7 +33,9 @@ class SystemController(Controller):
         security=[],
         responses={503: ResponseSpec(Readiness, description="A dependency is down", generate_examples=False)},
     )
-    async def ready(self, bus: Bus, pool: asyncpg.Pool) -> Response[Readiness]:
+    async def ready(
+        self, bus: NamedDependency[Bus], pool: NamedDependency[asyncpg.Pool]
+    ) -> Response[Readiness]:
         checks: dict[str, str] = {}
         checks["nats"] = "ok" if bus.nc.is_connected else "down"
         try:
@@ -52,5 +54,7 @@ class SystemController(Controller):
         dependencies={"admin": Provide(provide_admin)},
         responses=problem_responses(),
     )
-    async def hosts(self, admin: Principal, placement: Placement) -> list[HostInfo]:
+    async def hosts(
+        self, admin: NamedDependency[Principal], placement: NamedDependency[Placement]
+    ) -> list[HostInfo]:
         return await placement.live_hosts()

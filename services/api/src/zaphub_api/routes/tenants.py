@@ -4,8 +4,8 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, delete, get, patch, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody, Parameter
 
 from zaphub_api.auth import KeyRing, Principal, new_key, provide_admin
 from zaphub_api.errors import problem_responses
@@ -33,7 +33,11 @@ class TenantController(Controller):
 
     @post("/", summary="Create a tenant and its first API key", responses=problem_responses())
     async def create(
-        self, admin: Principal, data: TenantCreate, tenants: TenantStore, limits: LimitsPublisher
+        self,
+        admin: NamedDependency[Principal],
+        data: JSONBody[TenantCreate],
+        tenants: NamedDependency[TenantStore],
+        limits: NamedDependency[LimitsPublisher],
     ) -> TenantCreated:
         key = new_key()
         tenant = await tenants.create(data, key)
@@ -44,15 +48,17 @@ class TenantController(Controller):
     @get("/", summary="List tenants", responses=problem_responses())
     async def list_tenants(
         self,
-        admin: Principal,
-        tenants: TenantStore,
+        admin: NamedDependency[Principal],
+        tenants: NamedDependency[TenantStore],
         limit: Annotated[int, Parameter(ge=1, le=500, description="Page size")] = 100,
         offset: Annotated[int, Parameter(ge=0, description="Items to skip")] = 0,
     ) -> list[TenantRead]:
         return await tenants.list(limit, offset)
 
     @get("/{tenant_id:uuid}", summary="Get a tenant", responses=problem_responses())
-    async def get_tenant(self, admin: Principal, tenant_id: TENANT_ID, tenants: TenantStore) -> TenantRead:
+    async def get_tenant(
+        self, admin: NamedDependency[Principal], tenant_id: TENANT_ID, tenants: NamedDependency[TenantStore]
+    ) -> TenantRead:
         return await tenants.get(tenant_id)
 
     @patch(
@@ -62,11 +68,11 @@ class TenantController(Controller):
     )
     async def update_tenant(
         self,
-        admin: Principal,
+        admin: NamedDependency[Principal],
         tenant_id: TENANT_ID,
-        data: TenantUpdate,
-        tenants: TenantStore,
-        limits: LimitsPublisher,
+        data: JSONBody[TenantUpdate],
+        tenants: NamedDependency[TenantStore],
+        limits: NamedDependency[LimitsPublisher],
     ) -> TenantRead:
         tenant = await tenants.update(tenant_id, data)
         if data.rate_limits is not None:
@@ -81,12 +87,12 @@ class TenantController(Controller):
     )
     async def delete_tenant(
         self,
-        admin: Principal,
+        admin: NamedDependency[Principal],
         tenant_id: TENANT_ID,
-        tenants: TenantStore,
-        commands: SessionCommands,
-        limits: LimitsPublisher,
-        keyring: KeyRing,
+        tenants: NamedDependency[TenantStore],
+        commands: NamedDependency[SessionCommands],
+        limits: NamedDependency[LimitsPublisher],
+        keyring: NamedDependency[KeyRing],
     ) -> None:
         # Commands first, rows second (as for one session): if NATS is down nothing is deleted and the
         # admin retries; a repeated delete command is harmless to the hosts.
@@ -103,7 +109,11 @@ class TenantController(Controller):
         responses=problem_responses(),
     )
     async def create_key(
-        self, admin: Principal, tenant_id: TENANT_ID, data: ApiKeyCreate, tenants: TenantStore
+        self,
+        admin: NamedDependency[Principal],
+        tenant_id: TENANT_ID,
+        data: JSONBody[ApiKeyCreate],
+        tenants: NamedDependency[TenantStore],
     ) -> ApiKeyCreated:
         key = new_key()
         created = await tenants.add_key(tenant_id, data.name, key)
@@ -115,7 +125,7 @@ class TenantController(Controller):
         responses=problem_responses(),
     )
     async def list_keys(
-        self, admin: Principal, tenant_id: TENANT_ID, tenants: TenantStore
+        self, admin: NamedDependency[Principal], tenant_id: TENANT_ID, tenants: NamedDependency[TenantStore]
     ) -> list[ApiKeyRead]:
         return await tenants.list_keys(tenant_id)
 
@@ -126,11 +136,11 @@ class TenantController(Controller):
     )
     async def revoke_key(
         self,
-        admin: Principal,
+        admin: NamedDependency[Principal],
         tenant_id: TENANT_ID,
         key_id: Annotated[UUID, Parameter(description="The key's id")],
-        tenants: TenantStore,
-        keyring: KeyRing,
+        tenants: NamedDependency[TenantStore],
+        keyring: NamedDependency[KeyRing],
     ) -> None:
         await tenants.revoke_key(tenant_id, key_id)
         keyring.forget()

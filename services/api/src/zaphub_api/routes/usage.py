@@ -3,7 +3,7 @@
 from uuid import UUID
 
 from litestar import Controller, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from zaphub_api.auth import provide_tenant_id
 from zaphub_api.errors import problem_responses
@@ -21,5 +21,7 @@ class UsageController(Controller):
         summary="The tenant's rate-limit windows: used, limit and when the oldest token frees",
         responses=problem_responses(503),
     )
-    async def usage(self, tenant_id: UUID, usage: UsageClient) -> UsageReply:
+    async def usage(
+        self, tenant_id: NamedDependency[UUID], usage: NamedDependency[UsageClient]
+    ) -> UsageReply:
         return await usage.usage(tenant_id)

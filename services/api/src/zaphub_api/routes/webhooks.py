@@ -6,8 +6,8 @@ from uuid import UUID
 
 import asyncpg
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from nats.js.errors import NotFoundError
 
 from zaphub_api.auth import provide_tenant_id
@@ -55,7 +55,12 @@ class WebhookController(Controller):
         status_code=201,
         summary="Create a webhook; the answer shows its signing secret, once",
     )
-    async def create(self, tenant_id: UUID, data: WebhookCreate, webhooks: WebhookStore) -> WebhookCreated:
+    async def create(
+        self,
+        tenant_id: NamedDependency[UUID],
+        data: JSONBody[WebhookCreate],
+        webhooks: NamedDependency[WebhookStore],
+    ) -> WebhookCreated:
         row = await webhooks.create(
             tenant_id, data.url, data.events, data.secret, data.description, data.active
         )
@@ -64,8 +69,8 @@ class WebhookController(Controller):
     @get("/", responses=problem_responses(409, 503), summary="The tenant's webhooks, oldest first")
     async def list_webhooks(
         self,
-        tenant_id: UUID,
-        webhooks: WebhookStore,
+        tenant_id: NamedDependency[UUID],
+        webhooks: NamedDependency[WebhookStore],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> list[WebhookRead]:
@@ -74,7 +79,12 @@ class WebhookController(Controller):
     @get(
         "/{webhook_id:uuid}", responses=problem_responses(409, 503), summary="A webhook (without its secret)"
     )
-    async def get_webhook(self, tenant_id: UUID, webhook_id: UUID, webhooks: WebhookStore) -> WebhookRead:
+    async def get_webhook(
+        self,
+        tenant_id: NamedDependency[UUID],
+        webhook_id: FromPath[UUID],
+        webhooks: NamedDependency[WebhookStore],
+    ) -> WebhookRead:
         return WebhookRead(**_read(await webhooks.get(tenant_id, webhook_id)))
 
     @patch(
@@ -83,7 +93,11 @@ class WebhookController(Controller):
         summary="Change a webhook's URL, events, description, secret or active flag",
     )
     async def update(
-        self, tenant_id: UUID, webhook_id: UUID, data: WebhookUpdate, webhooks: WebhookStore
+        self,
+        tenant_id: NamedDependency[UUID],
+        webhook_id: FromPath[UUID],
+        data: JSONBody[WebhookUpdate],
+        webhooks: NamedDependency[WebhookStore],
     ) -> WebhookRead:
         changes = data.model_dump(exclude_unset=True)
         for name in ("url", "events", "secret", "active"):
@@ -97,7 +111,12 @@ class WebhookController(Controller):
         status_code=204,
         summary="Delete a webhook; pending deliveries are dropped",
     )
-    async def delete_webhook(self, tenant_id: UUID, webhook_id: UUID, webhooks: WebhookStore) -> None:
+    async def delete_webhook(
+        self,
+        tenant_id: NamedDependency[UUID],
+        webhook_id: FromPath[UUID],
+        webhooks: NamedDependency[WebhookStore],
+    ) -> None:
         await webhooks.delete(tenant_id, webhook_id)
 
     @get(
@@ -107,10 +126,10 @@ class WebhookController(Controller):
     )
     async def deliveries(
         self,
-        tenant_id: UUID,
-        webhook_id: UUID,
-        webhooks: WebhookStore,
-        status: DeliveryStatus | None = None,
+        tenant_id: NamedDependency[UUID],
+        webhook_id: FromPath[UUID],
+        webhooks: NamedDependency[WebhookStore],
+        status: FromQuery[DeliveryStatus | None] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> list[DeliveryRead]:
@@ -124,7 +143,12 @@ class WebhookController(Controller):
         summary="Queue a delivery again (e.g. after it failed); attempts continue from the last number",
     )
     async def redeliver(
-        self, tenant_id: UUID, webhook_id: UUID, delivery_id: UUID, webhooks: WebhookStore, bus: Bus
+        self,
+        tenant_id: NamedDependency[UUID],
+        webhook_id: FromPath[UUID],
+        delivery_id: FromPath[UUID],
+        webhooks: NamedDependency[WebhookStore],
+        bus: NamedDependency[Bus],
     ) -> Response[RedeliveryAccepted]:
         webhook = await webhooks.get(tenant_id, webhook_id)
         if not webhook["active"]:
