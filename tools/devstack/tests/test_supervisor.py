@@ -1,6 +1,5 @@
 """The `zaphub-stack` supervisor as a real process, with stand-in services."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -8,20 +7,12 @@ import nats
 import pytest
 
 from zaphub_devstack.pytest_plugin import StackFactory
-from zaphub_devstack.testing import Stack
+from zaphub_devstack.testing import Stack, alive
 
 FAKE = [sys.executable, str(Path(__file__).with_name("fake_service.py"))]
 SERVICES = {"api": [*FAKE, "api"], "worker-1": FAKE, "worker-2": FAKE}
 
 pytestmark = pytest.mark.slow
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 async def test_a_service_killed_with_sigkill_is_started_again(run_stack: StackFactory) -> None:
@@ -68,7 +59,7 @@ async def test_sigterm_stops_everything_and_a_restart_keeps_the_admin_key(tmp_pa
     key = stack.admin_key
     pids = stack.pids()
     assert await stack.stop() == 0
-    assert not [name for name, pid in pids.items() if _alive(pid)]
+    assert not [name for name, pid in pids.items() if alive(pid)]
 
     again = Stack(tmp_path / "data", services=SERVICES)
     async with again:

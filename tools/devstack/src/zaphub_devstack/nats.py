@@ -15,6 +15,7 @@ from zaphub_devstack.errors import ServerError
 from zaphub_devstack.output import Output
 from zaphub_devstack.ports import LOOPBACK
 from zaphub_devstack.processes import Spawned, spawn
+from zaphub_devstack.server import ChildServer
 
 # Loopback only: never through an http_proxy from the environment.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -31,19 +32,20 @@ def nats_server_binary() -> Path:
     return Path(found)
 
 
-class EmbeddedNats:
+class EmbeddedNats(ChildServer):
     """nats-server with JetStream stored under `store_dir`; data survives `kill()` and `restart()`.
 
     `port=0` lets the server pick a free port on first start; restarts keep that port, so clients
     reconnect to the same URL. Output goes to `output` (default: `nats.log` beside the store).
     """
 
+    NAME = "nats-server"
+
     def __init__(self, store_dir: Path, port: int = 0, output: Output | None = None) -> None:
         self.store_dir = store_dir.absolute()
         self.port = port
         self.monitor_url = ""
         self._output: Output = output or self.store_dir.parent / "nats.log"
-        self._process: Spawned | None = None
 
     @property
     def url(self) -> str:
@@ -51,15 +53,8 @@ class EmbeddedNats:
             raise ServerError("nats-server has not been started yet")
         return f"nats://{LOOPBACK}:{self.port}"
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.proc.pid if self._process else None
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.running
-
-    async def start(self, ready_within: float = 20.0) -> None:
+    async def start(self, ready_within: float | None = None) -> None:
+        ready_within = self.READY_WITHIN if ready_within is None else ready_within
         self.store_dir.mkdir(parents=True, exist_ok=True)
         ports_dir = self.store_dir / "run"
         ports_dir.mkdir(exist_ok=True)
@@ -107,31 +102,3 @@ class EmbeddedNats:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
-
-    async def wait(self) -> int:
-        """Until the server process exits, for whatever reason; its exit code."""
-        if self._process is None:
-            raise ServerError("nats-server has not been started")
-        return await self._process.wait()
-
-    async def stop(self, grace: float = 10.0) -> None:
-        """Graceful shutdown (SIGTERM), SIGKILL when it takes longer than `grace` seconds."""
-        if self._process is not None:
-            await self._process.stop(signal.SIGTERM, grace)
-
-    async def kill(self) -> None:
-        """SIGKILL, as a crash would; JetStream recovers its store on the next start."""
-        if self._process is not None:
-            await self._process.stop(signal.SIGKILL, 10)
-
-    async def restart(self, ready_within: float = 20.0) -> None:
-        """Stop if running, then start on the same port and store."""
-        await self.stop()
-        await self.start(ready_within)
-
-    async def __aenter__(self) -> "EmbeddedNats":
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()

@@ -24,7 +24,8 @@ from zaphub_devstack.databases import create_database
 from zaphub_devstack.errors import ServerError
 from zaphub_devstack.output import Output
 from zaphub_devstack.ports import LOOPBACK, free_port
-from zaphub_devstack.processes import Spawned, spawn
+from zaphub_devstack.processes import spawn
+from zaphub_devstack.server import ChildServer
 
 SUPERUSER = "postgres"
 SYSTEM_USER = "zaphub_pg"  # who runs the server when we are root
@@ -67,11 +68,16 @@ def _open_path_to(path: Path) -> None:
             parent.chmod(mode | stat.S_IXOTH)
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(ChildServer):
     """A PostgreSQL cluster in `data_dir` (initialised on first start, reused after) on 127.0.0.1.
 
     `durable=False` turns fsync off: for test clusters, never for the dev stack's data.
     """
+
+    NAME = "postgres"
+    STOP_SIGNAL = signal.SIGINT  # fast shutdown: roll back sessions, checkpoint
+    STOP_GRACE = 30.0
+    READY_WITHIN = 60.0
 
     def __init__(
         self, data_dir: Path, port: int = 0, *, durable: bool = True, output: Output | None = None
@@ -82,7 +88,6 @@ class EmbeddedPostgres:
         self._output: Output = output or self.data_dir.parent / "postgres.log"
         self._user = _system_user()
         self._socket_dir: Path | None = None
-        self._process: Spawned | None = None
 
     @property
     def url(self) -> str:
@@ -93,15 +98,8 @@ class EmbeddedPostgres:
             raise ServerError("postgres has not been started yet")
         return f"postgresql://{SUPERUSER}@{LOOPBACK}:{self.port}/{database}"
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.proc.pid if self._process else None
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.running
-
-    async def start(self, ready_within: float = 60.0) -> None:
+    async def start(self, ready_within: float | None = None) -> None:
+        ready_within = self.READY_WITHIN if ready_within is None else ready_within
         await self._prepare_data_dir()
         await self._stop_orphan()
         self._socket_dir = Path(tempfile.mkdtemp(prefix="zhpg-"))  # short: unix socket paths are capped
@@ -200,36 +198,7 @@ class EmbeddedPostgres:
         """Create `name` unless it exists; its URL."""
         return await create_database(self.url, name)
 
-    async def wait(self) -> int:
-        """Until the postmaster exits, for whatever reason; its exit code."""
-        if self._process is None:
-            raise ServerError("postgres has not been started")
-        return await self._process.wait()
-
-    async def stop(self, grace: float = 30.0) -> None:
-        """Fast shutdown (SIGINT: roll back sessions, checkpoint); SIGKILL after `grace` seconds."""
-        if self._process is not None:
-            await self._process.stop(signal.SIGINT, grace)
-        self._remove_socket_dir()
-
-    async def kill(self) -> None:
-        """SIGKILL, as a crash would; PostgreSQL recovers from its WAL on the next start."""
-        if self._process is not None:
-            await self._process.stop(signal.SIGKILL, 10)
-        self._remove_socket_dir()
-
-    async def restart(self, ready_within: float = 60.0) -> None:
-        await self.stop()
-        await self.start(ready_within)
-
-    def _remove_socket_dir(self) -> None:
+    def _after_stop(self) -> None:
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
-
-    async def __aenter__(self) -> "EmbeddedPostgres":
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()

@@ -133,7 +133,7 @@ class Stack:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             pid = self.pids().get(name)
-            if pid is not None and pid != old_pid and _alive(pid):
+            if pid is not None and pid != old_pid and alive(pid):
                 return pid
             await asyncio.sleep(0.05)
         raise TimeoutError(f"{name} (was pid {old_pid}) not restarted within {within} s\n{self.log_tail()}")
@@ -168,7 +168,8 @@ class Stack:
         await self.stop()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process with this pid exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
