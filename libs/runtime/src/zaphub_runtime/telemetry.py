@@ -8,18 +8,23 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
+
+
+def traces_exported() -> bool:
+    """Whether the OTEL_* variables name somewhere to send spans (an OTLP endpoint, or the console)."""
+    return os.environ.get("OTEL_TRACES_EXPORTER", "").lower() == "console" or bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
 
 
 def _exporter() -> SpanExporter | None:
-    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_ENDPOINT"
-    )
+    if not traces_exported():
+        return None
     if os.environ.get("OTEL_TRACES_EXPORTER", "").lower() == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
-    if not endpoint:
-        return None  # nothing is exported when no endpoint is configured
     protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
         "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
     )
@@ -33,10 +38,18 @@ def _exporter() -> SpanExporter | None:
 
 
 def setup_tracing(default_service_name: str) -> TracerProvider:
-    """Install a tracer provider named after the service (OTEL_SERVICE_NAME wins when set)."""
+    """Install a tracer provider named after the service (OTEL_SERVICE_NAME wins when set).
+
+    With nowhere to export, spans are not sampled (unless OTEL_TRACES_SAMPLER says otherwise): trace
+    ids still reach the logs and the NATS headers, but no span is recorded, which halves their cost on
+    the hot paths.
+    """
     name = os.environ.get("OTEL_SERVICE_NAME", default_service_name)
-    provider = TracerProvider(resource=Resource.create({"service.name": name}))
     exporter = _exporter()
+    quiet = exporter is None and not os.environ.get("OTEL_TRACES_SAMPLER")
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": name}), sampler=ParentBased(ALWAYS_OFF) if quiet else None
+    )
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)

@@ -47,6 +47,7 @@ from zaphub_api.webhook_log import WebhookLog
 from zaphub_contracts import streams
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import run_pull_consumer
+from zaphub_runtime.telemetry import traces_exported
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,9 @@ def create_app(settings: ApiSettings) -> Litestar:
                     exclude=["/health", "/ready", "/metrics"], exclude_spans=["receive", "send"]
                 )
             )
-        ],
+        ]
+        if traces_exported()
+        else [],
         openapi_config=OpenAPIConfig(
             title="ZapHub API",
             version="1.0.0",
