@@ -11,11 +11,55 @@ import asyncpg
 from zaphub_api.errors import Conflict, NotFound
 from zaphub_api.schemas.messages import MessageRead, StatusChange
 from zaphub_contracts.statuses import MessageStatus
+from zaphub_runtime.group_commit import GroupCommit
 
 MESSAGE_COLUMNS = (
     "id, tenant_id, session_id, direction, seq, chat, sender, type, content, status, whatsapp_id,"
     " failure_reason, failure_detail, created_at, updated_at"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """An outbound message to accept: what `accept` takes, one of a batch for `accept_many`."""
+
+    tenant_id: UUID
+    session_id: UUID
+    chat: str
+    content: dict[str, Any]
+    idempotency_key: str | None = None
+
+
+# Many messages in one statement: each session's counter moves by its count in the batch (its rows
+# locked in id order, so concurrent batches cannot deadlock), and its messages take the seqs in
+# their order of arrival.
+ACCEPT_MANY = """
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::jsonb[], $7::text[])
+        WITH ORDINALITY AS t(id, tenant_id, session_id, chat, type, content, idempotency_key, ord)
+), wanted AS (
+    SELECT session_id, tenant_id, count(*) AS n FROM input GROUP BY session_id, tenant_id
+), locked AS (
+    SELECT s.id FROM sessions s JOIN wanted w ON s.id = w.session_id AND s.tenant_id = w.tenant_id
+    ORDER BY s.id FOR UPDATE OF s
+), counted AS (
+    UPDATE sessions SET msg_seq = sessions.msg_seq + w.n
+    FROM wanted w JOIN locked l ON l.id = w.session_id
+    WHERE sessions.id = w.session_id
+    RETURNING sessions.id, sessions.msg_seq - w.n AS base
+), m AS (
+    INSERT INTO messages (id, tenant_id, session_id, direction, seq, chat, type, content, status,
+                          idempotency_key)
+    SELECT i.id, i.tenant_id, i.session_id, 'outbound',
+           c.base + row_number() OVER (PARTITION BY i.session_id ORDER BY i.ord),
+           i.chat, i.type, i.content, 'queued', i.idempotency_key
+    FROM input i JOIN counted c ON c.id = i.session_id
+    RETURNING id, seq, created_at
+), h AS (
+    INSERT INTO message_history (message_id, status, at) SELECT id, 'queued', created_at FROM m
+)
+SELECT id, seq, created_at FROM m
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +75,12 @@ class Accepted:
 
 
 class MessageStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, accept_batch: int = 256) -> None:
         self._pool = pool
+        # Two batches in flight: one is written while the next one fills.
+        self._accepts: GroupCommit[NewMessage, Accepted] = GroupCommit(
+            self.accept_many, max_batch=accept_batch, concurrency=2
+        )
 
     async def accept(
         self,
@@ -43,6 +91,20 @@ class MessageStore:
         idempotency_key: str | None,
     ) -> Accepted:
         """Store an outbound message as queued, with the next per-session sequence number.
+
+        Concurrent calls are stored together (group commit, see `accept_many`); an idle call goes alone.
+        """
+        return await self._accepts.submit(NewMessage(tenant_id, session_id, chat, content, idempotency_key))
+
+    async def accept_one(
+        self,
+        tenant_id: UUID,
+        session_id: UUID,
+        chat: str,
+        content: dict[str, Any],
+        idempotency_key: str | None,
+    ) -> Accepted:
+        """Store one outbound message as queued, with the next per-session sequence number.
 
         One statement (one round trip, atomic): take the session's next seq, insert the message and
         its first history entry. A repeated Idempotency-Key returns the first message instead.
@@ -88,6 +150,72 @@ class MessageStore:
         return Accepted(
             message_id, session_id, row["seq"], chat, content, MessageStatus.QUEUED, row["created_at"], False
         )
+
+    async def accept_many(self, batch: list[NewMessage]) -> list[Accepted | Exception]:
+        """Store a batch of outbound messages in one statement; each gets its own result or error.
+
+        A repeated Idempotency-Key answers with the first message. Should the statement fail on a key
+        (a repeat inside the batch, or a concurrent request), the batch is accepted one by one, which
+        sorts out each message on its own.
+        """
+        out: list[Accepted | Exception | None] = [None] * len(batch)
+        keyed = [(i, m) for i, m in enumerate(batch) if m.idempotency_key is not None]
+        if keyed:
+            firsts = await self._pool.fetch(
+                "SELECT id, tenant_id, idempotency_key, session_id, seq, chat, content, status, created_at"
+                " FROM messages WHERE (tenant_id, idempotency_key) IN"
+                " (SELECT * FROM unnest($1::uuid[], $2::text[]))",
+                [m.tenant_id for _, m in keyed],
+                [m.idempotency_key for _, m in keyed],
+            )
+            by_key = {(r["tenant_id"], r["idempotency_key"]): r for r in firsts}
+            for i, m in keyed:
+                first = by_key.get((m.tenant_id, m.idempotency_key))
+                if first is not None:
+                    try:
+                        out[i] = self._replay(first, m.session_id, m.chat, m.content)
+                    except Conflict as exc:
+                        out[i] = exc
+        fresh = [(i, m, uuid4()) for i, m in enumerate(batch) if out[i] is None]
+        if fresh:
+            try:
+                rows = await self._pool.fetch(
+                    ACCEPT_MANY,
+                    [message_id for _, _, message_id in fresh],
+                    [m.tenant_id for _, m, _ in fresh],
+                    [m.session_id for _, m, _ in fresh],
+                    [m.chat for _, m, _ in fresh],
+                    [m.content["type"] for _, m, _ in fresh],
+                    [json.dumps(m.content) for _, m, _ in fresh],
+                    [m.idempotency_key for _, m, _ in fresh],
+                )
+            except asyncpg.UniqueViolationError:
+                for i, m, _ in fresh:
+                    try:
+                        out[i] = await self.accept_one(
+                            m.tenant_id, m.session_id, m.chat, m.content, m.idempotency_key
+                        )
+                    except (Conflict, NotFound) as exc:
+                        out[i] = exc
+                return [r for r in out if r is not None]
+            stored = {r["id"]: r for r in rows}
+            for i, m, message_id in fresh:
+                row = stored.get(message_id)
+                out[i] = (
+                    NotFound(f"Session {m.session_id} does not exist")
+                    if row is None
+                    else Accepted(
+                        message_id,
+                        m.session_id,
+                        row["seq"],
+                        m.chat,
+                        m.content,
+                        MessageStatus.QUEUED,
+                        row["created_at"],
+                        False,
+                    )
+                )
+        return [r for r in out if r is not None]
 
     async def _first(self, tenant_id: UUID, idempotency_key: str) -> asyncpg.Record | None:
         return await self._pool.fetchrow(
