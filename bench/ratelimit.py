@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/ratelimit.py [--seconds 5] [--clients 64]
 
-Three loads: many tenants granted (every decision is a compare-and-set append), one hot tenant granted
-(replicas contend on one log) and one hot tenant denied (every decision is a read-only check).
+Four loads: many tenants granted (every decision is a compare-and-set append), routed as the dispatcher
+routes (one replica per tenant) and through the queue group only (replicas contend on every tenant), one
+hot tenant granted and one hot tenant denied (every decision is a read-only check).
 """
 
 import argparse
@@ -24,6 +25,7 @@ from nats.aio.client import Client
 from zaphub_contracts import streams, subjects
 from zaphub_contracts.ratelimit import AcquireRequest, RateLimits
 from zaphub_runtime.codec import encode
+from zaphub_runtime.ratelimit_routes import RatelimiterRoutes
 
 BIN = Path(sys.executable).parent
 
@@ -34,16 +36,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def run_load(ncs: list[Client], tenants: list[uuid.UUID], seconds: float, clients: int) -> float:
+async def run_load(
+    ncs: list[Client], tenants: list[uuid.UUID], seconds: float, clients: int, routed: bool = True
+) -> float:
+    """Closed loop: each client asks for a token, waits for the answer, asks again. Routed, each
+    connection sends a tenant's requests to one replica as a dispatcher does; otherwise every request
+    goes to the queue group, so the replicas contend on every tenant."""
     done = 0
     stop = time.monotonic() + seconds
+    routes = [RatelimiterRoutes() for _ in ncs]
 
     async def client(i: int) -> None:
         nonlocal done
-        nc = ncs[i % len(ncs)]
+        nc, route = ncs[i % len(ncs)], routes[i % len(ncs)]
+        tenant = tenants[i % len(tenants)]
         while time.monotonic() < stop:
-            body = encode(AcquireRequest(tenant_id=tenants[i % len(tenants)], token_id=uuid.uuid4()))
-            await nc.request(subjects.RATELIMIT_ACQUIRE, body, timeout=10)
+            body = encode(AcquireRequest(tenant_id=tenant, token_id=uuid.uuid4()))
+            if routed:
+                await route.request(nc, tenant, "acquire", body, 10, {})
+            else:
+                await nc.request(subjects.RATELIMIT_ACQUIRE, body, timeout=10)
             done += 1
 
     started = time.monotonic()
@@ -95,8 +107,12 @@ async def main() -> None:
         await asyncio.sleep(0.5)
 
         c, r = args.clients, args.replicas
-        for name, tenants in (("many tenants, granted", many), ("one tenant, granted", [hot])):
-            rate = await run_load(ncs, tenants, args.seconds, c)
+        for name, tenants, routed in (
+            ("many tenants, granted", many, True),
+            ("many, queue group only", many, False),
+            ("one tenant, granted", [hot], True),
+        ):
+            rate = await run_load(ncs, tenants, args.seconds, c, routed)
             print(f"{name:<24} {rate:>8.0f} decisions/s  ({r} replicas, {c} concurrent clients)")
         rate = await run_load(ncs, [full], args.seconds, c)
         print(f"{'one tenant, denied':<24} {rate:>8.0f} decisions/s  ({r} replicas, {c} concurrent clients)")

@@ -19,6 +19,7 @@ from zaphub_contracts.ratelimit import (
     UsageRequest,
 )
 from zaphub_runtime.codec import decode, encode
+from zaphub_runtime.ratelimit_routes import RatelimiterRoutes
 
 from .conftest import Replicas
 
@@ -132,3 +133,36 @@ async def test_malformed_request_gets_an_error_reply(two_replicas: Replicas, nc:
     assert error.error == "bad_request"
     assert "AcquireRequest" in error.detail
     assert (await acquire(nc, uuid.uuid4())).granted
+
+
+async def test_a_tenant_is_decided_by_one_replica_until_it_dies(two_replicas: Replicas, nc: Client) -> None:
+    """Routed requests of a tenant all reach the replica its routes pick; after kill -9 of that replica
+    the next request is answered by the other one, and nothing granted is forgotten."""
+    routes = RatelimiterRoutes(discover_every=3600)
+    tenant = uuid.uuid4()
+    await set_limits(nc, tenant, RateLimits(per_minute=7))
+    answered: list[str] = []
+
+    async def routed_acquire() -> AcquireReply:
+        body = encode(AcquireRequest(tenant_id=tenant, token_id=uuid.uuid4()))
+        reply = await routes.request(nc, tenant, "acquire", body, 10, {})
+        answered.append((reply.headers or {})[subjects.RATELIMIT_REPLICA_HEADER])
+        return decode(AcquireReply, reply.data)
+
+    for _ in range(40):  # queue-group answers teach the routes both replicas
+        await acquire_via_queue_and_learn(nc, routes)
+        if len(routes.replicas) == 2:
+            break
+    assert sorted(routes.replicas) == ["rl-0", "rl-1"]
+    owner = routes.owner(tenant)
+    assert all([(await routed_acquire()).granted for _ in range(4)])
+    assert answered == [owner] * 4
+    await two_replicas.kill(int(owner.removeprefix("rl-")))
+    results = [(await routed_acquire()).granted for _ in range(4)]
+    assert results == [True, True, True, False]  # 7 per minute, 4 granted before the kill
+    assert set(answered[4:]) == {"rl-0", "rl-1"} - {owner}
+
+
+async def acquire_via_queue_and_learn(nc: Client, routes: RatelimiterRoutes) -> None:
+    body = encode(AcquireRequest(tenant_id=uuid.uuid4(), token_id=uuid.uuid4()))
+    routes.heard((await nc.request(subjects.RATELIMIT_ACQUIRE, body, timeout=10)).headers)

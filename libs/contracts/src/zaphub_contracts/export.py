@@ -155,6 +155,22 @@ def _enum_param(description: str, values: Iterable[str]) -> dict[str, Any]:
     return {"description": description, "enum": sorted(values)}
 
 
+RATELIMIT_MESSAGES: dict[str, tuple[Message, Message]] = {
+    subjects.RATELIMIT_ACQUIRE: (
+        Message("ratelimit", "acquire_request", AcquireRequest, "Ask for one send token"),
+        Message("ratelimit", "acquire_reply", AcquireReply, "Granted, or when capacity frees"),
+    ),
+    subjects.RATELIMIT_RELEASE: (
+        Message("ratelimit", "release_request", ReleaseRequest, "Give a token back"),
+        Message("ratelimit", "release_reply", ReleaseReply, "Whether the token was released"),
+    ),
+    subjects.RATELIMIT_USAGE: (
+        Message("ratelimit", "usage_request", UsageRequest, "Ask for a tenant's window usage"),
+        Message("ratelimit", "usage_reply", UsageReply, "Used and limit per window"),
+    ),
+}
+
+
 def _ratelimit_channel(subject: str, request: Message, reply: Message) -> Channel:
     op = subject.rsplit(".", 1)[-1]
     return Channel(
@@ -256,20 +272,26 @@ CHANNELS: tuple[Channel, ...] = (
         parameters={"op": _enum_param("Host operation", (op.value for op in HostOp))},
         queue=subjects.HOST_ANY_QUEUE,
     ),
-    _ratelimit_channel(
-        subjects.RATELIMIT_ACQUIRE,
-        Message("ratelimit", "acquire_request", AcquireRequest, "Ask for one send token"),
-        Message("ratelimit", "acquire_reply", AcquireReply, "Granted, or when capacity frees"),
-    ),
-    _ratelimit_channel(
-        subjects.RATELIMIT_RELEASE,
-        Message("ratelimit", "release_request", ReleaseRequest, "Give a token back"),
-        Message("ratelimit", "release_reply", ReleaseReply, "Whether the token was released"),
-    ),
-    _ratelimit_channel(
-        subjects.RATELIMIT_USAGE,
-        Message("ratelimit", "usage_request", UsageRequest, "Ask for a tenant's window usage"),
-        Message("ratelimit", "usage_reply", UsageReply, "Used and limit per window"),
+    *(_ratelimit_channel(subject, *pair) for subject, pair in RATELIMIT_MESSAGES.items()),
+    Channel(
+        id="ratelimitReplica",
+        subject=subjects.ratelimit_replica("{replica}", "{op}"),
+        description=(
+            "The same operations, answered by one ratelimiter replica only (the one a reply's "
+            f"`{subjects.RATELIMIT_REPLICA_HEADER}` header names). Clients send each tenant to one "
+            "replica, chosen by rendezvous hashing over the replicas they have heard from, so that "
+            "replica's window of the tenant is current; decisions are exact whichever replica answers."
+        ),
+        messages=tuple(request for request, _ in RATELIMIT_MESSAGES.values()),
+        headers="traced",
+        action="send",
+        summary="Ask one ratelimiter replica",
+        replies=(*(reply for _, reply in RATELIMIT_MESSAGES.values()), RATELIMIT_ERROR),
+        reply_headers="ratelimit_reply",
+        parameters={
+            "replica": {"description": "Instance name of the replica, as its replies name it"},
+            "op": _enum_param("Rate-limit operation", ("acquire", "release", "usage")),
+        },
     ),
     Channel(
         id="ratelimitGrants",
@@ -388,6 +410,9 @@ _HEADERS: dict[HeaderKind, dict[str, tuple[dict[str, str], bool]]] = {
     "ratelimit_reply": {
         "Nats-Service-Error": _header("Set on an error reply, with the error's detail"),
         "Nats-Service-Error-Code": _header("Numeric status of an error reply (400, 503)"),
+        subjects.RATELIMIT_REPLICA_HEADER: _header(
+            "The replica that answered; ask it directly next time (channel ratelimitReplica)"
+        ),
     },
 }
 _TRACE_HEADERS = {

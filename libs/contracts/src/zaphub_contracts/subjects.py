@@ -15,6 +15,8 @@ RATELIMIT_ACQUIRE = f"{ROOT}.ratelimit.acquire"
 RATELIMIT_RELEASE = f"{ROOT}.ratelimit.release"
 RATELIMIT_USAGE = f"{ROOT}.ratelimit.usage"
 RATELIMIT_GRANTS_ALL = f"{ROOT}.rl.grant.>"
+# Reply header naming the ratelimiter replica that answered, so clients can ask it directly next time.
+RATELIMIT_REPLICA_HEADER = "Zaphub-Ratelimiter"
 WEBHOOK_DELIVERY_ALL = f"{ROOT}.webhook.delivery.>"
 WEBHOOK_ATTEMPT_ALL = f"{ROOT}.webhook.attempt.>"
 UNKNOWN = "unknown"  # stands for a tenant or session token that could not be read
@@ -68,6 +70,16 @@ def webhook_attempt(tenant_id: UUID, webhook_id: UUID) -> str:
 
 def ratelimit_grants(tenant_id: UUID) -> str:
     return f"{ROOT}.rl.grant.{tenant_id}"
+
+
+def ratelimit_replica(replica: str, op: str) -> str:
+    """`acquire`, `release` or `usage` served by one ratelimiter replica only (it keeps that tenant warm)."""
+    return f"{ROOT}.ratelimit.replica.{replica}.{op}"
+
+
+def replica_token(name: str) -> str:
+    """A process name made fit to be one subject token: no dots, wildcards or whitespace."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or UNKNOWN
 
 
 @dataclass(frozen=True, slots=True)

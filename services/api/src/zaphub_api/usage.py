@@ -6,20 +6,26 @@ import nats.errors
 from pydantic import ValidationError
 
 from zaphub_api.errors import Unavailable
-from zaphub_contracts import subjects
 from zaphub_contracts.ratelimit import UsageReply, UsageRequest
 from zaphub_runtime.bus import Bus
+from zaphub_runtime.codec import encode
+from zaphub_runtime.ratelimit_routes import RatelimiterRoutes
+from zaphub_runtime.telemetry import inject_headers
 
 
 class UsageClient:
+    """Asks the replica that keeps the tenant's window warm, as the dispatcher does."""
+
     def __init__(self, bus: Bus, timeout: float = 2.0) -> None:
         self._bus = bus
         self._timeout = timeout
+        self._routes = RatelimiterRoutes()
 
     async def usage(self, tenant_id: UUID) -> UsageReply:
+        body = encode(UsageRequest(tenant_id=tenant_id))
         try:
-            reply = await self._bus.request(
-                subjects.RATELIMIT_USAGE, UsageRequest(tenant_id=tenant_id), self._timeout
+            reply = await self._routes.request(
+                self._bus.nc, tenant_id, "usage", body, self._timeout, inject_headers()
             )
             return UsageReply.model_validate_json(reply.data)
         except (nats.errors.Error, TimeoutError, ValidationError) as exc:

@@ -1,7 +1,8 @@
 """The dispatcher's two request/reply peers: the ratelimiter and the session-host owning a session."""
 
 import nats.errors
-from pydantic import TypeAdapter, ValidationError
+from nats.aio.msg import Msg
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
@@ -9,6 +10,9 @@ from zaphub_contracts.failures import FailureReason
 from zaphub_contracts.host import HostError, HostOp, HostReply
 from zaphub_contracts.ratelimit import AcquireReply, AcquireRequest, ReleaseRequest
 from zaphub_runtime.bus import Bus
+from zaphub_runtime.codec import encode
+from zaphub_runtime.ratelimit_routes import Op, RatelimiterRoutes
+from zaphub_runtime.telemetry import inject_headers
 
 HOST_REPLY: TypeAdapter[HostReply] = TypeAdapter(HostReply)
 
@@ -18,14 +22,17 @@ class RateLimiterUnavailable(Exception):
 
 
 class RateLimiterClient:
+    """Asks the replica that keeps the tenant's window (see `RatelimiterRoutes`)."""
+
     def __init__(self, bus: Bus, timeout: float) -> None:
         self._bus = bus
         self._timeout = timeout
+        self._routes = RatelimiterRoutes()
 
     async def acquire(self, command: SendMessage) -> AcquireReply:
         request = AcquireRequest(tenant_id=command.tenant_id, token_id=command.message_id)
         try:
-            reply = await self._bus.request(subjects.RATELIMIT_ACQUIRE, request, self._timeout)
+            reply = await self._ask(command, "acquire", request)
             return AcquireReply.model_validate_json(reply.data)
         except (nats.errors.Error, TimeoutError, ValidationError) as exc:
             raise RateLimiterUnavailable(str(exc) or exc.__class__.__name__) from exc
@@ -33,9 +40,14 @@ class RateLimiterClient:
     async def release(self, command: SendMessage) -> None:
         request = ReleaseRequest(tenant_id=command.tenant_id, token_id=command.message_id)
         try:
-            await self._bus.request(subjects.RATELIMIT_RELEASE, request, self._timeout)
+            await self._ask(command, "release", request)
         except (nats.errors.Error, TimeoutError) as exc:
             raise RateLimiterUnavailable(str(exc) or exc.__class__.__name__) from exc
+
+    async def _ask(self, command: SendMessage, op: Op, request: BaseModel) -> Msg:
+        return await self._routes.request(
+            self._bus.nc, command.tenant_id, op, encode(request), self._timeout, inject_headers()
+        )
 
 
 class HostClient:

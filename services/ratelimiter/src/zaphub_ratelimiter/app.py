@@ -14,13 +14,14 @@ import socket
 import prometheus_client
 from nats.aio.msg import Msg
 
-from zaphub_contracts import streams
+from zaphub_contracts import streams, subjects
 from zaphub_ratelimiter.grant_log import GrantLog
 from zaphub_ratelimiter.handlers import Handler, handlers
 from zaphub_ratelimiter.limiter import Limiter
 from zaphub_ratelimiter.limits import TenantLimits
 from zaphub_ratelimiter.settings import RatelimiterSettings
 from zaphub_runtime.bus import Bus
+from zaphub_runtime.ratelimit_routes import QUEUE_SUBJECTS
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,11 @@ class Ratelimiter:
             stack.push_async_callback(limits.stop)
             limiter = Limiter(GrantLog(bus.nc, bus.js, timeout=settings.ratelimit_js_timeout), limits)
             stack.push_async_callback(self._finish_inflight)
-            for subject, handler in handlers(limiter, bus.nc).items():
-                await bus.nc.subscribe(subject, queue=settings.ratelimit_queue, cb=self._spawner(handler))
+            replica = subjects.replica_token(self.instance)
+            for op, handler in handlers(limiter, bus.nc, replica).items():
+                spawn = self._spawner(handler)
+                await bus.nc.subscribe(QUEUE_SUBJECTS[op], queue=settings.ratelimit_queue, cb=spawn)
+                await bus.nc.subscribe(subjects.ratelimit_replica(replica, op), cb=spawn)
             await bus.nc.flush()
             sweeper = asyncio.create_task(_forget_idle(limiter, settings.ratelimit_idle_seconds))
             stack.callback(sweeper.cancel)

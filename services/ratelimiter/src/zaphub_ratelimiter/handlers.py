@@ -6,6 +6,7 @@ error headers) naming the problem, a grant log that does not answer gets `unavai
 
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from nats.aio.client import Client
@@ -18,6 +19,7 @@ from zaphub_contracts.ratelimit import AcquireRequest, RateLimitError, ReleaseRe
 from zaphub_ratelimiter.grant_log import GrantLogUnavailable
 from zaphub_ratelimiter.limiter import Limiter
 from zaphub_runtime.codec import decode, encode
+from zaphub_runtime.ratelimit_routes import QUEUE_SUBJECTS, Op
 from zaphub_runtime.telemetry import extract_context
 
 log = logging.getLogger(__name__)
@@ -31,11 +33,24 @@ ERROR_HEADER = "Nats-Service-Error"
 ERROR_CODE_HEADER = "Nats-Service-Error-Code"
 
 
+@dataclass(frozen=True, slots=True)
+class Replier:
+    """Answers requests, naming this replica in a header so clients can come back to it."""
+
+    nc: Client
+    replica: str
+
+    async def reply(self, msg: Msg, body: BaseModel, headers: dict[str, str] | None = None) -> None:
+        if msg.reply:
+            headers = {**(headers or {}), subjects.RATELIMIT_REPLICA_HEADER: self.replica}
+            await self.nc.publish(msg.reply, encode(body), headers=headers)
+
+
 async def _answer(
-    nc: Client, msg: Msg, request_type: type[R], call: Callable[[R], Awaitable[BaseModel]], operation: str
+    out: Replier, msg: Msg, request_type: type[R], call: Callable[[R], Awaitable[BaseModel]], operation: Op
 ) -> None:
     with tracer.start_as_current_span(
-        f"{msg.subject} process",
+        f"{QUEUE_SUBJECTS[operation]} process",  # one name whichever replica subject it came on
         context=extract_context(msg.headers),
         kind=trace.SpanKind.CONSUMER,
         attributes={
@@ -51,46 +66,41 @@ async def _answer(
             detail = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
             )
-            await _error(nc, msg, "bad_request", 400, f"invalid {request_type.__name__}: {detail}")
+            await _error(out, msg, "bad_request", 400, f"invalid {request_type.__name__}: {detail}")
             return
         try:
             reply = await call(request)
         except GrantLogUnavailable as exc:
             span.record_exception(exc)
             log.warning("grant log unavailable", extra={"fields": {"error": str(exc)}})
-            await _error(nc, msg, "unavailable", 503, f"grant log unavailable: {exc}")
+            await _error(out, msg, "unavailable", 503, f"grant log unavailable: {exc}")
             return
-        if msg.reply:
-            await msg.respond(encode(reply))
+        await out.reply(msg, reply)
 
 
 async def _error(
-    nc: Client, msg: Msg, kind: Literal["bad_request", "unavailable"], code: int, detail: str
+    out: Replier, msg: Msg, kind: Literal["bad_request", "unavailable"], code: int, detail: str
 ) -> None:
-    if not msg.reply:
-        return
     body = RateLimitError(error=kind, detail=detail[:1000])
     headers = {ERROR_HEADER: body.detail.replace("\r", " ").replace("\n", " "), ERROR_CODE_HEADER: str(code)}
-    await nc.publish(msg.reply, encode(body), headers=headers)
+    await out.reply(msg, body, headers)
 
 
-def handlers(limiter: Limiter, nc: Client) -> dict[str, Handler]:
-    """Subject → handler, for the queue-group subscriptions of `app.py`."""
+def handlers(limiter: Limiter, nc: Client, replica: str) -> dict[Op, Handler]:
+    """Operation (`acquire`, `release`, `usage`) → handler; `app.py` subscribes each to the queue
+    group's subject and to this replica's own."""
+    out = Replier(nc, replica)
 
     async def acquire(msg: Msg) -> None:
         """Grant one token to a tenant, or say when the tightest window frees."""
-        await _answer(nc, msg, AcquireRequest, lambda r: limiter.acquire(r.tenant_id, r.token_id), "acquire")
+        await _answer(out, msg, AcquireRequest, lambda r: limiter.acquire(r.tenant_id, r.token_id), "acquire")
 
     async def release(msg: Msg) -> None:
         """Give back a token whose send failed."""
-        await _answer(nc, msg, ReleaseRequest, lambda r: limiter.release(r.tenant_id, r.token_id), "release")
+        await _answer(out, msg, ReleaseRequest, lambda r: limiter.release(r.tenant_id, r.token_id), "release")
 
     async def usage(msg: Msg) -> None:
         """How much of each window a tenant has used."""
-        await _answer(nc, msg, UsageRequest, lambda r: limiter.usage(r.tenant_id), "usage")
+        await _answer(out, msg, UsageRequest, lambda r: limiter.usage(r.tenant_id), "usage")
 
-    return {
-        subjects.RATELIMIT_ACQUIRE: acquire,
-        subjects.RATELIMIT_RELEASE: release,
-        subjects.RATELIMIT_USAGE: usage,
-    }
+    return {"acquire": acquire, "release": release, "usage": usage}
