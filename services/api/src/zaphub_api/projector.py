@@ -8,6 +8,7 @@ redeliveries and replicas consuming in parallel converge on the same rows.
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -201,20 +202,49 @@ class Projector:
         self._pool = pool
 
     async def handle_batch(self, msgs: list[Msg]) -> None:
+        """Project a fetched batch in one transaction (two round trips per event instead of four);
+        should that fail, each event again on its own, so one that cannot land holds back only itself."""
+        parsed: list[tuple[Msg, ev.EventBase]] = []
         for msg in msgs:
-            await self.handle(msg)
+            event = await self._parse(msg)
+            if event is not None:
+                parsed.append((msg, event))
+        if not parsed:
+            return
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                for msg, event in parsed:
+                    with self._span(msg):
+                        await PROJECTIONS[type(event)](conn, event)
+        except (asyncpg.PostgresError, OSError):
+            log.info("batch projection failed; projecting one by one", exc_info=True)
+            for msg, event in parsed:
+                with self._span(msg):
+                    await self._project(msg, event)
+            return
+        for msg, _ in parsed:
+            await msg.ack()
 
     async def handle(self, msg: Msg) -> None:
-        with consumer_span(tracer, msg.subject, msg.headers, {"zaphub.consumer": "projector"}):
-            await self._handle(msg)
+        event = await self._parse(msg)
+        if event is not None:
+            with self._span(msg):
+                await self._project(msg, event)
 
-    async def _handle(self, msg: Msg) -> None:
+    @staticmethod
+    def _span(msg: Msg) -> AbstractContextManager[trace.Span]:
+        return consumer_span(tracer, msg.subject, msg.headers, {"zaphub.consumer": "projector"})
+
+    async def _parse(self, msg: Msg) -> ev.EventBase | None:
+        """The event, or None once a malformed one has been dead-lettered and acked."""
         try:
-            event = ev.parse_event(msg.data)
+            return ev.parse_event(msg.data)
         except ValidationError as exc:
             await self._bus.dead_letter(msg, FailureReason.MALFORMED_COMMAND, str(exc), component="projector")
             await msg.ack()
-            return
+            return None
+
+    async def _project(self, msg: Msg, event: ev.EventBase) -> None:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 await PROJECTIONS[type(event)](conn, event)

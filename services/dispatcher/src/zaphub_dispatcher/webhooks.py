@@ -52,6 +52,9 @@ class WebhookDirectory:
         self._by_tenant: dict[UUID, dict[UUID, WebhookConfig]] = {}
         self._watch: BucketWatch | None = None
 
+    def has_webhooks(self, tenant_id: UUID) -> bool:
+        return bool(self._by_tenant.get(tenant_id))
+
     def for_tenant(self, tenant_id: UUID) -> list[WebhookConfig]:
         return list(self._by_tenant.get(tenant_id, {}).values())
 
@@ -94,8 +97,20 @@ class WebhookFanout:
 
     async def handle_batch(self, msgs: list[Msg]) -> None:
         for msg in msgs:
+            if not self._tenant_has_webhooks(msg.subject):
+                # Most events go nowhere: skip the parse and the span, just ack.
+                await msg.ack()
+                continue
             with consumer_span(tracer, msg.subject, msg.headers, {"zaphub.consumer": "webhooks"}):
                 await self._handle(msg)
+
+    def _tenant_has_webhooks(self, subject: str) -> bool:
+        """False only when the subject names a tenant without webhooks; unreadable subjects go on."""
+        try:
+            tenant_id = subjects.parse(subject).tenant_id
+        except subjects.SubjectError:
+            return True
+        return self._directory.has_webhooks(tenant_id)
 
     async def _handle(self, msg: Msg) -> None:
         try:

@@ -30,6 +30,8 @@ class NewMessage:
     idempotency_key: str | None = None
 
 
+TRANSIENT_RETRIES = 3
+
 # Many messages in one statement: each session's counter moves by its count in the batch (its rows
 # locked in id order, so concurrent batches cannot deadlock), and its messages take the seqs in
 # their order of arrival.
@@ -179,16 +181,7 @@ class MessageStore:
         fresh = [(i, m, uuid4()) for i, m in enumerate(batch) if out[i] is None]
         if fresh:
             try:
-                rows = await self._pool.fetch(
-                    ACCEPT_MANY,
-                    [message_id for _, _, message_id in fresh],
-                    [m.tenant_id for _, m, _ in fresh],
-                    [m.session_id for _, m, _ in fresh],
-                    [m.chat for _, m, _ in fresh],
-                    [m.content["type"] for _, m, _ in fresh],
-                    [json.dumps(m.content) for _, m, _ in fresh],
-                    [m.idempotency_key for _, m, _ in fresh],
-                )
+                rows = await self._store_many(fresh)
             except asyncpg.UniqueViolationError:
                 for i, m, _ in fresh:
                     try:
@@ -216,6 +209,27 @@ class MessageStore:
                     )
                 )
         return [r for r in out if r is not None]
+
+    async def _store_many(self, fresh: list[tuple[int, NewMessage, UUID]]) -> list[asyncpg.Record]:
+        args = (
+            [message_id for _, _, message_id in fresh],
+            [m.tenant_id for _, m, _ in fresh],
+            [m.session_id for _, m, _ in fresh],
+            [m.chat for _, m, _ in fresh],
+            [m.content["type"] for _, m, _ in fresh],
+            [json.dumps(m.content) for _, m, _ in fresh],
+            [m.idempotency_key for _, m, _ in fresh],
+        )
+        attempt = 1
+        while True:
+            try:
+                return list(await self._pool.fetch(ACCEPT_MANY, *args))
+            except asyncpg.TransactionRollbackError:
+                # A deadlock or serialization failure rolled the whole statement back: nothing was
+                # stored, so the batch can go again.
+                if attempt == TRANSIENT_RETRIES:
+                    raise
+                attempt += 1
 
     async def _first(self, tenant_id: UUID, idempotency_key: str) -> asyncpg.Record | None:
         return await self._pool.fetchrow(
