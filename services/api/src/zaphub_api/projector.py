@@ -104,14 +104,25 @@ async def _history(
     return inserted is not None
 
 
-async def _advance(conn: Conn, e: ev.EventBase, message_id: Any, status: MessageStatus, **cols: Any) -> None:
-    sets = "".join(f", {name} = ${i}" for i, name in enumerate(cols, start=5))
+async def _record(
+    conn: Conn, e: ev.EventBase, message_id: Any, status: MessageStatus, detail: dict[str, Any], **cols: Any
+) -> None:
+    """`_history`, then move the message to `status` unless it is further along already: one statement,
+    and nothing at all when the event was projected before."""
+    sets = "".join(f", {name} = ${i}" for i, name in enumerate(cols, start=8))
     await conn.execute(
-        f"UPDATE messages SET status = $3, updated_at = now(){sets}"
-        f" WHERE id = $1 AND tenant_id = $2 AND ({_RANK_SQL}) < $4",
+        "WITH h AS ("
+        " INSERT INTO message_history (message_id, event_id, status, at, detail)"
+        " SELECT id, $2, $3, $4, $5 FROM messages WHERE id = $1 AND tenant_id = $6"
+        " ON CONFLICT (event_id) DO NOTHING RETURNING message_id)"
+        f" UPDATE messages SET status = $3, updated_at = now(){sets}"
+        f" WHERE id IN (SELECT message_id FROM h) AND ({_RANK_SQL}) < $7",
         message_id,
-        e.tenantid,
+        e.id,
         status.value,
+        e.time,
+        json.dumps(detail),
+        e.tenantid,
         MESSAGE_STATUS_RANK[status],
         *cols.values(),
     )
@@ -119,8 +130,9 @@ async def _advance(conn: Conn, e: ev.EventBase, message_id: Any, status: Message
 
 async def _sent(conn: Conn, e: ev.MessageSent) -> None:
     d = e.data
-    if await _history(conn, e, d.message_id, MessageStatus.SENT, {"whatsapp_id": d.whatsapp_id}):
-        await _advance(conn, e, d.message_id, MessageStatus.SENT, whatsapp_id=d.whatsapp_id)
+    await _record(
+        conn, e, d.message_id, MessageStatus.SENT, {"whatsapp_id": d.whatsapp_id}, whatsapp_id=d.whatsapp_id
+    )
 
 
 async def _receipt(conn: Conn, e: ev.MessageDelivered | ev.MessageRead) -> None:
@@ -128,29 +140,28 @@ async def _receipt(conn: Conn, e: ev.MessageDelivered | ev.MessageRead) -> None:
     message_id = e.data.message_id or await conn.fetchval(
         "SELECT id FROM messages WHERE whatsapp_id = $1 AND tenant_id = $2", e.data.whatsapp_id, e.tenantid
     )
-    if message_id is not None and await _history(conn, e, message_id, status, {}):
-        await _advance(conn, e, message_id, status)
+    if message_id is not None:
+        await _record(conn, e, message_id, status, {})
 
 
 async def _failed(conn: Conn, e: ev.MessageFailed) -> None:
     d = e.data
     detail = {"reason": d.reason.value, "detail": d.detail, "attempts": d.attempts}
-    if await _history(conn, e, d.message_id, MessageStatus.FAILED, detail):
-        await _advance(
-            conn,
-            e,
-            d.message_id,
-            MessageStatus.FAILED,
-            failure_reason=d.reason.value,
-            failure_detail=d.detail,
-        )
+    await _record(
+        conn,
+        e,
+        d.message_id,
+        MessageStatus.FAILED,
+        detail,
+        failure_reason=d.reason.value,
+        failure_detail=d.detail,
+    )
 
 
 async def _rate_limited(conn: Conn, e: ev.MessageRateLimited) -> None:
     d = e.data
     detail = {"retry_after": d.retry_after, "window": d.window}
-    if await _history(conn, e, d.message_id, MessageStatus.RATE_LIMITED, detail):
-        await _advance(conn, e, d.message_id, MessageStatus.RATE_LIMITED)
+    await _record(conn, e, d.message_id, MessageStatus.RATE_LIMITED, detail)
 
 
 async def _received(conn: Conn, e: ev.MessageReceived) -> None:
