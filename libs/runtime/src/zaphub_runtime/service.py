@@ -6,17 +6,15 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from zaphub_runtime.logs import setup_logging
+from zaphub_runtime.process import start_process
 from zaphub_runtime.settings import CommonSettings
-from zaphub_runtime.telemetry import setup_tracing
 
 S = TypeVar("S", bound=CommonSettings)
 
 
 def serve(name: str, settings: S, run: Callable[[S, asyncio.Event], Awaitable[None]]) -> None:
     """Run `run(settings, stop)` until it returns; SIGTERM and SIGINT set `stop` for a graceful drain."""
-    setup_logging(settings.log_level, settings.log_format)
-    provider = setup_tracing(name)
+    provider = start_process(name, settings)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -4,14 +4,12 @@ import uvloop
 
 from zaphub_ratelimiter.app import run
 from zaphub_ratelimiter.settings import RatelimiterSettings
-from zaphub_runtime.logs import setup_logging
-from zaphub_runtime.telemetry import setup_tracing
+from zaphub_runtime.process import start_process
 
 
 def main() -> None:
     settings = RatelimiterSettings()
-    setup_logging(settings.log_level, settings.log_format)
-    provider = setup_tracing("ratelimiter")
+    provider = start_process("ratelimiter", settings)
     try:
         uvloop.run(run(settings))
     finally:

@@ -5,8 +5,7 @@ import logging
 import signal
 import sys
 
-from zaphub_runtime.logs import setup_logging
-from zaphub_runtime.telemetry import setup_tracing
+from zaphub_runtime.process import start_process
 from zaphub_session_host.app import SessionHost
 from zaphub_session_host.auth_store import AuthStoreError
 from zaphub_session_host.settings import HostSettings
@@ -25,8 +24,7 @@ async def _serve(settings: HostSettings) -> None:
 
 def main() -> None:
     settings = HostSettings()
-    setup_logging(settings.log_level, settings.log_format)
-    provider = setup_tracing("session-host")
+    provider = start_process("session-host", settings)
     try:
         import uvloop  # optional speed-up
 
