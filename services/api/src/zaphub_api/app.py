@@ -19,6 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+from zaphub_api.accepts import AcceptQueue
 from zaphub_api.auth import KeyRing, provide_principal
 from zaphub_api.errors import EXCEPTION_HANDLERS
 from zaphub_api.host_client import HostClient
@@ -68,6 +69,7 @@ class Collaborators:
     sessions: SessionStore
     messages: MessageStore
     outbox: Outbox
+    accepts: AcceptQueue
     commands: SessionCommands
     placement: Placement
     limits: LimitsPublisher
@@ -91,6 +93,7 @@ async def build(settings: ApiSettings) -> Collaborators:
     )
     await bus.ensure_streams()
     messages = MessageStore(pool)
+    outbox = Outbox(bus, messages, settings.outbox_sweep_interval, settings.outbox_grace)
     return Collaborators(
         settings=settings,
         pool=pool,
@@ -98,7 +101,8 @@ async def build(settings: ApiSettings) -> Collaborators:
         tenants=TenantStore(pool, settings.default_limits, settings.tenant_max_sessions),
         sessions=SessionStore(pool),
         messages=messages,
-        outbox=Outbox(bus, messages, settings.outbox_sweep_interval, settings.outbox_grace),
+        outbox=outbox,
+        accepts=AcceptQueue(messages, outbox),
         commands=SessionCommands(bus),
         placement=Placement(await bus.kv(streams.LEASES_BUCKET), await bus.kv(streams.HOSTS_BUCKET)),
         limits=LimitsPublisher(await bus.kv(streams.LIMITS_BUCKET)),

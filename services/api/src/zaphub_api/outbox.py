@@ -70,6 +70,11 @@ class Outbox:
         self._published.append(accepted.id)
         return True
 
+    async def publish_sends(self, accepted: list[tuple[UUID, Accepted]]) -> None:
+        """Publish many at once; JetStream receives them in list order (each publish is written to the
+        connection before the next one starts), and their acks are awaited together."""
+        await asyncio.gather(*(self.publish_send(tenant_id, a) for tenant_id, a in accepted))
+
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._mark_loop()), asyncio.create_task(self._sweep_loop())]
 

@@ -11,7 +11,6 @@ import asyncpg
 from zaphub_api.errors import Conflict, NotFound
 from zaphub_api.schemas.messages import MessageRead, StatusChange
 from zaphub_contracts.statuses import MessageStatus
-from zaphub_runtime.group_commit import GroupCommit
 
 MESSAGE_COLUMNS = (
     "id, tenant_id, session_id, direction, seq, chat, sender, type, content, status, whatsapp_id,"
@@ -21,7 +20,7 @@ MESSAGE_COLUMNS = (
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
-    """An outbound message to accept: what `accept` takes, one of a batch for `accept_many`."""
+    """An outbound message to accept, one of a batch for `accept_many`."""
 
     tenant_id: UUID
     session_id: UUID
@@ -66,6 +65,8 @@ SELECT id, seq, created_at FROM m
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
+    """A stored outbound message, as the send command and the 202 answer need it."""
+
     id: UUID
     session_id: UUID
     seq: int
@@ -77,26 +78,8 @@ class Accepted:
 
 
 class MessageStore:
-    def __init__(self, pool: asyncpg.Pool, accept_batch: int = 256) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        # Two batches in flight: one is written while the next one fills.
-        self._accepts: GroupCommit[NewMessage, Accepted] = GroupCommit(
-            self.accept_many, max_batch=accept_batch, concurrency=2
-        )
-
-    async def accept(
-        self,
-        tenant_id: UUID,
-        session_id: UUID,
-        chat: str,
-        content: dict[str, Any],
-        idempotency_key: str | None,
-    ) -> Accepted:
-        """Store an outbound message as queued, with the next per-session sequence number.
-
-        Concurrent calls are stored together (group commit, see `accept_many`); an idle call goes alone.
-        """
-        return await self._accepts.submit(NewMessage(tenant_id, session_id, chat, content, idempotency_key))
 
     async def accept_one(
         self,

@@ -1,0 +1,35 @@
+"""Accepting sends under load: concurrent requests are stored in one statement and their commands
+published in the order of their per-session seq (group commit).
+
+Publishing a batch in seq order matters: a command that reaches the dispatcher before its session's
+previous one has to wait and be redelivered, which costs a cursor read, a NAK and a second delivery.
+"""
+
+from zaphub_api.outbox import Outbox
+from zaphub_api.store.messages import Accepted, MessageStore, NewMessage
+from zaphub_runtime.group_commit import GroupCommit
+
+
+class AcceptQueue:
+    def __init__(self, messages: MessageStore, outbox: Outbox, max_batch: int = 256) -> None:
+        self._messages = messages
+        self._outbox = outbox
+        # Two batches in flight: one is written while the next one fills.
+        self._batches: GroupCommit[NewMessage, Accepted] = GroupCommit(
+            self._flush, max_batch=max_batch, concurrency=2
+        )
+
+    async def accept(self, message: NewMessage) -> Accepted:
+        """Store the message as queued and publish its send command (or leave that to the sweeper)."""
+        return await self._batches.submit(message)
+
+    async def _flush(self, batch: list[NewMessage]) -> list[Accepted | Exception]:
+        results = await self._messages.accept_many(batch)
+        fresh = [
+            (message.tenant_id, result)
+            for message, result in zip(batch, results, strict=True)
+            if isinstance(result, Accepted) and not result.replayed
+        ]
+        fresh.sort(key=lambda pair: pair[1].seq)
+        await self._outbox.publish_sends(fresh)
+        return results
