@@ -23,7 +23,7 @@ from zaphub_dispatcher.clients import HostClient, RateLimiterClient, RateLimiter
 from zaphub_dispatcher.emitter import Emitter
 from zaphub_dispatcher.order import Cursor, OrderGate
 from zaphub_runtime.bus import Bus
-from zaphub_runtime.telemetry import consumer_span
+from zaphub_runtime.telemetry import client_span, consumer_span
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("zaphub_dispatcher")
@@ -79,7 +79,7 @@ class SendPipeline:
             span.add_event("waiting for an earlier message of the session")
             return
         try:
-            with tracer.start_as_current_span("ratelimit acquire", kind=trace.SpanKind.CLIENT):
+            with client_span(tracer, "ratelimit acquire"):
                 decision = await self._ratelimiter.acquire(command)
         except RateLimiterUnavailable as exc:
             log.warning("ratelimiter unavailable: %s", exc)
@@ -93,7 +93,7 @@ class SendPipeline:
             await self._wait_for_rate_limit(command, msg, decision.retry_after, decision.window)
             return
         with (
-            tracer.start_as_current_span("session-host send", kind=trace.SpanKind.CLIENT) as send_span,
+            client_span(tracer, "session-host send") as send_span,
             metrics.HostTimer() as timer,
         ):
             reply = await self._hosts.send(command)
