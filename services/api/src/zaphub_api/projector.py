@@ -8,7 +8,7 @@ redeliveries and replicas consuming in parallel converge on the same rows.
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("zaphub_api.projector")
 Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 Projection = Callable[[Conn, Any], Awaitable[None]]
+Statement = tuple[str, tuple[Any, ...]]
+StatusMove = Callable[[Any], Statement | None]
 
 _RANK_SQL = (
     "CASE status "
@@ -104,19 +106,21 @@ async def _history(
     return inserted is not None
 
 
-async def _record(
-    conn: Conn, e: ev.EventBase, message_id: Any, status: MessageStatus, detail: dict[str, Any], **cols: Any
-) -> None:
+def _record(
+    e: ev.EventBase, message_id: Any, status: MessageStatus, detail: dict[str, Any], **cols: Any
+) -> Statement:
     """`_history`, then move the message to `status` unless it is further along already: one statement,
-    and nothing at all when the event was projected before."""
+    which does nothing at all when the event was projected before."""
     sets = "".join(f", {name} = ${i}" for i, name in enumerate(cols, start=8))
-    await conn.execute(
+    sql = (
         "WITH h AS ("
         " INSERT INTO message_history (message_id, event_id, status, at, detail)"
         " SELECT id, $2, $3, $4, $5 FROM messages WHERE id = $1 AND tenant_id = $6"
         " ON CONFLICT (event_id) DO NOTHING RETURNING message_id)"
         f" UPDATE messages SET status = $3, updated_at = now(){sets}"
-        f" WHERE id IN (SELECT message_id FROM h) AND ({_RANK_SQL}) < $7",
+        f" WHERE id IN (SELECT message_id FROM h) AND ({_RANK_SQL}) < $7"
+    )
+    args = (
         message_id,
         e.id,
         status.value,
@@ -126,29 +130,38 @@ async def _record(
         MESSAGE_STATUS_RANK[status],
         *cols.values(),
     )
+    return sql, args
 
 
-async def _sent(conn: Conn, e: ev.MessageSent) -> None:
+def _sent(e: ev.MessageSent) -> Statement:
     d = e.data
-    await _record(
-        conn, e, d.message_id, MessageStatus.SENT, {"whatsapp_id": d.whatsapp_id}, whatsapp_id=d.whatsapp_id
-    )
+    detail = {"whatsapp_id": d.whatsapp_id}
+    return _record(e, d.message_id, MessageStatus.SENT, detail, whatsapp_id=d.whatsapp_id)
 
 
-async def _receipt(conn: Conn, e: ev.MessageDelivered | ev.MessageRead) -> None:
-    status = MessageStatus.DELIVERED if isinstance(e, ev.MessageDelivered) else MessageStatus.READ
-    message_id = e.data.message_id or await conn.fetchval(
+def _receipt_status(e: ev.MessageDelivered | ev.MessageRead) -> MessageStatus:
+    return MessageStatus.DELIVERED if isinstance(e, ev.MessageDelivered) else MessageStatus.READ
+
+
+def _receipt(e: ev.MessageDelivered | ev.MessageRead) -> Statement | None:
+    """None when the receipt names only the WhatsApp id: `_receipt_by_whatsapp_id` looks it up."""
+    if e.data.message_id is None:
+        return None
+    return _record(e, e.data.message_id, _receipt_status(e), {})
+
+
+async def _receipt_by_whatsapp_id(conn: Conn, e: ev.MessageDelivered | ev.MessageRead) -> None:
+    message_id = await conn.fetchval(
         "SELECT id FROM messages WHERE whatsapp_id = $1 AND tenant_id = $2", e.data.whatsapp_id, e.tenantid
     )
     if message_id is not None:
-        await _record(conn, e, message_id, status, {})
+        await conn.execute(*_record(e, message_id, _receipt_status(e), {}))
 
 
-async def _failed(conn: Conn, e: ev.MessageFailed) -> None:
+def _failed(e: ev.MessageFailed) -> Statement:
     d = e.data
     detail = {"reason": d.reason.value, "detail": d.detail, "attempts": d.attempts}
-    await _record(
-        conn,
+    return _record(
         e,
         d.message_id,
         MessageStatus.FAILED,
@@ -158,10 +171,10 @@ async def _failed(conn: Conn, e: ev.MessageFailed) -> None:
     )
 
 
-async def _rate_limited(conn: Conn, e: ev.MessageRateLimited) -> None:
+def _rate_limited(e: ev.MessageRateLimited) -> Statement:
     d = e.data
     detail = {"retry_after": d.retry_after, "window": d.window}
-    await _record(conn, e, d.message_id, MessageStatus.RATE_LIMITED, detail)
+    return _record(e, d.message_id, MessageStatus.RATE_LIMITED, detail)
 
 
 async def _received(conn: Conn, e: ev.MessageReceived) -> None:
@@ -190,6 +203,15 @@ async def _ignore(conn: Conn, e: ev.EventBase) -> None:
     return None
 
 
+# Status moves of outbound messages: statements, so a batch runs all of one shape in one round trip.
+STATUS_MOVES: dict[type[ev.EventBase], StatusMove] = {
+    ev.MessageSent: _sent,
+    ev.MessageDelivered: _receipt,
+    ev.MessageRead: _receipt,
+    ev.MessageFailed: _failed,
+    ev.MessageRateLimited: _rate_limited,
+}
+# Everything else, and the status moves a statement cannot express, one event at a time.
 PROJECTIONS: dict[type[ev.EventBase], Projection] = {
     ev.SessionQr: _qr,
     ev.SessionPairCode: _ignore,
@@ -197,14 +219,29 @@ PROJECTIONS: dict[type[ev.EventBase], Projection] = {
     ev.SessionDisconnected: _disconnected,
     ev.SessionLoggedOut: _logged_out,
     ev.SessionFailed: _failed_session,
-    ev.MessageSent: _sent,
-    ev.MessageDelivered: _receipt,
-    ev.MessageRead: _receipt,
-    ev.MessageFailed: _failed,
-    ev.MessageRateLimited: _rate_limited,
+    ev.MessageDelivered: _receipt_by_whatsapp_id,
+    ev.MessageRead: _receipt_by_whatsapp_id,
     ev.MessageReceived: _received,
 }
-assert set(PROJECTIONS) == set(ev.EVENT_CLASSES), "every event type needs a projection"
+assert set(PROJECTIONS) | set(STATUS_MOVES) == set(ev.EVENT_CLASSES), "every event type needs a projection"
+
+
+async def project(conn: Conn, events: list[ev.EventBase]) -> None:
+    """Project events in one transaction. Status moves run first, grouped by statement (their order
+    does not matter: each move only ever raises a message's status); then the rest in event order."""
+    moves: dict[str, list[tuple[Any, ...]]] = {}
+    rest: list[ev.EventBase] = []
+    for event in events:
+        move = STATUS_MOVES.get(type(event))
+        statement = move(event) if move is not None else None
+        if statement is None:
+            rest.append(event)
+        else:
+            moves.setdefault(statement[0], []).append(statement[1])
+    for sql, rows in moves.items():
+        await conn.executemany(sql, rows)
+    for event in rest:
+        await PROJECTIONS[type(event)](conn, event)
 
 
 class Projector:
@@ -213,8 +250,8 @@ class Projector:
         self._pool = pool
 
     async def handle_batch(self, msgs: list[Msg]) -> None:
-        """Project a fetched batch in one transaction (two round trips per event instead of four);
-        should that fail, each event again on its own, so one that cannot land holds back only itself."""
+        """Project a fetched batch in one transaction, status moves pipelined (`project`); should that
+        fail, each event again on its own, so one that cannot land holds back only itself."""
         parsed: list[tuple[Msg, ev.EventBase]] = []
         for msg in msgs:
             event = await self._parse(msg)
@@ -223,10 +260,11 @@ class Projector:
         if not parsed:
             return
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                for msg, event in parsed:
-                    with self._span(msg):
-                        await PROJECTIONS[type(event)](conn, event)
+            with ExitStack() as spans:
+                for msg, _ in parsed:
+                    spans.enter_context(self._span(msg))
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await project(conn, [event for _, event in parsed])
         except (asyncpg.PostgresError, OSError):
             log.info("batch projection failed; projecting one by one", exc_info=True)
             for msg, event in parsed:
@@ -258,7 +296,7 @@ class Projector:
     async def _project(self, msg: Msg, event: ev.EventBase) -> None:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                await PROJECTIONS[type(event)](conn, event)
+                await project(conn, [event])
         except (asyncpg.PostgresError, OSError):
             log.warning("projection failed; will retry", exc_info=True)
             await msg.nak(delay=1.0)
