@@ -28,6 +28,7 @@ tracer = trace.get_tracer("zaphub_api.projector")
 Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 Projection = Callable[[Conn, Any], Awaitable[None]]
 Statement = tuple[str, tuple[Any, ...]]
+RANK_ARG = 6  # where a status move's statement carries the rank of the status it moves to
 StatusMove = Callable[[Any], Statement | None]
 
 _RANK_SQL = (
@@ -107,18 +108,28 @@ async def _history(
 
 
 def _record(
-    e: ev.EventBase, message_id: Any, status: MessageStatus, detail: dict[str, Any], **cols: Any
+    e: ev.EventBase,
+    message_id: Any,
+    status: MessageStatus,
+    detail: dict[str, Any],
+    whatsapp_id: str | None = None,
+    **cols: Any,
 ) -> Statement:
-    """`_history`, then move the message to `status` unless it is further along already: one statement,
-    which does nothing at all when the event was projected before."""
-    sets = "".join(f", {name} = ${i}" for i, name in enumerate(cols, start=8))
+    """`_history`, then move the message to `status` (and set `cols`) unless it is further along
+    already: one statement, which does nothing at all when the event was projected before. The
+    WhatsApp id is kept whatever the order: a receipt may be projected before its `message.sent`."""
+    moves = f"({_RANK_SQL}) < $7"
+    sets = "".join(
+        f", {name} = CASE WHEN {moves} THEN ${i} ELSE {name} END" for i, name in enumerate(cols, 9)
+    )
     sql = (
         "WITH h AS ("
         " INSERT INTO message_history (message_id, event_id, status, at, detail)"
         " SELECT id, $2, $3, $4, $5 FROM messages WHERE id = $1 AND tenant_id = $6"
         " ON CONFLICT (event_id) DO NOTHING RETURNING message_id)"
-        f" UPDATE messages SET status = $3, updated_at = now(){sets}"
-        f" WHERE id IN (SELECT message_id FROM h) AND ({_RANK_SQL}) < $7"
+        f" UPDATE messages SET status = CASE WHEN {moves} THEN $3 ELSE status END, updated_at = now(),"
+        f" whatsapp_id = COALESCE(whatsapp_id, $8){sets}"
+        " WHERE id IN (SELECT message_id FROM h)"
     )
     args = (
         message_id,
@@ -128,6 +139,7 @@ def _record(
         json.dumps(detail),
         e.tenantid,
         MESSAGE_STATUS_RANK[status],
+        whatsapp_id,
         *cols.values(),
     )
     return sql, args
@@ -136,7 +148,7 @@ def _record(
 def _sent(e: ev.MessageSent) -> Statement:
     d = e.data
     detail = {"whatsapp_id": d.whatsapp_id}
-    return _record(e, d.message_id, MessageStatus.SENT, detail, whatsapp_id=d.whatsapp_id)
+    return _record(e, d.message_id, MessageStatus.SENT, detail, d.whatsapp_id)
 
 
 def _receipt_status(e: ev.MessageDelivered | ev.MessageRead) -> MessageStatus:
@@ -155,7 +167,8 @@ async def _receipt_by_whatsapp_id(conn: Conn, e: ev.MessageDelivered | ev.Messag
         "SELECT id FROM messages WHERE whatsapp_id = $1 AND tenant_id = $2", e.data.whatsapp_id, e.tenantid
     )
     if message_id is not None:
-        await conn.execute(*_record(e, message_id, _receipt_status(e), {}))
+        sql, args = _record(e, message_id, _receipt_status(e), {})
+        await conn.execute(sql, *args)
 
 
 def _failed(e: ev.MessageFailed) -> Statement:
@@ -227,8 +240,10 @@ assert set(PROJECTIONS) | set(STATUS_MOVES) == set(ev.EVENT_CLASSES), "every eve
 
 
 async def project(conn: Conn, events: list[ev.EventBase]) -> None:
-    """Project events in one transaction. Status moves run first, grouped by statement (their order
-    does not matter: each move only ever raises a message's status); then the rest in event order."""
+    """Project events in one transaction. Status moves run first, grouped by statement and lowest
+    status first, so a `message.sent` lands before the receipts that may look it up by WhatsApp id
+    (otherwise their order does not matter: a move only ever raises a message's status); then the
+    rest in event order."""
     moves: dict[str, list[tuple[Any, ...]]] = {}
     rest: list[ev.EventBase] = []
     for event in events:
@@ -238,7 +253,7 @@ async def project(conn: Conn, events: list[ev.EventBase]) -> None:
             rest.append(event)
         else:
             moves.setdefault(statement[0], []).append(statement[1])
-    for sql, rows in moves.items():
+    for sql, rows in sorted(moves.items(), key=lambda group: group[1][0][RANK_ARG]):
         await conn.executemany(sql, rows)
     for event in rest:
         await PROJECTIONS[type(event)](conn, event)

@@ -1,0 +1,91 @@
+"""The projector keeps PostgreSQL current from events on the bus, in batches, idempotently."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import nats
+
+from zaphub_contracts import events as ev
+from zaphub_contracts import subjects
+from zaphub_runtime.codec import encode
+
+Api = Any  # the `api` fixture of conftest.py
+TEXT = {"to": "+5511988887777", "type": "text", "text": "hi"}
+
+
+def envelope(message_id: uuid.UUID, tenant: str, session: str, kind: str, at: datetime) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "source": "/tests/projector",
+        "time": at,
+        "subject": f"messages/{message_id}",
+        "tenantid": uuid.UUID(tenant),
+        "sessionid": uuid.UUID(session),
+    }
+
+
+async def wait_status(api: Api, auth: dict[str, str], message_id: str, status: str) -> dict[str, Any]:
+    for _ in range(100):
+        body: dict[str, Any] = (await api.client.get(f"/api/v1/messages/{message_id}", headers=auth)).json()
+        if body["status"] == status:
+            return body
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"message {message_id} stayed {body['status']}, not {status}")
+
+
+async def test_a_burst_of_events_lands_once_in_order_of_status(api: Api, nats_url: str) -> None:
+    """Sent, delivered and read of many messages at once (receipts by ZapHub id or by WhatsApp id only,
+    some twice, one read before its delivered) leave each message read with one history entry each."""
+    tenant, auth = await api.tenant()
+    session = (await api.session(auth))["id"]
+    ids = []
+    for _ in range(20):
+        response = await api.client.post(f"/api/v1/sessions/{session}/messages", json=TEXT, headers=auth)
+        ids.append(response.json()["id"])
+    now = datetime.now(UTC)
+    events: list[ev.EventBase] = []
+    for n, message_id in enumerate(ids):
+        mid, wa = uuid.UUID(message_id), f"WA{n:04d}"
+        sent = ev.MessageSentData(
+            message_id=mid, whatsapp_id=wa, to="5511988887777@s.whatsapp.net", sent_at=now
+        )
+        # Every other receipt names only the WhatsApp id, as receipts of a real phone may.
+        receipt = ev.MessageReceiptData(
+            message_id=mid if n % 2 else None, whatsapp_id=wa, chat="5511988887777@s.whatsapp.net", at=now
+        )
+        read = ev.MessageRead(**envelope(mid, tenant["id"], session, "read", now), data=receipt)
+        events += [
+            ev.MessageSent(**envelope(mid, tenant["id"], session, "sent", now), data=sent),
+            ev.MessageDelivered(**envelope(mid, tenant["id"], session, "delivered", now), data=receipt),
+            read,
+            read,  # a repeat of the same event
+        ]
+    late = ev.MessageDelivered(
+        **envelope(uuid.UUID(ids[0]), tenant["id"], session, "delivered", now + timedelta(seconds=1)),
+        data=ev.MessageReceiptData(
+            message_id=uuid.UUID(ids[0]), whatsapp_id="WA0000", chat="5511988887777@s.whatsapp.net", at=now
+        ),
+    )
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    try:
+        for event in [*events, late]:
+            await js.publish(subjects.event(event.tenantid, event.sessionid, event.short), encode(event))
+    finally:
+        await nc.close()
+    for message_id in ids:
+        body = await wait_status(api, auth, message_id, "read")
+    await asyncio.sleep(0.3)  # let the late delivered receipt land too
+    first = (await api.client.get(f"/api/v1/messages/{ids[0]}", headers=auth)).json()
+    assert first["status"] == "read"  # a late receipt never moves a message back
+    assert [h["status"] for h in first["history"]].count("read") == 1
+    assert sorted(h["status"] for h in first["history"]) == [
+        "delivered",
+        "delivered",
+        "queued",
+        "read",
+        "sent",
+    ]
+    assert body["whatsapp_id"] == f"WA{len(ids) - 1:04d}"
