@@ -23,6 +23,10 @@ class AcceptQueue:
         """Store the message as queued and publish its send command (or leave that to the sweeper)."""
         return await self._batches.submit(message)
 
+    async def drain(self) -> None:
+        """Until the batches in flight are stored and published (on shutdown, before the bus closes)."""
+        await self._batches.wait_idle()
+
     async def _flush(self, batch: list[NewMessage]) -> list[Accepted | Exception]:
         results = await self._messages.accept_many(batch)
         fresh = [

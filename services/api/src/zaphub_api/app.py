@@ -160,6 +160,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             for task in consumer_tasks:
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(task, timeout=5)
+            await collaborators.accepts.drain()
             await collaborators.outbox.stop()
             await collaborators.bus.close()
             await collaborators.pool.close()
