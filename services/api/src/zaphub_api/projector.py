@@ -28,7 +28,6 @@ tracer = trace.get_tracer("zaphub_api.projector")
 Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 Projection = Callable[[Conn, Any], Awaitable[None]]
 Statement = tuple[str, tuple[Any, ...]]
-RANK_ARG = 6  # where a status move's statement carries the rank of the status it moves to
 StatusMove = Callable[[Any], Statement | None]
 
 _RANK_SQL = (
@@ -240,10 +239,10 @@ assert set(PROJECTIONS) | set(STATUS_MOVES) == set(ev.EVENT_CLASSES), "every eve
 
 
 async def project(conn: Conn, events: list[ev.EventBase]) -> None:
-    """Project events in one transaction. Status moves run first, grouped by statement and lowest
-    status first, so a `message.sent` lands before the receipts that may look it up by WhatsApp id
-    (otherwise their order does not matter: a move only ever raises a message's status); then the
-    rest in event order."""
+    """Project events in one transaction: status moves first, grouped by statement (their order does
+    not matter: a move only ever raises a message's status, and the WhatsApp id is kept whatever
+    comes first), then the rest in event order, so a receipt looked up by WhatsApp id finds the
+    `message.sent` of the same batch."""
     moves: dict[str, list[tuple[Any, ...]]] = {}
     rest: list[ev.EventBase] = []
     for event in events:
@@ -253,7 +252,7 @@ async def project(conn: Conn, events: list[ev.EventBase]) -> None:
             rest.append(event)
         else:
             moves.setdefault(statement[0], []).append(statement[1])
-    for sql, rows in sorted(moves.items(), key=lambda group: group[1][0][RANK_ARG]):
+    for sql, rows in moves.items():
         await conn.executemany(sql, rows)
     for event in rest:
         await PROJECTIONS[type(event)](conn, event)
@@ -288,12 +287,6 @@ class Projector:
             return
         for msg, _ in parsed:
             await msg.ack()
-
-    async def handle(self, msg: Msg) -> None:
-        event = await self._parse(msg)
-        if event is not None:
-            with self._span(msg):
-                await self._project(msg, event)
 
     @staticmethod
     def _span(msg: Msg) -> AbstractContextManager[trace.Span]:
