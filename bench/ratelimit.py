@@ -51,11 +51,11 @@ async def run_load(
         nc, route = ncs[i % len(ncs)], routes[i % len(ncs)]
         tenant = tenants[i % len(tenants)]
         while time.monotonic() < stop:
-            body = encode(AcquireRequest(tenant_id=tenant, token_id=uuid.uuid4()))
+            request = AcquireRequest(tenant_id=tenant, token_id=uuid.uuid4())
             if routed:
-                await route.request(nc, tenant, "acquire", body, 10, {})
+                await route.request(nc, tenant, "acquire", request, 10)
             else:
-                await nc.request(subjects.RATELIMIT_ACQUIRE, body, timeout=10)
+                await nc.request(subjects.RATELIMIT_ACQUIRE, encode(request), timeout=10)
             done += 1
 
     started = time.monotonic()

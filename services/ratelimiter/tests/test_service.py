@@ -144,8 +144,8 @@ async def test_a_tenant_is_decided_by_one_replica_until_it_dies(two_replicas: Re
     answered: list[str] = []
 
     async def routed_acquire() -> AcquireReply:
-        body = encode(AcquireRequest(tenant_id=tenant, token_id=uuid.uuid4()))
-        reply = await routes.request(nc, tenant, "acquire", body, 10, {})
+        request = AcquireRequest(tenant_id=tenant, token_id=uuid.uuid4())
+        reply = await routes.request(nc, tenant, "acquire", request, 10)
         answered.append((reply.headers or {})[subjects.RATELIMIT_REPLICA_HEADER])
         return decode(AcquireReply, reply.data)
 

@@ -16,8 +16,11 @@ from uuid import UUID
 import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from pydantic import BaseModel
 
 from zaphub_contracts import subjects
+from zaphub_runtime.codec import encode
+from zaphub_runtime.telemetry import inject_headers
 
 Op = Literal["acquire", "release", "usage"]
 QUEUE_SUBJECTS: dict[Op, str] = {
@@ -45,11 +48,10 @@ class RatelimiterRoutes:
             return QUEUE_SUBJECTS[op]
         return subjects.ratelimit_replica(self.owner(tenant_id), op)
 
-    async def request(
-        self, nc: Client, tenant_id: UUID, op: Op, body: bytes, timeout: float, headers: dict[str, str]
-    ) -> Msg:
+    async def request(self, nc: Client, tenant_id: UUID, op: Op, payload: BaseModel, timeout: float) -> Msg:
         """Ask the tenant's replica; when it is gone, ask the queue group instead (same timeout)."""
         subject = self.subject(tenant_id, op)
+        body, headers = encode(payload), inject_headers()
         try:
             reply = await nc.request(subject, body, timeout=timeout, headers=headers)
         except nats.errors.NoRespondersError:

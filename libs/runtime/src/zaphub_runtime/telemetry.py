@@ -11,9 +11,13 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
 
+def _console() -> bool:
+    return os.environ.get("OTEL_TRACES_EXPORTER", "").lower() == "console"
+
+
 def traces_exported() -> bool:
     """Whether the OTEL_* variables name somewhere to send spans (an OTLP endpoint, or the console)."""
-    return os.environ.get("OTEL_TRACES_EXPORTER", "").lower() == "console" or bool(
+    return _console() or bool(
         os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     )
 
@@ -21,7 +25,7 @@ def traces_exported() -> bool:
 def _exporter() -> SpanExporter | None:
     if not traces_exported():
         return None
-    if os.environ.get("OTEL_TRACES_EXPORTER", "").lower() == "console":
+    if _console():
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()

@@ -8,9 +8,7 @@ from pydantic import ValidationError
 from zaphub_api.errors import Unavailable
 from zaphub_contracts.ratelimit import UsageReply, UsageRequest
 from zaphub_runtime.bus import Bus
-from zaphub_runtime.codec import encode
 from zaphub_runtime.ratelimit_routes import RatelimiterRoutes
-from zaphub_runtime.telemetry import inject_headers
 
 
 class UsageClient:
@@ -22,11 +20,9 @@ class UsageClient:
         self._routes = RatelimiterRoutes()
 
     async def usage(self, tenant_id: UUID) -> UsageReply:
-        body = encode(UsageRequest(tenant_id=tenant_id))
+        request = UsageRequest(tenant_id=tenant_id)
         try:
-            reply = await self._routes.request(
-                self._bus.nc, tenant_id, "usage", body, self._timeout, inject_headers()
-            )
+            reply = await self._routes.request(self._bus.nc, tenant_id, "usage", request, self._timeout)
             return UsageReply.model_validate_json(reply.data)
         except (nats.errors.Error, TimeoutError, ValidationError) as exc:
             raise Unavailable("The ratelimiter did not answer; retry") from exc

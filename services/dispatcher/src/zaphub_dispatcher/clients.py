@@ -10,9 +10,7 @@ from zaphub_contracts.failures import FailureReason
 from zaphub_contracts.host import HostError, HostOp, HostReply
 from zaphub_contracts.ratelimit import AcquireReply, AcquireRequest, ReleaseRequest
 from zaphub_runtime.bus import Bus
-from zaphub_runtime.codec import encode
 from zaphub_runtime.ratelimit_routes import Op, RatelimiterRoutes
-from zaphub_runtime.telemetry import inject_headers
 
 HOST_REPLY: TypeAdapter[HostReply] = TypeAdapter(HostReply)
 
@@ -45,9 +43,7 @@ class RateLimiterClient:
             raise RateLimiterUnavailable(str(exc) or exc.__class__.__name__) from exc
 
     async def _ask(self, command: SendMessage, op: Op, request: BaseModel) -> Msg:
-        return await self._routes.request(
-            self._bus.nc, command.tenant_id, op, encode(request), self._timeout, inject_headers()
-        )
+        return await self._routes.request(self._bus.nc, command.tenant_id, op, request, self._timeout)
 
 
 class HostClient:
