@@ -81,60 +81,25 @@ class MessageStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def accept_one(
-        self,
-        tenant_id: UUID,
-        session_id: UUID,
-        chat: str,
-        content: dict[str, Any],
-        idempotency_key: str | None,
-    ) -> Accepted:
-        """Store one outbound message as queued, with the next per-session sequence number.
-
-        One statement (one round trip, atomic): take the session's next seq, insert the message and
-        its first history entry. A repeated Idempotency-Key returns the first message instead.
-        """
-        if idempotency_key is not None:
-            first = await self._first(tenant_id, idempotency_key)
+    async def accept_one(self, m: NewMessage) -> Accepted:
+        """Store one outbound message as queued, with the next per-session sequence number (the batch
+        statement with a batch of one). A repeated Idempotency-Key returns the first message instead."""
+        if m.idempotency_key is not None:
+            first = await self._first(m.tenant_id, m.idempotency_key)
             if first is not None:
-                return self._replay(first, session_id, chat, content)
+                return self._replay(first, m.session_id, m.chat, m.content)
         message_id = uuid4()
         try:
-            row = await self._pool.fetchrow(
-                """
-                WITH s AS (
-                    UPDATE sessions SET msg_seq = msg_seq + 1 WHERE id = $2 AND tenant_id = $3
-                    RETURNING msg_seq
-                ), m AS (
-                    INSERT INTO messages (id, tenant_id, session_id, direction, seq, chat, type, content,
-                                          status, idempotency_key)
-                    SELECT $1, $3, $2, 'outbound', s.msg_seq, $4, $5, $6, 'queued', $7 FROM s
-                    RETURNING id, seq, created_at
-                ), h AS (
-                    INSERT INTO message_history (message_id, status, at)
-                    SELECT id, 'queued', created_at FROM m
-                )
-                SELECT seq, created_at FROM m
-                """,
-                message_id,
-                session_id,
-                tenant_id,
-                chat,
-                content["type"],
-                json.dumps(content),
-                idempotency_key,
-            )
+            rows = await self._store_many([(0, m, message_id)])
         except asyncpg.UniqueViolationError:
             # A concurrent request with the same key committed first: answer with its message.
-            first = await self._first(tenant_id, idempotency_key or "")
+            first = await self._first(m.tenant_id, m.idempotency_key or "")
             if first is None:
                 raise Conflict("A request with this Idempotency-Key is in progress; retry") from None
-            return self._replay(first, session_id, chat, content)
-        if row is None:
-            raise NotFound(f"Session {session_id} does not exist")
-        return Accepted(
-            message_id, session_id, row["seq"], chat, content, MessageStatus.QUEUED, row["created_at"], False
-        )
+            return self._replay(first, m.session_id, m.chat, m.content)
+        if not rows:
+            raise NotFound(f"Session {m.session_id} does not exist")
+        return _accepted(m, message_id, rows[0])
 
     async def accept_many(self, batch: list[NewMessage]) -> list[Accepted | Exception]:
         """Store a batch of outbound messages in one statement; each gets its own result or error.
@@ -168,9 +133,7 @@ class MessageStore:
             except asyncpg.UniqueViolationError:
                 for i, m, _ in fresh:
                     try:
-                        out[i] = await self.accept_one(
-                            m.tenant_id, m.session_id, m.chat, m.content, m.idempotency_key
-                        )
+                        out[i] = await self.accept_one(m)
                     except (Conflict, NotFound) as exc:
                         out[i] = exc
                 return [r for r in out if r is not None]
@@ -180,16 +143,7 @@ class MessageStore:
                 out[i] = (
                     NotFound(f"Session {m.session_id} does not exist")
                     if row is None
-                    else Accepted(
-                        message_id,
-                        m.session_id,
-                        row["seq"],
-                        m.chat,
-                        m.content,
-                        MessageStatus.QUEUED,
-                        row["created_at"],
-                        False,
-                    )
+                    else _accepted(m, message_id, row)
                 )
         return [r for r in out if r is not None]
 
@@ -294,6 +248,11 @@ class MessageStore:
             since,
         )
         return [to_read(r, []) for r in rows]
+
+
+def _accepted(m: NewMessage, message_id: UUID, row: asyncpg.Record) -> Accepted:
+    status, created_at = MessageStatus.QUEUED, row["created_at"]
+    return Accepted(message_id, m.session_id, row["seq"], m.chat, m.content, status, created_at, False)
 
 
 def to_read(row: asyncpg.Record, history: list[asyncpg.Record]) -> MessageRead:
