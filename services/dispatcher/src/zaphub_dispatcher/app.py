@@ -15,9 +15,9 @@ from zaphub_dispatcher import metrics
 from zaphub_dispatcher.attempts import Attempts
 from zaphub_dispatcher.clients import HostClient, RateLimiterClient
 from zaphub_dispatcher.emitter import Emitter
-from zaphub_dispatcher.lanes import Lanes
+from zaphub_dispatcher.lanes import Arrival, Lanes
 from zaphub_dispatcher.order import OrderGate
-from zaphub_dispatcher.sends import RetryPolicy, SendPipeline
+from zaphub_dispatcher.sends import PendingSend, RetryPolicy, SendPipeline
 from zaphub_dispatcher.session_commands import SessionCommandPipeline
 from zaphub_dispatcher.settings import DispatcherSettings
 from zaphub_dispatcher.webhooks import (
@@ -67,16 +67,22 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
         session_commands = SessionCommandPipeline(
             bus, await bus.kv(streams.SESSIONS_BUCKET), policy, settings.host_timeout
         )
-        send_lanes = Lanes(sends.process, settings.max_in_flight)
-        session_lanes = Lanes(session_commands.process, max_in_flight=64)
+        send_lanes: Lanes[PendingSend] = Lanes(sends.process, settings.max_in_flight)
+
+        async def run_session_command(item: Arrival) -> None:
+            await session_commands.process(item.msg)
+
+        session_lanes: Lanes[Arrival] = Lanes(run_session_command, max_in_flight=64)
 
         async def on_sends(msgs: list[Msg]) -> None:
             for msg in msgs:
-                await send_lanes.submit(_lane_of(msg), msg)
+                pending = await sends.prepare(msg)
+                if pending is not None:
+                    await send_lanes.submit(pending.command.session_id, pending)
 
         async def on_session_commands(msgs: list[Msg]) -> None:
             for msg in msgs:
-                await session_lanes.submit(_lane_of(msg), msg)
+                await session_lanes.submit(_lane_of(msg), Arrival(msg))
 
         webhooks = WebhookDirectory()
         await webhooks.start(await bus.kv(streams.WEBHOOKS_BUCKET))

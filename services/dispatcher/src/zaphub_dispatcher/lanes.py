@@ -1,66 +1,128 @@
-"""Per-session lanes: one session's commands run one at a time, in arrival order; sessions run side
-by side. A lane holds at most `per_lane` commands so one busy session cannot take every slot."""
+"""Per-session lanes: one session's commands run one at a time, lowest `order` first; sessions run side
+by side. A lane holds at most `per_lane` commands so one busy session cannot take every slot.
+
+A command that arrives out of order (a redelivery, or a twin of the head fetched by another replica)
+waits in its lane for the earlier one instead of going back to JetStream: each trip back would be
+another delivery and another cursor read, and under a backlog those trips used to crowd out the sends.
+"""
 
 import asyncio
+import bisect
+import contextlib
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
 
 from nats.aio.msg import Msg
 
 log = logging.getLogger(__name__)
-Process = Callable[[Msg], Awaitable[None]]
+OVERFLOW_DELAY = 0.5  # seconds a command that found its lane full waits in JetStream
 
 
-class Lanes:
+class Held(Protocol):
+    @property
+    def msg(self) -> Msg: ...
+
+    @property
+    def order(self) -> int: ...
+
+
+T = TypeVar("T", bound=Held)
+# Returns None when done with the command (acked or handed back), or seconds to keep it and look again:
+# sooner if a command with a lower order reaches the lane.
+Process = Callable[[T], Awaitable[float | None]]
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A command held in arrival order (its stream sequence)."""
+
+    msg: Msg
+
+    @property
+    def order(self) -> int:
+        return self.msg.metadata.sequence.stream
+
+
+@dataclass(eq=False)
+class _Lane(Generic[T]):
+    items: list[T] = field(default_factory=list)  # sorted by order
+    head_changed: asyncio.Event = field(default_factory=asyncio.Event)
+    running: T | None = None
+
+
+class Lanes(Generic[T]):
     def __init__(
-        self, process: Process, max_in_flight: int, per_lane: int = 32, keepalive: float = 3.0
+        self, process: Process[T], max_in_flight: int, per_lane: int = 32, keepalive: float = 3.0
     ) -> None:
         self._process = process
         self._keepalive = keepalive
         self._ticker: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(max_in_flight)
         self._per_lane = per_lane
-        self._lanes: dict[Hashable, deque[Msg]] = {}
+        self._lanes: dict[Hashable, _Lane[T]] = {}
         self._held: set[int] = set()  # stream sequences in a lane, to drop a redelivered twin
         self._workers: set[asyncio.Task[None]] = set()
 
-    async def submit(self, lane: Hashable, msg: Msg) -> None:
+    async def submit(self, key: Hashable, item: T) -> None:
         if self._ticker is None:
             self._ticker = asyncio.create_task(self._keep_alive())
-        seq = msg.metadata.sequence.stream
-        if seq in self._held:
+        if _sequence(item) in self._held:
             return  # the copy already in the lane will ack it
-        current = self._lanes.get(lane)
-        if current is not None and len(current) >= self._per_lane:
-            await msg.nak(delay=0.5)
+        lane = self._lanes.get(key)
+        if lane is not None and len(lane.items) >= self._per_lane:
+            await self._overflow(lane, item)
             return
         await self._slots.acquire()
-        self._held.add(seq)
         # Looked up again: the lane may have finished while this waited for a slot.
-        queue = self._lanes.get(lane)
-        if queue is None:
-            queue = self._lanes[lane] = deque()
-            worker = asyncio.create_task(self._drain(lane, queue))
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = _Lane()
+            worker = asyncio.create_task(self._drain(key, lane))
             self._workers.add(worker)
             worker.add_done_callback(self._workers.discard)
-        queue.append(msg)
+        self._insert(lane, item)
 
-    async def _drain(self, lane: Hashable, queue: deque[Msg]) -> None:
+    def _insert(self, lane: _Lane[T], item: T) -> None:
+        self._held.add(_sequence(item))
+        bisect.insort(lane.items, item, key=_order)
+        if lane.items[0] is item:
+            lane.head_changed.set()
+
+    async def _overflow(self, lane: _Lane[T], item: T) -> None:
+        # Keep the earliest commands: an earlier one is what the rest of the lane may be waiting for.
+        last = lane.items[-1]
+        if item.order >= last.order or last is lane.running:
+            await _nak_quietly(item.msg, OVERFLOW_DELAY)
+            return
+        lane.items.pop()
+        self._held.discard(_sequence(last))
+        self._insert(lane, item)  # takes over the evicted command's slot
+        await _nak_quietly(last.msg, OVERFLOW_DELAY)
+
+    async def _drain(self, key: Hashable, lane: _Lane[T]) -> None:
         try:
-            while queue:
-                msg = queue[0]
+            while lane.items:
+                item = lane.running = lane.items[0]
+                lane.head_changed.clear()
                 try:
-                    await self._process(msg)
+                    look_again = await self._process(item)
                 except Exception:
                     log.exception("unexpected error; the command will be redelivered")
-                    await _nak_quietly(msg)
+                    await _nak_quietly(item.msg)
+                    look_again = None
                 finally:
-                    queue.popleft()
-                    self._held.discard(msg.metadata.sequence.stream)
-                    self._slots.release()
+                    lane.running = None
+                if look_again is not None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lane.head_changed.wait(), look_again)
+                    continue
+                lane.items.remove(item)
+                self._held.discard(_sequence(item))
+                self._slots.release()
         finally:
-            self._lanes.pop(lane, None)
+            self._lanes.pop(key, None)
 
     async def _keep_alive(self) -> None:
         # Held commands may wait longer than the consumer's ack_wait behind a slow send; telling
@@ -68,10 +130,10 @@ class Lanes:
         # while a crashed replica's commands come back after one short ack_wait.
         while True:
             await asyncio.sleep(self._keepalive)
-            for queue in list(self._lanes.values()):
-                for msg in list(queue):
+            for lane in list(self._lanes.values()):
+                for item in list(lane.items):
                     try:
-                        await msg.in_progress()
+                        await item.msg.in_progress()
                     except Exception:
                         log.debug("in_progress failed", exc_info=True)
 
@@ -83,8 +145,16 @@ class Lanes:
             self._ticker.cancel()
 
 
-async def _nak_quietly(msg: Msg) -> None:
+def _order(item: Held) -> int:
+    return item.order
+
+
+def _sequence(item: Held) -> int:
+    return item.msg.metadata.sequence.stream
+
+
+async def _nak_quietly(msg: Msg, delay: float = 1.0) -> None:
     try:
-        await msg.nak(delay=1.0)
+        await msg.nak(delay=delay)
     except Exception:
         log.warning("could not nak; the command is redelivered after ack_wait")

@@ -29,6 +29,22 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("zaphub_dispatcher")
 COMPONENT = "dispatcher"
 RATELIMITER_RETRY = 1.0  # seconds; the ratelimiter being away is not the message's fault
+# Times an out-of-order command looks again (0.04 s, then doubling to 0.5 s: ~1.6 s in all) for its
+# predecessor before it goes back to JetStream.
+ORDER_LOOKS = 6
+
+
+@dataclass(eq=False)
+class PendingSend:
+    """A fetched send command waiting in its session's lane."""
+
+    msg: Msg
+    command: SendMessage
+    looks: int = 0  # times it found an earlier message unfinished
+
+    @property
+    def order(self) -> int:
+        return self.command.seq
 
 
 @dataclass(frozen=True)
@@ -57,27 +73,40 @@ class SendPipeline:
         self._emit = emitter
         self._policy = policy
 
-    async def process(self, msg: Msg) -> None:
-        attributes = {"messaging.message.delivery_count": msg.metadata.num_delivered or 1}
-        with consumer_span(tracer, msg.subject, msg.headers, attributes) as span:
-            command = await self._parse(msg)
-            if command is None:
-                span.set_attribute("zaphub.outcome", "dead_lettered")
-                return
-            span.set_attributes(
-                {
-                    "zaphub.tenant_id": str(command.tenant_id),
-                    "zaphub.session_id": str(command.session_id),
-                    "zaphub.message_id": str(command.message_id),
-                    "messaging.message.id": str(command.message_id),
-                }
+    async def prepare(self, msg: Msg) -> PendingSend | None:
+        """The command a fetched message holds, or None when it was malformed and is dead-lettered."""
+        try:
+            command = SendMessage.model_validate_json(msg.data)
+            routed = subjects.parse(msg.subject)
+        except (ValidationError, subjects.SubjectError) as exc:
+            await self._poison(msg, FailureReason.MALFORMED_COMMAND, str(exc))
+            return None
+        if (routed.tenant_id, routed.session_id) != (command.tenant_id, command.session_id):
+            await self._poison(
+                msg, FailureReason.MALFORMED_COMMAND, "subject and body name different sessions"
             )
-            await self._process(command, msg, span)
+            return None
+        return PendingSend(msg, command)
+
+    async def process(self, pending: PendingSend) -> float | None:
+        """Send, or hand back; seconds to wait for an earlier message of the session when out of order."""
+        msg, command = pending.msg, pending.command
+        attributes: dict[str, str | int] = {
+            "messaging.message.delivery_count": msg.metadata.num_delivered or 1,
+            "zaphub.tenant_id": str(command.tenant_id),
+            "zaphub.session_id": str(command.session_id),
+            "zaphub.message_id": str(command.message_id),
+            "messaging.message.id": str(command.message_id),
+        }
+        with consumer_span(tracer, msg.subject, msg.headers, attributes) as span:
+            turn = await self._turn(pending)
+            if turn is True:
+                await self._process(command, msg, span)
+                return None
+            span.add_event("waiting for an earlier message of the session")
+            return None if turn is False else turn
 
     async def _process(self, command: SendMessage, msg: Msg, span: trace.Span) -> None:
-        if not await self._is_next(command, msg):
-            span.add_event("waiting for an earlier message of the session")
-            return
         try:
             with client_span(tracer, "ratelimit acquire"):
                 decision = await self._ratelimiter.acquire(command)
@@ -112,43 +141,39 @@ class SendPipeline:
                 command, msg, reply.reason, reply.detail, await self._attempts.count(command.message_id)
             )
 
-    async def _parse(self, msg: Msg) -> SendMessage | None:
-        try:
-            command = SendMessage.model_validate_json(msg.data)
-            routed = subjects.parse(msg.subject)
-        except (ValidationError, subjects.SubjectError) as exc:
-            await self._poison(msg, FailureReason.MALFORMED_COMMAND, str(exc))
-            return None
-        if (routed.tenant_id, routed.session_id) != (command.tenant_id, command.session_id):
-            await self._poison(
-                msg, FailureReason.MALFORMED_COMMAND, "subject and body name different sessions"
-            )
-            return None
-        return command
-
     async def _poison(self, msg: Msg, reason: FailureReason, detail: str) -> None:
-        metrics.poisoned(reason.value)
-        await self._bus.dead_letter(msg, reason, detail, component=COMPONENT)
-        await msg.ack()
+        attributes = {"messaging.message.delivery_count": msg.metadata.num_delivered or 1}
+        with consumer_span(tracer, msg.subject, msg.headers, attributes) as span:
+            span.set_attribute("zaphub.outcome", "dead_lettered")
+            metrics.poisoned(reason.value)
+            await self._bus.dead_letter(msg, reason, detail, component=COMPONENT)
+            await msg.ack()
 
-    async def _is_next(self, command: SendMessage, msg: Msg) -> bool:
-        """True when the command is next in its session; otherwise it was acked or parked."""
+    async def _turn(self, pending: PendingSend) -> bool | float:
+        """True when the command is next in its session; seconds to keep it in its lane while the
+        earlier message is likely on its way; False when it was acked or handed back to JetStream."""
+        command, msg = pending.command, pending.msg
         cursor = await self._gate.read(command.session_id)
         if command.seq > cursor.done + 1:
+            # Another replica may have moved the cursor since this one last wrote it.
             cursor = await self._gate.read(command.session_id, fresh=True)
         if command.seq <= cursor.done:
             await msg.ack()  # its outcome is final already: a redelivery after a crash
             metrics.outcome("duplicate")
             return False
-        if command.seq > cursor.done + 1:
-            delay = _order_delay(cursor, msg.metadata.num_delivered or 1)
-            if cursor.rate_limited and cursor.blocked_until > time.time():
-                # Waiting behind a rate-limited message is waiting for the rate limit too.
-                await self._emit.rate_limited(command, delay, cursor.window)  # type: ignore[arg-type]
-            await msg.nak(delay=delay)
-            metrics.outcome("order_wait")
-            return False
-        return True
+        if command.seq == cursor.done + 1:
+            return True
+        blocked = cursor.blocked_until > time.time()
+        if not blocked and pending.looks < ORDER_LOOKS:
+            pending.looks += 1
+            return min(0.02 * 2.0**pending.looks, 0.5)
+        delay = _order_delay(cursor, msg.metadata.num_delivered or 1)
+        if cursor.rate_limited and blocked:
+            # Waiting behind a rate-limited message is waiting for the rate limit too.
+            await self._emit.rate_limited(command, delay, cursor.window)  # type: ignore[arg-type]
+        await msg.nak(delay=delay)
+        metrics.outcome("order_wait")
+        return False
 
     async def _wait_for_rate_limit(
         self, command: SendMessage, msg: Msg, retry_after: float, window: str | None
