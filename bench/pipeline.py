@@ -25,14 +25,19 @@ class Accept:
     requests: int
 
 
-async def api_accept(stack: Stack, seconds: float, connections: int = 64) -> tuple[Accept, float]:
+async def load_tenants(stack: Stack) -> list[tuple[str, list[str]]]:
+    """Many sessions, as a gateway has: one WhatsApp number sends a few messages a second at most."""
+    return [await tenant_with_sessions(stack, 16, name=f"load{i}") for i in range(4)]
+
+
+async def api_accept(
+    stack: Stack, tenants: list[tuple[str, list[str]]], seconds: float, connections: int
+) -> tuple[Accept, float]:
     """Closed-loop POST load from a separate process; also counts the sends that reach `message.sent`.
 
     Returns the accept figures and the end-to-end rate: sent events over the time from the first
     accept to the last `message.sent`.
     """
-    # Many sessions, as a gateway has: one WhatsApp number sends a few messages a second at most.
-    tenants = [await tenant_with_sessions(stack, 16, name=f"load{i}") for i in range(4)]
     sent = 0
     last_sent = 0.0
     nc = await nats.connect(stack.nats_url)
