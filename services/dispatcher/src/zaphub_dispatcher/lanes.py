@@ -4,12 +4,15 @@ by side. A lane holds at most `per_lane` commands so one busy session cannot tak
 A command that arrives out of order (a redelivery, or a twin of the head fetched by another replica)
 waits in its lane for the earlier one instead of going back to JetStream: each trip back would be
 another delivery and another cursor read, and under a backlog those trips used to crowd out the sends.
+A command that finds its lane full goes back for about as long as the commands ahead of it will take,
+so a session's backlog is not fetched over and over while it drains.
 """
 
 import asyncio
 import bisect
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -17,7 +20,10 @@ from typing import Generic, Protocol, TypeVar
 from nats.aio.msg import Msg
 
 log = logging.getLogger(__name__)
-OVERFLOW_DELAY = 0.5  # seconds a command that found its lane full waits in JetStream
+# Seconds a command that found its lane full waits in JetStream, at least and at most.
+OVERFLOW_MIN_DELAY = 0.05
+OVERFLOW_MAX_DELAY = 10.0
+SERVICE_TIME_WEIGHT = 0.2  # of the newest command in a lane's moving average of service time
 
 
 class Held(Protocol):
@@ -50,6 +56,7 @@ class _Lane(Generic[T]):
     items: list[T] = field(default_factory=list)  # sorted by order
     head_changed: asyncio.Event = field(default_factory=asyncio.Event)
     running: T | None = None
+    service_time: float = 0.01  # seconds a command takes here, moving average
 
 
 class Lanes(Generic[T]):
@@ -94,18 +101,19 @@ class Lanes(Generic[T]):
         # Keep the earliest commands: an earlier one is what the rest of the lane may be waiting for.
         last = lane.items[-1]
         if item.order >= last.order or last is lane.running:
-            await _nak_quietly(item.msg, OVERFLOW_DELAY)
+            await _nak_quietly(item.msg, _overflow_delay(lane, item))
             return
         lane.items.pop()
         self._held.discard(_sequence(last))
         self._insert(lane, item)  # takes over the evicted command's slot
-        await _nak_quietly(last.msg, OVERFLOW_DELAY)
+        await _nak_quietly(last.msg, _overflow_delay(lane, last))
 
     async def _drain(self, key: Hashable, lane: _Lane[T]) -> None:
         try:
             while lane.items:
                 item = lane.running = lane.items[0]
                 lane.head_changed.clear()
+                started = time.monotonic()
                 try:
                     look_again = await self._process(item)
                 except Exception:
@@ -118,6 +126,7 @@ class Lanes(Generic[T]):
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(lane.head_changed.wait(), look_again)
                     continue
+                lane.service_time += SERVICE_TIME_WEIGHT * (time.monotonic() - started - lane.service_time)
                 lane.items.remove(item)
                 self._held.discard(_sequence(item))
                 self._slots.release()
@@ -143,6 +152,13 @@ class Lanes(Generic[T]):
             await asyncio.wait(set(self._workers), timeout=timeout)
         if self._ticker is not None:
             self._ticker.cancel()
+
+
+def _overflow_delay(lane: _Lane[T], item: T) -> float:
+    """About when the lane will have drained the commands ahead of `item` (exact for sends, whose
+    order is the session's seq; session commands are rare enough for the cap to cover them)."""
+    ahead = max(item.order - lane.items[0].order, len(lane.items))
+    return min(max(ahead * lane.service_time, OVERFLOW_MIN_DELAY), OVERFLOW_MAX_DELAY)
 
 
 def _order(item: Held) -> int:
