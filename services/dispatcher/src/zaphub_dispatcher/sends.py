@@ -7,6 +7,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from nats.aio.msg import Msg
 from opentelemetry import trace
@@ -29,8 +30,8 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("zaphub_dispatcher")
 COMPONENT = "dispatcher"
 RATELIMITER_RETRY = 1.0  # seconds; the ratelimiter being away is not the message's fault
-# Times an out-of-order command looks again (0.04 s, then doubling to 0.5 s: ~1.6 s in all) for its
-# predecessor before it goes back to JetStream.
+# Times the commands behind a missing message of their session look again for it (0.04 s, then
+# doubling to 0.5 s: ~1.6 s in all) before they go back to JetStream.
 ORDER_LOOKS = 6
 
 
@@ -40,11 +41,18 @@ class PendingSend:
 
     msg: Msg
     command: SendMessage
-    looks: int = 0  # times it found an earlier message unfinished
 
     @property
     def order(self) -> int:
         return self.command.seq
+
+
+@dataclass
+class _Gap:
+    """A session whose next message has not come here: the commands behind it share one wait."""
+
+    missing: int  # the seq looked for
+    looks: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class SendPipeline:
         self._hosts = hosts
         self._emit = emitter
         self._policy = policy
+        self._gaps: dict[UUID, _Gap] = {}
 
     async def prepare(self, msg: Msg) -> PendingSend | None:
         """The command a fetched message holds, or None when it was malformed and is dead-lettered."""
@@ -146,8 +155,12 @@ class SendPipeline:
         with consumer_span(tracer, msg.subject, msg.headers, attributes) as span:
             span.set_attribute("zaphub.outcome", "dead_lettered")
             metrics.poisoned(reason.value)
-            await self._bus.dead_letter(msg, reason, detail, component=COMPONENT)
-            await msg.ack()
+            try:
+                await self._bus.dead_letter(msg, reason, detail, component=COMPONENT)
+                await msg.ack()
+            except Exception:
+                # NATS away: the command comes back after ack_wait; the fetch loop must go on.
+                log.warning("could not dead-letter a malformed command; it will be redelivered")
 
     async def _turn(self, pending: PendingSend) -> bool | float:
         """True when the command is next in its session; seconds to keep it in its lane while the
@@ -162,11 +175,15 @@ class SendPipeline:
             metrics.outcome("duplicate")
             return False
         if command.seq == cursor.done + 1:
+            self._gaps.pop(command.session_id, None)
             return True
         blocked = cursor.blocked_until > time.time()
-        if not blocked and pending.looks < ORDER_LOOKS:
-            pending.looks += 1
-            return min(0.02 * 2.0**pending.looks, 0.5)
+        gap = self._gaps.get(command.session_id)
+        if gap is None or gap.missing != cursor.done + 1:
+            gap = self._gaps[command.session_id] = _Gap(cursor.done + 1)
+        if not blocked and gap.looks < ORDER_LOOKS:
+            gap.looks += 1
+            return min(0.02 * 2.0**gap.looks, 0.5)
         delay = _order_delay(cursor, msg.metadata.num_delivered or 1)
         if cursor.rate_limited and blocked:
             # Waiting behind a rate-limited message is waiting for the rate limit too.
