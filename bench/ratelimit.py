@@ -51,7 +51,7 @@ async def run_load(
         nc, route = ncs[i % len(ncs)], routes[i % len(ncs)]
         tenant = tenants[i % len(tenants)]
         while time.monotonic() < stop:
-            request = AcquireRequest(tenant_id=tenant, token_id=uuid.uuid4())
+            request = AcquireRequest(tenant_id=tenant, token_ids=[uuid.uuid4()])
             if routed:
                 await route.request(nc, tenant, "acquire", request, 10)
             else:
@@ -88,7 +88,7 @@ async def main() -> None:
         ncs = [await nats.connect(url) for _ in range(2)]
         while True:  # until the replicas answer
             try:
-                body = encode(AcquireRequest(tenant_id=uuid.uuid4(), token_id=uuid.uuid4()))
+                body = encode(AcquireRequest(tenant_id=uuid.uuid4(), token_ids=[uuid.uuid4()]))
                 await ncs[0].request(subjects.RATELIMIT_ACQUIRE, body, timeout=1)
                 break
             except nats.errors.Error:

@@ -136,6 +136,46 @@ async def test_a_backlog_goes_out_in_order_without_cycling_through_jetstream(run
     assert fetched < 2.5 * sum(counts), f"{fetched} deliveries for {sum(counts)} commands"
 
 
+async def test_a_run_cut_short_by_failures_sends_the_rest_once_in_order(run_stack: Any) -> None:
+    """A backlog goes to the host in runs. A run whose head fails is retried; one that meets a
+    permanent failure stops there. Every other message still goes out once and in order, and the rate
+    limit counts exactly the messages that went out."""
+    stack: Stack = await run_stack(ZAPHUB_RETRY_BASE_DELAY="0.05", **UNLIMITED)
+    nc = await nats.connect(stack.nats_url)
+    try:
+        async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+            tenant = await new_tenant(http, stack.admin_key)
+            session = await tenant.connected_session()
+            dispatcher = stack.pids()["dispatcher-1"]
+            os.kill(dispatcher, signal.SIGSTOP)
+            try:
+                ids = []
+                for i in range(30):
+                    to = "+999123456" if i == 11 else "+5511988887777"  # 999: not on WhatsApp
+                    ids.append((await tenant.send_text(session["id"], to, f"r{i}"))["id"])
+                fault = InjectFault(
+                    tenant_id=uuid.UUID(tenant.id),
+                    session_id=uuid.UUID(session["id"]),
+                    kind=FaultKind.FAIL_SENDS,
+                    count=2,
+                )
+                await nc.request(
+                    subjects.host(uuid.UUID(session["id"]), HostOp.FAULT), encode(fault), timeout=5
+                )
+            finally:
+                os.kill(dispatcher, signal.SIGCONT)
+            sent = ids[:11] + ids[12:]
+            await all_done(tenant, sent, timeout=60)
+            failed = await tenant.wait_status(ids[11], {"failed"}, timeout=10)
+            usage = (await http.get("/api/v1/usage", headers=tenant.headers)).json()
+    finally:
+        await nc.close()
+    assert failed["failure_reason"] == "recipient_not_on_whatsapp"
+    order = [line["message_id"] for line in delivered_lines(stack.data_dir)]
+    assert order == sent
+    assert {w["window"]: w["used"] for w in usage["windows"]}["minute"] == len(sent)
+
+
 async def _send_deliveries(nc: nats.NATS) -> int:
     info = await nc.jetstream().consumer_info(streams.CMD.name, streams.SEND_CONSUMER.durable)
     return info.delivered.consumer_seq

@@ -20,7 +20,8 @@ from zaphub_contracts import export, streams
 from zaphub_contracts.commands import SendMessage, SessionAction, SessionCommand
 from zaphub_contracts.content import TextContent
 from zaphub_contracts.events import EVENT_CLASSES, EventBase
-from zaphub_contracts.host import HostOk, SessionControl
+from zaphub_contracts.failures import FailureReason
+from zaphub_contracts.host import HostError, HostOk, SendRun, SendRunReply, SessionControl
 from zaphub_contracts.ratelimit import AcquireReply, AcquireRequest
 
 TENANT, SESSION = UUID(int=10), UUID(int=20)
@@ -133,13 +134,17 @@ def test_commands_and_replies_validate_against_their_generated_schemas() -> None
         SessionControl(tenant_id=TENANT, session_id=SESSION).model_dump_json(), "host", "session_control"
     )
     _validate(HostOk(host_id="h1", whatsapp_id="3EB0AA").model_dump_json(), "host", "host_ok")
+    run = SendRun(tenant_id=TENANT, session_id=SESSION, commands=[send, send.model_copy(update={"seq": 2})])
+    _validate(run.model_dump_json(), "host", "send_run")
+    results = [HostOk(host_id="h1", whatsapp_id="3EB0AA"), HostError(reason=FailureReason.NO_HOST)]
+    _validate(SendRunReply(results=results).model_dump_json(), "host", "send_run_reply")
     _validate(
-        AcquireRequest(tenant_id=TENANT, token_id=UUID(int=40)).model_dump_json(),
+        AcquireRequest(tenant_id=TENANT, token_ids=[UUID(int=40)]).model_dump_json(),
         "ratelimit",
         "acquire_request",
     )
     _validate(
-        AcquireReply(granted=False, retry_after=3.0, window="hour").model_dump_json(),
+        AcquireReply(granted=0, retry_after=3.0, window="hour").model_dump_json(),
         "ratelimit",
         "acquire_reply",
     )

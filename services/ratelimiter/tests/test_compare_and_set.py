@@ -29,10 +29,10 @@ async def test_a_stale_replica_loses_the_race_and_decides_again(limiters: list[L
     a, b, _ = limiters
     tenant = uuid.uuid4()
     for _ in range(3):
-        assert (await a.acquire(tenant, uuid.uuid4())).granted
-    assert (await b.acquire(tenant, uuid.uuid4())).granted  # b loads a's three grants, adds a fourth
-    assert (await b.acquire(tenant, uuid.uuid4())).granted
-    reply = await a.acquire(tenant, uuid.uuid4())  # a still believes three were granted
+        assert (await a.acquire(tenant, [uuid.uuid4()])).granted
+    assert (await b.acquire(tenant, [uuid.uuid4()])).granted  # b loads a's three grants, adds a fourth
+    assert (await b.acquire(tenant, [uuid.uuid4()])).granted
+    reply = await a.acquire(tenant, [uuid.uuid4()])  # a still believes three were granted
     assert not reply.granted
     assert reply.window == "minute"
     assert a.conflicts == 1
@@ -42,7 +42,7 @@ async def test_racing_replicas_grant_exactly_the_limit(limiters: list[Limiter]) 
     """Hundreds of concurrent acquires spread over three replicas grant exactly the tightest limit."""
     tenant = uuid.uuid4()
     replies = await asyncio.gather(
-        *(limiters[i % 3].acquire(tenant, uuid.uuid4()) for i in range(300)),
+        *(limiters[i % 3].acquire(tenant, [uuid.uuid4()]) for i in range(300)),
     )
     assert sum(r.granted for r in replies) == 5
     # Grants spread over replicas that raced, and every loser re-decided against the full log.
@@ -56,9 +56,9 @@ async def test_release_on_one_replica_frees_a_token_on_another(limiters: list[Li
     tenant = uuid.uuid4()
     tokens = [uuid.uuid4() for _ in range(5)]
     for token in tokens:
-        assert (await a.acquire(tenant, token)).granted
-    assert not (await b.acquire(tenant, uuid.uuid4())).granted
-    assert (await c.release(tenant, tokens[0])).released
-    assert (await b.acquire(tenant, uuid.uuid4())).granted
+        assert (await a.acquire(tenant, [token])).granted
+    assert not (await b.acquire(tenant, [uuid.uuid4()])).granted
+    assert (await c.release(tenant, [tokens[0]])).released
+    assert (await b.acquire(tenant, [uuid.uuid4()])).granted
     # A repeated acquire of a token released elsewhere is a new spend, not a stale "still granted".
-    assert not (await a.acquire(tenant, tokens[0])).granted
+    assert not (await a.acquire(tenant, [tokens[0]])).granted

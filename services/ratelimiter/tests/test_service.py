@@ -25,13 +25,13 @@ from .conftest import Replicas
 
 
 async def acquire(nc: Client, tenant: uuid.UUID, token: uuid.UUID | None = None) -> AcquireReply:
-    request = AcquireRequest(tenant_id=tenant, token_id=token or uuid.uuid4())
+    request = AcquireRequest(tenant_id=tenant, token_ids=[token or uuid.uuid4()])
     reply = await nc.request(subjects.RATELIMIT_ACQUIRE, encode(request), timeout=10)
     return decode(AcquireReply, reply.data)
 
 
 async def release(nc: Client, tenant: uuid.UUID, token: uuid.UUID) -> ReleaseReply:
-    request = ReleaseRequest(tenant_id=tenant, token_id=token)
+    request = ReleaseRequest(tenant_id=tenant, token_ids=[token])
     reply = await nc.request(subjects.RATELIMIT_RELEASE, encode(request), timeout=10)
     return decode(ReleaseReply, reply.data)
 
@@ -83,7 +83,7 @@ async def test_release_gives_the_token_back(two_replicas: Replicas, nc: Client) 
 
 
 async def test_repeated_acquire_of_a_live_token_spends_nothing(two_replicas: Replicas, nc: Client) -> None:
-    """Acquiring the same token_id again is granted again and counted once."""
+    """Acquiring the same token id again is granted again and counted once."""
     tenant, token = uuid.uuid4(), uuid.uuid4()
     for _ in range(5):
         assert (await acquire(nc, tenant, token)).granted
@@ -92,6 +92,29 @@ async def test_repeated_acquire_of_a_live_token_spends_nothing(two_replicas: Rep
     assert (await release(nc, tenant, token)).released
     assert (await acquire(nc, tenant, token)).granted
     assert (await usage(nc, tenant))["minute"] == 1
+
+
+async def test_a_run_of_tokens_is_granted_up_to_the_first_denial(two_replicas: Replicas, nc: Client) -> None:
+    """Tokens asked for together are granted in order until a window is full, never one after a denial;
+    a repeat of the request grants the same tokens again without spending, and they go back together."""
+    tenant = uuid.uuid4()
+    await set_limits(nc, tenant, RateLimits(per_minute=5))
+    await asyncio.sleep(0.2)
+    tokens = [uuid.uuid4() for _ in range(8)]
+
+    async def ask(run: list[uuid.UUID]) -> AcquireReply:
+        body = encode(AcquireRequest(tenant_id=tenant, token_ids=run))
+        return decode(AcquireReply, (await nc.request(subjects.RATELIMIT_ACQUIRE, body, timeout=10)).data)
+
+    first = await ask(tokens)
+    assert (first.granted, first.window) == (5, "minute")
+    assert 59 <= first.retry_after <= 60
+    assert (await ask(tokens)).granted == 5  # the same five, live: nothing more spent
+    assert (await usage(nc, tenant))["minute"] == 5
+    body = encode(ReleaseRequest(tenant_id=tenant, token_ids=tokens))
+    released = decode(ReleaseReply, (await nc.request(subjects.RATELIMIT_RELEASE, body, timeout=10)).data)
+    assert released.released == 5  # the three never granted are not live
+    assert (await usage(nc, tenant))["minute"] == 0
 
 
 async def test_tenant_override_takes_effect_within_a_second(two_replicas: Replicas, nc: Client) -> None:
@@ -122,7 +145,7 @@ async def test_limit_zero_never_grants(two_replicas: Replicas, nc: Client) -> No
 
 
 @pytest.mark.parametrize(
-    "body", [b"not json", b"{}", b'{"tenant_id": "nope", "token_id": "x"}', b"[]"], ids=str
+    "body", [b"not json", b"{}", b'{"tenant_id": "nope", "token_ids": ["x"]}', b"[]"], ids=str
 )
 async def test_malformed_request_gets_an_error_reply(two_replicas: Replicas, nc: Client, body: bytes) -> None:
     """A malformed request is answered with a 400 error that names the problem; the service lives on."""
@@ -144,7 +167,7 @@ async def test_a_tenant_is_decided_by_one_replica_until_it_dies(two_replicas: Re
     answered: list[str] = []
 
     async def routed_acquire() -> AcquireReply:
-        request = AcquireRequest(tenant_id=tenant, token_id=uuid.uuid4())
+        request = AcquireRequest(tenant_id=tenant, token_ids=[uuid.uuid4()])
         reply = await routes.request(nc, tenant, "acquire", request, 10)
         answered.append((reply.headers or {})[subjects.RATELIMIT_REPLICA_HEADER])
         return decode(AcquireReply, reply.data)
@@ -164,5 +187,5 @@ async def test_a_tenant_is_decided_by_one_replica_until_it_dies(two_replicas: Re
 
 
 async def acquire_via_queue_and_learn(nc: Client, routes: RatelimiterRoutes) -> None:
-    body = encode(AcquireRequest(tenant_id=uuid.uuid4(), token_id=uuid.uuid4()))
+    body = encode(AcquireRequest(tenant_id=uuid.uuid4(), token_ids=[uuid.uuid4()]))
     routes.heard((await nc.request(subjects.RATELIMIT_ACQUIRE, body, timeout=10)).headers)

@@ -14,8 +14,9 @@ from nats.aio.msg import Msg
 from pydantic import TypeAdapter
 
 from zaphub_contracts import subjects
+from zaphub_contracts.commands import SendMessage
 from zaphub_contracts.events import EventBase, parse_event
-from zaphub_contracts.host import HostReply
+from zaphub_contracts.host import HostOp, HostReply, SendRun, SendRunReply
 from zaphub_contracts.sessions import DesiredSession
 from zaphub_contracts.streams import SESSIONS_BUCKET
 from zaphub_runtime.bus import Bus
@@ -62,6 +63,16 @@ class Client_:
     async def request(self, session_id: UUID, op: str, payload: Any, timeout: float = 5.0) -> Any:
         reply = await self.bus.request(subjects.host(session_id, op), payload, timeout=timeout)
         return HOST_REPLY.validate_json(reply.data)
+
+    async def send(self, session_id: UUID, *commands: SendMessage, timeout: float = 5.0) -> list[HostReply]:
+        """The results of one `send` request carrying `commands` as a run."""
+        run = SendRun(tenant_id=commands[0].tenant_id, session_id=session_id, commands=list(commands))
+        reply = await self.bus.request(subjects.host(session_id, HostOp.SEND), run, timeout=timeout)
+        return SendRunReply.model_validate_json(reply.data).results
+
+    async def send_one(self, session_id: UUID, command: SendMessage, timeout: float = 5.0) -> HostReply:
+        (result,) = await self.send(session_id, command, timeout=timeout)
+        return result
 
     @property
     def nc(self) -> Client:

@@ -81,11 +81,11 @@ async def test_send_hands_over_once_and_a_repeat_is_a_duplicate(
     await connected(client, session)
     cmd = send_cmd(tenant, session)
 
-    first = await client.request(session, "send", cmd)
+    first = await client.send_one(session, cmd)
     assert isinstance(first, HostOk), first
     assert first.whatsapp_id == whatsapp_message_id(cmd.message_id)
     assert not first.duplicate and first.host_id == "h1"
-    again = await client.request(session, "send", cmd)
+    again = await client.send_one(session, cmd)
     assert isinstance(again, HostOk)
     assert again.duplicate and again.whatsapp_id == first.whatsapp_id
 
@@ -97,6 +97,34 @@ async def test_send_hands_over_once_and_a_repeat_is_a_duplicate(
     assert delivered[0].data.message_id == read[0].data.message_id == cmd.message_id
 
 
+async def test_a_run_goes_out_in_order_and_stops_at_the_first_failure(
+    client: Client_, start_host: HostFactory, tmp_path: Path
+) -> None:
+    """One request hands a run over in order; a command already handed over is a duplicate within the
+    run, and the first that fails ends it: nothing after it is sent, and repeating the run sends each
+    command once."""
+    tenant, session = uuid4(), uuid4()
+    await start_host()
+    await client.desire(tenant, session)
+    await connected(client, session)
+    run = [send_cmd(tenant, session, seq=seq) for seq in range(1, 6)]
+    run[3] = send_cmd(tenant, session, to="999123456@s.whatsapp.net", seq=4)  # not on WhatsApp
+    assert isinstance(await client.send_one(session, run[1]), HostOk)
+
+    results = await client.send(session, *run)
+    assert [type(r) for r in results] == [HostOk, HostOk, HostOk, HostError]
+    assert [r.duplicate for r in results[:3] if isinstance(r, HostOk)] == [False, True, False]
+    error = results[3]
+    assert isinstance(error, HostError) and error.reason is FailureReason.RECIPIENT_NOT_ON_WHATSAPP
+    ids = [x["message_id"] for x in delivered_lines(tmp_path / "data")]
+    assert ids == [str(run[i].message_id) for i in (1, 0, 2)]  # run[4] was not attempted
+
+    again = await client.send(session, *run[:3], run[4])
+    assert [r.duplicate for r in again if isinstance(r, HostOk)] == [True, True, True, False]
+    ids = [x["message_id"] for x in delivered_lines(tmp_path / "data")]
+    assert ids == [str(run[i].message_id) for i in (1, 0, 2, 4)]
+
+
 async def test_recipient_not_on_whatsapp_fails_permanently(
     client: Client_, start_host: HostFactory, tmp_path: Path
 ) -> None:
@@ -106,7 +134,7 @@ async def test_recipient_not_on_whatsapp_fails_permanently(
     await client.desire(tenant, session)
     await connected(client, session)
     cmd = send_cmd(tenant, session, to="999123456@s.whatsapp.net")
-    reply = await client.request(session, "send", cmd)
+    reply = await client.send_one(session, cmd)
     assert isinstance(reply, HostError)
     assert reply.reason is FailureReason.RECIPIENT_NOT_ON_WHATSAPP and not is_transient(reply.reason)
     assert not [x for x in delivered_lines(tmp_path / "data") if x["message_id"] == str(cmd.message_id)]
@@ -118,10 +146,10 @@ async def test_other_tenant_and_bad_payload_are_refused(client: Client_, start_h
     await start_host()
     await client.desire(tenant, session)
     await connected(client, session)
-    foreign = await client.request(session, "send", send_cmd(uuid4(), session))
+    foreign = await client.send_one(session, send_cmd(uuid4(), session))
     assert isinstance(foreign, HostError) and foreign.reason is FailureReason.SESSION_NOT_FOUND
     raw = await client.nc.request(f"zaphub.v1.host.{session}.send", b"{not json", timeout=5)
-    assert json.loads(raw.data)["reason"] == FailureReason.INVALID_PAYLOAD.value
+    assert json.loads(raw.data)["results"][0]["reason"] == FailureReason.INVALID_PAYLOAD.value
 
 
 async def test_injected_send_failures_are_transient(client: Client_, start_host: HostFactory) -> None:
@@ -132,10 +160,10 @@ async def test_injected_send_failures_are_transient(client: Client_, start_host:
     await connected(client, session)
     fault = InjectFault(tenant_id=tenant, session_id=session, kind=FaultKind.FAIL_SENDS, count=1)
     assert isinstance(await client.request(session, "fault", fault), HostOk)
-    failed = await client.request(session, "send", send_cmd(tenant, session))
+    failed = await client.send_one(session, send_cmd(tenant, session))
     assert isinstance(failed, HostError) and failed.reason is FailureReason.TRANSPORT_ERROR
     assert is_transient(failed.reason)
-    assert isinstance(await client.request(session, "send", send_cmd(tenant, session)), HostOk)
+    assert isinstance(await client.send_one(session, send_cmd(tenant, session)), HostOk)
 
 
 async def test_dropped_connection_reconnects(client: Client_, start_host: HostFactory) -> None:
@@ -213,7 +241,7 @@ async def test_a_host_that_loses_its_lease_stops_serving(client: Client_, start_
 
     async def unserved() -> bool:
         try:
-            await client.request(session, "send", send_cmd(tenant, session), timeout=1)
+            await client.send_one(session, send_cmd(tenant, session), timeout=1)
         except NoRespondersError:
             return True
         return False
@@ -224,7 +252,7 @@ async def test_a_host_that_loses_its_lease_stops_serving(client: Client_, start_
         await asyncio.sleep(0.1)
     await asyncio.sleep(1)  # and it does not take it back
     with pytest.raises(NoRespondersError):
-        await client.request(session, "send", send_cmd(tenant, session), timeout=1)
+        await client.send_one(session, send_cmd(tenant, session), timeout=1)
 
 
 async def test_logout_clears_auth_data(client: Client_, start_host: HostFactory, tmp_path: Path) -> None:
@@ -240,7 +268,7 @@ async def test_logout_clears_auth_data(client: Client_, start_host: HostFactory,
     assert isinstance(reply, HostOk), reply
     assert not auth.exists()
     await eventually(lambda: client.events.of("session.logged_out", session))
-    failed = await client.request(session, "send", send_cmd(tenant, session))
+    failed = await client.send_one(session, send_cmd(tenant, session))
     assert isinstance(failed, HostError) and failed.reason is FailureReason.SESSION_LOGGED_OUT
 
 
@@ -254,7 +282,7 @@ async def test_removed_session_is_stopped_and_unserved(client: Client_, start_ho
     await eventually(lambda: client.events.of("session.disconnected", session))
     assert not client.events.of("session.disconnected", session)[-1].data.will_reconnect
     with pytest.raises(NoRespondersError):
-        await client.request(session, "send", send_cmd(tenant, session), timeout=1)
+        await client.send_one(session, send_cmd(tenant, session), timeout=1)
 
 
 async def test_pair_code_pairs_a_session_without_autopair(client: Client_, start_host: HostFactory) -> None:

@@ -26,7 +26,16 @@ from zaphub_contracts import sessions, streams, subjects
 from zaphub_contracts.commands import SendMessage, SessionAction, SessionCommand
 from zaphub_contracts.deadletters import DeadLetter
 from zaphub_contracts.events import EVENT_CLASSES, EventBase
-from zaphub_contracts.host import HostError, HostOk, HostOp, InjectFault, PairCodeRequest, SessionControl
+from zaphub_contracts.host import (
+    HostError,
+    HostOk,
+    HostOp,
+    InjectFault,
+    PairCodeRequest,
+    SendRun,
+    SendRunReply,
+    SessionControl,
+)
 from zaphub_contracts.ratelimit import (
     AcquireReply,
     AcquireRequest,
@@ -133,7 +142,7 @@ def _event_message(cls: type[EventBase]) -> Message:
 SEND_MESSAGE = Message("commands", "send_message", SendMessage, "Send one message")
 RATELIMIT_ERROR = Message("ratelimit", "error", RateLimitError, "The ratelimiter could not serve the request")
 _HOST_BODIES: dict[HostOp, Message] = {
-    HostOp.SEND: SEND_MESSAGE,
+    HostOp.SEND: Message("host", "send_run", SendRun, "Hand a run of one session's send commands over"),
     HostOp.PAIR_CODE: Message("host", "pair_code_request", PairCodeRequest, "Ask a host for a pairing code"),
     HostOp.FAULT: Message("host", "inject_fault", InjectFault, "Simulator fault injection"),
 }
@@ -143,6 +152,7 @@ HOST_REQUESTS: dict[HostOp, Message] = {op: _HOST_BODIES.get(op, _SESSION_CONTRO
 HOST_REPLIES = (
     Message("host", "host_ok", HostOk, "The host did what was asked"),
     Message("host", "host_error", HostError, "The host could not do it; `reason` says whether to retry"),
+    Message("host", "send_run_reply", SendRunReply, "For `send`: a result per command up to the first error"),
 )
 _IDS = {
     "tenant_id": {"description": "Tenant id (UUID)", "examples": [str(_TENANT)]},
@@ -157,12 +167,12 @@ def _enum_param(description: str, values: Iterable[str]) -> dict[str, Any]:
 
 RATELIMIT_MESSAGES: dict[str, tuple[Message, Message]] = {
     subjects.RATELIMIT_ACQUIRE: (
-        Message("ratelimit", "acquire_request", AcquireRequest, "Ask for one send token"),
-        Message("ratelimit", "acquire_reply", AcquireReply, "Granted, or when capacity frees"),
+        Message("ratelimit", "acquire_request", AcquireRequest, "Ask for send tokens, in order"),
+        Message("ratelimit", "acquire_reply", AcquireReply, "How many were granted, and when capacity frees"),
     ),
     subjects.RATELIMIT_RELEASE: (
-        Message("ratelimit", "release_request", ReleaseRequest, "Give a token back"),
-        Message("ratelimit", "release_reply", ReleaseReply, "Whether the token was released"),
+        Message("ratelimit", "release_request", ReleaseRequest, "Give tokens back"),
+        Message("ratelimit", "release_reply", ReleaseReply, "How many tokens were released"),
     ),
     subjects.RATELIMIT_USAGE: (
         Message("ratelimit", "usage_request", UsageRequest, "Ask for a tenant's window usage"),

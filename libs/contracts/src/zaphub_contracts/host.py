@@ -7,13 +7,16 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from zaphub_contracts.commands import SendMessage
 from zaphub_contracts.failures import FailureReason
+
+MAX_RUN = 64  # send commands per `send` request
 
 
 class HostOp(StrEnum):
     """The last token of `subjects.host(session_id, op)`; only the session's lease owner answers."""
 
-    SEND = "send"  # SendMessage
+    SEND = "send"  # SendRun
     LOGOUT = "logout"  # SessionControl
     RESTART = "restart"  # SessionControl
     STOP = "stop"  # SessionControl
@@ -42,6 +45,31 @@ class HostError(BaseModel):
 
 
 HostReply = Annotated[HostOk | HostError, Field(discriminator="status")]
+
+
+class SendRun(BaseModel):
+    """Body of the `send` host op: consecutive send commands of one session, handed to WhatsApp in turn.
+
+    The host stops at the first command it cannot hand over. `traceparents`, when given, holds each
+    command's W3C trace context (the request's headers carry the first one's), so every send stays
+    one trace.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tenant_id: UUID
+    session_id: UUID
+    commands: list[SendMessage] = Field(min_length=1, max_length=MAX_RUN)
+    traceparents: list[str] = Field(default_factory=list, max_length=MAX_RUN)
+
+
+class SendRunReply(BaseModel):
+    """One result per command from the first, in order, up to and including the first error; the
+    commands after an error were not attempted."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    results: list[HostReply] = Field(min_length=1, max_length=MAX_RUN)
 
 
 class PairCodeRequest(BaseModel):

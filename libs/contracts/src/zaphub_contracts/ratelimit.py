@@ -21,30 +21,44 @@ class RateLimits(BaseModel):
         return {"minute": self.per_minute, "hour": self.per_hour, "day": self.per_day}
 
 
+MAX_TOKENS = 256  # per acquire or release request
+
+
 class AcquireRequest(BaseModel):
-    """Ask for one token; `token_id` makes a repeated request (after a crash) return the same grant."""
+    """Ask for tokens, in order: one per message, for a run of one session's messages.
+
+    A token id makes a repeated request (after a crash) return the same grant.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     tenant_id: UUID
-    token_id: UUID
+    token_ids: list[UUID] = Field(min_length=1, max_length=MAX_TOKENS)
 
 
 class AcquireReply(BaseModel):
+    """The first `granted` tokens are granted; the rest are not, and `retry_after` and `window` say why.
+
+    Granting only a prefix keeps a session's order: a message never goes out ahead of an earlier one
+    that was denied.
+    """
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    granted: bool
-    retry_after: float = Field(default=0.0, ge=0, description="Seconds until the tightest window frees")
+    granted: int = Field(ge=0, description="How many of the requested tokens, from the first, are granted")
+    retry_after: float = Field(
+        default=0.0, ge=0, description="Seconds until the tightest window frees, when not all were granted"
+    )
     window: WindowName | None = Field(default=None, description="The window that denied")
 
 
 class ReleaseRequest(BaseModel):
-    """Give back a token whose send failed, so it does not count against the tenant."""
+    """Give back tokens whose messages were not sent, so they do not count against the tenant."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     tenant_id: UUID
-    token_id: UUID
+    token_ids: list[UUID] = Field(min_length=1, max_length=MAX_TOKENS)
 
 
 class UsageRequest(BaseModel):
@@ -68,7 +82,7 @@ class UsageReply(BaseModel):
 class ReleaseReply(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    released: bool = Field(description="False when the token was not live: unknown, released or expired")
+    released: int = Field(ge=0, description="How many of the tokens were live and are now given back")
 
 
 class RateLimitError(BaseModel):

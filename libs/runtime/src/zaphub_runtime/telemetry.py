@@ -60,10 +60,10 @@ def setup_tracing(default_service_name: str) -> TracerProvider:
     return provider
 
 
-def inject_headers(headers: dict[str, str] | None = None) -> dict[str, str]:
-    """Headers carrying the current span's W3C trace context (traceparent, tracestate)."""
+def inject_headers(headers: dict[str, str] | None = None, span: trace.Span | None = None) -> dict[str, str]:
+    """Headers carrying the W3C trace context (traceparent, tracestate) of `span`, or of the current one."""
     carrier = dict(headers or {})
-    propagate.inject(carrier)
+    propagate.inject(carrier, context=None if span is None else trace.set_span_in_context(span))
     return carrier
 
 
@@ -78,7 +78,15 @@ def consumer_span(
 
     Named and attributed after the OpenTelemetry messaging conventions; ZapHub ids go in `zaphub.*`.
     """
-    return tracer.start_as_current_span(
+    return trace.use_span(start_consumer_span(tracer, subject, headers, attributes), end_on_exit=True)
+
+
+def start_consumer_span(
+    tracer: trace.Tracer, subject: str, headers: Mapping[str, str] | None, attributes: Mapping[str, str | int]
+) -> trace.Span:
+    """`consumer_span`'s span, started without becoming current: for messages processed together, each
+    in its own trace. The caller ends it."""
+    return tracer.start_span(
         f"process {_subject_pattern(subject)}",
         context=extract_context(headers),
         kind=trace.SpanKind.CONSUMER,
@@ -98,6 +106,14 @@ def client_span(tracer: trace.Tracer, name: str) -> AbstractContextManager[trace
     if not current.is_recording():
         return nullcontext(current)
     return tracer.start_as_current_span(name, kind=trace.SpanKind.CLIENT)
+
+
+def start_client_span(tracer: trace.Tracer, name: str, parent: trace.Span) -> trace.Span:
+    """`client_span` of an explicit parent, started without becoming current. The caller ends it
+    (ending the parent itself, when that is what came back, is a no-op: it is not recorded)."""
+    if not parent.is_recording():
+        return parent
+    return tracer.start_span(name, context=trace.set_span_in_context(parent), kind=trace.SpanKind.CLIENT)
 
 
 def _subject_pattern(subject: str) -> str:

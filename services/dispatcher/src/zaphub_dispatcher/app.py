@@ -5,6 +5,7 @@ import contextlib
 import logging
 import os
 import socket
+from collections.abc import Sequence
 from uuid import UUID
 
 import httpx
@@ -67,10 +68,11 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
         session_commands = SessionCommandPipeline(
             bus, await bus.kv(streams.SESSIONS_BUCKET), policy, settings.host_timeout
         )
-        send_lanes: Lanes[PendingSend] = Lanes(sends.process, settings.max_in_flight)
+        send_lanes: Lanes[PendingSend] = Lanes(sends.process, settings.max_in_flight, run=settings.send_run)
 
-        async def run_session_command(item: Arrival) -> None:
-            await session_commands.process(item.msg)
+        async def run_session_command(lane: Sequence[Arrival]) -> tuple[list[Arrival], None]:
+            await session_commands.process(lane[0].msg)
+            return [lane[0]], None
 
         session_lanes: Lanes[Arrival] = Lanes(run_session_command, max_in_flight=64)
 

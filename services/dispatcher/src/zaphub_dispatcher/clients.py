@@ -1,18 +1,19 @@
 """The dispatcher's two request/reply peers: the ratelimiter and the session-host owning a session."""
 
+from collections.abc import Sequence
+from uuid import UUID
+
 import nats.errors
 from nats.aio.msg import Msg
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
 from zaphub_contracts.failures import FailureReason
-from zaphub_contracts.host import HostError, HostOp, HostReply
+from zaphub_contracts.host import HostError, HostOp, HostReply, SendRun, SendRunReply
 from zaphub_contracts.ratelimit import AcquireReply, AcquireRequest, ReleaseRequest
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.ratelimit_routes import Op, RatelimiterRoutes
-
-HOST_REPLY: TypeAdapter[HostReply] = TypeAdapter(HostReply)
 
 
 class RateLimiterUnavailable(Exception):
@@ -27,23 +28,24 @@ class RateLimiterClient:
         self._timeout = timeout
         self._routes = RatelimiterRoutes()
 
-    async def acquire(self, command: SendMessage) -> AcquireReply:
-        request = AcquireRequest(tenant_id=command.tenant_id, token_id=command.message_id)
+    async def acquire(self, commands: Sequence[SendMessage]) -> AcquireReply:
+        """Tokens for a run of one session's commands, granted in order up to the first denial."""
+        request = AcquireRequest(tenant_id=commands[0].tenant_id, token_ids=[c.message_id for c in commands])
         try:
-            reply = await self._ask(command, "acquire", request)
+            reply = await self._ask(request.tenant_id, "acquire", request)
             return AcquireReply.model_validate_json(reply.data)
         except (nats.errors.Error, TimeoutError, ValidationError) as exc:
             raise RateLimiterUnavailable(str(exc) or exc.__class__.__name__) from exc
 
-    async def release(self, command: SendMessage) -> None:
-        request = ReleaseRequest(tenant_id=command.tenant_id, token_id=command.message_id)
+    async def release(self, commands: Sequence[SendMessage]) -> None:
+        request = ReleaseRequest(tenant_id=commands[0].tenant_id, token_ids=[c.message_id for c in commands])
         try:
-            await self._ask(command, "release", request)
+            await self._ask(request.tenant_id, "release", request)
         except (nats.errors.Error, TimeoutError) as exc:
             raise RateLimiterUnavailable(str(exc) or exc.__class__.__name__) from exc
 
-    async def _ask(self, command: SendMessage, op: Op, request: BaseModel) -> Msg:
-        return await self._routes.request(self._bus.nc, command.tenant_id, op, request, self._timeout)
+    async def _ask(self, tenant_id: UUID, op: Op, request: BaseModel) -> Msg:
+        return await self._routes.request(self._bus.nc, tenant_id, op, request, self._timeout)
 
 
 class HostClient:
@@ -51,19 +53,25 @@ class HostClient:
         self._bus = bus
         self._timeout = timeout
 
-    async def send(self, command: SendMessage) -> HostReply:
-        """The host's answer; transport problems on the way become transient HostErrors."""
+    async def send(self, commands: Sequence[SendMessage], traceparents: list[str]) -> list[HostReply]:
+        """The host's results for a run of one session's commands, in order up to the first error;
+        transport problems on the way become one transient HostError."""
+        head = commands[0]
+        run = SendRun(
+            tenant_id=head.tenant_id,
+            session_id=head.session_id,
+            commands=list(commands),
+            traceparents=traceparents,
+        )
         try:
-            reply = await self._bus.request(
-                subjects.host(command.session_id, HostOp.SEND), command, self._timeout
-            )
+            reply = await self._bus.request(subjects.host(head.session_id, HostOp.SEND), run, self._timeout)
         except nats.errors.NoRespondersError:
-            return HostError(reason=FailureReason.NO_HOST, detail="no session-host holds this session")
+            return [HostError(reason=FailureReason.NO_HOST, detail="no session-host holds this session")]
         except (nats.errors.TimeoutError, TimeoutError):
-            return HostError(reason=FailureReason.TIMEOUT, detail="the session-host did not answer in time")
+            return [HostError(reason=FailureReason.TIMEOUT, detail="the session-host did not answer in time")]
         except nats.errors.Error as exc:
-            return HostError(reason=FailureReason.TRANSPORT_ERROR, detail=f"NATS: {exc}")
+            return [HostError(reason=FailureReason.TRANSPORT_ERROR, detail=f"NATS: {exc}")]
         try:
-            return HOST_REPLY.validate_json(reply.data)
+            return SendRunReply.model_validate_json(reply.data).results
         except ValidationError as exc:
-            return HostError(reason=FailureReason.TRANSPORT_ERROR, detail=f"unreadable host reply: {exc}")
+            return [HostError(reason=FailureReason.TRANSPORT_ERROR, detail=f"unreadable host reply: {exc}")]

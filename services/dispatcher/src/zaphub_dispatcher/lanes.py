@@ -1,5 +1,7 @@
-"""Per-session lanes: one session's commands run one at a time, lowest `order` first; sessions run side
-by side. A lane holds at most `per_lane` commands so one busy session cannot take every slot.
+"""Per-session lanes: one session's commands are processed in turn, lowest `order` first, and sessions
+side by side. A lane holds at most `per_lane` commands so one busy session cannot take every slot.
+The processor is handed the lane's first `run` commands at once, so it can serve a run of them with one
+round trip, and says which it is done with.
 
 A command that arrives out of order (a redelivery, or a twin of the head fetched by another replica)
 waits in its lane for the earlier one instead of going back to JetStream: each trip back would be
@@ -13,7 +15,7 @@ import bisect
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
@@ -35,9 +37,10 @@ class Held(Protocol):
 
 
 T = TypeVar("T", bound=Held)
-# Returns None when done with the command (acked or handed back), or seconds to keep it and look again:
-# sooner if a command with a lower order reaches the lane.
-Process = Callable[[T], Awaitable[float | None]]
+# Gets the lane's first commands, lowest order first. Returns those it is done with (acked or handed
+# back) and, when it keeps the first of the rest waiting, seconds to look again: sooner if a command with
+# a lower order reaches the lane. The commands it is not done with stay, in their place.
+Process = Callable[[Sequence[T]], Awaitable[tuple[Sequence[T], float | None]]]
 
 
 @dataclass(frozen=True)
@@ -55,15 +58,21 @@ class Arrival:
 class _Lane(Generic[T]):
     items: list[T] = field(default_factory=list)  # sorted by order
     head_changed: asyncio.Event = field(default_factory=asyncio.Event)
-    running: T | None = None
+    running: Sequence[T] = ()
     service_time: float = 0.01  # seconds a command takes here, moving average
 
 
 class Lanes(Generic[T]):
     def __init__(
-        self, process: Process[T], max_in_flight: int, per_lane: int = 32, keepalive: float = 3.0
+        self,
+        process: Process[T],
+        max_in_flight: int,
+        per_lane: int = 32,
+        run: int = 1,
+        keepalive: float = 3.0,
     ) -> None:
         self._process = process
+        self._run = run
         self._keepalive = keepalive
         self._ticker: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(max_in_flight)
@@ -100,7 +109,7 @@ class Lanes(Generic[T]):
     async def _overflow(self, lane: _Lane[T], item: T) -> None:
         # Keep the earliest commands: an earlier one is what the rest of the lane may be waiting for.
         last = lane.items[-1]
-        if item.order >= last.order or last is lane.running:
+        if item.order >= last.order or any(last is running for running in lane.running):
             await _nak_quietly(item.msg, _overflow_delay(lane, item))
             return
         lane.items.pop()
@@ -111,25 +120,28 @@ class Lanes(Generic[T]):
     async def _drain(self, key: Hashable, lane: _Lane[T]) -> None:
         try:
             while lane.items:
-                item = lane.running = lane.items[0]
+                lane.running = batch = lane.items[: self._run]
                 lane.head_changed.clear()
                 started = time.monotonic()
                 try:
-                    look_again = await self._process(item)
+                    done, look_again = await self._process(batch)
                 except Exception:
-                    log.exception("unexpected error; the command will be redelivered")
-                    await _nak_quietly(item.msg)
-                    look_again = None
+                    log.exception("unexpected error; the commands will be redelivered")
+                    for item in batch:  # a nak after an ack is ignored by the server
+                        await _nak_quietly(item.msg)
+                    done, look_again = batch, None
                 finally:
-                    lane.running = None
+                    lane.running = ()
+                if done:
+                    took = (time.monotonic() - started) / len(done)
+                    lane.service_time += SERVICE_TIME_WEIGHT * (took - lane.service_time)
+                    for item in done:
+                        lane.items.remove(item)
+                        self._held.discard(_sequence(item))
+                        self._slots.release()
                 if look_again is not None:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(lane.head_changed.wait(), look_again)
-                    continue
-                lane.service_time += SERVICE_TIME_WEIGHT * (time.monotonic() - started - lane.service_time)
-                lane.items.remove(item)
-                self._held.discard(_sequence(item))
-                self._slots.release()
         finally:
             self._lanes.pop(key, None)
 

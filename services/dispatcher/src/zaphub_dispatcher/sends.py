@@ -1,9 +1,14 @@
-"""The send pipeline: order gate → rate limit → owning host → outcome (event, cursor, ack or retry)."""
+"""The send pipeline: order gate → rate limit → owning host → outcome (event, cursor, ack or retry).
+
+A session's commands that are next in its order go through as a run: one rate-limit request, one host
+request and one cursor write for all of them. Each command keeps its own spans, in its own trace.
+"""
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +29,7 @@ from zaphub_dispatcher.clients import HostClient, RateLimiterClient, RateLimiter
 from zaphub_dispatcher.emitter import Emitter
 from zaphub_dispatcher.order import Cursor, OrderGate
 from zaphub_runtime.bus import Bus
-from zaphub_runtime.telemetry import client_span, consumer_span
+from zaphub_runtime.telemetry import consumer_span, inject_headers, start_client_span, start_consumer_span
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("zaphub_dispatcher")
@@ -41,6 +46,7 @@ class PendingSend:
 
     msg: Msg
     command: SendMessage
+    span: trace.Span = trace.INVALID_SPAN  # its consumer span while it is processed
 
     @property
     def order(self) -> int:
@@ -97,58 +103,77 @@ class SendPipeline:
             return None
         return PendingSend(msg, command)
 
-    async def process(self, pending: PendingSend) -> float | None:
-        """Send, or hand back; seconds to wait for an earlier message of the session when out of order."""
-        msg, command = pending.msg, pending.command
-        attributes: dict[str, str | int] = {
-            "messaging.message.delivery_count": msg.metadata.num_delivered or 1,
-            "zaphub.tenant_id": str(command.tenant_id),
-            "zaphub.session_id": str(command.session_id),
-            "zaphub.message_id": str(command.message_id),
-            "messaging.message.id": str(command.message_id),
-        }
-        with consumer_span(tracer, msg.subject, msg.headers, attributes) as span:
-            turn = await self._turn(pending)
-            if turn is True:
-                await self._process(command, msg, span)
-                return None
-            span.add_event("waiting for an earlier message of the session")
-            return None if turn is False else turn
-
-    async def _process(self, command: SendMessage, msg: Msg, span: trace.Span) -> None:
+    async def process(self, lane: Sequence[PendingSend]) -> tuple[list[PendingSend], float | None]:
+        """Send the lane's next run, or hand its head back; see `lanes.Process`."""
+        head = lane[0]
+        head.span = _start_span(head)
         try:
-            with client_span(tracer, "ratelimit acquire"):
-                decision = await self._ratelimiter.acquire(command)
+            with trace.use_span(head.span):
+                turn = await self._turn(head)
+            if turn is not True:
+                head.span.add_event("waiting for an earlier message of the session")
+                return ([head], None) if turn is False else ([], turn)
+            run = [head]
+            for pending in lane[1:]:
+                if pending.command.seq != run[-1].command.seq + 1:
+                    break  # a gap, or a second command with one seq (a repeated publish)
+                pending.span = _start_span(pending)
+                run.append(pending)
+            return await self._send(run), None
+        finally:
+            for pending in lane:
+                pending.span.end()
+                pending.span = trace.INVALID_SPAN
+
+    async def _send(self, run: list[PendingSend]) -> list[PendingSend]:
+        """Rate limit and send a run whose head is next; returns the commands it is done with."""
+        head = run[0]
+        try:
+            with _client_spans("ratelimit acquire", run):
+                decision = await self._ratelimiter.acquire([p.command for p in run])
         except RateLimiterUnavailable as exc:
             log.warning("ratelimiter unavailable: %s", exc)
-            metrics.outcome("ratelimiter_unavailable")
-            await msg.nak(delay=RATELIMITER_RETRY)
-            return
-        if not decision.granted:
-            span.add_event(
+            for pending in run:
+                metrics.outcome("ratelimiter_unavailable")
+                await pending.msg.nak(delay=RATELIMITER_RETRY)
+            return run
+        if decision.granted == 0:
+            head.span.add_event(
                 "rate limited", {"retry_after": decision.retry_after, "window": decision.window or ""}
             )
-            await self._wait_for_rate_limit(command, msg, decision.retry_after, decision.window)
-            return
-        with (
-            client_span(tracer, "session-host send") as send_span,
-            metrics.HostTimer() as timer,
-        ):
-            reply = await self._hosts.send(command)
-            send_span.set_attribute("zaphub.outcome", reply.status)
-            timer.status = reply.status
-        if isinstance(reply, HostOk):
-            sent_at = reply.sent_at or datetime.now(UTC)
-            metrics.sent(command, sent_at)
-            await self._finish(command, msg, self._emit.sent(command, reply.whatsapp_id or "", sent_at))
-            return
-        await self._give_back(command)
-        if is_transient(reply.reason):
-            await self._retry_or_fail(command, msg, reply)
-        else:
-            await self._fail(
-                command, msg, reply.reason, reply.detail, await self._attempts.count(command.message_id)
-            )
+            with trace.use_span(head.span):
+                await self._wait_for_rate_limit(head, decision.retry_after, decision.window)
+            return [head]
+        # Those not granted stay in the lane; at their turn they find the window full and wait for it.
+        run = run[: decision.granted]
+        with _client_spans("session-host send", run) as spans, metrics.HostTimer() as timer:
+            results = await self._hosts.send([p.command for p in run], _traceparents(spans))
+            for span, result in zip(spans, results, strict=False):
+                span.set_attribute("zaphub.outcome", result.status)
+            timer.status = results[-1].status
+        sent: list[tuple[PendingSend, HostOk]] = []
+        for pending, result in zip(run, results, strict=False):
+            if not isinstance(result, HostOk):
+                break
+            sent.append((pending, result))
+        if sent:
+            await self._finish_sent(sent)
+        if len(sent) == len(run):
+            return run
+        failed = run[len(sent)]
+        error = results[len(sent)] if len(results) > len(sent) else SHORT_REPLY
+        assert isinstance(error, HostError)
+        if error.reason is not FailureReason.TIMEOUT:
+            # The failed command and those after it did not go out: their tokens go back. After a
+            # timeout some may have, and keeping the tokens errs on the safe side.
+            await self._give_back(run[len(sent) :])
+        with trace.use_span(failed.span):
+            if is_transient(error.reason):
+                await self._retry_or_fail(failed, error)
+            else:
+                attempts = await self._attempts.count(failed.command.message_id)
+                await self._fail(failed, error.reason, error.detail, attempts)
+        return run[: len(sent) + 1]
 
     async def _poison(self, msg: Msg, reason: FailureReason, detail: str) -> None:
         attributes = {"messaging.message.delivery_count": msg.metadata.num_delivered or 1}
@@ -193,24 +218,23 @@ class SendPipeline:
         return False
 
     async def _wait_for_rate_limit(
-        self, command: SendMessage, msg: Msg, retry_after: float, window: str | None
+        self, pending: PendingSend, retry_after: float, window: str | None
     ) -> None:
+        command = pending.command
         metrics.rate_limited(command, window)
         await self._emit.rate_limited(command, retry_after, window)  # type: ignore[arg-type]
         await self._gate.block(command.session_id, command.seq, retry_after, rate_limited=True, window=window)
         # Exactly when the window frees; not an attempt.
-        await msg.nak(delay=max(retry_after, 0.001))
+        await pending.msg.nak(delay=max(retry_after, 0.001))
 
-    async def _retry_or_fail(self, command: SendMessage, msg: Msg, error: HostError) -> None:
+    async def _retry_or_fail(self, pending: PendingSend, error: HostError) -> None:
+        command, msg = pending.command, pending.msg
         attempt = await self._attempts.failed(command.message_id)
+        detail = f"{error.reason}: {error.detail}"
         if attempt >= self._policy.max_attempts:
             metrics.dead_letter(FailureReason.ATTEMPTS_EXHAUSTED.value)
-            await self._bus.dead_letter(
-                msg, FailureReason.ATTEMPTS_EXHAUSTED, f"{error.reason}: {error.detail}", COMPONENT, attempt
-            )
-            await self._fail(
-                command, msg, FailureReason.ATTEMPTS_EXHAUSTED, f"{error.reason}: {error.detail}", attempt
-            )
+            await self._bus.dead_letter(msg, FailureReason.ATTEMPTS_EXHAUSTED, detail, COMPONENT, attempt)
+            await self._fail(pending, FailureReason.ATTEMPTS_EXHAUSTED, detail, attempt)
             return
         delay = backoff_delay(attempt, self._policy.base_delay, self._policy.max_delay)
         metrics.retried(error.reason.value)
@@ -226,27 +250,78 @@ class SendPipeline:
         await self._gate.block(command.session_id, command.seq, delay)
         await msg.nak(delay=delay)
 
-    async def _give_back(self, command: SendMessage) -> None:
+    async def _give_back(self, run: Sequence[PendingSend]) -> None:
         try:
-            await self._ratelimiter.release(command)
+            await self._ratelimiter.release([p.command for p in run])
         except RateLimiterUnavailable:
-            # Keeping the token errs on the safe side: the tenant sends less, never more.
-            log.warning("could not give back the token of %s", command.message_id)
+            # Keeping the tokens errs on the safe side: the tenant sends less, never more.
+            log.warning("could not give back the tokens of %d messages", len(run))
 
-    async def _fail(
-        self, command: SendMessage, msg: Msg, reason: FailureReason, detail: str, attempts: int
-    ) -> None:
-        metrics.failed(command)
-        await self._finish(command, msg, self._emit.failed(command, reason, detail, attempts))
+    async def _fail(self, pending: PendingSend, reason: FailureReason, detail: str, attempts: int) -> None:
+        metrics.failed(pending.command)
+        await self._finish([pending], [self._emit.failed(pending.command, reason, detail, attempts)])
 
-    async def _finish(self, command: SendMessage, msg: Msg, event: Coroutine[Any, Any, None]) -> None:
-        """Publish the outcome and advance the session's cursor side by side, then ack."""
-        steps = [event, self._gate.complete(command.session_id, command.seq)]
-        if (msg.metadata.num_delivered or 1) > 1:
-            # Attempts are counted only on a failure, and a failure always means a redelivery.
-            steps.append(self._attempts.clear(command.message_id))
+    async def _finish_sent(self, sent: list[tuple[PendingSend, HostOk]]) -> None:
+        events = []
+        for pending, reply in sent:
+            sent_at = reply.sent_at or datetime.now(UTC)
+            metrics.sent(pending.command, sent_at)
+            events.append(self._emit.sent(pending.command, reply.whatsapp_id or "", sent_at))
+        await self._finish([p for p, _ in sent], events)
+
+    async def _finish(self, done: list[PendingSend], events: list[Coroutine[Any, Any, None]]) -> None:
+        """Publish the outcomes, each in its command's trace, and move the session's cursor past the
+        last of `done`, side by side; then ack."""
+        last = done[-1].command
+        steps: list[asyncio.Future[Any]] = [_in_span(p.span, e) for p, e in zip(done, events, strict=True)]
+        steps.append(asyncio.ensure_future(self._gate.complete(last.session_id, last.seq)))
+        for pending in done:
+            if (pending.msg.metadata.num_delivered or 1) > 1:
+                # Attempts are counted only on a failure, and a failure always means a redelivery.
+                steps.append(asyncio.ensure_future(self._attempts.clear(pending.command.message_id)))
         await asyncio.gather(*steps)
-        await msg.ack()
+        await asyncio.gather(*(p.msg.ack() for p in done))
+
+
+SHORT_REPLY = HostError(reason=FailureReason.TRANSPORT_ERROR, detail="the host answered for fewer commands")
+
+
+def _start_span(pending: PendingSend) -> trace.Span:
+    msg, command = pending.msg, pending.command
+    attributes: dict[str, str | int] = {
+        "messaging.message.delivery_count": msg.metadata.num_delivered or 1,
+        "zaphub.tenant_id": str(command.tenant_id),
+        "zaphub.session_id": str(command.session_id),
+        "zaphub.message_id": str(command.message_id),
+        "messaging.message.id": str(command.message_id),
+    }
+    return start_consumer_span(tracer, msg.subject, msg.headers, attributes)
+
+
+def _in_span(span: trace.Span, step: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
+    """`step` as a task that runs in `span`'s context (a task copies the context it is created in)."""
+    with trace.use_span(span):
+        return asyncio.ensure_future(step)
+
+
+@contextlib.contextmanager
+def _client_spans(name: str, run: Sequence[PendingSend]) -> Iterator[list[trace.Span]]:
+    """A client span per command of `run`, for one request made for all of them. The request goes out
+    in the head's, so the server's span joins the head's trace."""
+    spans = [start_client_span(tracer, name, p.span) for p in run]
+    try:
+        with trace.use_span(spans[0]):
+            yield spans
+    finally:
+        for span in spans:
+            span.end()  # a no-op for a consumer span that came back as its own (not recorded) child
+
+
+def _traceparents(spans: Sequence[trace.Span]) -> list[str]:
+    """Each span's W3C traceparent, so the host's span of each command joins that command's trace."""
+    if not any(span.is_recording() for span in spans):
+        return []
+    return [inject_headers(span=span).get("traceparent", "") for span in spans]
 
 
 def _order_delay(cursor: Cursor, deliveries: int) -> float:

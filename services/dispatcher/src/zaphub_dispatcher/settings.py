@@ -2,6 +2,7 @@
 
 from pydantic import Field
 
+from zaphub_contracts.host import MAX_RUN
 from zaphub_runtime.settings import CommonSettings
 
 
@@ -12,6 +13,9 @@ class DispatcherSettings(CommonSettings):
     host_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for a session-host reply")
     ratelimit_timeout: float = Field(default=2.0, gt=0, description="Seconds to wait for the ratelimiter")
     max_in_flight: int = Field(default=512, ge=1, description="Send commands held by this replica at once")
+    send_run: int = Field(
+        default=32, ge=1, le=MAX_RUN, description="A session's commands sent with one host request, at most"
+    )
     fetch_batch: int = Field(default=128, ge=1, description="Commands fetched per pull")
     webhook_max_attempts: int = Field(default=10, ge=1, description="Webhook POST attempts before the DLQ")
     webhook_retry_base_delay: float = Field(default=5.0, gt=0, description="First webhook retry delay, s")

@@ -92,12 +92,16 @@ def handlers(limiter: Limiter, nc: Client, replica: str) -> dict[Op, Handler]:
     out = Replier(nc, replica)
 
     async def acquire(msg: Msg) -> None:
-        """Grant one token to a tenant, or say when the tightest window frees."""
-        await _answer(out, msg, AcquireRequest, lambda r: limiter.acquire(r.tenant_id, r.token_id), "acquire")
+        """Grant a tenant tokens in order, up to the first a window denies, and say when it frees."""
+        await _answer(
+            out, msg, AcquireRequest, lambda r: limiter.acquire(r.tenant_id, r.token_ids), "acquire"
+        )
 
     async def release(msg: Msg) -> None:
-        """Give back a token whose send failed."""
-        await _answer(out, msg, ReleaseRequest, lambda r: limiter.release(r.tenant_id, r.token_id), "release")
+        """Give back tokens whose messages were not sent."""
+        await _answer(
+            out, msg, ReleaseRequest, lambda r: limiter.release(r.tenant_id, r.token_ids), "release"
+        )
 
     async def usage(msg: Msg) -> None:
         """How much of each window a tenant has used."""

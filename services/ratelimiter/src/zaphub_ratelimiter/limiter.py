@@ -42,7 +42,7 @@ Reply = AcquireReply | ReleaseReply | UsageReply
 @dataclass(slots=True)
 class _Op:
     kind: OpKind
-    token: UUID | None
+    tokens: list[UUID]
     future: asyncio.Future[Reply]
 
 
@@ -72,18 +72,19 @@ class Limiter:
         self.denied = 0
         self.conflicts = 0
 
-    async def acquire(self, tenant: UUID, token: UUID) -> AcquireReply:
-        reply = await self._submit(tenant, "acquire", token)
+    async def acquire(self, tenant: UUID, tokens: list[UUID]) -> AcquireReply:
+        """Grant `tokens` in order, up to the first that a window denies."""
+        reply = await self._submit(tenant, "acquire", tokens)
         assert isinstance(reply, AcquireReply)
         return reply
 
-    async def release(self, tenant: UUID, token: UUID) -> ReleaseReply:
-        reply = await self._submit(tenant, "release", token)
+    async def release(self, tenant: UUID, tokens: list[UUID]) -> ReleaseReply:
+        reply = await self._submit(tenant, "release", tokens)
         assert isinstance(reply, ReleaseReply)
         return reply
 
     async def usage(self, tenant: UUID) -> UsageReply:
-        reply = await self._submit(tenant, "usage", None)
+        reply = await self._submit(tenant, "usage", [])
         assert isinstance(reply, UsageReply)
         return reply
 
@@ -96,14 +97,14 @@ class Limiter:
         TENANTS.set(len(self._tenants))
         return len(idle)
 
-    async def _submit(self, tenant_id: UUID, kind: OpKind, token: UUID | None) -> Reply:
+    async def _submit(self, tenant_id: UUID, kind: OpKind, tokens: list[UUID]) -> Reply:
         tenant = self._tenants.get(tenant_id)
         if tenant is None:
             tenant = self._tenants[tenant_id] = _Tenant(id=tenant_id)
             TENANTS.set(len(self._tenants))
         tenant.touched = time.monotonic()
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        tenant.pending.append(_Op(kind, token, future))
+        tenant.pending.append(_Op(kind, tokens, future))
         if tenant.worker is None:
             tenant.worker = asyncio.create_task(self._drain(tenant), name=f"ratelimit-{tenant_id}")
         # The worker owns the batch: a caller that gives up must not cancel it for the others.
@@ -135,28 +136,17 @@ class Limiter:
             denied = 0
             for op in batch:
                 if op.kind == "acquire":
-                    assert op.token is not None
-                    if tenant.window.is_live(op.token):
-                        replies.append(AcquireReply(granted=True))
-                        continue
-                    decision = tenant.window.decide(now, limits)
-                    if decision.granted:
-                        tenant.window.grant(op.token, now)
-                        grants.append(op.token)
-                        replies.append(AcquireReply(granted=True))
-                    else:
-                        denied += 1
-                        replies.append(
-                            AcquireReply(
-                                granted=False, retry_after=decision.retry_after / NS, window=decision.window
-                            )
-                        )
+                    acquired = self._acquire(tenant, now, limits, op.tokens, grants)
+                    denied += acquired.granted < len(op.tokens)
+                    replies.append(acquired)
                 elif op.kind == "release":
-                    assert op.token is not None
-                    at = tenant.window.release(op.token)
-                    if at is not None:
-                        releases.append((op.token, at))
-                    replies.append(ReleaseReply(released=at is not None))
+                    released = 0
+                    for token in op.tokens:
+                        at = tenant.window.release(token)
+                        if at is not None:
+                            releases.append((token, at))
+                            released += 1
+                    replies.append(ReleaseReply(released=released))
                 else:
                     replies.append(self._usage_reply(tenant, now, limits))
 
@@ -185,14 +175,35 @@ class Limiter:
                 DECISIONS.labels("granted", "").inc(len(grants))
             if releases:
                 RELEASES.inc(len(releases))
-            for reply in replies:
-                if isinstance(reply, AcquireReply) and not reply.granted:
+            for op, reply in zip(batch, replies, strict=True):
+                if isinstance(reply, AcquireReply) and reply.granted < len(op.tokens):
                     DECISIONS.labels("denied", reply.window or "").inc()
                     DENIALS.labels(str(tenant.id), reply.window or "").inc()
-            for op, reply in zip(batch, replies, strict=True):
                 if not op.future.done():
                     op.future.set_result(reply)
             return
+
+    @staticmethod
+    def _acquire(
+        tenant: _Tenant,
+        now: int,
+        limits: Sequence[WindowLimit[WindowName]],
+        tokens: list[UUID],
+        grants: list[UUID],
+    ) -> AcquireReply:
+        """Grant a prefix of `tokens` (appended to `grants`); the first denial ends it, so a later
+        message of a session never gets capacity an earlier one was refused."""
+        for granted, token in enumerate(tokens):
+            if tenant.window.is_live(token):
+                continue  # granted before: a repeated request after a crash
+            decision = tenant.window.decide(now, limits)
+            if not decision.granted:
+                return AcquireReply(
+                    granted=granted, retry_after=decision.retry_after / NS, window=decision.window
+                )
+            tenant.window.grant(token, now)
+            grants.append(token)
+        return AcquireReply(granted=len(tokens))
 
     @staticmethod
     def _usage_reply(tenant: _Tenant, now: int, limits: Sequence[WindowLimit[WindowName]]) -> UsageReply:

@@ -11,17 +11,27 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Coroutine
+from contextlib import AbstractContextManager
 from typing import Any
 from uuid import UUID
 
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from opentelemetry import trace
+from opentelemetry.context import Context
 from pydantic import BaseModel, ValidationError
 
-from zaphub_contracts.commands import SendMessage
 from zaphub_contracts.failures import FailureReason
-from zaphub_contracts.host import HostError, HostOk, HostOp, InjectFault, PairCodeRequest, SessionControl
+from zaphub_contracts.host import (
+    HostError,
+    HostOk,
+    HostOp,
+    InjectFault,
+    PairCodeRequest,
+    SendRun,
+    SendRunReply,
+    SessionControl,
+)
 from zaphub_runtime.codec import decode, encode
 from zaphub_runtime.telemetry import extract_context
 from zaphub_session_host import metrics
@@ -112,11 +122,7 @@ class HostHandlers:
             reply = HostOk(host_id=self.host_id)
         except Exception as exc:
             reply = failure(exc)
-        if msg.reply:
-            try:
-                await msg.respond(encode(reply))
-            except NatsError as exc:
-                log.warning("host reply failed", extra={"fields": {"error": repr(exc)}})
+        await self._respond(msg, reply)
 
     def _after_reply(self, session_id: UUID, reason: str, handover: bool) -> None:
         # Stopping drains the session's subscription, so it runs after the reply, outside its callback.
@@ -126,35 +132,76 @@ class HostHandlers:
 
     async def serve(self, runner: SessionRunner, msg: Msg) -> None:
         op_token = msg.subject.rsplit(".", 1)[-1]
-        with tracer.start_as_current_span(
-            f"{op_token} process",
-            context=extract_context(msg.headers),
-            kind=trace.SpanKind.SERVER,
-            attributes={
-                "messaging.system": "nats",
-                "messaging.operation.type": "process",
-                "messaging.destination.name": msg.subject,
-                "zaphub.session_id": str(runner.session_id),
-            },
-        ) as span:
-            reply: BaseModel
+        if op_token == HostOp.SEND:
+            await self._respond(msg, await self._send(runner, msg))
+            return
+        with self._span(op_token, runner, msg.subject, extract_context(msg.headers)) as span:
+            reply: HostOk | HostError
             try:
                 reply = await self._handle(runner, op_token, msg.data)
             except Exception as exc:
                 reply = failure(exc)
                 span.set_attribute("zaphub.failure_reason", reply.reason.value)
-            if msg.reply:
-                try:
-                    await msg.respond(encode(reply))
-                except NatsError as exc:
-                    log.warning("host reply failed", extra={"fields": {"error": repr(exc)}})
-            if op_token == HostOp.SEND:
-                metrics.count_send(self.host_id, reply)
+            await self._respond(msg, reply)
             if isinstance(reply, HostOk):
                 if op_token == HostOp.STOP:
                     self._after_reply(runner.session_id, "stopped by request", handover=True)
                 elif op_token == HostOp.DELETE:
                     self._after_reply(runner.session_id, "session deleted", handover=False)
+
+    async def _send(self, runner: SessionRunner, msg: Msg) -> SendRunReply:
+        """A run of the session's send commands; each gets its own span, in its own send's trace."""
+        try:
+            run = decode(SendRun, msg.data)
+            _owned(runner, run.tenant_id, run.session_id)
+            for cmd in run.commands:
+                _owned(runner, cmd.tenant_id, cmd.session_id)
+        except Exception as exc:
+            with self._span(HostOp.SEND, runner, msg.subject, extract_context(msg.headers)) as span:
+                refused = failure(exc)
+                span.set_attribute("zaphub.failure_reason", refused.reason.value)
+            metrics.count_send(self.host_id, refused)
+            return SendRunReply(results=[refused])
+
+        def each(i: int) -> AbstractContextManager[object]:
+            traceparent = run.traceparents[i] if i < len(run.traceparents) else ""
+            carrier = {"traceparent": traceparent} if traceparent else msg.headers
+            message = {"zaphub.message_id": str(run.commands[i].message_id)}
+            return self._span(HostOp.SEND, runner, msg.subject, extract_context(carrier), message)
+
+        done, error = await runner.send_run(run.commands, each)
+        results: list[HostOk | HostError] = [*done] if error is None else [*done, failure(error)]
+        for result in results:
+            metrics.count_send(self.host_id, result)
+        return SendRunReply(results=results)
+
+    @staticmethod
+    def _span(
+        op: str,
+        runner: SessionRunner,
+        subject: str,
+        parent: Context,
+        attributes: dict[str, str] | None = None,
+    ) -> AbstractContextManager[trace.Span]:
+        return tracer.start_as_current_span(
+            f"{op} process",
+            context=parent,
+            kind=trace.SpanKind.SERVER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": subject,
+                "zaphub.session_id": str(runner.session_id),
+                **(attributes or {}),
+            },
+        )
+
+    async def _respond(self, msg: Msg, reply: BaseModel) -> None:
+        if msg.reply:
+            try:
+                await msg.respond(encode(reply))
+            except NatsError as exc:
+                log.warning("host reply failed", extra={"fields": {"error": repr(exc)}})
 
     async def _handle(self, runner: SessionRunner, op_token: str, data: bytes) -> HostOk:
         try:
@@ -163,10 +210,6 @@ class HostHandlers:
             raise InvalidRequest(f"unknown host op {op_token!r}") from None
         ok = HostOk(host_id=self.host_id)
         match op:
-            case HostOp.SEND:
-                cmd = decode(SendMessage, data)
-                _owned(runner, cmd.tenant_id, cmd.session_id)
-                return await runner.send(cmd)
             case HostOp.PAIR_CODE:
                 req = decode(PairCodeRequest, data)
                 _owned(runner, req.tenant_id, req.session_id)

@@ -8,7 +8,8 @@ request subject while this host holds the lease.
 import asyncio
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -174,36 +175,57 @@ class SessionRunner:
             raise NotConnected("the session is stopping")
         return self.connection
 
-    async def send(self, cmd: SendMessage) -> HostOk:
+    async def send_run(
+        self, commands: Sequence[SendMessage], each: Callable[[int], AbstractContextManager[object]]
+    ) -> tuple[list[HostOk], Exception | None]:
+        """Hand `commands` to WhatsApp in turn (`each(i)` wraps the i-th), up to the first that cannot
+        go: what went out, and why the next did not. Every hand-over is in the sent log before this
+        returns, so a repeat after a crash is answered as a duplicate instead of sent again."""
         async with self.send_lock:
-            prior = await self.ctx.sent_log.get(cmd.message_id)
-            if prior is not None:
-                return HostOk(
-                    host_id=self.ctx.host_id,
-                    whatsapp_id=prior.whatsapp_id,
-                    sent_at=prior.sent_at,
-                    duplicate=True,
-                )
-            if self.status is SessionStatus.LOGGED_OUT:
-                raise LoggedOut("the session was logged out; pair it again")
-            if not self.machine.can_send:
-                raise NotConnected(f"the session is {self.status.value}")
-            connection = self._require_connection()
-            whatsapp_id = await connection.send(
-                cmd.to, cmd.content, whatsapp_message_id(cmd.message_id), cmd.message_id
-            )
-            sent_at = datetime.now(UTC)
-            self.ctx.remember_send(whatsapp_id, cmd.message_id)
-            await self.ctx.sent_log.record(
-                HandedOver(
-                    message_id=cmd.message_id,
-                    whatsapp_id=whatsapp_id,
-                    session_id=self.session_id,
-                    sent_at=sent_at,
-                    host_id=self.ctx.host_id,
-                )
-            )
-            return HostOk(host_id=self.ctx.host_id, whatsapp_id=whatsapp_id, sent_at=sent_at)
+            priors = await asyncio.gather(*(self.ctx.sent_log.get(cmd.message_id) for cmd in commands))
+            done: list[HostOk] = []
+            records: list[asyncio.Task[None]] = []
+            try:
+                for i, (cmd, prior) in enumerate(zip(commands, priors, strict=True)):
+                    with each(i):
+                        if prior is not None:
+                            done.append(self._ok(prior, duplicate=True))
+                        else:
+                            handed = await self._hand_over(cmd)
+                            # Written while the next goes out; awaited below, before the reply.
+                            records.append(asyncio.create_task(self.ctx.sent_log.record(handed)))
+                            done.append(self._ok(handed))
+            except Exception as exc:
+                return done, exc
+            finally:
+                await asyncio.gather(*records)
+            return done, None
+
+    async def _hand_over(self, cmd: SendMessage) -> HandedOver:
+        if self.status is SessionStatus.LOGGED_OUT:
+            raise LoggedOut("the session was logged out; pair it again")
+        if not self.machine.can_send:
+            raise NotConnected(f"the session is {self.status.value}")
+        connection = self._require_connection()
+        whatsapp_id = await connection.send(
+            cmd.to, cmd.content, whatsapp_message_id(cmd.message_id), cmd.message_id
+        )
+        self.ctx.remember_send(whatsapp_id, cmd.message_id)
+        return HandedOver(
+            message_id=cmd.message_id,
+            whatsapp_id=whatsapp_id,
+            session_id=self.session_id,
+            sent_at=datetime.now(UTC),
+            host_id=self.ctx.host_id,
+        )
+
+    def _ok(self, handed: HandedOver, duplicate: bool = False) -> HostOk:
+        return HostOk(
+            host_id=self.ctx.host_id,
+            whatsapp_id=handed.whatsapp_id,
+            sent_at=handed.sent_at,
+            duplicate=duplicate,
+        )
 
     async def logout(self) -> None:
         if self.connection is None and self.refused is not None:
