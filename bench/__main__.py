@@ -73,6 +73,9 @@ async def pipeline_figures(quick: bool) -> dict[str, float]:
             "e2e_msgs_per_s": e2e,
             "e2e_32_connections_msgs_per_s": e2e_32,
             "e2e_ratio_to_baseline": e2e / figures["jetstream_baseline_msgs_per_s"],
+            # The three events of each send are written to PostgreSQL by the API's projector, which
+            # falls behind under that load: how long statuses lag once it stops.
+            "projection_catch_up_s": await pipeline.projection_catch_up(stack),
         }
         p50, p99 = await pipeline.latency_at_rate(stack, rate=200, seconds=seconds)
         figures |= {"e2e_latency_p50_ms": p50, "e2e_latency_p99_ms": p99}

@@ -11,6 +11,7 @@ import nats
 from nats.aio.msg import Msg
 
 from bench.stack import tenant_with_sessions
+from zaphub_contracts import streams
 from zaphub_contracts.events import MessageSent
 from zaphub_devstack.testing import Stack
 
@@ -77,6 +78,23 @@ async def api_accept(
         requests=accepted,
     )
     return accept, sent / (last_sent - began) if last_sent > began else 0.0
+
+
+async def projection_catch_up(stack: Stack, timeout: float = 180.0) -> float:
+    """Seconds until the projector has written every event to PostgreSQL (statuses are current), so
+    the next measure does not share the API process with a backlog."""
+    nc = await nats.connect(stack.nats_url)
+    began = time.perf_counter()
+    try:
+        while time.perf_counter() - began < timeout:
+            spec = streams.PROJECTOR_CONSUMER
+            info = await nc.jetstream().consumer_info(spec.stream, spec.durable)
+            if info.num_pending == 0 and info.num_ack_pending == 0:
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await nc.close()
+    return time.perf_counter() - began
 
 
 async def latency_at_rate(stack: Stack, rate: float, seconds: float) -> tuple[float, float]:

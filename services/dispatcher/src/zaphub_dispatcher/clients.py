@@ -1,6 +1,7 @@
 """The dispatcher's two request/reply peers: the ratelimiter and the session-host owning a session."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 import nats.errors
@@ -53,7 +54,7 @@ class HostClient:
         self._bus = bus
         self._timeout = timeout
 
-    async def send(self, commands: Sequence[SendMessage], traceparents: list[str]) -> list[HostReply]:
+    async def send(self, commands: Sequence[SendMessage], traceparents: list[str]) -> "HostAnswer":
         """The host's results for a run of one session's commands, in order up to the first error;
         transport problems on the way become one transient HostError."""
         head = commands[0]
@@ -66,12 +67,22 @@ class HostClient:
         try:
             reply = await self._bus.request(subjects.host(head.session_id, HostOp.SEND), run, self._timeout)
         except nats.errors.NoRespondersError:
-            return [HostError(reason=FailureReason.NO_HOST, detail="no session-host holds this session")]
+            return HostAnswer.error(FailureReason.NO_HOST, "no session-host holds this session", known=True)
         except (nats.errors.TimeoutError, TimeoutError):
-            return [HostError(reason=FailureReason.TIMEOUT, detail="the session-host did not answer in time")]
+            return HostAnswer.error(FailureReason.TIMEOUT, "the session-host did not answer in time")
         except nats.errors.Error as exc:
-            return [HostError(reason=FailureReason.TRANSPORT_ERROR, detail=f"NATS: {exc}")]
+            return HostAnswer.error(FailureReason.TRANSPORT_ERROR, f"NATS: {exc}")
         try:
-            return SendRunReply.model_validate_json(reply.data).results
+            return HostAnswer(SendRunReply.model_validate_json(reply.data).results, known=True)
         except ValidationError as exc:
-            return [HostError(reason=FailureReason.TRANSPORT_ERROR, detail=f"unreadable host reply: {exc}")]
+            return HostAnswer.error(FailureReason.TRANSPORT_ERROR, f"unreadable host reply: {exc}")
+
+
+@dataclass(frozen=True)
+class HostAnswer:
+    results: list[HostReply]
+    known: bool = False  # whether the commands without an Ok result are known not to have gone out
+
+    @classmethod
+    def error(cls, reason: FailureReason, detail: str, known: bool = False) -> "HostAnswer":
+        return cls([HostError(reason=reason, detail=detail)], known)

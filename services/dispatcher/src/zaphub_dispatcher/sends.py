@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
+from zaphub_contracts.content import MediaContent
 from zaphub_contracts.failures import FailureReason, is_transient
 from zaphub_contracts.host import HostError, HostOk
 from zaphub_dispatcher import metrics
@@ -87,6 +88,7 @@ class SendPipeline:
         self._emit = emitter
         self._policy = policy
         self._gaps: dict[UUID, _Gap] = {}
+        self._run_bytes = bus.nc.max_payload // RUN_SHARE_OF_MAX_PAYLOAD
 
     async def prepare(self, msg: Msg) -> PendingSend | None:
         """The command a fetched message holds, or None when it was malformed and is dead-lettered."""
@@ -113,21 +115,32 @@ class SendPipeline:
             if turn is not True:
                 head.span.add_event("waiting for an earlier message of the session")
                 return ([head], None) if turn is False else ([], turn)
-            run = [head]
-            for pending in lane[1:]:
-                if pending.command.seq != run[-1].command.seq + 1:
-                    break  # a gap, or a second command with one seq (a repeated publish)
-                pending.span = _start_span(pending)
-                run.append(pending)
-            return await self._send(run), None
+            return await self._send(self._run_from(lane)), None
         finally:
             for pending in lane:
                 pending.span.end()
                 pending.span = trace.INVALID_SPAN
 
+    def _run_from(self, lane: Sequence[PendingSend]) -> list[PendingSend]:
+        """The head and the commands right after it in seq. Media goes alone: its upload can take
+        long enough on its own, and a run must fit one NATS message and one host timeout."""
+        run = [lane[0]]
+        size = len(lane[0].msg.data)
+        for pending in lane[1:]:
+            size += len(pending.msg.data)
+            if (
+                pending.command.seq != run[-1].command.seq + 1  # a gap, or a repeated publish of a seq
+                or _alone(run[-1])
+                or _alone(pending)
+                or size > self._run_bytes
+            ):
+                break
+            pending.span = _start_span(pending)
+            run.append(pending)
+        return run
+
     async def _send(self, run: list[PendingSend]) -> list[PendingSend]:
         """Rate limit and send a run whose head is next; returns the commands it is done with."""
-        head = run[0]
         try:
             with _client_spans("ratelimit acquire", run):
                 decision = await self._ratelimiter.acquire([p.command for p in run])
@@ -137,22 +150,23 @@ class SendPipeline:
                 metrics.outcome("ratelimiter_unavailable")
                 await pending.msg.nak(delay=RATELIMITER_RETRY)
             return run
-        if decision.granted == 0:
-            head.span.add_event(
-                "rate limited", {"retry_after": decision.retry_after, "window": decision.window or ""}
-            )
-            with trace.use_span(head.span):
-                await self._wait_for_rate_limit(head, decision.retry_after, decision.window)
-            return [head]
-        # Those not granted stay in the lane; at their turn they find the window full and wait for it.
-        run = run[: decision.granted]
+        granted, denied = run[: decision.granted], run[decision.granted :]
+        if granted:
+            done = await self._send_granted(granted)
+            if len(done) < len(granted):
+                return done  # a failure ended the run: the rest wait behind it in the lane
+        if denied:
+            await self._wait_for_rate_limit(denied, decision.retry_after, decision.window)
+        return run
+
+    async def _send_granted(self, run: list[PendingSend]) -> list[PendingSend]:
         with _client_spans("session-host send", run) as spans, metrics.HostTimer() as timer:
-            results = await self._hosts.send([p.command for p in run], _traceparents(spans))
-            for span, result in zip(spans, results, strict=False):
+            answer = await self._hosts.send([p.command for p in run], _traceparents(spans))
+            for span, result in zip(spans, answer.results, strict=False):
                 span.set_attribute("zaphub.outcome", result.status)
-            timer.status = results[-1].status
+            timer.status = answer.results[-1].status
         sent: list[tuple[PendingSend, HostOk]] = []
-        for pending, result in zip(run, results, strict=False):
+        for pending, result in zip(run, answer.results, strict=False):
             if not isinstance(result, HostOk):
                 break
             sent.append((pending, result))
@@ -161,12 +175,13 @@ class SendPipeline:
         if len(sent) == len(run):
             return run
         failed = run[len(sent)]
-        error = results[len(sent)] if len(results) > len(sent) else SHORT_REPLY
-        assert isinstance(error, HostError)
-        if error.reason is not FailureReason.TIMEOUT:
-            # The failed command and those after it did not go out: their tokens go back. After a
-            # timeout some may have, and keeping the tokens errs on the safe side.
+        error = answer.results[len(sent)] if len(answer.results) > len(sent) else None
+        if error is not None and answer.known:
+            # The failed command and those after it did not go out: their tokens go back. When the
+            # outcome is unknown (no reply), keeping them errs on the safe side.
             await self._give_back(run[len(sent) :])
+        if not isinstance(error, HostError):
+            error = SHORT_REPLY
         with trace.use_span(failed.span):
             if is_transient(error.reason):
                 await self._retry_or_fail(failed, error)
@@ -218,14 +233,21 @@ class SendPipeline:
         return False
 
     async def _wait_for_rate_limit(
-        self, pending: PendingSend, retry_after: float, window: str | None
+        self, denied: Sequence[PendingSend], retry_after: float, window: str | None
     ) -> None:
-        command = pending.command
-        metrics.rate_limited(command, window)
-        await self._emit.rate_limited(command, retry_after, window)  # type: ignore[arg-type]
-        await self._gate.block(command.session_id, command.seq, retry_after, rate_limited=True, window=window)
-        # Exactly when the window frees; not an attempt.
-        await pending.msg.nak(delay=max(retry_after, 0.001))
+        """The first denied command waits exactly until the window frees (not an attempt); the
+        commands behind it wait as long, without asking the ratelimiter again."""
+        head = denied[0].command
+        metrics.rate_limited(head, window)
+        with trace.use_span(denied[0].span):
+            await self._emit.rate_limited(head, retry_after, window)  # type: ignore[arg-type]
+            await self._gate.block(head.session_id, head.seq, retry_after, rate_limited=True, window=window)
+        await denied[0].msg.nak(delay=max(retry_after, 0.001))
+        for pending in denied[1:]:
+            metrics.outcome("order_wait")
+            with trace.use_span(pending.span):
+                await self._emit.rate_limited(pending.command, retry_after, window)  # type: ignore[arg-type]
+            await pending.msg.nak(delay=retry_after + 0.01)
 
     async def _retry_or_fail(self, pending: PendingSend, error: HostError) -> None:
         command, msg = pending.command, pending.msg
@@ -284,6 +306,11 @@ class SendPipeline:
 
 
 SHORT_REPLY = HostError(reason=FailureReason.TRANSPORT_ERROR, detail="the host answered for fewer commands")
+RUN_SHARE_OF_MAX_PAYLOAD = 2  # a run's commands take at most half a NATS message
+
+
+def _alone(pending: PendingSend) -> bool:
+    return isinstance(pending.command.content, MediaContent)
 
 
 def _start_span(pending: PendingSend) -> trace.Span:
@@ -318,8 +345,9 @@ def _client_spans(name: str, run: Sequence[PendingSend]) -> Iterator[list[trace.
 
 
 def _traceparents(spans: Sequence[trace.Span]) -> list[str]:
-    """Each span's W3C traceparent, so the host's span of each command joins that command's trace."""
-    if not any(span.is_recording() for span in spans):
+    """Each span's W3C traceparent, so the host's span of each command joins that command's trace;
+    none when no command has a trace to join."""
+    if not any(span.get_span_context().is_valid for span in spans):
         return []
     return [inject_headers(span=span).get("traceparent", "") for span in spans]
 

@@ -10,8 +10,8 @@ or `HostError`. Transport errors become failure reasons here and nowhere else.
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Coroutine
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -163,14 +163,26 @@ class HostHandlers:
             metrics.count_send(self.host_id, refused)
             return SendRunReply(results=[refused])
 
-        def each(i: int) -> AbstractContextManager[object]:
+        refusal: HostError | None = None
+
+        @contextmanager
+        def each(i: int) -> Iterator[None]:
+            nonlocal refusal
             traceparent = run.traceparents[i] if i < len(run.traceparents) else ""
             carrier = {"traceparent": traceparent} if traceparent else msg.headers
             message = {"zaphub.message_id": str(run.commands[i].message_id)}
-            return self._span(HostOp.SEND, runner, msg.subject, extract_context(carrier), message)
+            with self._span(HostOp.SEND, runner, msg.subject, extract_context(carrier), message) as span:
+                try:
+                    yield
+                except Exception as exc:
+                    refusal = failure(exc)
+                    span.set_attribute("zaphub.failure_reason", refusal.reason.value)
+                    raise
 
         done, error = await runner.send_run(run.commands, each)
-        results: list[HostOk | HostError] = [*done] if error is None else [*done, failure(error)]
+        results: list[HostOk | HostError] = [*done]
+        if error is not None:
+            results.append(refusal or failure(error))
         for result in results:
             metrics.count_send(self.host_id, result)
         return SendRunReply(results=results)

@@ -179,27 +179,24 @@ class SessionRunner:
         self, commands: Sequence[SendMessage], each: Callable[[int], AbstractContextManager[object]]
     ) -> tuple[list[HostOk], Exception | None]:
         """Hand `commands` to WhatsApp in turn (`each(i)` wraps the i-th), up to the first that cannot
-        go: what went out, and why the next did not. Every hand-over is in the sent log before this
-        returns, so a repeat after a crash is answered as a duplicate instead of sent again."""
+        go: what went out, and why the next did not. Each hand-over is in the sent log before the next
+        starts, so a repeat after a crash is answered as a duplicate instead of sent again, in order."""
+        done: list[HostOk] = []
         async with self.send_lock:
-            priors = await asyncio.gather(*(self.ctx.sent_log.get(cmd.message_id) for cmd in commands))
-            done: list[HostOk] = []
-            records: list[asyncio.Task[None]] = []
             try:
+                # Looked up together: almost always none was sent before.
+                priors = await asyncio.gather(*(self.ctx.sent_log.get(cmd.message_id) for cmd in commands))
                 for i, (cmd, prior) in enumerate(zip(commands, priors, strict=True)):
                     with each(i):
-                        if prior is not None:
-                            done.append(self._ok(prior, duplicate=True))
+                        if prior is None:
+                            prior = await self._hand_over(cmd)
+                            await self.ctx.sent_log.record(prior)
+                            done.append(self._ok(prior))
                         else:
-                            handed = await self._hand_over(cmd)
-                            # Written while the next goes out; awaited below, before the reply.
-                            records.append(asyncio.create_task(self.ctx.sent_log.record(handed)))
-                            done.append(self._ok(handed))
+                            done.append(self._ok(prior, duplicate=True))
             except Exception as exc:
                 return done, exc
-            finally:
-                await asyncio.gather(*records)
-            return done, None
+        return done, None
 
     async def _hand_over(self, cmd: SendMessage) -> HandedOver:
         if self.status is SessionStatus.LOGGED_OUT:
