@@ -115,29 +115,14 @@ class SendPipeline:
             if turn is not True:
                 head.span.add_event("waiting for an earlier message of the session")
                 return ([head], None) if turn is False else ([], turn)
-            return await self._send(self._run_from(lane)), None
+            run = take_run(lane, self._run_bytes)
+            for pending in run[1:]:
+                pending.span = _start_span(pending)
+            return await self._send(run), None
         finally:
             for pending in lane:
                 pending.span.end()
                 pending.span = trace.INVALID_SPAN
-
-    def _run_from(self, lane: Sequence[PendingSend]) -> list[PendingSend]:
-        """The head and the commands right after it in seq. Media goes alone: its upload can take
-        long enough on its own, and a run must fit one NATS message and one host timeout."""
-        run = [lane[0]]
-        size = len(lane[0].msg.data)
-        for pending in lane[1:]:
-            size += len(pending.msg.data)
-            if (
-                pending.command.seq != run[-1].command.seq + 1  # a gap, or a repeated publish of a seq
-                or _alone(run[-1])
-                or _alone(pending)
-                or size > self._run_bytes
-            ):
-                break
-            pending.span = _start_span(pending)
-            run.append(pending)
-        return run
 
     async def _send(self, run: list[PendingSend]) -> list[PendingSend]:
         """Rate limit and send a run whose head is next; returns the commands it is done with."""
@@ -307,6 +292,25 @@ class SendPipeline:
 
 SHORT_REPLY = HostError(reason=FailureReason.TRANSPORT_ERROR, detail="the host answered for fewer commands")
 RUN_SHARE_OF_MAX_PAYLOAD = 2  # a run's commands take at most half a NATS message
+
+
+def take_run(lane: Sequence[PendingSend], max_bytes: int) -> list[PendingSend]:
+    """The lane's head and the commands right after it in seq, in at most `max_bytes` (the head
+    always). Media goes alone: its upload can take long enough on its own, and a run must fit one
+    NATS message and one host timeout."""
+    run = [lane[0]]
+    size = len(lane[0].msg.data)
+    for pending in lane[1:]:
+        size += len(pending.msg.data)
+        if (
+            pending.command.seq != run[-1].command.seq + 1  # a gap, or a repeated publish of a seq
+            or _alone(run[-1])
+            or _alone(pending)
+            or size > max_bytes
+        ):
+            break
+        run.append(pending)
+    return run
 
 
 def _alone(pending: PendingSend) -> bool:
