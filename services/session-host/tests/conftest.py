@@ -64,9 +64,12 @@ class Client_:
         reply = await self.bus.request(subjects.host(session_id, op), payload, timeout=timeout)
         return HOST_REPLY.validate_json(reply.data)
 
-    async def send(self, session_id: UUID, *commands: SendMessage, timeout: float = 5.0) -> list[HostReply]:
+    async def send(
+        self, session_id: UUID, *commands: SendMessage, timeout: float = 5.0, seconds: float = 1.0
+    ) -> list[HostReply]:
         """The results of one `send` request carrying `commands` as a run."""
-        run = SendRun(tenant_id=commands[0].tenant_id, session_id=session_id, commands=list(commands))
+        tenant = commands[0].tenant_id
+        run = SendRun(tenant_id=tenant, session_id=session_id, commands=list(commands), seconds=seconds)
         reply = await self.bus.request(subjects.host(session_id, HostOp.SEND), run, timeout=timeout)
         return SendRunReply.model_validate_json(reply.data).results
 

@@ -125,6 +125,27 @@ async def test_a_run_goes_out_in_order_and_stops_at_the_first_failure(
     assert ids == [str(run[i].message_id) for i in (1, 0, 2, 4)]
 
 
+async def test_a_run_starts_no_hand_over_after_its_time(
+    client: Client_, start_host: HostFactory, tmp_path: Path
+) -> None:
+    """With slow sends, the host stops starting hand-overs once the run's seconds are up and answers
+    for those it sent; the rest were not attempted and go in a later run."""
+    tenant, session = uuid4(), uuid4()
+    await start_host()
+    await client.desire(tenant, session)
+    await connected(client, session)
+    slow = InjectFault(tenant_id=tenant, session_id=session, kind=FaultKind.SLOW, seconds=0.3)
+    assert isinstance(await client.request(session, "fault", slow), HostOk)
+    run = [send_cmd(tenant, session, seq=seq) for seq in range(1, 6)]
+
+    results = await client.send(session, *run, seconds=0.4)
+    assert [type(r) for r in results] == [HostOk, HostOk]  # the third would start at 0.6 s
+    results = await client.send(session, *run, seconds=10)
+    assert [r.duplicate for r in results if isinstance(r, HostOk)] == [True, True, False, False, False]
+    ids = [x["message_id"] for x in delivered_lines(tmp_path / "data")]
+    assert ids == [str(cmd.message_id) for cmd in run]
+
+
 async def test_recipient_not_on_whatsapp_fails_permanently(
     client: Client_, start_host: HostFactory, tmp_path: Path
 ) -> None:

@@ -2,10 +2,10 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from zaphub_contracts.commands import SendMessage
 from zaphub_contracts.failures import FailureReason
@@ -50,9 +50,10 @@ HostReply = Annotated[HostOk | HostError, Field(discriminator="status")]
 class SendRun(BaseModel):
     """Body of the `send` host op: consecutive send commands of one session, handed to WhatsApp in turn.
 
-    The host stops at the first command it cannot hand over. `traceparents`, when given, holds each
-    command's W3C trace context (the request's headers carry the first one's), so every send stays
-    one trace.
+    The host stops at the first command it cannot hand over, and starts none later than `seconds`
+    after the first: a message goes out soon after its rate-limit token was granted. `traceparents`,
+    when given, holds each command's W3C trace context (the request's headers carry the first one's),
+    so every send stays one trace.
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -60,12 +61,19 @@ class SendRun(BaseModel):
     tenant_id: UUID
     session_id: UUID
     commands: list[SendMessage] = Field(min_length=1, max_length=MAX_RUN)
+    seconds: float = Field(default=1.0, gt=0, description="Start no hand-over later than this after the 1st")
     traceparents: list[str] = Field(default_factory=list, max_length=MAX_RUN)
+
+    @model_validator(mode="after")
+    def _one_traceparent_each(self) -> Self:
+        if self.traceparents and len(self.traceparents) != len(self.commands):
+            raise ValueError("traceparents: one per command, or none")
+        return self
 
 
 class SendRunReply(BaseModel):
-    """One result per command from the first, in order, up to and including the first error; the
-    commands after an error were not attempted."""
+    """One result per command from the first, in order, up to and including the first error. The
+    commands without a result were not attempted: after an error, or once the run's time was up."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 

@@ -64,6 +64,7 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
             HostClient(bus, settings.host_timeout),
             Emitter(bus),
             policy,
+            settings.send_run_seconds,
         )
         session_commands = SessionCommandPipeline(
             bus, await bus.kv(streams.SESSIONS_BUCKET), policy, settings.host_timeout

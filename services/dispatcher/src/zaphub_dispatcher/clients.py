@@ -54,7 +54,9 @@ class HostClient:
         self._bus = bus
         self._timeout = timeout
 
-    async def send(self, commands: Sequence[SendMessage], traceparents: list[str]) -> "HostAnswer":
+    async def send(
+        self, commands: Sequence[SendMessage], seconds: float, traceparents: list[str]
+    ) -> "HostAnswer":
         """The host's results for a run of one session's commands, in order up to the first error;
         transport problems on the way become one transient HostError."""
         head = commands[0]
@@ -62,6 +64,7 @@ class HostClient:
             tenant_id=head.tenant_id,
             session_id=head.session_id,
             commands=list(commands),
+            seconds=seconds,
             traceparents=traceparents,
         )
         try:
@@ -81,7 +84,9 @@ class HostClient:
 @dataclass(frozen=True)
 class HostAnswer:
     results: list[HostReply]
-    known: bool = False  # whether the commands without an Ok result are known not to have gone out
+    # Whether the commands without an Ok result are known not to have gone out: the host said so
+    # (an error, or no result: not attempted), or nobody could have received them.
+    known: bool = False
 
     @classmethod
     def error(cls, reason: FailureReason, detail: str, known: bool = False) -> "HostAnswer":

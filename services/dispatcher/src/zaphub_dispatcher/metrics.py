@@ -68,8 +68,8 @@ CONSUMER_REDELIVERED = Gauge(
 )
 
 
-def outcome(name: str) -> None:
-    COMMANDS.labels(name).inc()
+def outcome(name: str, count: int = 1) -> None:
+    COMMANDS.labels(name).inc(count)
 
 
 def sent(command: SendMessage, sent_at: datetime) -> None:

@@ -23,6 +23,7 @@ from zaphub_contracts.commands import SendMessage
 from zaphub_contracts.content import MediaContent
 from zaphub_contracts.failures import FailureReason, is_transient
 from zaphub_contracts.host import HostError, HostOk
+from zaphub_contracts.ratelimit import WindowName
 from zaphub_dispatcher import metrics
 from zaphub_dispatcher.attempts import Attempts
 from zaphub_dispatcher.backoff import backoff_delay
@@ -79,6 +80,7 @@ class SendPipeline:
         hosts: HostClient,
         emitter: Emitter,
         policy: RetryPolicy,
+        run_seconds: float,
     ) -> None:
         self._bus = bus
         self._gate = gate
@@ -89,6 +91,7 @@ class SendPipeline:
         self._policy = policy
         self._gaps: dict[UUID, _Gap] = {}
         self._run_bytes = bus.nc.max_payload // RUN_SHARE_OF_MAX_PAYLOAD
+        self._run_seconds = run_seconds
 
     async def prepare(self, msg: Msg) -> PendingSend | None:
         """The command a fetched message holds, or None when it was malformed and is dead-lettered."""
@@ -146,7 +149,7 @@ class SendPipeline:
 
     async def _send_granted(self, run: list[PendingSend]) -> list[PendingSend]:
         with _client_spans("session-host send", run) as spans, metrics.HostTimer() as timer:
-            answer = await self._hosts.send([p.command for p in run], _traceparents(spans))
+            answer = await self._hosts.send([p.command for p in run], self._run_seconds, _traceparents(spans))
             for span, result in zip(spans, answer.results, strict=False):
                 span.set_attribute("zaphub.outcome", result.status)
             timer.status = answer.results[-1].status
@@ -159,14 +162,14 @@ class SendPipeline:
             await self._finish_sent(sent)
         if len(sent) == len(run):
             return run
-        failed = run[len(sent)]
-        error = answer.results[len(sent)] if len(answer.results) > len(sent) else None
-        if error is not None and answer.known:
-            # The failed command and those after it did not go out: their tokens go back. When the
-            # outcome is unknown (no reply), keeping them errs on the safe side.
+        if answer.known:
+            # Those not sent give their tokens back, and ask again at their turn. When the outcome
+            # is unknown (no reply), keeping them errs on the safe side.
             await self._give_back(run[len(sent) :])
-        if not isinstance(error, HostError):
-            error = SHORT_REPLY
+        if len(answer.results) == len(sent):
+            return run[: len(sent)]  # the host's time for the run was up; the rest stay in the lane
+        failed, error = run[len(sent)], answer.results[len(sent)]
+        assert isinstance(error, HostError)
         with trace.use_span(failed.span):
             if is_transient(error.reason):
                 await self._retry_or_fail(failed, error)
@@ -218,21 +221,21 @@ class SendPipeline:
         return False
 
     async def _wait_for_rate_limit(
-        self, denied: Sequence[PendingSend], retry_after: float, window: str | None
+        self, denied: Sequence[PendingSend], retry_after: float, window: WindowName | None
     ) -> None:
         """The first denied command waits exactly until the window frees (not an attempt); the
         commands behind it wait as long, without asking the ratelimiter again."""
         head = denied[0].command
         metrics.rate_limited(head, window)
         with trace.use_span(denied[0].span):
-            await self._emit.rate_limited(head, retry_after, window)  # type: ignore[arg-type]
+            await self._emit.rate_limited(head, retry_after, window)
             await self._gate.block(head.session_id, head.seq, retry_after, rate_limited=True, window=window)
         await denied[0].msg.nak(delay=max(retry_after, 0.001))
-        for pending in denied[1:]:
-            metrics.outcome("order_wait")
-            with trace.use_span(pending.span):
-                await self._emit.rate_limited(pending.command, retry_after, window)  # type: ignore[arg-type]
-            await pending.msg.nak(delay=retry_after + 0.01)
+        behind = denied[1:]
+        emits = [self._emit.rate_limited(p.command, retry_after, window) for p in behind]
+        await asyncio.gather(*(_in_span(p.span, emit) for p, emit in zip(behind, emits, strict=True)))
+        await asyncio.gather(*(p.msg.nak(delay=retry_after + 0.01) for p in behind))
+        metrics.outcome("order_wait", len(behind))
 
     async def _retry_or_fail(self, pending: PendingSend, error: HostError) -> None:
         command, msg = pending.command, pending.msg
@@ -290,7 +293,6 @@ class SendPipeline:
         await asyncio.gather(*(p.msg.ack() for p in done))
 
 
-SHORT_REPLY = HostError(reason=FailureReason.TRANSPORT_ERROR, detail="the host answered for fewer commands")
 RUN_SHARE_OF_MAX_PAYLOAD = 2  # a run's commands take at most half a NATS message
 
 

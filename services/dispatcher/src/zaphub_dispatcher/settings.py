@@ -16,6 +16,11 @@ class DispatcherSettings(CommonSettings):
     send_run: int = Field(
         default=32, ge=1, le=MAX_RUN, description="A session's commands sent with one host request, at most"
     )
+    send_run_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="A run's hand-overs start within this many seconds of its first; the rest wait",
+    )
     fetch_batch: int = Field(default=128, ge=1, description="Commands fetched per pull")
     webhook_max_attempts: int = Field(default=10, ge=1, description="Webhook POST attempts before the DLQ")
     webhook_retry_base_delay: float = Field(default=5.0, gt=0, description="First webhook retry delay, s")

@@ -168,8 +168,8 @@ class HostHandlers:
         @contextmanager
         def each(i: int) -> Iterator[None]:
             nonlocal refusal
-            traceparent = run.traceparents[i] if i < len(run.traceparents) else ""
-            carrier = {"traceparent": traceparent} if traceparent else msg.headers
+            # Without traceparents, the request's own headers; an empty one: a command not traced.
+            carrier = {"traceparent": run.traceparents[i]} if run.traceparents else msg.headers
             message = {"zaphub.message_id": str(run.commands[i].message_id)}
             with self._span(HostOp.SEND, runner, msg.subject, extract_context(carrier), message) as span:
                 try:
@@ -179,10 +179,12 @@ class HostHandlers:
                     span.set_attribute("zaphub.failure_reason", refusal.reason.value)
                     raise
 
-        done, error = await runner.send_run(run.commands, each)
+        done, error = await runner.send_run(run.commands, run.seconds, each)
         results: list[HostOk | HostError] = [*done]
-        if error is not None:
+        if error is not None and len(done) < len(run.commands):
             results.append(refusal or failure(error))
+        elif error is not None:  # the last went out and could not be recorded: nothing left to stop
+            log.warning("a send was not recorded", extra={"fields": {"error": repr(error)}})
         for result in results:
             metrics.count_send(self.host_id, result)
         return SendRunReply(results=results)

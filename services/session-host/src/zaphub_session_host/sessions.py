@@ -7,6 +7,7 @@ request subject while this host holds the lease.
 
 import asyncio
 import logging
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
@@ -176,24 +177,34 @@ class SessionRunner:
         return self.connection
 
     async def send_run(
-        self, commands: Sequence[SendMessage], each: Callable[[int], AbstractContextManager[object]]
+        self,
+        commands: Sequence[SendMessage],
+        seconds: float,
+        each: Callable[[int], AbstractContextManager[object]],
     ) -> tuple[list[HostOk], Exception | None]:
         """Hand `commands` to WhatsApp in turn (`each(i)` wraps the i-th), up to the first that cannot
-        go: what went out, and why the next did not. Each hand-over is in the sent log before the next
+        go, starting none later than `seconds` after the first: what went out, and why the next did
+        not (None when the time was up or all went). Each hand-over is in the sent log before the next
         starts, so a repeat after a crash is answered as a duplicate instead of sent again, in order."""
         done: list[HostOk] = []
         async with self.send_lock:
             try:
                 # Looked up together: almost always none was sent before.
                 priors = await asyncio.gather(*(self.ctx.sent_log.get(cmd.message_id) for cmd in commands))
+                started = time.monotonic()
                 for i, (cmd, prior) in enumerate(zip(commands, priors, strict=True)):
-                    with each(i):
-                        if prior is None:
-                            prior = await self._hand_over(cmd)
-                            await self.ctx.sent_log.record(prior)
-                            done.append(self._ok(prior))
-                        else:
+                    if prior is not None:
+                        with each(i):
                             done.append(self._ok(prior, duplicate=True))
+                        continue
+                    if i and time.monotonic() - started > seconds:
+                        break  # the rest go in the next run, with tokens granted closer to their turn
+                    with each(i):
+                        handed = await self._hand_over(cmd)
+                        done.append(self._ok(handed))
+                    # It went out: if it cannot be recorded, the run ends here, so that a repeat of
+                    # it (not recognised as one) is not handed over after later messages.
+                    await self.ctx.sent_log.record(handed)
             except Exception as exc:
                 return done, exc
         return done, None
