@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Mapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
@@ -99,18 +99,10 @@ def start_consumer_span(
     )
 
 
-def client_span(tracer: trace.Tracer, name: str) -> AbstractContextManager[trace.Span]:
-    """A CLIENT child span of the current one, or, when that one is not recorded, the current span
-    itself: nobody would see the child, and the request it wraps carries the same trace either way."""
-    current = trace.get_current_span()
-    if not current.is_recording():
-        return nullcontext(current)
-    return tracer.start_as_current_span(name, kind=trace.SpanKind.CLIENT)
-
-
 def start_client_span(tracer: trace.Tracer, name: str, parent: trace.Span) -> trace.Span:
-    """`client_span` of an explicit parent, started without becoming current. The caller ends it
-    (ending the parent itself, when that is what came back, is a no-op: it is not recorded)."""
+    """A CLIENT child span of `parent`, started without becoming current; or, when `parent` is not
+    recorded, `parent` itself: nobody would see the child, and the request it wraps carries the same
+    trace either way. The caller ends it (ending an unrecorded parent is a no-op)."""
     if not parent.is_recording():
         return parent
     return tracer.start_span(name, context=trace.set_span_in_context(parent), kind=trace.SpanKind.CLIENT)

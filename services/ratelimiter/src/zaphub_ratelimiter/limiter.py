@@ -133,12 +133,9 @@ class Limiter:
             replies: list[Reply] = []
             grants: list[UUID] = []
             releases: list[tuple[UUID, int]] = []
-            denied = 0
             for op in batch:
                 if op.kind == "acquire":
-                    acquired = self._acquire(tenant, now, limits, op.tokens, grants)
-                    denied += acquired.granted < len(op.tokens)
-                    replies.append(acquired)
+                    replies.append(self._acquire(tenant, now, limits, op.tokens, grants))
                 elif op.kind == "release":
                     released = 0
                     for token in op.tokens:
@@ -170,13 +167,13 @@ class Limiter:
                     await self._catch_up(tenant, last)
                     continue
             self.granted += len(grants)
-            self.denied += denied
             if grants:
                 DECISIONS.labels("granted", "").inc(len(grants))
             if releases:
                 RELEASES.inc(len(releases))
             for op, reply in zip(batch, replies, strict=True):
                 if isinstance(reply, AcquireReply) and reply.granted < len(op.tokens):
+                    self.denied += 1
                     DECISIONS.labels("denied", reply.window or "").inc()
                     DENIALS.labels(str(tenant.id), reply.window or "").inc()
                 if not op.future.done():

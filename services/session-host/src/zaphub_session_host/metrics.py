@@ -27,7 +27,7 @@ SENDS = Counter(
 
 
 def count_send(host_id: str, reply: object) -> None:
-    """Count the answer to one send request (a HostOk or a HostError)."""
+    """Count one command's result in the answer to a send request (a HostOk or a HostError)."""
     if isinstance(reply, HostOk):
         SENDS.labels(host_id, "duplicate" if reply.duplicate else "sent", "").inc()
     elif isinstance(reply, HostError):
