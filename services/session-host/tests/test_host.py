@@ -43,6 +43,14 @@ async def connected(client: Client_, session: UUID, count: int = 1) -> list[obje
     return await eventually(lambda: len(client.events.of("session.connected", session)) >= count)
 
 
+async def connected_session(client: Client_) -> tuple[UUID, UUID]:
+    """A new session of a new tenant, desired and connected on the hosts already started."""
+    tenant, session = uuid4(), uuid4()
+    await client.desire(tenant, session)
+    await connected(client, session)
+    return tenant, session
+
+
 def delivered_lines(data_dir: Path) -> list[dict[str, str]]:
     path = data_dir / "sim" / "delivered.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -53,10 +61,8 @@ async def test_sim_session_pairs_with_a_new_jid_that_survives_a_restart(
 ) -> None:
     """A new sim session shows a QR, pairs by itself with a fresh JID, and after a host restart
     reconnects with the same JID and no QR."""
-    tenant, session = uuid4(), uuid4()
     first = await start_host("first")
-    await client.desire(tenant, session)
-    await connected(client, session)
+    _, session = await connected_session(client)
     qrs = client.events.of("session.qr", session)
     assert qrs and qrs[0].data.qr.startswith("2@") and qrs[0].data.qr.count(",") == 3
     jid = client.events.of("session.connected", session)[0].data.jid
@@ -75,10 +81,8 @@ async def test_send_hands_over_once_and_a_repeat_is_a_duplicate(
 ) -> None:
     """A send answers the derived WhatsApp id, is logged once, gets receipts, and the same message
     id sent again is answered as a duplicate without being sent."""
-    tenant, session = uuid4(), uuid4()
     await start_host("h1")
-    await client.desire(tenant, session)
-    await connected(client, session)
+    tenant, session = await connected_session(client)
     cmd = send_cmd(tenant, session)
 
     first = await client.send_one(session, cmd)
@@ -103,10 +107,8 @@ async def test_a_run_goes_out_in_order_and_stops_at_the_first_failure(
     """One request hands a run over in order; a command already handed over is a duplicate within the
     run, and the first that fails ends it: nothing after it is sent, and repeating the run sends each
     command once."""
-    tenant, session = uuid4(), uuid4()
     await start_host()
-    await client.desire(tenant, session)
-    await connected(client, session)
+    tenant, session = await connected_session(client)
     run = [send_cmd(tenant, session, seq=seq) for seq in range(1, 6)]
     run[3] = send_cmd(tenant, session, to="999123456@s.whatsapp.net", seq=4)  # not on WhatsApp
     assert isinstance(await client.send_one(session, run[1]), HostOk)
@@ -130,10 +132,8 @@ async def test_a_run_starts_no_hand_over_after_its_time(
 ) -> None:
     """With slow sends, the host stops starting hand-overs once the run's seconds are up and answers
     for those it sent; the rest were not attempted and go in a later run."""
-    tenant, session = uuid4(), uuid4()
     await start_host()
-    await client.desire(tenant, session)
-    await connected(client, session)
+    tenant, session = await connected_session(client)
     slow = InjectFault(tenant_id=tenant, session_id=session, kind=FaultKind.SLOW, seconds=0.3)
     assert isinstance(await client.request(session, "fault", slow), HostOk)
     run = [send_cmd(tenant, session, seq=seq) for seq in range(1, 6)]
@@ -150,10 +150,8 @@ async def test_recipient_not_on_whatsapp_fails_permanently(
     client: Client_, start_host: HostFactory, tmp_path: Path
 ) -> None:
     """A recipient number starting 999 is refused with a permanent reason and nothing is sent."""
-    tenant, session = uuid4(), uuid4()
     await start_host()
-    await client.desire(tenant, session)
-    await connected(client, session)
+    tenant, session = await connected_session(client)
     cmd = send_cmd(tenant, session, to="999123456@s.whatsapp.net")
     reply = await client.send_one(session, cmd)
     assert isinstance(reply, HostError)
@@ -163,10 +161,8 @@ async def test_recipient_not_on_whatsapp_fails_permanently(
 
 async def test_other_tenant_and_bad_payload_are_refused(client: Client_, start_host: HostFactory) -> None:
     """A request naming another tenant is not found, and a malformed one is an invalid payload."""
-    tenant, session = uuid4(), uuid4()
     await start_host()
-    await client.desire(tenant, session)
-    await connected(client, session)
+    _, session = await connected_session(client)
     foreign = await client.send_one(session, send_cmd(uuid4(), session))
     assert isinstance(foreign, HostError) and foreign.reason is FailureReason.SESSION_NOT_FOUND
     raw = await client.nc.request(f"zaphub.v1.host.{session}.send", b"{not json", timeout=5)
@@ -175,10 +171,8 @@ async def test_other_tenant_and_bad_payload_are_refused(client: Client_, start_h
 
 async def test_injected_send_failures_are_transient(client: Client_, start_host: HostFactory) -> None:
     """The fail_sends fault makes the next sends fail with a transient transport error, then sends work."""
-    tenant, session = uuid4(), uuid4()
     await start_host()
-    await client.desire(tenant, session)
-    await connected(client, session)
+    tenant, session = await connected_session(client)
     fault = InjectFault(tenant_id=tenant, session_id=session, kind=FaultKind.FAIL_SENDS, count=1)
     assert isinstance(await client.request(session, "fault", fault), HostOk)
     failed = await client.send_one(session, send_cmd(tenant, session))
@@ -189,10 +183,8 @@ async def test_injected_send_failures_are_transient(client: Client_, start_host:
 
 async def test_dropped_connection_reconnects(client: Client_, start_host: HostFactory) -> None:
     """A dropped connection is reported as disconnected and comes back by itself with the same JID."""
-    tenant, session = uuid4(), uuid4()
     await start_host()
-    await client.desire(tenant, session)
-    await connected(client, session)
+    tenant, session = await connected_session(client)
     drop = InjectFault(tenant_id=tenant, session_id=session, kind=FaultKind.DROP)
     assert isinstance(await client.request(session, "fault", drop), HostOk)
     await connected(client, session, count=2)
@@ -247,10 +239,8 @@ async def test_two_hosts_split_sessions_and_take_over_on_drain(
 
 async def test_a_host_that_loses_its_lease_stops_serving(client: Client_, start_host: HostFactory) -> None:
     """When another owner takes the lease, the host stops answering for that session."""
-    tenant, session = uuid4(), uuid4()
     await start_host("loser")
-    await client.desire(tenant, session)
-    await connected(client, session)
+    tenant, session = await connected_session(client)
     ping = SessionControl(tenant_id=tenant, session_id=session)
     assert isinstance(
         await client.request(session, "fault", InjectFault(**ping.model_dump(), kind="clear")), HostOk
@@ -278,10 +268,8 @@ async def test_a_host_that_loses_its_lease_stops_serving(client: Client_, start_
 
 async def test_logout_clears_auth_data(client: Client_, start_host: HostFactory, tmp_path: Path) -> None:
     """Logout deletes the stored identity, emits session.logged_out, and later sends fail as logged out."""
-    tenant, session = uuid4(), uuid4()
     await start_host()
-    await client.desire(tenant, session)
-    await connected(client, session)
+    tenant, session = await connected_session(client)
     auth = tmp_path / "data" / "auth" / str(tenant) / str(session) / "auth.bin"
     await eventually(auth.exists)
 
@@ -295,10 +283,8 @@ async def test_logout_clears_auth_data(client: Client_, start_host: HostFactory,
 
 async def test_removed_session_is_stopped_and_unserved(client: Client_, start_host: HostFactory) -> None:
     """When a session's desired key is deleted, its host disconnects it and stops answering for it."""
-    tenant, session = uuid4(), uuid4()
     await start_host()
-    await client.desire(tenant, session)
-    await connected(client, session)
+    tenant, session = await connected_session(client)
     await client.undesire(tenant, session)
     await eventually(lambda: client.events.of("session.disconnected", session))
     assert not client.events.of("session.disconnected", session)[-1].data.will_reconnect
