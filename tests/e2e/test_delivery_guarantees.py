@@ -1,8 +1,6 @@
 """Nothing lost, nothing twice, in order: the send path while real processes are killed and restarted."""
 
 import asyncio
-import os
-import signal
 import time
 import uuid
 from typing import Any
@@ -110,9 +108,7 @@ async def test_a_backlog_goes_out_in_order_without_cycling_through_jetstream(run
             sessions = [await tenant.connected_session(f"s{i}") for i in range(3)]
             counts = [320, 40, 40]
             before = await _send_deliveries(nc)
-            dispatcher = stack.pids()["dispatcher-1"]
-            os.kill(dispatcher, signal.SIGSTOP)
-            try:
+            with stack.frozen("dispatcher-1"):
 
                 async def burst(session: dict[str, Any], count: int) -> list[str]:
                     return [
@@ -121,8 +117,6 @@ async def test_a_backlog_goes_out_in_order_without_cycling_through_jetstream(run
                     ]
 
                 accepted = await asyncio.gather(*(burst(s, n) for s, n in zip(sessions, counts, strict=True)))
-            finally:
-                os.kill(dispatcher, signal.SIGCONT)
             await all_done(tenant, [m for ids in accepted for m in ids], timeout=120)
         fetched = await _send_deliveries(nc) - before
     finally:
@@ -146,9 +140,7 @@ async def test_a_run_cut_short_by_failures_sends_the_rest_once_in_order(run_stac
         async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
             tenant = await new_tenant(http, stack.admin_key)
             session = await tenant.connected_session()
-            dispatcher = stack.pids()["dispatcher-1"]
-            os.kill(dispatcher, signal.SIGSTOP)
-            try:
+            with stack.frozen("dispatcher-1"):
                 ids = []
                 for i in range(30):
                     to = "+999123456" if i == 11 else "+5511988887777"  # 999: not on WhatsApp
@@ -162,8 +154,6 @@ async def test_a_run_cut_short_by_failures_sends_the_rest_once_in_order(run_stac
                 await nc.request(
                     subjects.host(uuid.UUID(session["id"]), HostOp.FAULT), encode(fault), timeout=5
                 )
-            finally:
-                os.kill(dispatcher, signal.SIGCONT)
             sent = ids[:11] + ids[12:]
             await all_done(tenant, sent, timeout=60)
             failed = await tenant.wait_status(ids[11], {"failed"}, timeout=10)

@@ -1,9 +1,7 @@
 """One send through the real four-service stack, watched the way operators watch it: the trace its
 spans export over OTLP, and the Prometheus metrics each worker serves on its own port."""
 
-import os
 import re
-import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,15 +198,11 @@ async def test_each_send_of_a_run_is_a_trace_of_its_own(observed: Observed) -> N
     still has its whole trace: its own processing, rate-limit and host calls, host span and projection.
 
     Last in the module: the metrics test before it counts the fixture's one send exactly."""
-    dispatcher = observed.stack.pids()["dispatcher-1"]
     async with httpx.AsyncClient(base_url=observed.stack.api_url, timeout=10) as http:
         tenant = Tenant(http, {"id": observed.tenant_id, "api_key": observed.api_key})
-        os.kill(dispatcher, signal.SIGSTOP)
-        try:
+        with observed.stack.frozen("dispatcher-1"):
             session_id = observed.session["id"]
             ids = [(await tenant.send_text(session_id, "+5511988887777", f"run {i}"))["id"] for i in range(3)]
-        finally:
-            os.kill(dispatcher, signal.SIGCONT)
         for message_id in ids:
             await tenant.wait_status(message_id, {"sent", "delivered", "read"}, timeout=60)
     traces = {(await _checked_trace(observed, message_id))[0].trace_id for message_id in ids}

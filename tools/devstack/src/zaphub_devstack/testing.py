@@ -9,13 +9,14 @@ Test stacks use the simulator transport unless `env` says otherwise, and a free 
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar
@@ -127,6 +128,16 @@ class Stack:
         pid = self.pids()[name]
         os.kill(pid, signal.SIGKILL)
         return pid
+
+    @contextlib.contextmanager
+    def frozen(self, name: str) -> Iterator[None]:
+        """Process `name` stopped (SIGSTOP) for the block, then resumed: commands pile up meanwhile."""
+        pid = self.pids()[name]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
     async def wait_restarted(self, name: str, old_pid: int, within: float = 30.0) -> int:
         """Until stack.json shows `name` running with another pid than `old_pid`; the new pid."""
