@@ -1,5 +1,6 @@
 """The `zaphub-stack` supervisor as a real process, with stand-in services."""
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -44,9 +45,14 @@ async def test_nats_killed_with_sigkill_comes_back_with_its_streams(run_stack: S
 async def test_services_get_the_stack_environment(run_stack: StackFactory) -> None:
     """Every instance is told its name and the transport; the API answers on the announced URL."""
     stack = await run_stack(services=SERVICES, ZAPHUB_TRANSPORT="sim")
-    log = stack.log_path.read_text()
-    for name in SERVICES:
-        assert f"up as {name} transport=sim" in log
+    lines = [f"up as {name} transport=sim" for name in SERVICES]
+    for _ in range(200):  # READY waits for the API only: a worker may print its line a moment later
+        log = stack.log_path.read_text()
+        if all(line in log for line in lines):
+            break
+        await asyncio.sleep(0.05)
+    for line in lines:
+        assert line in log
     assert f"ZAPHUB READY api={stack.api_url}" in log
     assert stack.state().ready
     assert stack.database_url.endswith("/zaphub")
