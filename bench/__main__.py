@@ -22,6 +22,8 @@ RESULTS = Path(__file__).parent / "results" / "latest.json"
 GOALS = {
     "api_accept_rps": (">=", 3000),
     "api_accept_p99_ms": ("<=", 20),
+    "api_accept_with_sends_rps": (">=", 3000),
+    "api_accept_with_sends_p99_ms": ("<=", 20),
     "e2e_msgs_per_s": (">=", 2000),
     "e2e_ratio_to_baseline": (">=", 0.25),
     "e2e_latency_p50_ms": ("<=", 10),
@@ -61,12 +63,20 @@ async def pipeline_figures(quick: bool) -> dict[str, float]:
         # 21 ms (Little's law), so no server could meet the goal's p99 of 20 ms there. The send path's
         # capacity (accept → sent) is measured under the heavier, 64-connection load.
         tenants = await pipeline.load_tenants(stack)
+        # First the API alone: the sends paused, so it does not share the two cores with the pipeline
+        # (in production they run on machines of their own); then the pipeline drains that backlog.
+        alone, drain = await pipeline.api_accept(stack, tenants, seconds, connections=32, alone=True)
+        await pipeline.projection_catch_up(stack)
         accept, e2e_32 = await pipeline.api_accept(stack, tenants, seconds, connections=32)
         accept_64, e2e = await pipeline.api_accept(stack, tenants, seconds, connections=64)
         figures |= {
-            "api_accept_rps": accept.rps,
-            "api_accept_p50_ms": accept.p50_ms,
-            "api_accept_p99_ms": accept.p99_ms,
+            "api_accept_rps": alone.rps,
+            "api_accept_p50_ms": alone.p50_ms,
+            "api_accept_p99_ms": alone.p99_ms,
+            "backlog_drain_msgs_per_s": drain,
+            "api_accept_with_sends_rps": accept.rps,
+            "api_accept_with_sends_p50_ms": accept.p50_ms,
+            "api_accept_with_sends_p99_ms": accept.p99_ms,
             "api_accept_64_connections_rps": accept_64.rps,
             "api_accept_64_connections_p50_ms": accept_64.p50_ms,
             "api_accept_64_connections_p99_ms": accept_64.p99_ms,
