@@ -25,13 +25,16 @@ def _rss_mb() -> float:
 async def _measure(count: int, store_dir: Path) -> dict[str, float]:
     from neonize.aioze.client import NewAClient
 
+    from zaphub_session_host.transport import neonize_gate
+
     before = _rss_mb()
     clients = [NewAClient(str(store_dir / f"client-{i}.sqlite3")) for i in range(count)]
-    tasks = [asyncio.create_task(client.connect()) for client in clients]
+    # Started and stopped through the gate, as the session host does: neonize's Go client table has
+    # no lock, and unguarded starts crashed one run in three (neonize_gate.py).
+    await asyncio.gather(*(neonize_gate.start(client) for client in clients))
     await asyncio.sleep(3 + count / 50)  # let every Go client start and reach its retry loop
     after = _rss_mb()
-    for task in tasks:
-        task.cancel()
+    await asyncio.gather(*(neonize_gate.stop(client) for client in clients))
     return {"clients": count, "rss_before_mb": before, "rss_after_mb": after}
 
 

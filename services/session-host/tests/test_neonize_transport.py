@@ -510,3 +510,44 @@ async def test_offline_connect_fails_retries_and_stops_on_close(tmp_path: Path) 
     assert len(rec.calls) == calls
     assert conn.path.exists()
     await transport.close()
+
+
+MANY_STARTS = """
+import asyncio, sys
+from pathlib import Path
+from uuid import uuid4
+from zaphub_session_host.transport.neonize import NeonizeTransport
+
+
+class Quiet:
+    def __getattr__(self, name):
+        return lambda *args: None
+
+
+async def main(root: Path) -> None:
+    transport = NeonizeTransport(root, max_sessions=80)
+    await transport.start()
+    conns = [transport.open(uuid4(), uuid4(), None, Quiet()) for _ in range(80)]
+    await asyncio.gather(*(c.connect() for c in conns))
+    await asyncio.sleep(2)  # every Go client started and failed to dial at least once
+    await asyncio.gather(*(c.close() for c in conns))
+    await transport.close()
+    print("survived", flush=True)
+
+
+asyncio.run(main(Path(sys.argv[1])))
+"""
+
+
+def test_many_clients_starting_at_once_do_not_crash_the_process(tmp_path: Path) -> None:
+    """neonize's Go client table has no lock: starts that overlap kill the process (concurrent map
+    writes). A host taking over many sessions starts them together; the process must survive it."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", MANY_STARTS, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert "concurrent map" not in done.stderr
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "survived"

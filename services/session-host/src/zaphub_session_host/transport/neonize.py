@@ -16,7 +16,8 @@ id and `send` returns it; the runner keys receipts by the returned id, so they s
 
 Blocking calls: every neonize call is an FFI call that neonize itself runs through `asyncio.to_thread`;
 the Go `Neonize()` loop holds one worker thread per live client for its whole life, so `start()` gives
-the loop a default executor sized for the host's sessions.
+the loop a default executor sized for the host's sessions. Go clients start and stop one at a time
+(neonize_gate.py): neonize's table of them has no lock, and overlapping starts crash the process.
 """
 
 import asyncio
@@ -68,6 +69,7 @@ from zaphub_contracts.content import (
     StickerContent,
     VideoContent,
 )
+from zaphub_session_host.transport import neonize_gate
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
     Connection,
@@ -461,7 +463,7 @@ class NeonizeConnection(Connection):
         self._retry = None
         if self._closed or self._logged_out or self._stopped_reason is not None:
             return
-        self._go = await self.client.connect()
+        self._go = await neonize_gate.start(self.client)
         self._go.add_done_callback(self._on_go_exit)
 
     def _on_go_exit(self, fut: asyncio.Future[Any]) -> None:
@@ -495,7 +497,7 @@ class NeonizeConnection(Connection):
 
     async def _stop_go(self) -> None:
         """Stop the Go client (safe when it never started); its `Neonize()` call then returns."""
-        await self.client.stop()
+        await neonize_gate.stop(self.client)
 
     async def _stop_go_and_delete(self) -> None:
         await self._stop_go()
