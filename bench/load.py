@@ -1,17 +1,20 @@
-"""A closed-loop HTTP load generator, run as its own process so it does not share the API's loop.
+"""An HTTP load generator, run as its own process so it does not share the API's loop.
 
-    python -m bench.load <api_url> <api_key> <seconds> <connections> <session_id>...
+    python -m bench.load [--rate R] <api_url> <api_key> <seconds> <connections> <session_id>...
 
 Each connection POSTs a text message over one keep-alive HTTP/1.1 connection, waits for the 202 and
-POSTs the next. Like wrk, it writes prepared request bytes and reads just enough of each response
+POSTs the next: a closed loop. With `--rate`, the connections keep a schedule of R requests a second
+between them, as wrk2 does: a request waits for its time, and one that is late goes at once.
+
+Like wrk, it writes prepared request bytes and reads just enough of each response
 (status line, Content-Length, body), so the load costs the two shared cores as little as it can; an
 HTTP client library cost about three times as much CPU per request here. Prints one JSON line:
 requests, errors, seconds and latency percentiles in milliseconds.
 """
 
+import argparse
 import asyncio
 import json
-import sys
 import time
 from urllib.parse import urlsplit
 
@@ -43,7 +46,9 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def main(url: str, key: str, seconds: float, connections: int, sessions: list[str]) -> None:
+async def main(
+    url: str, key: str, seconds: float, connections: int, sessions: list[str], rate: float | None
+) -> None:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     latencies: list[float] = []
@@ -56,8 +61,13 @@ async def main(url: str, key: str, seconds: float, connections: int, sessions: l
             f"{host}:{port}", f"/api/v1/sessions/{sessions[i % len(sessions)]}/messages", key
         )
         reader, writer = await asyncio.open_connection(host, port)
+        # With a rate, connection i's k-th request is due at began + (i + k * connections) / rate.
+        due = began + i / rate if rate else 0.0
         try:
             while time.perf_counter() < deadline:
+                if rate:
+                    await asyncio.sleep(due - time.perf_counter())
+                    due += connections / rate
                 started = time.perf_counter()
                 writer.write(request)
                 if await read_response(reader) != 202:
@@ -89,5 +99,14 @@ async def main(url: str, key: str, seconds: float, connections: int, sessions: l
 
 
 if __name__ == "__main__":
-    url, key, seconds, connections, *session_ids = sys.argv[1:]
-    uvloop.run(main(url, key, float(seconds), int(connections), session_ids))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, help="requests a second over all connections, paced")
+    parser.add_argument("url")
+    parser.add_argument("key")
+    parser.add_argument("seconds", type=float)
+    parser.add_argument("connections", type=int)
+    parser.add_argument("sessions", nargs="+")
+    args = parser.parse_args()
+    uvloop.run(main(args.url, args.key, args.seconds, args.connections, args.sessions, args.rate))

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import nats
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from bench.stack import tenant_with_sessions
@@ -19,6 +20,7 @@ from zaphub_contracts.events import MessageSent
 from zaphub_devstack.testing import Stack
 
 SENT_EVENTS = "zaphub.v1.evt.*.*.message.sent"
+Tenants = list[tuple[str, list[str]]]
 
 
 @dataclass
@@ -29,7 +31,57 @@ class Accept:
     requests: int
 
 
-async def load_tenants(stack: Stack) -> list[tuple[str, list[str]]]:
+@dataclass
+class Trial:
+    """One paced load: the rate asked for, the rate of 202s, and the rate of `message.sent` events
+    once the pipeline has warmed up."""
+
+    offered: float
+    accepted: float
+    sent: float
+
+    @property
+    def kept_up(self) -> bool:
+        return self.accepted >= 0.98 * self.offered and self.sent >= 0.97 * self.accepted
+
+
+class SentEvents:
+    """The arrival times of `message.sent` events, over a connection of its own."""
+
+    def __init__(self, nc: Client) -> None:
+        self._nc = nc
+        self.times: list[float] = []
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def counting(cls, stack: Stack) -> AsyncIterator["SentEvents"]:
+        nc = await nats.connect(stack.nats_url)
+        events = cls(nc)
+        try:
+            await nc.subscribe(SENT_EVENTS, cb=events._on_sent)
+            yield events
+        finally:
+            await nc.close()
+
+    async def _on_sent(self, _: Msg) -> None:
+        self.times.append(time.perf_counter())
+
+    def rate(self, since: float, until: float | None = None) -> float:
+        """Events a second from `since` to `until` (by default, to the last event)."""
+        until = until if until is not None else (self.times[-1] if self.times else since)
+        count = sum(1 for t in self.times if since <= t <= until)
+        return count / (until - since) if until > since else 0.0
+
+    async def drained(self, accepted: int, idle: float = 10.0) -> None:
+        """Until every accepted send has its event, or none has come for `idle` seconds."""
+        began = time.perf_counter()
+        while len(self.times) < accepted:
+            if time.perf_counter() - max(self.times[-1] if self.times else 0.0, began) > idle:
+                return
+            await asyncio.sleep(0.2)
+
+
+async def load_tenants(stack: Stack) -> Tenants:
     """Many sessions, as a gateway has: one WhatsApp number sends a few messages a second at most."""
     return [await tenant_with_sessions(stack, 16, name=f"load{i}") for i in range(4)]
 
@@ -52,59 +104,71 @@ async def sends_paused(stack: Stack, longest: float) -> AsyncIterator[None]:
 
 
 async def api_accept(
-    stack: Stack,
-    tenants: list[tuple[str, list[str]]],
-    seconds: float,
-    connections: int,
-    *,
-    alone: bool = False,
+    stack: Stack, tenants: Tenants, seconds: float, connections: int, *, alone: bool = False
 ) -> tuple[Accept, float]:
-    """Closed-loop POST load from separate processes; also counts the sends that reach `message.sent`.
+    """Closed-loop POST load from separate processes, and the send rate that went with it.
 
-    Returns the accept figures and a send rate: `message.sent` events over the time from the first
-    accept (or, `alone`, from the end of the load) to the last of them. `alone` pauses the sends while
-    the load runs, so the API has the machine to itself and the figure is the API's; the send rate is
-    then that of the pipeline draining the backlog the load left.
+    `alone` pauses the sends while the load runs, so the API has the machine to itself and the figure
+    is the API's; the send rate is then that of the pipeline draining the backlog the load left, from
+    the end of the load to the last `message.sent`. Otherwise it is the send rate during the load.
     """
-    sent = 0
-    last_sent = 0.0
-    nc = await nats.connect(stack.nats_url)
-
-    async def on_sent(_: Msg) -> None:
-        nonlocal sent, last_sent
-        sent += 1
-        last_sent = time.perf_counter()
-
-    await nc.subscribe(SENT_EVENTS, cb=on_sent)
-    async with sends_paused(stack, longest=seconds + 60) if alone else contextlib.nullcontext():
-        began = time.perf_counter()
-        results = await _load(stack, tenants, seconds, connections)
-    if alone:
-        began = time.perf_counter()
-    accepted = int(sum(r["requests"] for r in results))
-    # Wait for the pipeline to drain what was accepted.
-    while sent < accepted and time.perf_counter() - max(last_sent, began) < 10:  # noqa: ASYNC110 - bounded poll of a counter
-        await asyncio.sleep(0.2)
-    await nc.close()
-    elapsed = max(r["seconds"] for r in results)
+    async with SentEvents.counting(stack) as sent:
+        async with sends_paused(stack, longest=seconds + 60) if alone else contextlib.nullcontext():
+            began = time.perf_counter()
+            results = await _load(stack, tenants, seconds, connections)
+            ended = time.perf_counter()
+        accepted = int(sum(r["requests"] for r in results))
+        await sent.drained(accepted)
     accept = Accept(
-        rps=accepted / elapsed,
+        rps=accepted / max(r["seconds"] for r in results),
         p50_ms=max(r["p50_ms"] for r in results),
         p99_ms=max(r["p99_ms"] for r in results),
         requests=accepted,
     )
-    return accept, sent / (last_sent - began) if last_sent > began else 0.0
+    return accept, sent.rate(ended) if alone else sent.rate(began, ended)
+
+
+async def sustained(stack: Stack, tenants: Tenants, ceiling: float, seconds: float, steps: int) -> Trial:
+    """The highest paced rate at which the sends keep up with the accepts, both on the same cores:
+    bisected between a quarter of `ceiling` and `ceiling` in `steps` paced loads. Below saturation a
+    lane holds a command or two, so runs are short and each send costs more than under saturation."""
+    low, high = ceiling / 4, ceiling  # the low end is not assumed to pass: `best` stays 0 then
+    best = Trial(0.0, 0.0, 0.0)
+    for _ in range(steps):
+        trial = await paced(stack, tenants, (low + high) / 2, seconds)
+        if trial.kept_up:
+            low, best = trial.offered, trial
+        else:
+            high = trial.offered
+    return best
+
+
+async def paced(stack: Stack, tenants: Tenants, rate: float, seconds: float) -> Trial:
+    """One paced load at `rate`, then the pipeline and the projector drained, so the next starts
+    clean. The send rate is counted after the first third, once the pipeline is under way."""
+    warm_up = seconds / 3
+    async with SentEvents.counting(stack) as sent:
+        began = time.perf_counter()
+        results = await _load(stack, tenants, seconds, connections=64, rate=rate)
+        ended = time.perf_counter()
+        accepted = int(sum(r["requests"] for r in results))
+        await sent.drained(accepted)
+    await projection_catch_up(stack)
+    elapsed = max(r["seconds"] for r in results)
+    return Trial(offered=rate, accepted=accepted / elapsed, sent=sent.rate(began + warm_up, ended))
 
 
 async def _load(
-    stack: Stack, tenants: list[tuple[str, list[str]]], seconds: float, connections: int
+    stack: Stack, tenants: Tenants, seconds: float, connections: int, rate: float | None = None
 ) -> list[dict[str, float]]:
-    """`bench.load` run once per tenant, the connections shared out between them."""
+    """`bench.load` run once per tenant, the connections and the rate shared out between them."""
+    pacing = ["--rate", str(rate / len(tenants))] if rate else []
     loads = [
         await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "bench.load",
+            *pacing,
             stack.api_url,
             key,
             str(seconds),
