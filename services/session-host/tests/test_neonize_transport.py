@@ -28,6 +28,7 @@ from zaphub_contracts.content import (
     TextContent,
     VideoContent,
 )
+from zaphub_session_host.transport import neonize_gate
 from zaphub_session_host.transport.base import (
     Identity,
     InboundMessage,
@@ -551,3 +552,20 @@ def test_many_clients_starting_at_once_do_not_crash_the_process(tmp_path: Path) 
     assert "concurrent map" not in done.stderr
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "survived"
+
+
+async def test_the_gate_finds_a_started_client_in_neonizes_table_and_not_after_its_stop(
+    tmp_path: Path,
+) -> None:
+    """The probe the gate waits on: absent before the start, present after it (offline the Go call
+    fails at the dial, after the client is registered), absent after the stop; stopping twice is safe."""
+    client = NewAClient(str(tmp_path / "gate.sqlite3"), uuid=f"gate-{uuid4()}")
+    assert not await neonize_gate._in_table(client)
+    task = await neonize_gate.start(client)
+    assert await neonize_gate._in_table(client)
+    await neonize_gate.stop(client)
+    assert not await neonize_gate._in_table(client)
+    await neonize_gate.stop(client)
+    await asyncio.wait({task}, timeout=10)
+    assert task.done()  # Neonize() has returned: offline its dial failed (an error), or the stop ended it
+    task.exception()
