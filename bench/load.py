@@ -66,6 +66,8 @@ async def main(
         try:
             while time.perf_counter() < deadline:
                 if rate:
+                    if due >= deadline:
+                        break
                     await asyncio.sleep(due - time.perf_counter())
                     due += connections / rate
                 started = time.perf_counter()

@@ -125,7 +125,10 @@ async def api_accept(
         p99_ms=max(r["p99_ms"] for r in results),
         requests=accepted,
     )
-    return accept, sent.rate(ended) if alone else sent.rate(began, ended)
+    if alone:
+        return accept, sent.rate(ended)
+    # From the first send, not from the spawn of the load processes.
+    return accept, sent.rate(sent.times[0] if sent.times else began, ended)
 
 
 async def sustained(stack: Stack, tenants: Tenants, ceiling: float, seconds: float, steps: int) -> Trial:
@@ -134,6 +137,8 @@ async def sustained(stack: Stack, tenants: Tenants, ceiling: float, seconds: flo
     lane holds a command or two, so runs are short and each send costs more than under saturation."""
     low, high = ceiling / 4, ceiling  # the low end is not assumed to pass: `best` stays 0 then
     best = Trial(0.0, 0.0, 0.0)
+    if ceiling <= 0:
+        return best
     for _ in range(steps):
         trial = await paced(stack, tenants, (low + high) / 2, seconds)
         if trial.kept_up:
