@@ -543,11 +543,19 @@ asyncio.run(main(Path(sys.argv[1])))
 def test_many_clients_starting_at_once_do_not_crash_the_process(tmp_path: Path) -> None:
     """neonize's Go client table has no lock: starts that overlap kill the process (concurrent map
     writes). A host taking over many sessions starts them together; the process must survive it."""
+    import os
     import subprocess
     import sys
 
+    # whatsmeow dials through the proxy of the environment: a closed local port keeps the 80 clients
+    # from reaching WhatsApp on a machine that could.
+    offline = os.environ | {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
     done = subprocess.run(
-        [sys.executable, "-c", MANY_STARTS, str(tmp_path)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", MANY_STARTS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=offline,
     )
     assert "concurrent map" not in done.stderr
     assert done.returncode == 0, done.stderr[-2000:]
