@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import nats
-from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from bench.stack import tenant_with_sessions
@@ -48,15 +47,14 @@ class Trial:
 class SentEvents:
     """The arrival times of `message.sent` events, over a connection of its own."""
 
-    def __init__(self, nc: Client) -> None:
-        self._nc = nc
+    def __init__(self) -> None:
         self.times: list[float] = []
 
     @classmethod
     @contextlib.asynccontextmanager
     async def counting(cls, stack: Stack) -> AsyncIterator["SentEvents"]:
         nc = await nats.connect(stack.nats_url)
-        events = cls(nc)
+        events = cls()
         try:
             await nc.subscribe(SENT_EVENTS, cb=events._on_sent)
             yield events
@@ -103,6 +101,25 @@ async def sends_paused(stack: Stack, longest: float) -> AsyncIterator[None]:
         await nc.close()
 
 
+@dataclass
+class LoadRun:
+    """One load of `bench.load` processes, and the `message.sent` events from its start until what it
+    got accepted was sent."""
+
+    results: list[dict[str, float]]
+    began: float
+    ended: float
+    sent: SentEvents
+
+    @property
+    def accepted(self) -> int:
+        return int(sum(r["requests"] for r in self.results))
+
+    @property
+    def accept_rate(self) -> float:
+        return self.accepted / max(r["seconds"] for r in self.results)
+
+
 async def api_accept(
     stack: Stack, tenants: Tenants, seconds: float, connections: int, *, alone: bool = False
 ) -> tuple[Accept, float]:
@@ -112,23 +129,17 @@ async def api_accept(
     is the API's; the send rate is then that of the pipeline draining the backlog the load left, from
     the end of the load to the last `message.sent`. Otherwise it is the send rate during the load.
     """
-    async with SentEvents.counting(stack) as sent:
-        async with sends_paused(stack, longest=seconds + 60) if alone else contextlib.nullcontext():
-            began = time.perf_counter()
-            results = await _load(stack, tenants, seconds, connections)
-            ended = time.perf_counter()
-        accepted = int(sum(r["requests"] for r in results))
-        await sent.drained(accepted)
+    run = await _load_until_sent(stack, tenants, seconds, connections, paused=alone)
     accept = Accept(
-        rps=accepted / max(r["seconds"] for r in results),
-        p50_ms=max(r["p50_ms"] for r in results),
-        p99_ms=max(r["p99_ms"] for r in results),
-        requests=accepted,
+        rps=run.accept_rate,
+        p50_ms=max(r["p50_ms"] for r in run.results),
+        p99_ms=max(r["p99_ms"] for r in run.results),
+        requests=run.accepted,
     )
     if alone:
-        return accept, sent.rate(ended)
+        return accept, run.sent.rate(run.ended)
     # From the first send, not from the spawn of the load processes.
-    return accept, sent.rate(sent.times[0] if sent.times else began, ended)
+    return accept, run.sent.rate(run.sent.times[0] if run.sent.times else run.began, run.ended)
 
 
 async def sustained(stack: Stack, tenants: Tenants, ceiling: float, seconds: float, steps: int) -> Trial:
@@ -151,16 +162,32 @@ async def sustained(stack: Stack, tenants: Tenants, ceiling: float, seconds: flo
 async def paced(stack: Stack, tenants: Tenants, rate: float, seconds: float) -> Trial:
     """One paced load at `rate`, then the pipeline and the projector drained, so the next starts
     clean. The send rate is counted after the first third, once the pipeline is under way."""
-    warm_up = seconds / 3
-    async with SentEvents.counting(stack) as sent:
-        began = time.perf_counter()
-        results = await _load(stack, tenants, seconds, connections=64, rate=rate)
-        ended = time.perf_counter()
-        accepted = int(sum(r["requests"] for r in results))
-        await sent.drained(accepted)
+    run = await _load_until_sent(stack, tenants, seconds, connections=64, rate=rate)
     await projection_catch_up(stack)
-    elapsed = max(r["seconds"] for r in results)
-    return Trial(offered=rate, accepted=accepted / elapsed, sent=sent.rate(began + warm_up, ended))
+    return Trial(
+        offered=rate, accepted=run.accept_rate, sent=run.sent.rate(run.began + seconds / 3, run.ended)
+    )
+
+
+async def _load_until_sent(
+    stack: Stack,
+    tenants: Tenants,
+    seconds: float,
+    connections: int,
+    *,
+    rate: float | None = None,
+    paused: bool = False,
+) -> LoadRun:
+    """`_load`, counting `message.sent` events until what it got accepted is sent; `paused` holds the
+    sends for as long as the load runs."""
+    async with SentEvents.counting(stack) as sent:
+        async with sends_paused(stack, longest=seconds + 60) if paused else contextlib.nullcontext():
+            began = time.perf_counter()
+            results = await _load(stack, tenants, seconds, connections, rate)
+            ended = time.perf_counter()
+        run = LoadRun(results, began, ended, sent)
+        await sent.drained(run.accepted)
+    return run
 
 
 async def _load(
