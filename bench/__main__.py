@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import pipeline, ratelimit_oracle
+from bench.cpu import CpuMeter
 from bench.jetstream import baseline
 from bench.stack import bench_stack
 
@@ -69,7 +70,13 @@ async def pipeline_figures(quick: bool) -> dict[str, float]:
         await pipeline.projection_catch_up(stack)
         accept, _ = await pipeline.api_accept(stack, tenants, seconds, connections=32)
         await pipeline.projection_catch_up(stack)
+        # The CPU each part spends on those messages, from the start of the load to the last one
+        # projected, says what bounds the send rate on these cores.
+        meter = CpuMeter(stack)
+        meter.start()
         accept_64, overloaded = await pipeline.api_accept(stack, tenants, seconds, connections=64)
+        catch_up = await pipeline.projection_catch_up(stack)
+        meter.stop({"load": accept_64.load_cpu_s})
         figures |= {
             "api_accept_rps": alone.rps,
             "api_accept_p50_ms": alone.p50_ms,
@@ -86,8 +93,8 @@ async def pipeline_figures(quick: bool) -> dict[str, float]:
             "e2e_ratio_to_baseline": overloaded / figures["jetstream_baseline_msgs_per_s"],
             # The three events of each send are written to PostgreSQL by the API's projector, which
             # falls behind under that load: how long statuses lag once it stops.
-            "projection_catch_up_s": await pipeline.projection_catch_up(stack),
-        }
+            "projection_catch_up_s": catch_up,
+        } | meter.ms_per_message(accept_64.requests)
         p50, p99 = await pipeline.latency_at_rate(stack, rate=200, seconds=seconds)
         figures |= {"e2e_latency_p50_ms": p50, "e2e_latency_p99_ms": p99}
         # Below saturation: the highest paced rate at which the sends keep up with the accepts, so that

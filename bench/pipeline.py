@@ -28,6 +28,7 @@ class Accept:
     p50_ms: float
     p99_ms: float
     requests: int
+    load_cpu_s: float  # the CPU the load generators spent
 
 
 @dataclass
@@ -135,6 +136,7 @@ async def api_accept(
         p50_ms=max(r["p50_ms"] for r in run.results),
         p99_ms=max(r["p99_ms"] for r in run.results),
         requests=run.accepted,
+        load_cpu_s=sum(r["cpu_s"] for r in run.results),
     )
     if alone:
         return accept, run.sent.rate(run.ended)

@@ -113,6 +113,7 @@ WEBHOOK_EVENTS_CONSUMER = ConsumerSpec(
     durable="webhooks",
     filter_subject=subjects.EVT_ALL,
     max_ack_pending=5000,
+    # Narrowed at run time to the tenants with an active webhook (the dispatcher's webhook_events.py).
     description="The dispatcher's webhook worker queues one delivery per event and matching webhook",
 )
 WEBHOOK_DELIVERY_CONSUMER = ConsumerSpec(

@@ -10,6 +10,8 @@ CMD_ALL = f"{ROOT}.cmd.>"
 SEND_ALL = f"{ROOT}.cmd.message.send.>"
 SESSION_CMD_ALL = f"{ROOT}.cmd.session.>"
 EVT_ALL = f"{ROOT}.evt.>"
+# Inside the events stream, matched by no event (tenant tokens are UUIDs): a filter for "none yet".
+NO_EVENTS = f"{ROOT}.evt.none.>"
 DLQ_ALL = f"{ROOT}.dlq.>"
 RATELIMIT_ACQUIRE = f"{ROOT}.ratelimit.acquire"
 RATELIMIT_RELEASE = f"{ROOT}.ratelimit.release"

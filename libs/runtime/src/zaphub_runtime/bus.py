@@ -3,6 +3,7 @@ typed publishing with trace context and dedup ids, and dead-lettering."""
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -42,10 +43,13 @@ def _stream_config(spec: streams.StreamSpec, replicas: int) -> js_api.StreamConf
     )
 
 
-def consumer_config(spec: streams.ConsumerSpec) -> js_api.ConsumerConfig:
+def consumer_config(spec: streams.ConsumerSpec, filters: Sequence[str] = ()) -> js_api.ConsumerConfig:
+    """The durable consumer of `spec`; `filters`, when given, narrow it to those subjects instead of
+    the spec's filter."""
     return js_api.ConsumerConfig(
         durable_name=spec.durable,
-        filter_subject=spec.filter_subject,
+        filter_subject=None if filters else spec.filter_subject,
+        filter_subjects=list(filters) or None,
         ack_policy=js_api.AckPolicy.EXPLICIT,
         ack_wait=spec.ack_wait,
         max_ack_pending=spec.max_ack_pending,
@@ -83,10 +87,11 @@ class Bus:
             except BadRequestError:
                 await self.js.update_stream(config)
 
-    async def ensure_consumer(self, spec: streams.ConsumerSpec) -> None:
-        """Create the durable consumer, or update it to the spec (ack wait, pending limits) if it exists."""
+    async def ensure_consumer(self, spec: streams.ConsumerSpec, filters: Sequence[str] = ()) -> None:
+        """Create the durable consumer, or update it to the spec (ack wait, pending limits, `filters`)
+        if it exists."""
         try:
-            await self.js.add_consumer(spec.stream, consumer_config(spec))
+            await self.js.add_consumer(spec.stream, consumer_config(spec, filters))
         except BadRequestError as exc:
             # A change the server cannot apply in place (e.g. a new filter) keeps the existing one.
             log.warning("consumer %s kept as it is: %s", spec.durable, exc)

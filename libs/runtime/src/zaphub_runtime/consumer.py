@@ -17,6 +17,7 @@ from zaphub_runtime.bus import Bus
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[list[Msg]], Awaitable[None]]
+Ensure = Callable[[], Awaitable[None]]
 
 
 async def run_pull_consumer(
@@ -26,14 +27,16 @@ async def run_pull_consumer(
     stop: asyncio.Event,
     batch: int = 64,
     wait: float = 1.0,
+    ensure: Ensure | None = None,
 ) -> None:
-    """Fetch from the durable consumer until `stop` is set."""
+    """Fetch from the durable consumer until `stop` is set; `ensure` creates or updates it before each
+    bind (by default, to `spec`)."""
     sub: JetStreamContext.PullSubscription | None = None
     try:
         while not stop.is_set():
             try:
                 if sub is None:
-                    await bus.ensure_consumer(spec)
+                    await (ensure() if ensure is not None else bus.ensure_consumer(spec))
                     sub = await bus.js.pull_subscribe_bind(spec.durable, stream=spec.stream)
                 msgs = await sub.fetch(batch, timeout=wait)
             except (FetchTimeoutError, TimeoutError):

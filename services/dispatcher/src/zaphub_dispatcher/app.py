@@ -21,6 +21,7 @@ from zaphub_dispatcher.order import OrderGate
 from zaphub_dispatcher.sends import PendingSend, RetryPolicy, SendPipeline
 from zaphub_dispatcher.session_commands import SessionCommandPipeline
 from zaphub_dispatcher.settings import DispatcherSettings
+from zaphub_dispatcher.webhook_events import WebhookEventsFilter
 from zaphub_dispatcher.webhooks import (
     WebhookDirectory,
     WebhookFanout,
@@ -89,6 +90,7 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
 
         webhooks = WebhookDirectory()
         await webhooks.start(await bus.kv(streams.WEBHOOKS_BUCKET))
+        webhook_events = WebhookEventsFilter(bus, webhooks)
         http = httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False)
         webhook_sender = WebhookSender(
             bus,
@@ -107,9 +109,14 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
                 run_pull_consumer(bus, streams.SEND_CONSUMER, on_sends, stop, batch=settings.fetch_batch)
             ),
             asyncio.create_task(run_pull_consumer(bus, streams.SESSION_CONSUMER, on_session_commands, stop)),
+            asyncio.create_task(webhook_events.follow(stop)),
             asyncio.create_task(
                 run_pull_consumer(
-                    bus, streams.WEBHOOK_EVENTS_CONSUMER, WebhookFanout(bus, webhooks).handle_batch, stop
+                    bus,
+                    streams.WEBHOOK_EVENTS_CONSUMER,
+                    WebhookFanout(bus, webhooks).handle_batch,
+                    stop,
+                    ensure=webhook_events.ensure,
                 )
             ),
             asyncio.create_task(

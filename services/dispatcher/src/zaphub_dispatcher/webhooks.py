@@ -51,9 +51,13 @@ class WebhookDirectory:
     def __init__(self) -> None:
         self._by_tenant: dict[UUID, dict[UUID, WebhookConfig]] = {}
         self._watch: BucketWatch | None = None
+        self.changed = asyncio.Event()  # set on every change; whoever follows the changes clears it
 
     def has_webhooks(self, tenant_id: UUID) -> bool:
         return bool(self._by_tenant.get(tenant_id))
+
+    def tenants_with_active_webhooks(self) -> set[UUID]:
+        return {tenant for tenant, hooks in self._by_tenant.items() if any(w.active for w in hooks.values())}
 
     def for_tenant(self, tenant_id: UUID) -> list[WebhookConfig]:
         return list(self._by_tenant.get(tenant_id, {}).values())
@@ -68,8 +72,12 @@ class WebhookDirectory:
         except ValueError:
             log.warning("unreadable webhooks key", extra={"fields": {"key": key}})
             return
+        self.changed.set()
         if value is None:
-            self._by_tenant.get(tenant_id, {}).pop(webhook_id, None)
+            hooks = self._by_tenant.get(tenant_id, {})
+            hooks.pop(webhook_id, None)
+            if not hooks:
+                self._by_tenant.pop(tenant_id, None)
             return
         try:
             config = WebhookConfig.model_validate_json(value)
