@@ -93,7 +93,7 @@ class Bus:
         try:
             await self.js.add_consumer(spec.stream, consumer_config(spec, filters))
         except BadRequestError as exc:
-            # A change the server cannot apply in place (e.g. a new filter) keeps the existing one.
+            # A change the server cannot apply in place keeps the existing consumer (and its filter).
             log.warning("consumer %s kept as it is: %s", spec.durable, exc)
 
     async def kv(self, spec: streams.BucketSpec) -> KeyValue:

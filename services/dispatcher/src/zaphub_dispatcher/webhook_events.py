@@ -2,7 +2,7 @@
 
 Most tenants have no webhook, and each event the worker reads costs NATS a delivery and an ack, and
 the dispatcher as much again. So its consumer on `ZAPHUB_EVT` filters on the tenants that have one
-(`just bench` measured 0.1 ms of CPU per send saved, 8 % of the machine's cost of a send). Past
+(measured: 0.1 ms of CPU less per send, 8 % of what a send costs the stack; README, Benchmarks). Past
 `max_tenants`, it reads every event instead, since a very long filter list slows the server down.
 
 A webhook gets the events published once the filter includes its tenant: within milliseconds of its
