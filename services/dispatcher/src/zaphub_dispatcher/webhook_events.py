@@ -47,7 +47,9 @@ class WebhookEventsFilter:
 
     async def ensure(self) -> None:
         """Create or update the consumer with the filter of the webhooks known now."""
-        wanted = self.subjects()
+        await self._apply(self.subjects())
+
+    async def _apply(self, wanted: list[str]) -> None:
         await self._bus.ensure_consumer(SPEC, wanted)
         self._applied = wanted
 
@@ -61,8 +63,9 @@ class WebhookEventsFilter:
                 return
             self._directory.changed.clear()
             try:
-                if self.subjects() != self._applied or self.subjects() != await self._on_server():
-                    await self.ensure()
+                wanted = self.subjects()
+                if wanted != self._applied or wanted != await self._on_server():
+                    await self._apply(wanted)
             except (nats.errors.Error, OSError) as exc:
                 # NATS restarting: the next change or check applies it.
                 log.warning("webhook events filter not applied: %s", exc.__class__.__name__)
