@@ -23,6 +23,8 @@ from zaphub_contracts.failures import FailureReason
 from zaphub_runtime.codec import encode
 from zaphub_runtime.telemetry import inject_headers
 
+__all__ = ["MSG_ID", "Bus", "consumer_config"]
+
 log = logging.getLogger(__name__)
 
 MSG_ID = "Nats-Msg-Id"
@@ -109,6 +111,14 @@ class Bus:
                 replicas=self.replicas,
             )
 
+    async def publish(
+        self, subject: str, model: BaseModel, msg_id: str | None = None, timeout: float = 5.0
+    ) -> js_api.PubAck:
+        """Publish `model` to JetStream with the trace context; `msg_id` deduplicates it in the stream's
+        window. The one way every service publishes."""
+        headers = inject_headers({MSG_ID: msg_id} if msg_id else {})
+        return await self.js.publish(subject, encode(model), headers=headers, timeout=timeout)
+
     async def publish_event(self, event: EventBase, timeout: float = 5.0) -> None:
         """Publish to JetStream, deduplicated by the event id."""
         subject = subjects.event(event.tenantid, event.sessionid, event.short)
@@ -116,8 +126,7 @@ class Bus:
         await self.js.publish(subject, encode(event), headers=headers, timeout=timeout)
 
     async def publish_command(self, subject: str, command: BaseModel, msg_id: str) -> None:
-        headers = inject_headers({MSG_ID: msg_id})
-        await self.js.publish(subject, encode(command), headers=headers, timeout=5.0)
+        await self.publish(subject, command, msg_id)
 
     async def request(self, subject: str, payload: BaseModel, timeout: float) -> Msg:
         return await self.nc.request(subject, encode(payload), timeout=timeout, headers=inject_headers())
@@ -149,8 +158,7 @@ class Bus:
             component=component,
         )
         msg_id = f"dlq:{msg.subject}:{seq}" if seq is not None else None
-        headers = inject_headers({MSG_ID: msg_id} if msg_id else {})
-        await self.js.publish(subjects.dead_letter(tenant, session), encode(letter), headers=headers)
+        await self.publish(subjects.dead_letter(tenant, session), letter, msg_id)
         log.warning(
             "dead-lettered",
             extra={"fields": {"reason": reason.value, "subject": msg.subject, "component": component}},

@@ -1,12 +1,18 @@
 """Following a NATS KV bucket: every current entry, then every change, with the watch restarted
-when it fails (a NATS restart, a lost consumer)."""
+when it fails (a NATS restart, a lost consumer); and a typed in-memory mirror built on it."""
 
 import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from nats.js.kv import KeyValue
+from pydantic import BaseModel, ValidationError
+
+__all__ = ["DELETE_OPERATIONS", "BucketWatch", "KvMirror"]
+
+M = TypeVar("M", bound=BaseModel)
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +60,51 @@ class BucketWatch:
             except Exception:
                 log.exception("watch of %s failed; restarting it", self._name)
                 await asyncio.sleep(0.5)
+
+
+class KvMirror(Generic[M]):
+    """A bucket's live keys decoded as `model`, kept current in memory by one watch.
+
+    `on_change(key, value)` runs after each change (`value` None once deleted), so an owner can keep
+    an index of its own. A value that cannot be decoded is logged and the previous one kept: during a
+    rolling upgrade a newer writer must not make an older reader drop what it holds.
+    """
+
+    def __init__(
+        self,
+        kv: KeyValue,
+        model: type[M],
+        on_change: Callable[[str, M | None], None] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.kv = kv
+        self.model = model
+        self.entries: dict[str, tuple[M, int]] = {}  # key -> (value, revision)
+        self._on_change = on_change
+        self.name = name or f"kv-mirror-{model.__name__}"
+        self._watch = BucketWatch(kv, self._apply, self.name)
+
+    def get(self, key: str) -> M | None:
+        entry = self.entries.get(key)
+        return entry[0] if entry is not None else None
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Returns once every entry present now is in `entries`."""
+        await self._watch.start(timeout)
+
+    async def stop(self) -> None:
+        await self._watch.stop()
+
+    def _apply(self, key: str, value: bytes | None, revision: int) -> None:
+        if value is None:
+            if self.entries.pop(key, None) is not None and self._on_change:
+                self._on_change(key, None)
+            return
+        try:
+            decoded = self.model.model_validate_json(value)
+        except ValidationError:
+            log.warning("unreadable KV value kept out", extra={"fields": {"key": key, "mirror": self.name}})
+            return
+        self.entries[key] = (decoded, revision)
+        if self._on_change:
+            self._on_change(key, decoded)

@@ -15,12 +15,11 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from nats.aio.msg import Msg
 from opentelemetry import trace
-from pydantic import ValidationError
 
 from zaphub_contracts import events as ev
-from zaphub_contracts.failures import FailureReason
 from zaphub_contracts.statuses import MESSAGE_STATUS_RANK, MessageStatus, SessionStatus
 from zaphub_runtime.bus import Bus
+from zaphub_runtime.consumer import decode_or_dead_letter
 from zaphub_runtime.telemetry import consumer_span
 
 log = logging.getLogger(__name__)
@@ -294,12 +293,7 @@ class Projector:
 
     async def _parse(self, msg: Msg) -> ev.EventBase | None:
         """The event, or None once a malformed one has been dead-lettered and acked."""
-        try:
-            return ev.parse_event(msg.data)
-        except ValidationError as exc:
-            await self._bus.dead_letter(msg, FailureReason.MALFORMED_COMMAND, str(exc), component="projector")
-            await msg.ack()
-            return None
+        return await decode_or_dead_letter(self._bus, msg, lambda m: ev.parse_event(m.data), "projector")
 
     async def _project(self, msg: Msg, event: ev.EventBase) -> None:
         try:

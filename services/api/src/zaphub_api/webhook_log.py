@@ -5,12 +5,11 @@ import logging
 import asyncpg
 from nats.aio.msg import Msg
 from opentelemetry import trace
-from pydantic import ValidationError
 
 from zaphub_api.store.webhooks import WebhookStore
-from zaphub_contracts.failures import FailureReason
 from zaphub_contracts.webhooks import WebhookAttempt
 from zaphub_runtime.bus import Bus
+from zaphub_runtime.consumer import decode_or_dead_letter, parse_body
 from zaphub_runtime.telemetry import consumer_span
 
 log = logging.getLogger(__name__)
@@ -28,13 +27,8 @@ class WebhookLog:
                 await self._handle(msg)
 
     async def _handle(self, msg: Msg) -> None:
-        try:
-            attempt = WebhookAttempt.model_validate_json(msg.data)
-        except ValidationError as exc:
-            await self._bus.dead_letter(
-                msg, FailureReason.MALFORMED_COMMAND, str(exc), component="webhook-log"
-            )
-            await msg.ack()
+        attempt = await decode_or_dead_letter(self._bus, msg, parse_body(WebhookAttempt), "webhook-log")
+        if attempt is None:
             return
         try:
             await self._store.record_attempt(attempt)

@@ -16,9 +16,7 @@ from uuid import UUID
 
 from nats.aio.msg import Msg
 from opentelemetry import trace
-from pydantic import ValidationError
 
-from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
 from zaphub_contracts.content import MediaContent
 from zaphub_contracts.failures import FailureReason, is_transient
@@ -31,7 +29,8 @@ from zaphub_dispatcher.clients import HostClient, RateLimiterClient, RateLimiter
 from zaphub_dispatcher.emitter import Emitter
 from zaphub_dispatcher.order import Cursor, OrderGate
 from zaphub_runtime.bus import Bus
-from zaphub_runtime.telemetry import consumer_span, inject_headers, start_client_span, start_consumer_span
+from zaphub_runtime.consumer import decode_or_dead_letter, routed
+from zaphub_runtime.telemetry import inject_headers, start_client_span, start_consumer_span
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("zaphub_dispatcher")
@@ -70,6 +69,14 @@ class RetryPolicy:
     max_delay: float
 
 
+def _parse_send(msg: Msg) -> SendMessage:
+    try:
+        return routed(SendMessage)(msg)
+    except ValueError:
+        metrics.poisoned(FailureReason.MALFORMED_COMMAND.value)
+        raise
+
+
 class SendPipeline:
     def __init__(
         self,
@@ -96,17 +103,12 @@ class SendPipeline:
     async def prepare(self, msg: Msg) -> PendingSend | None:
         """The command a fetched message holds, or None when it was malformed and is dead-lettered."""
         try:
-            command = SendMessage.model_validate_json(msg.data)
-            routed = subjects.parse(msg.subject)
-        except (ValidationError, subjects.SubjectError) as exc:
-            await self._poison(msg, FailureReason.MALFORMED_COMMAND, str(exc))
+            command = await decode_or_dead_letter(self._bus, msg, _parse_send, COMPONENT)
+        except Exception:
+            # NATS away: the command comes back after ack_wait; the rest of the batch must go on.
+            log.warning("could not dead-letter a malformed command; it will be redelivered")
             return None
-        if (routed.tenant_id, routed.session_id) != (command.tenant_id, command.session_id):
-            await self._poison(
-                msg, FailureReason.MALFORMED_COMMAND, "subject and body name different sessions"
-            )
-            return None
-        return PendingSend(msg, command)
+        return PendingSend(msg, command) if command is not None else None
 
     async def process(self, lane: Sequence[PendingSend]) -> tuple[list[PendingSend], float | None]:
         """Send the lane's next run, or hand its head back; see `lanes.Process`."""
@@ -177,18 +179,6 @@ class SendPipeline:
                 attempts = await self._attempts.count(failed.command.message_id)
                 await self._fail(failed, error.reason, error.detail, attempts)
         return run[: len(sent) + 1]
-
-    async def _poison(self, msg: Msg, reason: FailureReason, detail: str) -> None:
-        attributes = {"messaging.message.delivery_count": msg.metadata.num_delivered or 1}
-        with consumer_span(tracer, msg.subject, msg.headers, attributes) as span:
-            span.set_attribute("zaphub.outcome", "dead_lettered")
-            metrics.poisoned(reason.value)
-            try:
-                await self._bus.dead_letter(msg, reason, detail, component=COMPONENT)
-                await msg.ack()
-            except Exception:
-                # NATS away: the command comes back after ack_wait; the fetch loop must go on.
-                log.warning("could not dead-letter a malformed command; it will be redelivered")
 
     async def _turn(self, pending: PendingSend) -> bool | float:
         """True when the command is next in its session; seconds to keep it in its lane while the

@@ -9,7 +9,7 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from zaphub_contracts import subjects
 from zaphub_contracts.commands import SessionAction, SessionCommand
@@ -20,6 +20,7 @@ from zaphub_dispatcher.backoff import backoff_delay
 from zaphub_dispatcher.sends import RetryPolicy
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.codec import encode
+from zaphub_runtime.consumer import decode_or_dead_letter, routed
 
 log = logging.getLogger(__name__)
 COMPONENT = "dispatcher"
@@ -44,14 +45,8 @@ class SessionCommandPipeline:
         self._host_timeout = host_timeout
 
     async def process(self, msg: Msg) -> None:
-        try:
-            command = SessionCommand.model_validate_json(msg.data)
-            routed = subjects.parse(msg.subject)
-            if (routed.tenant_id, routed.session_id) != (command.tenant_id, command.session_id):
-                raise ValueError("subject and body name different sessions")
-        except (ValidationError, subjects.SubjectError, ValueError) as exc:
-            await self._bus.dead_letter(msg, FailureReason.MALFORMED_COMMAND, str(exc), COMPONENT)
-            await msg.ack()
+        command = await decode_or_dead_letter(self._bus, msg, routed(SessionCommand), COMPONENT)
+        if command is None:
             return
         key = desired_key(command.tenant_id, command.session_id)
         if command.action in (SessionAction.START, SessionAction.RESTART):

@@ -35,6 +35,7 @@ from zaphub_dispatcher.backoff import backoff_delay
 from zaphub_dispatcher.webhook_signing import SIGNATURE_HEADER, sign
 from zaphub_runtime.bus import MSG_ID, Bus
 from zaphub_runtime.codec import encode
+from zaphub_runtime.consumer import decode_or_dead_letter, parse_body
 from zaphub_runtime.kv_watch import BucketWatch
 from zaphub_runtime.telemetry import consumer_span, inject_headers
 
@@ -225,11 +226,8 @@ class WebhookSender:
             self._slots.release()
 
     async def process(self, msg: Msg) -> None:
-        try:
-            delivery = WebhookDelivery.model_validate_json(msg.data)
-        except ValidationError as exc:
-            await self._bus.dead_letter(msg, FailureReason.MALFORMED_COMMAND, str(exc), COMPONENT)
-            await msg.ack()
+        delivery = await decode_or_dead_letter(self._bus, msg, parse_body(WebhookDelivery), COMPONENT)
+        if delivery is None:
             return
         attempt = delivery.first_attempt + (msg.metadata.num_delivered or 1) - 1
         webhook = self._directory.get(delivery.tenant_id, delivery.webhook_id)

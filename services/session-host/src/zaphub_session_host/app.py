@@ -10,6 +10,7 @@ from zaphub_contracts import subjects
 from zaphub_contracts.sessions import DesiredSession, Lease
 from zaphub_contracts.streams import HOSTS_BUCKET, LEASES_BUCKET, SENT_BUCKET, SESSIONS_BUCKET
 from zaphub_runtime.bus import Bus
+from zaphub_runtime.kv_watch import KvMirror
 from zaphub_runtime.metrics import MetricsServer, start_metrics_server
 from zaphub_session_host import metrics
 from zaphub_session_host.auth_store import (
@@ -24,7 +25,6 @@ from zaphub_session_host.auth_store import (
 )
 from zaphub_session_host.emitter import Emitter
 from zaphub_session_host.handlers import HostHandlers
-from zaphub_session_host.kv import KvMirror
 from zaphub_session_host.leases import Leases
 from zaphub_session_host.reconciler import Reconciler
 from zaphub_session_host.registry import Registry

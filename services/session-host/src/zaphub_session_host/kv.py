@@ -1,16 +1,11 @@
-"""KV helpers nats-py's KeyValue lacks: writes with a per-key TTL and compare-and-set, and a live
-local mirror of a bucket kept current by a watcher."""
+"""KV helpers nats-py's KeyValue lacks: writes with a per-key TTL and compare-and-set."""
 
 import logging
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
-from nats.js.kv import KeyValue
-from pydantic import BaseModel, ValidationError
-
-from zaphub_runtime.kv_watch import BucketWatch
+from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
 
@@ -69,37 +64,3 @@ async def create_ttl(js: JetStreamContext, bucket: str, key: str, value: bytes, 
         return await put_ttl(js, bucket, key, value, ttl, last=last)
     except WrongRevision:
         return None
-
-
-class KvMirror(Generic[M]):
-    """A bucket's live keys decoded as `model`, kept current in memory by one watch."""
-
-    def __init__(
-        self,
-        kv: KeyValue,
-        model: type[M],
-        on_delete: Callable[[str], None] | None = None,
-    ) -> None:
-        self.kv = kv
-        self.model = model
-        self.entries: dict[str, tuple[M, int]] = {}  # key -> (value, revision)
-        self._on_delete = on_delete
-        self._watch = BucketWatch(kv, self._apply, f"kv-mirror-{model.__name__}")
-
-    async def start(self, timeout: float = 10.0) -> None:
-        await self._watch.start(timeout)
-
-    def _apply(self, key: str, value: bytes | None, revision: int) -> None:
-        if value is None:
-            if self.entries.pop(key, None) is not None and self._on_delete:
-                self._on_delete(key)
-            return
-        try:
-            decoded = self.model.model_validate_json(value)
-        except ValidationError:
-            log.warning("unreadable KV value", extra={"fields": {"key": key}})
-            return
-        self.entries[key] = (decoded, revision)
-
-    async def stop(self) -> None:
-        await self._watch.stop()

@@ -16,7 +16,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from zaphub_contracts.sessions import DesiredSession, Lease
-from zaphub_session_host.kv import KvMirror
+from zaphub_runtime.kv_watch import KvMirror
 from zaphub_session_host.leases import Leases, RefreshOutcome
 from zaphub_session_host.registry import Registry
 from zaphub_session_host.sessions import Sessions

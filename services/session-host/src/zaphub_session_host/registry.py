@@ -10,7 +10,8 @@ from nats.js.kv import KeyValue
 from zaphub_contracts.sessions import HostInfo
 from zaphub_contracts.streams import HOSTS_BUCKET
 from zaphub_runtime.codec import encode
-from zaphub_session_host.kv import KvMirror, put_ttl
+from zaphub_runtime.kv_watch import KvMirror
+from zaphub_session_host.kv import put_ttl
 
 
 class Registry:
