@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zaphub_contracts.ratelimit import RateLimits
@@ -21,6 +21,11 @@ class CommonSettings(BaseSettings):
     instance_id: str = Field(default="", description="Name of this replica; defaults to host-pid")
     stream_replicas: int = Field(
         default=1, ge=1, le=5, description="JetStream replicas of the streams and buckets (3 on a cluster)"
+    )
+    secret_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="Key ring of secrets at rest (auth_data, webhook secrets): id:base64-of-32-bytes,... "
+        "The first seals, every one opens; see Rotating the secret keys",
     )
 
 
