@@ -14,14 +14,12 @@ from zaphub_runtime.kv_watch import KvMirror
 from zaphub_runtime.metrics import MetricsServer, start_metrics_server
 from zaphub_session_host import metrics
 from zaphub_session_host.auth_store import (
-    AuthCipher,
-    AuthKeyError,
     AuthSaver,
     AuthStore,
     EncryptedAuthStore,
     LocalDirAuthStore,
     S3AuthStore,
-    load_or_create_key,
+    auth_key_ring,
 )
 from zaphub_session_host.emitter import Emitter
 from zaphub_session_host.handlers import HostHandlers
@@ -36,8 +34,6 @@ from zaphub_session_host.transport.neonize import NeonizeTransport
 from zaphub_session_host.transport.sim import SimFaults, SimTransport
 
 log = logging.getLogger(__name__)
-
-AUTH_KEY_FILE = "auth_key"
 
 
 def make_auth_store(settings: HostSettings) -> AuthStore:
@@ -54,16 +50,7 @@ def make_auth_store(settings: HostSettings) -> AuthStore:
         )
     else:
         backend = LocalDirAuthStore(settings.data_dir / "auth")
-    key = settings.auth_key.get_secret_value()
-    if not key:
-        if settings.auth_store is AuthStoreName.S3:
-            raise AuthKeyError(
-                "ZAPHUB_AUTH_KEY must be set with ZAPHUB_AUTH_STORE=s3: every host needs the same key "
-                "to open the auth_data the others saved (generate one: openssl rand -base64 32)"
-            )
-        # One machine, one data dir: every host of the embedded stack shares the generated key.
-        key = load_or_create_key(settings.data_dir / AUTH_KEY_FILE)
-    return EncryptedAuthStore(backend, AuthCipher.from_base64(key))
+    return EncryptedAuthStore(backend, auth_key_ring(settings))
 
 
 def make_transport(settings: HostSettings) -> Transport:

@@ -2,29 +2,35 @@
 
 `AuthStore` is the interface. `LocalDirAuthStore` (a directory, the embedded stack's default) and
 `S3AuthStore` (S3 or MinIO through the `minio` client) keep bytes; `EncryptedAuthStore` wraps either
-and seals every object with AES-GCM, binding it to its tenant and session, so a tampered object or
-one copied over from another session is refused with `AuthDataRefused` instead of being loaded.
+and seals every object with the key ring (`zaphub_runtime.keyring`), binding it to its tenant and
+session, so a tampered object, one copied over from another session or one whose key left the ring is
+refused with `AuthDataRefused` instead of being loaded. `auth_key_ring` builds the ring from the
+settings; `EncryptedAuthStore.reencrypt` rewrites every object under the current key after a rotation.
 `AuthSaver` writes in the background so a transport callback never waits on storage: the latest
 value of each session wins, and a value equal to the one last stored is not written again.
 """
 
 import asyncio
-import base64
 import hashlib
 import io
 import logging
 import os
-import secrets
-import struct
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+from zaphub_runtime.keyring import (
+    KeyRing,
+    KeyRingConfigError,
+    MalformedSecret,
+    TamperedSecret,
+    UnknownKeyId,
+    ring_from_settings,
+)
 from zaphub_session_host.background import BackgroundWriter
+from zaphub_session_host.settings import AuthStoreName, HostSettings
 
 if TYPE_CHECKING:
     from minio import Minio
@@ -39,17 +45,28 @@ def auth_key(tenant_id: UUID, session_id: UUID) -> str:
     return f"{tenant_id}/{session_id}/{AUTH_FILE}"
 
 
+def _parse_auth_key(key: str) -> tuple[UUID, UUID] | None:
+    """The inverse of `auth_key`; None for anything else the backend holds."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[2] != AUTH_FILE:
+        return None
+    try:
+        return UUID(parts[0]), UUID(parts[1])
+    except ValueError:
+        return None
+
+
 class AuthStoreError(Exception):
     """The auth_data store could not be used."""
 
 
 class AuthKeyError(AuthStoreError):
-    """`ZAPHUB_AUTH_KEY` is missing or is not base64 of 32 bytes."""
+    """No key is configured where one is required, or `ZAPHUB_SECRET_KEYS`/`ZAPHUB_AUTH_KEY` is malformed."""
 
 
 class AuthDataRefused(AuthStoreError):
     """A stored object failed authentication: tampered with, copied from another session, or sealed
-    under another key. It is never loaded; the session fails with this reason."""
+    under a key not in the ring. It is never loaded; the session fails with this reason."""
 
     reason = "auth_data_refused"
 
@@ -67,6 +84,15 @@ class AuthStore(ABC):
     @abstractmethod
     async def ping(self) -> None:
         """Raise when the store is unreachable (for readiness)."""
+
+    @abstractmethod
+    async def sessions(self) -> list[tuple[UUID, UUID]]:
+        """(tenant, session) of every stored object."""
+
+    def is_current(self, tenant_id: UUID, session_id: UUID) -> bool:
+        """False when what `load` last returned for the session is stored in an outdated form (an old
+        key), so the next save must write it even if it did not change."""
+        return True
 
 
 class LocalDirAuthStore(AuthStore):
@@ -102,6 +128,15 @@ class LocalDirAuthStore(AuthStore):
 
     async def ping(self) -> None:
         await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+
+    def _list(self) -> list[tuple[UUID, UUID]]:
+        found = (
+            _parse_auth_key(p.relative_to(self.root).as_posix()) for p in self.root.glob(f"*/*/{AUTH_FILE}")
+        )
+        return [ids for ids in found if ids is not None]
+
+    async def sessions(self) -> list[tuple[UUID, UUID]]:
+        return await asyncio.to_thread(self._list)
 
 
 class S3AuthStore(AuthStore):
@@ -175,102 +210,132 @@ class S3AuthStore(AuthStore):
         """Reach the server, and create the bucket on first use (a dev MinIO starts empty)."""
         await asyncio.to_thread(self._ensure_bucket)
 
+    def _list(self) -> list[tuple[UUID, UUID]]:
+        found = (
+            _parse_auth_key(o.object_name or "")
+            for o in self.client.list_objects(self.bucket, recursive=True)
+        )
+        return [ids for ids in found if ids is not None]
 
-class AuthCipher:
-    """AES-256-GCM sealing of auth_data. Layout: `ZHA` + version (1 byte) + key id (4 bytes) + nonce
-    (12 bytes) + ciphertext and tag. The associated data is the header plus `<tenant_id>/<session_id>`,
-    so an object only opens for the session it was written for."""
+    async def sessions(self) -> list[tuple[UUID, UUID]]:
+        return await asyncio.to_thread(self._list)
 
-    MAGIC = b"ZHA"
-    VERSION = 1
-    HEADER = struct.Struct(">3sB4s12s")
 
-    def __init__(self, key: bytes) -> None:
-        if len(key) != 32:
-            raise AuthKeyError("the auth_data key must be 32 bytes (base64 in ZAPHUB_AUTH_KEY)")
-        self._aead = AESGCM(key)
-        self.key_id = hashlib.sha256(b"zaphub-auth-key-id" + key).digest()[:4]
+def _bound_to(tenant_id: UUID, session_id: UUID) -> bytes:
+    # The associated data of a session's object; the format the pre-ring AuthCipher used too.
+    return f"{tenant_id}/{session_id}".encode()
 
-    @classmethod
-    def from_base64(cls, value: str) -> "AuthCipher":
-        try:
-            key = base64.b64decode(value.strip(), validate=True)
-        except ValueError:
-            raise AuthKeyError("ZAPHUB_AUTH_KEY is not valid base64") from None
-        return cls(key)
 
-    @staticmethod
-    def _bound_to(tenant_id: UUID, session_id: UUID) -> bytes:
-        return f"{tenant_id}/{session_id}".encode()
+@dataclass
+class Reencrypted:
+    """What `EncryptedAuthStore.reencrypt` did, object by object."""
 
-    def seal(self, tenant_id: UUID, session_id: UUID, data: bytes) -> bytes:
-        nonce = secrets.token_bytes(12)  # random per write: 2^-32 collision bound stays far away
-        header = self.HEADER.pack(self.MAGIC, self.VERSION, self.key_id, nonce)
-        return header + self._aead.encrypt(nonce, data, header + self._bound_to(tenant_id, session_id))
-
-    def open(self, tenant_id: UUID, session_id: UUID, blob: bytes) -> bytes:
-        where = f"auth_data of session {session_id} (tenant {tenant_id})"
-        if len(blob) < self.HEADER.size + 16:
-            raise AuthDataRefused(f"{where} is too short to be sealed auth_data")
-        magic, version, key_id, nonce = self.HEADER.unpack_from(blob)
-        if magic != self.MAGIC or version != self.VERSION:
-            raise AuthDataRefused(f"{where} has an unknown format (not sealed by this version of ZapHub)")
-        if key_id != self.key_id:
-            raise AuthDataRefused(f"{where} was sealed under another ZAPHUB_AUTH_KEY")
-        header = blob[: self.HEADER.size]
-        try:
-            return self._aead.decrypt(
-                nonce, blob[self.HEADER.size :], header + self._bound_to(tenant_id, session_id)
-            )
-        except InvalidTag:
-            raise AuthDataRefused(
-                f"{where} failed authentication: it was altered, or belongs to another session"
-            ) from None
+    rewritten: int = 0
+    already_current: int = 0
+    changed_meanwhile: int = 0  # written by someone else while we worked: left to them
+    refused: list[str] = field(default_factory=list)  # object keys that did not open, left as they are
 
 
 class EncryptedAuthStore(AuthStore):
     """Seals on the way in and opens on the way out; the backend only ever sees ciphertext."""
 
-    def __init__(self, backend: AuthStore, cipher: AuthCipher) -> None:
+    def __init__(self, backend: AuthStore, ring: KeyRing) -> None:
         self.backend = backend
-        self.cipher = cipher
+        self.ring = ring
+        self._outdated: set[tuple[UUID, UUID]] = set()
+
+    def _open(self, tenant_id: UUID, session_id: UUID, blob: bytes) -> bytes:
+        where = f"auth_data of session {session_id} (tenant {tenant_id})"
+        try:
+            return self.ring.decrypt(blob, _bound_to(tenant_id, session_id))
+        except UnknownKeyId as exc:
+            raise AuthDataRefused(
+                f"{where} was sealed under key id {exc.key_id!r}, which is not in the key ring "
+                "(ZAPHUB_SECRET_KEYS, ZAPHUB_AUTH_KEY)"
+            ) from None
+        except MalformedSecret:
+            raise AuthDataRefused(
+                f"{where} has an unknown format (not sealed by this version of ZapHub)"
+            ) from None
+        except TamperedSecret:
+            raise AuthDataRefused(
+                f"{where} failed authentication: it was altered, or belongs to another session"
+            ) from None
 
     async def load(self, tenant_id: UUID, session_id: UUID) -> bytes | None:
         blob = await self.backend.load(tenant_id, session_id)
-        return None if blob is None else self.cipher.open(tenant_id, session_id, blob)
+        if blob is None:
+            return None
+        data = self._open(tenant_id, session_id, blob)
+        if self.ring.is_current(blob):
+            self._outdated.discard((tenant_id, session_id))
+        else:
+            self._outdated.add((tenant_id, session_id))
+        return data
 
     async def save(self, tenant_id: UUID, session_id: UUID, data: bytes) -> None:
-        await self.backend.save(tenant_id, session_id, self.cipher.seal(tenant_id, session_id, data))
+        await self.backend.save(
+            tenant_id, session_id, self.ring.encrypt(data, _bound_to(tenant_id, session_id))
+        )
+        self._outdated.discard((tenant_id, session_id))
 
     async def delete(self, tenant_id: UUID, session_id: UUID) -> None:
         await self.backend.delete(tenant_id, session_id)
+        self._outdated.discard((tenant_id, session_id))
 
     async def ping(self) -> None:
         await self.backend.ping()
 
+    async def sessions(self) -> list[tuple[UUID, UUID]]:
+        return await self.backend.sessions()
 
-def load_or_create_key(path: Path) -> str:
-    """The dev stack's auth_data key: read `path`, or create it (mode 0600) when absent. Created aside
-    and hard-linked into place, so hosts starting together all end up with the one key that won."""
+    def is_current(self, tenant_id: UUID, session_id: UUID) -> bool:
+        return (tenant_id, session_id) not in self._outdated
+
+    async def reencrypt(self) -> Reencrypted:
+        """Rewrite every object not sealed with the ring's current key (after a rotation, before the old
+        key is dropped). An object that does not open is counted and left alone. Run it once the hosts
+        have run with the new ring for `ZAPHUB_AUTH_SAVE_INTERVAL`: they have then rewritten the sessions
+        they hold, and this only writes sessions nobody runs (a host's concurrent save would otherwise
+        race with it; one seen changing while we work is skipped)."""
+        done = Reencrypted()
+        for tenant_id, session_id in await self.backend.sessions():
+            blob = await self.backend.load(tenant_id, session_id)
+            if blob is None:
+                continue
+            if self.ring.is_current(blob):
+                done.already_current += 1
+                continue
+            try:
+                data = self._open(tenant_id, session_id, blob)
+            except AuthDataRefused:
+                done.refused.append(auth_key(tenant_id, session_id))
+                continue
+            sealed = self.ring.encrypt(data, _bound_to(tenant_id, session_id))
+            if await self.backend.load(tenant_id, session_id) != blob:
+                done.changed_meanwhile += 1
+                continue
+            await self.backend.save(tenant_id, session_id, sealed)
+            done.rewritten += 1
+        return done
+
+
+def auth_key_ring(settings: HostSettings) -> KeyRing:
+    """The ring of auth_data: `ZAPHUB_SECRET_KEYS`, then `ZAPHUB_AUTH_KEY`; with the local store, the key
+    generated into `<data_dir>/auth_key` last (made when nothing is set: one machine, one data dir, so
+    every host of the embedded stack shares it). Blocking (the key file): call it in a thread."""
+    local = settings.auth_store is AuthStoreName.LOCAL
+    lone = settings.auth_key.get_secret_value()
+    if not local and not (settings.secret_keys.get_secret_value().strip() or lone.strip()):
+        raise AuthKeyError(
+            "ZAPHUB_SECRET_KEYS (or ZAPHUB_AUTH_KEY) must be set with ZAPHUB_AUTH_STORE=s3: every host "
+            "needs the same keys to open the auth_data the others saved "
+            "(generate one: echo k1:$(openssl rand -base64 32))"
+        )
     try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, base64.b64encode(secrets.token_bytes(32)) + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    return path.read_text().strip()
+        return ring_from_settings(settings, lone, machine_key=local)
+    except KeyRingConfigError as exc:
+        raise AuthKeyError(str(exc)) from None
 
 
 def _digest(data: bytes) -> bytes:
@@ -314,8 +379,10 @@ class AuthSaver(BackgroundWriter):
         if queued:
             return data
         data = await self.store.load(tenant_id, session_id)
-        if data is not None:
+        if data is not None and self.store.is_current(tenant_id, session_id):
             self._stored[(tenant_id, session_id)] = _digest(data)
+        else:  # stored under an old key: the next periodic save rewrites it under the current one
+            self._stored.pop((tenant_id, session_id), None)
         return data
 
     def _left(self) -> int:

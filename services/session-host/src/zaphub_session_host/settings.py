@@ -50,8 +50,9 @@ class HostSettings(CommonSettings):
     )
     auth_key: SecretStr = Field(
         default=SecretStr(""),
-        description="base64 of 32 bytes, the AES-GCM key of auth_data at rest; required with s3. "
-        "Unset with the local store: generated once into <data_dir>/auth_key (mode 0600)",
+        description="base64 of 32 bytes, a lone key of the ring (after ZAPHUB_SECRET_KEYS, id derived from "
+        "the key); with s3 this or ZAPHUB_SECRET_KEYS is required. Neither set with the local store: a key "
+        "is generated once into <data_dir>/auth_key (mode 0600)",
     )
     auth_save_interval: float = Field(
         default=60.0, gt=0.0, description="Seconds between periodic saves of changed auth_data"
