@@ -22,6 +22,11 @@ class CommonSettings(BaseSettings):
     stream_replicas: int = Field(
         default=1, ge=1, le=5, description="JetStream replicas of the streams and buckets (3 on a cluster)"
     )
+    egress_allow: str = Field(
+        default="",
+        description="CIDRs and host names, comma-separated, that tenant-caused requests (media by URL,"
+        " webhooks) may reach although not public; empty = public addresses only",
+    )
 
 
 class RateLimitDefaults(BaseSettings):
