@@ -3,6 +3,7 @@ previews): `EgressPolicy` says which URLs may be reached, `EgressClient` makes p
 address-pinned, deadline- and size-bounded requests. See docs/security.md, "Egress policy"."""
 
 from zaphub_runtime.egress.addresses import IPAddress, is_public
+from zaphub_runtime.egress.client import EgressClient, EgressResponse
 from zaphub_runtime.egress.errors import (
     EgressError,
     EgressFailed,
@@ -14,10 +15,12 @@ from zaphub_runtime.egress.policy import EgressPolicy, EgressTarget
 from zaphub_runtime.egress.resolution import Resolver, system_resolver
 
 __all__ = [
+    "EgressClient",
     "EgressError",
     "EgressFailed",
     "EgressPolicy",
     "EgressRefused",
+    "EgressResponse",
     "EgressTarget",
     "EgressTimeout",
     "EgressTooLarge",
