@@ -27,6 +27,11 @@ class CommonSettings(BaseSettings):
         description="Key ring of secrets at rest (auth_data, webhook secrets): id:base64-of-32-bytes,... "
         "The first seals, every one opens; see Rotating the secret keys",
     )
+    egress_allow: str = Field(
+        default="",
+        description="CIDRs and host names, comma-separated, that tenant-caused requests (media by URL,"
+        " webhooks) may reach although not public; empty = public addresses only",
+    )
 
 
 class RateLimitDefaults(BaseSettings):
