@@ -8,6 +8,8 @@ Loaded for the whole workspace by `-p zaphub_devstack.pytest_plugin` in the root
 - `postgres_server` (session): one embedded PostgreSQL, fsync off; `database_url` (test): a fresh
   database on it, dropped afterwards.
 - `run_stack` (test): `await run_stack(ZAPHUB_SESSION_HOSTS="2")` runs the real `zaphub-stack`.
+- `browser` (session), `page` and `outside_requests` (test): headless Chromium kept on this machine,
+  from zaphub_devstack.browser.
 """
 
 import os
@@ -24,6 +26,8 @@ from zaphub_devstack.databases import create_database, drop_database
 from zaphub_devstack.nats import EmbeddedNats
 from zaphub_devstack.postgres import EmbeddedPostgres
 from zaphub_devstack.testing import Stack
+
+pytest_plugins = ["zaphub_devstack.browser"]
 
 
 @dataclass(frozen=True)
