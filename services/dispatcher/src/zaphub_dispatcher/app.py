@@ -14,9 +14,9 @@ from nats.aio.msg import Msg
 from zaphub_contracts import streams, subjects
 from zaphub_dispatcher import metrics
 from zaphub_dispatcher.attempts import Attempts
-from zaphub_dispatcher.clients import HostClient, RateLimiterClient
-from zaphub_dispatcher.emitter import Emitter
+from zaphub_dispatcher.clients import HostRunClient, RateLimiterClient
 from zaphub_dispatcher.lanes import Arrival, Lanes
+from zaphub_dispatcher.message_events import MessageEvents
 from zaphub_dispatcher.order import OrderGate
 from zaphub_dispatcher.sends import PendingSend, RetryPolicy, SendPipeline
 from zaphub_dispatcher.session_commands import SessionCommandPipeline
@@ -62,8 +62,8 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
             OrderGate(dispatch),
             Attempts(dispatch),
             RateLimiterClient(bus, settings.ratelimit_timeout),
-            HostClient(bus, settings.host_timeout),
-            Emitter(bus),
+            HostRunClient(bus, settings.host_timeout),
+            MessageEvents(bus),
             policy,
             settings.send_run_seconds,
         )
