@@ -14,18 +14,18 @@ from nats.aio.msg import Msg
 from zaphub_contracts import streams, subjects
 from zaphub_dispatcher import metrics
 from zaphub_dispatcher.attempts import Attempts
+from zaphub_dispatcher.backoff import RetryPolicy
 from zaphub_dispatcher.clients import HostRunClient, RateLimiterClient
 from zaphub_dispatcher.lanes import Arrival, Lanes
 from zaphub_dispatcher.message_events import MessageEvents
 from zaphub_dispatcher.order import OrderGate
-from zaphub_dispatcher.sends import PendingSend, RetryPolicy, SendPipeline
+from zaphub_dispatcher.sends import PendingSend, SendPipeline
 from zaphub_dispatcher.session_commands import SessionCommandPipeline
 from zaphub_dispatcher.settings import DispatcherSettings
 from zaphub_dispatcher.webhook_events import WebhookEventsFilter
 from zaphub_dispatcher.webhooks import (
     WebhookDirectory,
     WebhookFanout,
-    WebhookPolicy,
     WebhookSender,
     http_poster,
 )
@@ -96,7 +96,7 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
             bus,
             webhooks,
             http_poster(http),
-            WebhookPolicy(
+            RetryPolicy(
                 settings.webhook_max_attempts,
                 settings.webhook_retry_base_delay,
                 settings.webhook_retry_max_delay,

@@ -24,7 +24,7 @@ from zaphub_contracts.host import HostError, HostOk
 from zaphub_contracts.ratelimit import WindowName
 from zaphub_dispatcher import metrics
 from zaphub_dispatcher.attempts import Attempts
-from zaphub_dispatcher.backoff import backoff_delay
+from zaphub_dispatcher.backoff import RetryPolicy
 from zaphub_dispatcher.clients import HostRunClient, RateLimiterClient, RateLimiterUnavailable
 from zaphub_dispatcher.message_events import MessageEvents
 from zaphub_dispatcher.order import Cursor, OrderGate
@@ -60,13 +60,6 @@ class _Gap:
 
     missing: int  # the seq looked for
     looks: int = 0
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int
-    base_delay: float
-    max_delay: float
 
 
 def _parse_send(msg: Msg) -> SendMessage:
@@ -236,7 +229,7 @@ class SendPipeline:
             await self._bus.dead_letter(msg, FailureReason.ATTEMPTS_EXHAUSTED, detail, COMPONENT, attempt)
             await self._fail(pending, FailureReason.ATTEMPTS_EXHAUSTED, detail, attempt)
             return
-        delay = backoff_delay(attempt, self._policy.base_delay, self._policy.max_delay)
+        delay = self._policy.delay(attempt)
         metrics.retried(error.reason.value)
         trace.get_current_span().add_event(
             "retry scheduled", {"attempt": attempt, "delay": delay, "reason": error.reason.value}

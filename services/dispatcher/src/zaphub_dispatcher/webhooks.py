@@ -31,7 +31,7 @@ from zaphub_contracts.webhooks import (
     delivery_id,
 )
 from zaphub_dispatcher import metrics
-from zaphub_dispatcher.backoff import backoff_delay
+from zaphub_dispatcher.backoff import RetryPolicy
 from zaphub_dispatcher.webhook_signing import SIGNATURE_HEADER, sign
 from zaphub_runtime.bus import MSG_ID, Bus
 from zaphub_runtime.codec import encode
@@ -156,13 +156,6 @@ async def enqueue(bus: Bus, delivery: WebhookDelivery) -> None:
 
 
 @dataclass(frozen=True)
-class WebhookPolicy:
-    max_attempts: int
-    base_delay: float
-    max_delay: float
-
-
-@dataclass(frozen=True)
 class PostResult:
     code: int | None
     error: str | None
@@ -194,7 +187,7 @@ class WebhookSender:
     """POSTs queued deliveries, several at once; records each attempt; retries, then dead-letters."""
 
     def __init__(
-        self, bus: Bus, directory: WebhookDirectory, post: Post, policy: WebhookPolicy, concurrency: int
+        self, bus: Bus, directory: WebhookDirectory, post: Post, policy: RetryPolicy, concurrency: int
     ) -> None:
         self._bus = bus
         self._directory = directory
@@ -266,7 +259,7 @@ class WebhookSender:
             )
             await msg.ack()
             return
-        delay = backoff_delay(attempt, self._policy.base_delay, self._policy.max_delay)
+        delay = self._policy.delay(attempt)
         next_at = datetime.now(UTC) + timedelta(seconds=delay)
         await self._record(
             delivery, attempt, AttemptStatus.RETRYING, result.code, error, duration_ms, next_at
