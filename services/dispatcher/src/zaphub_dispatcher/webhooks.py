@@ -33,11 +33,10 @@ from zaphub_contracts.webhooks import (
 from zaphub_dispatcher import metrics
 from zaphub_dispatcher.backoff import RetryPolicy
 from zaphub_dispatcher.webhook_signing import SIGNATURE_HEADER, sign
-from zaphub_runtime.bus import MSG_ID, Bus
-from zaphub_runtime.codec import encode
+from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import decode_or_dead_letter, parse_body
 from zaphub_runtime.kv_watch import BucketWatch
-from zaphub_runtime.telemetry import consumer_span, inject_headers
+from zaphub_runtime.telemetry import consumer_span
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("zaphub_dispatcher.webhooks")
@@ -150,9 +149,8 @@ class WebhookFanout:
 
 async def enqueue(bus: Bus, delivery: WebhookDelivery) -> None:
     """Queue a delivery; a repeat of the same enqueue is dropped by JetStream."""
-    headers = inject_headers({MSG_ID: delivery.msg_id})
     subject = subjects.webhook_delivery(delivery.tenant_id, delivery.webhook_id)
-    await bus.js.publish(subject, encode(delivery), headers=headers, timeout=5.0)
+    await bus.publish(subject, delivery, delivery.msg_id)
 
 
 @dataclass(frozen=True)
@@ -293,6 +291,5 @@ class WebhookSender:
             at=datetime.now(UTC),
             next_attempt_at=next_attempt_at,
         )
-        headers = inject_headers({MSG_ID: f"{delivery.delivery_id}:attempt:{attempt}"})
         subject = subjects.webhook_attempt(delivery.tenant_id, delivery.webhook_id)
-        await self._bus.js.publish(subject, encode(record), headers=headers, timeout=5.0)
+        await self._bus.publish(subject, record, f"{delivery.delivery_id}:attempt:{attempt}")
