@@ -35,7 +35,7 @@ from zaphub_dispatcher.backoff import RetryPolicy
 from zaphub_dispatcher.webhook_signing import SIGNATURE_HEADER, sign
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import decode_or_dead_letter, parse_body
-from zaphub_runtime.kv_watch import BucketWatch
+from zaphub_runtime.kv_watch import KvMirror
 from zaphub_runtime.telemetry import consumer_span
 
 log = logging.getLogger(__name__)
@@ -46,11 +46,11 @@ USER_AGENT = "ZapHub-Webhooks/1"
 
 
 class WebhookDirectory:
-    """Every tenant's webhooks, kept current in memory by a watch of the webhooks bucket."""
+    """Every tenant's webhooks, kept current in memory by a mirror of the webhooks bucket."""
 
     def __init__(self) -> None:
         self._by_tenant: dict[UUID, dict[UUID, WebhookConfig]] = {}
-        self._watch: BucketWatch | None = None
+        self._mirror: KvMirror[WebhookConfig] | None = None
         self.changed = asyncio.Event()  # set on every change; whoever follows the changes clears it
 
     def has_webhooks(self, tenant_id: UUID) -> bool:
@@ -65,7 +65,8 @@ class WebhookDirectory:
     def get(self, tenant_id: UUID, webhook_id: UUID) -> WebhookConfig | None:
         return self._by_tenant.get(tenant_id, {}).get(webhook_id)
 
-    def apply(self, key: str, value: bytes | None) -> None:
+    def _apply(self, key: str, config: WebhookConfig | None) -> None:
+        """Index one change of the mirror by tenant (`config` None once deleted)."""
         tenant_token, _, webhook_token = key.partition(".")
         try:
             tenant_id, webhook_id = UUID(tenant_token), UUID(webhook_token)
@@ -73,27 +74,22 @@ class WebhookDirectory:
             log.warning("unreadable webhooks key", extra={"fields": {"key": key}})
             return
         self.changed.set()
-        if value is None:
+        if config is None:
             hooks = self._by_tenant.get(tenant_id, {})
             hooks.pop(webhook_id, None)
             if not hooks:
                 self._by_tenant.pop(tenant_id, None)
             return
-        try:
-            config = WebhookConfig.model_validate_json(value)
-        except ValidationError:
-            log.warning("unreadable webhook", extra={"fields": {"key": key}})
-            return
         self._by_tenant.setdefault(tenant_id, {})[webhook_id] = config
 
     async def start(self, bucket: KeyValue) -> None:
         """Load every entry, then keep following the bucket in the background."""
-        self._watch = BucketWatch(bucket, lambda key, value, _revision: self.apply(key, value), "webhooks")
-        await self._watch.start()
+        self._mirror = KvMirror(bucket, WebhookConfig, self._apply, "webhooks")
+        await self._mirror.start(timeout=30.0)
 
     async def stop(self) -> None:
-        if self._watch is not None:
-            await self._watch.stop()
+        if self._mirror is not None:
+            await self._mirror.stop()
 
 
 class WebhookFanout:
