@@ -23,7 +23,7 @@ from zaphub_dispatcher.settings import DispatcherSettings
 from zaphub_dispatcher.webhook_events import WebhookEventsFilter
 from zaphub_dispatcher.webhooks import WebhookDirectory, WebhookFanout, WebhookSender, http_poster
 from zaphub_runtime.bus import Bus
-from zaphub_runtime.consumer import run_pull_consumer
+from zaphub_runtime.consumer import BatchHandler, each_message, run_pull_consumer
 from zaphub_runtime.lifecycle import Lifecycle, instance_id
 from zaphub_runtime.metrics import start_metrics_server
 
@@ -36,6 +36,27 @@ def _lane_of(msg: Msg) -> UUID | str:
         return subjects.parse(msg.subject).session_id
     except subjects.SubjectError:
         return subjects.UNKNOWN
+
+
+def _send_intake(sends: SendPipeline, lanes: Lanes[PendingSend]) -> BatchHandler:
+    """Each fetched send command into its session's lane, one by one: a command that fails on the way is
+    NAK'd alone, never one of the batch already handed to a lane (the lane acks or NAKs that one)."""
+
+    async def take(msg: Msg) -> None:
+        pending = await sends.prepare(msg)
+        if pending is not None:
+            await lanes.submit(pending.command.session_id, pending)
+
+    return each_message(streams.SEND_CONSUMER.durable, take)
+
+
+def _session_command_intake(lanes: Lanes[Arrival]) -> BatchHandler:
+    """Each fetched session command into its session's lane, one by one (see `_send_intake`)."""
+
+    async def take(msg: Msg) -> None:
+        await lanes.submit(_lane_of(msg), Arrival(msg))
+
+    return each_message(streams.SESSION_CONSUMER.durable, take)
 
 
 def _one_at_a_time(pipeline: SessionCommandPipeline) -> Lanes[Arrival]:
@@ -90,17 +111,6 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
             bus, await bus.kv(streams.SESSIONS_BUCKET), policy, settings.host_timeout
         )
         session_lanes = _one_at_a_time(session_commands)
-
-        async def on_sends(msgs: list[Msg]) -> None:
-            for msg in msgs:
-                pending = await sends.prepare(msg)
-                if pending is not None:
-                    await send_lanes.submit(pending.command.session_id, pending)
-
-        async def on_session_commands(msgs: list[Msg]) -> None:
-            for msg in msgs:
-                await session_lanes.submit(_lane_of(msg), Arrival(msg))
-
         life.on_close(lambda: session_lanes.drain(timeout=5), "session command lanes drain")
         send_lanes: Lanes[PendingSend] = Lanes(sends.process, settings.max_in_flight, run=settings.send_run)
         life.on_close(lambda: send_lanes.drain(timeout=10), "send lanes drain")
@@ -112,14 +122,16 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
             run_pull_consumer(
                 bus,
                 streams.SEND_CONSUMER,
-                on_sends,
+                _send_intake(sends, send_lanes),
                 life.stop,
                 batch=settings.fetch_batch,
             ),
             "sends",
         )
         life.spawn(
-            run_pull_consumer(bus, streams.SESSION_CONSUMER, on_session_commands, life.stop),
+            run_pull_consumer(
+                bus, streams.SESSION_CONSUMER, _session_command_intake(session_lanes), life.stop
+            ),
             "session-commands",
         )
         life.spawn(webhook_events.follow(life.stop), "webhook-events-filter")
