@@ -1,23 +1,15 @@
 """Tenant overrides from the limits bucket, on a real NATS KV."""
 
-import asyncio
 import uuid
-from collections.abc import Callable
 
 from zaphub_contracts import streams
 from zaphub_contracts.ratelimit import RateLimits
+from zaphub_devstack.inprocess import eventually
 from zaphub_ratelimiter.limits import TenantLimits
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.codec import encode
 
 DEFAULTS = RateLimits(per_minute=60, per_hour=1000, per_day=10000)
-
-
-async def eventually(check: Callable[[], bool], what: str, within: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, f"never: {what}"
-        await asyncio.sleep(0.02)
 
 
 async def test_an_unreadable_override_keeps_the_previous_limits_and_a_delete_restores_defaults(
