@@ -4,18 +4,21 @@ still listening)."""
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from zaphub_devstack.ports import LOOPBACK
 
+T = TypeVar("T")
 
-async def eventually(check: Callable[[], bool], what: str, within: float = 10.0) -> None:
-    """Return once `check()` is true; fail naming `what` after `within` seconds."""
+
+async def eventually(check: Callable[[], T], what: str, within: float = 10.0, step: float = 0.02) -> T:
+    """What `check()` returns once it is truthy; fail naming `what` after `within` seconds."""
     deadline = asyncio.get_running_loop().time() + within
-    while not check():
+    while not (result := check()):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"never: {what}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(step)
+    return result
 
 
 async def tasks_left(before: set[asyncio.Task[Any]], settle: float = 1.0) -> list[str]:
