@@ -2,7 +2,7 @@
 
 import typer
 
-from zaphub_cli import auth
+from zaphub_cli import auth, events, messages, sessions, tenants, usage, webhooks
 
 app = typer.Typer(
     name="zaphub",
@@ -14,6 +14,13 @@ app = typer.Typer(
 )
 app.command()(auth.login)
 app.command()(auth.logout)
+app.add_typer(sessions.app, name="sessions")
+app.command()(messages.send)
+app.add_typer(messages.app, name="messages")
+app.add_typer(events.app, name="events")
+app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(tenants.app, name="tenants")
+app.command()(usage.usage)
 
 
 def main() -> None:
