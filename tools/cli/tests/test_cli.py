@@ -120,6 +120,10 @@ async def test_login_writes_a_private_config_file_that_the_environment_overrides
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert tenant_key in path.read_text()
     assert isinstance(await cli.json("sessions", "list"), list)  # URL and key from the file alone
+    ok(await cli("login", "--key", stack.admin_key))  # the saved URL; the admin key kept beside the other
+    assert tenant_key in path.read_text()
+    assert stack.admin_key in path.read_text()
+    assert isinstance(await cli.json("tenants", "list"), list)
 
     bad_key = await cli("sessions", "list", ZAPHUB_KEY="zh_bogus")
     assert bad_key.exit_code == 1

@@ -22,7 +22,12 @@ def kind_of(api: Api) -> str:
 
 
 def login(
-    url: Annotated[str, typer.Option(envvar="ZAPHUB_URL", help="The API's address.")] = config.DEFAULT_URL,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ZAPHUB_URL", help=f"The API's address; the saved one, else {config.DEFAULT_URL}."
+        ),
+    ] = None,
     key: Annotated[
         str, typer.Option(prompt="API key", hide_input=True, help="A tenant's API key or the admin key.")
     ] = "",
@@ -35,9 +40,9 @@ def login(
     """
     path = config.config_path()
     with reporting():
-        with Api(url, key.strip()) as api:
-            kind = kind_of(api)
         saved = config.read_file(path)
+        with Api(url or saved.url, key.strip()) as api:
+            kind = kind_of(api)
         if saved.url != api.url:
             saved = config.Config(url=api.url)  # the keys kept belong to another deployment
         config.save(config.with_key(saved, key.strip(), admin=kind == "admin"), path)

@@ -20,22 +20,21 @@ from rich.text import Text
 T = TypeVar("T")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")]
-PIPE_WIDTH = 1000  # piped output is never wrapped, so that `grep` and `awk` see one row per line
+# Tables are never squeezed to the terminal (a narrow one wraps the lines, as with kubectl), and piped
+# output is never wrapped, so that `grep` and `awk` see one row per line.
+WIDE = 1000
 
 
-def console(stderr: bool = False) -> Console:
+def console(stderr: bool = False, wide: bool = False) -> Console:
     """A console on the current stdout (or stderr), made per call so that redirections take effect."""
     stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else PIPE_WIDTH
+    width = WIDE if wide or not stream.isatty() else None
     return Console(file=stream, highlight=False, width=width, soft_wrap=False)
 
 
 def show(renderable: RenderableType) -> None:
-    """Print on stdout; piped, without the padding rich gives the last column (no trailing spaces)."""
-    out = console()
-    if out.is_terminal:
-        out.print(renderable)
-        return
+    """Print a table on stdout at its natural width, without the padding rich gives its last column."""
+    out = console(wide=True)
     with out.capture() as captured:
         out.print(renderable)
     sys.stdout.write("".join(row.rstrip() + "\n" for row in captured.get().splitlines()))
@@ -182,10 +181,13 @@ class QrScreen:
 
     def __enter__(self) -> "QrScreen":
         if self._console.is_terminal:
+            # A QR code taller than the terminal is shown whole (it scrolls) rather than cut: cut, it
+            # would not scan.
             self._live = Live(
                 self._spinner,
                 console=self._console,
                 transient=True,
+                vertical_overflow="visible",
                 redirect_stdout=False,
                 redirect_stderr=False,
             )
