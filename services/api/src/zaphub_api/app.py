@@ -21,8 +21,9 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from zaphub_api.accepts import AcceptQueue
 from zaphub_api.auth import KeyRing, provide_principal
+from zaphub_api.commands import CommandPublisher
 from zaphub_api.errors import EXCEPTION_HANDLERS
-from zaphub_api.host_client import HostClient
+from zaphub_api.host_requests import HostRequests
 from zaphub_api.limits import LimitsPublisher
 from zaphub_api.nats_credentials import CredentialIssuer
 from zaphub_api.outbox import Outbox
@@ -36,7 +37,6 @@ from zaphub_api.routes.system import SystemController
 from zaphub_api.routes.tenants import TenantController
 from zaphub_api.routes.usage import UsageController
 from zaphub_api.routes.webhooks import WebhookController
-from zaphub_api.session_commands import SessionCommands
 from zaphub_api.settings import ApiSettings
 from zaphub_api.store.messages import MessageStore
 from zaphub_api.store.migrate import migrate
@@ -70,13 +70,13 @@ class Collaborators:
     messages: MessageStore
     outbox: Outbox
     accepts: AcceptQueue
-    commands: SessionCommands
+    commands: CommandPublisher
     placement: Placement
     limits: LimitsPublisher
     keyring: KeyRing
     usage: UsageClient
     webhooks: WebhookStore
-    hosts: HostClient
+    host_requests: HostRequests
 
 
 async def build(settings: ApiSettings) -> Collaborators:
@@ -103,12 +103,12 @@ async def build(settings: ApiSettings) -> Collaborators:
         messages=messages,
         outbox=outbox,
         accepts=AcceptQueue(messages, outbox),
-        commands=SessionCommands(bus),
+        commands=CommandPublisher(bus),
         placement=Placement(await bus.kv(streams.LEASES_BUCKET), await bus.kv(streams.HOSTS_BUCKET)),
         limits=LimitsPublisher(await bus.kv(streams.LIMITS_BUCKET)),
         keyring=KeyRing(pool, settings.admin_key),
         usage=UsageClient(bus),
-        hosts=HostClient(bus),
+        host_requests=HostRequests(bus),
         webhooks=WebhookStore(pool, await bus.kv(streams.WEBHOOKS_BUCKET)),
     )
 
@@ -179,7 +179,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             "limits",
             "webhooks",
             "keyring",
-            "hosts",
+            "host_requests",
             "usage",
         )
     }

@@ -3,7 +3,7 @@
 import logging
 from typing import Any
 
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
@@ -157,4 +157,3 @@ def to_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {Exception: to_problem}
-MEDIA_TYPE = MediaType.JSON

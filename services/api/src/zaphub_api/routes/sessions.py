@@ -14,8 +14,9 @@ from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, 
 from litestar.params import JSONBody, Parameter
 
 from zaphub_api.auth import provide_tenant_id
+from zaphub_api.commands import CommandPublisher
 from zaphub_api.errors import Conflict, NotFound, problem_responses
-from zaphub_api.host_client import HostClient
+from zaphub_api.host_requests import HostRequests
 from zaphub_api.placement import Placement
 from zaphub_api.schemas.sessions import (
     Capacity,
@@ -27,7 +28,6 @@ from zaphub_api.schemas.sessions import (
     SessionRead,
     SessionStats,
 )
-from zaphub_api.session_commands import SessionCommands
 from zaphub_api.settings import ApiSettings
 from zaphub_api.store.sessions import SessionStore
 from zaphub_api.store.tenants import TenantStore
@@ -90,7 +90,7 @@ class SessionController(Controller):
         tenant_id: NamedDependency[UUID],
         data: JSONBody[SessionCreate],
         sessions: NamedDependency[SessionStore],
-        commands: NamedDependency[SessionCommands],
+        commands: NamedDependency[CommandPublisher],
     ) -> SessionRead:
         row = await sessions.create(tenant_id, data.name)
         try:
@@ -193,12 +193,12 @@ class SessionController(Controller):
         session_id: SESSION_ID,
         data: JSONBody[PairCodeCreate],
         sessions: NamedDependency[SessionStore],
-        hosts: NamedDependency[HostClient],
+        host_requests: NamedDependency[HostRequests],
     ) -> PairCode:
         row = await sessions.get(tenant_id, session_id)
         if row["jid"] is not None or row["status"] == SessionStatus.CONNECTED:
             raise Conflict(f"Session {session_id} is already paired; log it out first to pair another number")
-        code = await hosts.pair_code(tenant_id, session_id, data.phone)
+        code = await host_requests.pair_code(tenant_id, session_id, data.phone)
         return PairCode(session_id=session_id, phone=data.phone, code=code)
 
     @post(
@@ -212,7 +212,7 @@ class SessionController(Controller):
         tenant_id: NamedDependency[UUID],
         session_id: SESSION_ID,
         sessions: NamedDependency[SessionStore],
-        commands: NamedDependency[SessionCommands],
+        commands: NamedDependency[CommandPublisher],
     ) -> SessionCommandAccepted:
         return await _command(SessionAction.RESTART, tenant_id, session_id, sessions, commands)
 
@@ -227,7 +227,7 @@ class SessionController(Controller):
         tenant_id: NamedDependency[UUID],
         session_id: SESSION_ID,
         sessions: NamedDependency[SessionStore],
-        commands: NamedDependency[SessionCommands],
+        commands: NamedDependency[CommandPublisher],
     ) -> SessionCommandAccepted:
         return await _command(SessionAction.LOGOUT, tenant_id, session_id, sessions, commands)
 
@@ -241,7 +241,7 @@ class SessionController(Controller):
         tenant_id: NamedDependency[UUID],
         session_id: SESSION_ID,
         sessions: NamedDependency[SessionStore],
-        commands: NamedDependency[SessionCommands],
+        commands: NamedDependency[CommandPublisher],
     ) -> None:
         await sessions.get(tenant_id, session_id)
         await commands.publish(SessionAction.DELETE, tenant_id, session_id)
@@ -253,7 +253,7 @@ async def _command(
     tenant_id: UUID,
     session_id: UUID,
     sessions: SessionStore,
-    commands: SessionCommands,
+    commands: CommandPublisher,
 ) -> SessionCommandAccepted:
     await sessions.get(tenant_id, session_id)
     await commands.publish(action, tenant_id, session_id)

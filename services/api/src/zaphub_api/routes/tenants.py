@@ -8,6 +8,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, Parameter
 
 from zaphub_api.auth import KeyRing, Principal, new_key, provide_admin
+from zaphub_api.commands import CommandPublisher
 from zaphub_api.errors import problem_responses
 from zaphub_api.limits import LimitsPublisher
 from zaphub_api.schemas.tenants import (
@@ -19,7 +20,6 @@ from zaphub_api.schemas.tenants import (
     TenantRead,
     TenantUpdate,
 )
-from zaphub_api.session_commands import SessionCommands
 from zaphub_api.store.tenants import TenantStore
 from zaphub_contracts.commands import SessionAction
 
@@ -90,7 +90,7 @@ class TenantController(Controller):
         admin: NamedDependency[Principal],
         tenant_id: TENANT_ID,
         tenants: NamedDependency[TenantStore],
-        commands: NamedDependency[SessionCommands],
+        commands: NamedDependency[CommandPublisher],
         limits: NamedDependency[LimitsPublisher],
         keyring: NamedDependency[KeyRing],
     ) -> None:

@@ -1,4 +1,4 @@
-"""Publishing session commands (start, delete, logout, ...) for the dispatcher to carry out."""
+"""The publisher of session commands (start, delete, logout, ...) for the dispatcher to carry out."""
 
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
@@ -9,7 +9,7 @@ from zaphub_contracts.commands import SessionAction, SessionCommand
 from zaphub_runtime.bus import Bus
 
 
-class SessionCommands:
+class CommandPublisher:
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
 

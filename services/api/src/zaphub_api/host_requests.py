@@ -1,4 +1,5 @@
-"""Direct requests from the API to the session-host that holds a session (core NATS request/reply)."""
+"""Requests from the API to the session-host that owns a session (core NATS request/reply), one
+method per host op."""
 
 from uuid import UUID
 
@@ -19,7 +20,7 @@ _CONFLICTS = {
 }
 
 
-class HostClient:
+class HostRequests:
     def __init__(self, bus: Bus, timeout: float = 10.0) -> None:
         self._bus = bus
         self._timeout = timeout
