@@ -26,9 +26,7 @@ from zaphub_api.errors import EXCEPTION_HANDLERS
 from zaphub_api.host_requests import HostRequests
 from zaphub_api.limits import LimitsPublisher
 from zaphub_api.nats_credentials import CredentialIssuer
-from zaphub_api.outbox import Outbox
 from zaphub_api.placement import Placement
-from zaphub_api.projector import Projector
 from zaphub_api.routes.events import EventController
 from zaphub_api.routes.messages import MessageController
 from zaphub_api.routes.nats_credentials import NatsCredentialsController
@@ -44,7 +42,9 @@ from zaphub_api.store.sessions import SessionStore
 from zaphub_api.store.tenants import TenantStore
 from zaphub_api.store.webhooks import WebhookStore
 from zaphub_api.usage import UsageClient
-from zaphub_api.webhook_log import WebhookLog
+from zaphub_api.workers.outbox import Outbox
+from zaphub_api.workers.projector import Projector
+from zaphub_api.workers.webhook_log import WebhookLog
 from zaphub_contracts import streams
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import run_pull_consumer
