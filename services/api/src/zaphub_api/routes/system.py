@@ -13,6 +13,7 @@ from zaphub_api.errors import problem_responses
 from zaphub_api.placement import Placement
 from zaphub_contracts.sessions import HostInfo
 from zaphub_runtime.bus import Bus
+from zaphub_runtime.lifecycle import Lifecycle
 
 
 class Readiness(BaseModel):
@@ -29,12 +30,12 @@ class SystemController(Controller):
 
     @get(
         "/ready",
-        summary="Readiness: NATS and PostgreSQL reachable",
+        summary="Readiness: NATS and PostgreSQL reachable, background tasks running",
         security=[],
         responses={503: ResponseSpec(Readiness, description="A dependency is down", generate_examples=False)},
     )
     async def ready(
-        self, bus: NamedDependency[Bus], pool: NamedDependency[asyncpg.Pool]
+        self, bus: NamedDependency[Bus], pool: NamedDependency[asyncpg.Pool], life: NamedDependency[Lifecycle]
     ) -> Response[Readiness]:
         checks: dict[str, str] = {}
         checks["nats"] = "ok" if bus.nc.is_connected else "down"
@@ -43,6 +44,9 @@ class SystemController(Controller):
             checks["postgres"] = "ok"
         except (OSError, asyncpg.PostgresError, TimeoutError):
             checks["postgres"] = "down"
+        if not life.healthy:
+            # Shown only once one died: the process is then stopping, for its supervisor to restart it.
+            checks["tasks"] = f"down: {life.failure} ended"
         ok = all(v == "ok" for v in checks.values())
         return Response(
             Readiness(status="ok" if ok else "unavailable", checks=checks), status_code=200 if ok else 503
