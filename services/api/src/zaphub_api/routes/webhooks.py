@@ -24,9 +24,7 @@ from zaphub_api.schemas.webhooks import (
 from zaphub_api.store.webhooks import PENDING, WebhookStore
 from zaphub_contracts import streams, subjects
 from zaphub_contracts.webhooks import WebhookDelivery
-from zaphub_runtime.bus import MSG_ID, Bus
-from zaphub_runtime.codec import encode
-from zaphub_runtime.telemetry import inject_headers
+from zaphub_runtime.bus import Bus
 
 DeliveryStatus = Literal["pending", "retrying", "succeeded", "failed"]
 
@@ -166,12 +164,7 @@ class WebhookController(Controller):
             body=body,
             first_attempt=row["attempts"] + 1,
         )
-        await bus.js.publish(
-            subjects.webhook_delivery(tenant_id, webhook_id),
-            encode(delivery),
-            headers=inject_headers({MSG_ID: delivery.msg_id}),
-            timeout=5.0,
-        )
+        await bus.publish(subjects.webhook_delivery(tenant_id, webhook_id), delivery, delivery.msg_id)
         await webhooks.mark_pending(row["id"])
         accepted = RedeliveryAccepted(id=row["id"], status=PENDING, next_attempt=delivery.first_attempt)
         return Response(accepted, status_code=202)
