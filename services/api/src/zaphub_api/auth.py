@@ -12,7 +12,7 @@ import asyncpg
 from litestar import Request
 from litestar.di import NamedDependency
 
-from zaphub_api.errors import Forbidden, Unauthorized
+from zaphub_api.domain_errors import Forbidden, Unauthorized
 
 KEY_PREFIX = "zh_"
 CACHE_SECONDS = 5.0  # a revoked key stops working within this time
@@ -103,5 +103,5 @@ async def provide_tenant_id(principal: NamedDependency[Principal]) -> UUID:
 
 async def provide_admin(principal: NamedDependency[Principal]) -> Principal:
     if not principal.is_admin:
-        raise Forbidden()
+        raise Forbidden("This route needs the admin key")
     return principal

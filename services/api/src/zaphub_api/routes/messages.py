@@ -16,7 +16,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from zaphub_api.accepts import AcceptQueue
 from zaphub_api.auth import provide_tenant_id
-from zaphub_api.errors import InvalidField, PayloadTooLarge, problem_responses
+from zaphub_api.domain_errors import InvalidField, PayloadTooLarge
+from zaphub_api.errors import problem_responses
 from zaphub_api.media import check_mime, check_size, decoded_size
 from zaphub_api.schemas.messages import (
     MESSAGE_MODELS,

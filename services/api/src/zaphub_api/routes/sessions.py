@@ -15,7 +15,8 @@ from litestar.params import JSONBody, Parameter
 
 from zaphub_api.auth import provide_tenant_id
 from zaphub_api.commands import CommandPublisher
-from zaphub_api.errors import Conflict, NotFound, problem_responses
+from zaphub_api.domain_errors import AlreadyPaired, NoQrCode
+from zaphub_api.errors import problem_responses
 from zaphub_api.host_requests import HostRequests
 from zaphub_api.placement import Placement
 from zaphub_api.schemas.sessions import (
@@ -172,7 +173,7 @@ class SessionController(Controller):
     ) -> Response[QrCode]:
         qr, expires_at, status = await sessions.qr(tenant_id, session_id)
         if qr is None:
-            raise NotFound(f"Session {session_id} shows no QR code now (status {status})")
+            raise NoQrCode(session_id, status)
         media_type = request.accept.best_match(QR_TYPES, default="application/json")
         if media_type == "application/json":
             return Response(QrCode(qr=qr, expires_at=expires_at, status=SessionStatus(status)))
@@ -197,7 +198,7 @@ class SessionController(Controller):
     ) -> PairCode:
         row = await sessions.get(tenant_id, session_id)
         if row["jid"] is not None or row["status"] == SessionStatus.CONNECTED:
-            raise Conflict(f"Session {session_id} is already paired; log it out first to pair another number")
+            raise AlreadyPaired(session_id)
         code = await host_requests.pair_code(tenant_id, session_id, data.phone)
         return PairCode(session_id=session_id, phone=data.phone, code=code)
 

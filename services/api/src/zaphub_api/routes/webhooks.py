@@ -11,7 +11,8 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from nats.js.errors import NotFoundError
 
 from zaphub_api.auth import provide_tenant_id
-from zaphub_api.errors import Conflict, problem_responses
+from zaphub_api.domain_errors import EventNotRetained, WebhookInactive
+from zaphub_api.errors import problem_responses
 from zaphub_api.schemas.webhooks import (
     AttemptRead,
     DeliveryRead,
@@ -150,7 +151,7 @@ class WebhookController(Controller):
     ) -> Response[RedeliveryAccepted]:
         webhook = await webhooks.get(tenant_id, webhook_id)
         if not webhook["active"]:
-            raise Conflict(f"Webhook {webhook_id} is inactive; activate it before redelivering")
+            raise WebhookInactive(webhook_id)
         row = await webhooks.delivery(tenant_id, webhook_id, delivery_id)
         body = await _event_body(bus, row["event_seq"], row["event_id"])
         delivery = WebhookDelivery(
@@ -172,7 +173,7 @@ class WebhookController(Controller):
 
 async def _event_body(bus: Bus, seq: int | None, event_id: UUID) -> str:
     """The event as it is on ZAPHUB_EVT; gone once the stream's retention dropped it."""
-    gone = Conflict(f"Event {event_id} is no longer retained on the bus and cannot be redelivered")
+    gone = EventNotRetained(event_id)
     if seq is None:
         raise gone
     try:

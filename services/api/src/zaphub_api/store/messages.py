@@ -8,7 +8,14 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from zaphub_api.errors import Conflict, NotFound
+from zaphub_api.domain_errors import (
+    Conflict,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    MessageNotFound,
+    NotFound,
+    SessionNotFound,
+)
 from zaphub_api.schemas.messages import MessageRead, StatusChange
 from zaphub_contracts.statuses import MessageStatus
 
@@ -95,10 +102,10 @@ class MessageStore:
             # A concurrent request with the same key committed first: answer with its message.
             first = await self._first(m.tenant_id, m.idempotency_key or "")
             if first is None:
-                raise Conflict("A request with this Idempotency-Key is in progress; retry") from None
+                raise IdempotencyKeyInFlight() from None
             return self._replay(first, m.session_id, m.chat, m.content)
         if not rows:
-            raise NotFound(f"Session {m.session_id} does not exist")
+            raise SessionNotFound(m.session_id)
         return _accepted(m, message_id, rows[0])
 
     async def accept_many(self, batch: list[NewMessage]) -> list[Accepted | Exception]:
@@ -140,11 +147,7 @@ class MessageStore:
             stored = {r["id"]: r for r in rows}
             for i, m, message_id in fresh:
                 row = stored.get(message_id)
-                out[i] = (
-                    NotFound(f"Session {m.session_id} does not exist")
-                    if row is None
-                    else _accepted(m, message_id, row)
-                )
+                out[i] = SessionNotFound(m.session_id) if row is None else _accepted(m, message_id, row)
         return [r for r in out if r is not None]
 
     async def _store_many(self, fresh: list[tuple[int, NewMessage, UUID]]) -> list[asyncpg.Record]:
@@ -180,7 +183,7 @@ class MessageStore:
     def _replay(first: asyncpg.Record, session_id: UUID, chat: str, content: dict[str, Any]) -> Accepted:
         stored = json.loads(first["content"])
         if first["session_id"] != session_id or first["chat"] != chat or stored != content:
-            raise Conflict("This Idempotency-Key was used for a different request")
+            raise IdempotencyKeyReused()
         return Accepted(
             first["id"],
             first["session_id"],
@@ -217,7 +220,7 @@ class MessageStore:
                 tenant_id,
             )
             if row is None:
-                raise NotFound(f"Message {message_id} does not exist")
+                raise MessageNotFound(message_id)
             history = await conn.fetch(
                 "SELECT status, at, detail FROM message_history WHERE message_id = $1 ORDER BY at, id",
                 message_id,

@@ -6,7 +6,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from zaphub_api.auth import NewKey
-from zaphub_api.errors import NotFound
+from zaphub_api.domain_errors import ApiKeyNotFound, TenantNotFound
 from zaphub_api.schemas.tenants import ApiKeyRead, TenantCreate, TenantRead, TenantUpdate
 from zaphub_contracts.ratelimit import RateLimits
 
@@ -61,7 +61,7 @@ class TenantStore:
     async def get(self, tenant_id: UUID) -> TenantRead:
         row = await self._pool.fetchrow(f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE id = $1", tenant_id)
         if row is None:
-            raise NotFound(f"Tenant {tenant_id} does not exist")
+            raise TenantNotFound(tenant_id)
         return self._read(row)
 
     async def list(self, limit: int, offset: int) -> list[TenantRead]:
@@ -86,7 +86,7 @@ class TenantStore:
             data.max_sessions if data.max_sessions is not None else current.max_sessions,
         )
         if row is None:
-            raise NotFound(f"Tenant {tenant_id} does not exist")
+            raise TenantNotFound(tenant_id)
         return self._read(row)
 
     async def add_key(self, tenant_id: UUID, name: str, key: NewKey) -> ApiKeyRead:
@@ -107,7 +107,7 @@ class TenantStore:
         """Delete the tenant; its keys, sessions and messages go with it (ON DELETE CASCADE)."""
         deleted = await self._pool.fetchval("DELETE FROM tenants WHERE id = $1 RETURNING id", tenant_id)
         if deleted is None:
-            raise NotFound(f"Tenant {tenant_id} does not exist")
+            raise TenantNotFound(tenant_id)
 
     async def session_ids(self, tenant_id: UUID) -> "builtins.list[UUID]":
         rows = await self._pool.fetch("SELECT id FROM sessions WHERE tenant_id = $1", tenant_id)
@@ -131,4 +131,4 @@ class TenantStore:
             tenant_id,
         )
         if revoked is None:
-            raise NotFound(f"API key {key_id} of tenant {tenant_id} does not exist")
+            raise ApiKeyNotFound(tenant_id, key_id)
