@@ -32,6 +32,9 @@ from zaphub_api.routes.system import SystemController
 from zaphub_api.routes.tenants import TenantController
 from zaphub_api.routes.usage import UsageController
 from zaphub_api.routes.webhooks import WebhookController
+from zaphub_api.services.sessions import SessionService
+from zaphub_api.services.tenants import TenantService
+from zaphub_api.services.webhooks import WebhookService
 from zaphub_api.settings import ApiSettings
 from zaphub_api.store.messages import MessageStore
 from zaphub_api.store.migrate import migrate
@@ -67,13 +70,13 @@ class Collaborators:
     messages: MessageStore
     outbox: Outbox
     accepts: AcceptQueue
-    commands: CommandPublisher
     placement: Placement
-    limits: LimitsPublisher
     keyring: KeyRing
     usage: UsageClient
     webhooks: WebhookStore
-    host_requests: HostRequests
+    session_service: SessionService
+    tenant_service: TenantService
+    webhook_service: WebhookService
 
 
 async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
@@ -99,23 +102,29 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
     accepts = AcceptQueue(messages, outbox)
     # Before the bus closes: the batches in flight are stored and published.
     life.on_close(accepts.drain, "accepts in flight")
+    tenants = TenantStore(pool, settings.default_limits, settings.tenant_max_sessions)
+    sessions = SessionStore(pool)
+    webhooks = WebhookStore(pool, await bus.kv(streams.WEBHOOKS_BUCKET))
+    commands = CommandPublisher(bus)
+    keyring = KeyRing(pool, settings.admin_key)
+    limits = LimitsPublisher(await bus.kv(streams.LIMITS_BUCKET))
     return Collaborators(
         settings=settings,
         life=life,
         pool=pool,
         bus=bus,
-        tenants=TenantStore(pool, settings.default_limits, settings.tenant_max_sessions),
-        sessions=SessionStore(pool),
+        tenants=tenants,
+        sessions=sessions,
         messages=messages,
         outbox=outbox,
         accepts=accepts,
-        commands=CommandPublisher(bus),
         placement=Placement(await bus.kv(streams.LEASES_BUCKET), await bus.kv(streams.HOSTS_BUCKET)),
-        limits=LimitsPublisher(await bus.kv(streams.LIMITS_BUCKET)),
-        keyring=KeyRing(pool, settings.admin_key),
+        keyring=keyring,
         usage=UsageClient(bus),
-        host_requests=HostRequests(bus),
-        webhooks=WebhookStore(pool, await bus.kv(streams.WEBHOOKS_BUCKET)),
+        webhooks=webhooks,
+        session_service=SessionService(sessions, commands, HostRequests(bus)),
+        tenant_service=TenantService(tenants, commands, limits, keyring),
+        webhook_service=WebhookService(webhooks, bus),
     )
 
 
@@ -180,14 +189,12 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
             "tenants",
             "sessions",
             "messages",
-            "outbox",
-            "commands",
             "placement",
-            "limits",
             "webhooks",
-            "keyring",
-            "host_requests",
             "usage",
+            "session_service",
+            "tenant_service",
+            "webhook_service",
         )
     }
     dependencies["settings"] = Provide(lambda: settings, sync_to_thread=False)

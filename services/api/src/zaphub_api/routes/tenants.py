@@ -7,10 +7,8 @@ from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, Parameter
 
-from zaphub_api.auth import KeyRing, Principal, new_key, provide_admin
-from zaphub_api.commands import CommandPublisher
+from zaphub_api.auth import Principal, provide_admin
 from zaphub_api.errors import problem_responses
-from zaphub_api.limits import LimitsPublisher
 from zaphub_api.schemas.tenants import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -20,8 +18,8 @@ from zaphub_api.schemas.tenants import (
     TenantRead,
     TenantUpdate,
 )
+from zaphub_api.services.tenants import TenantService
 from zaphub_api.store.tenants import TenantStore
-from zaphub_contracts.commands import SessionAction
 
 TENANT_ID = Annotated[UUID, Parameter(description="The tenant's id")]
 
@@ -36,14 +34,10 @@ class TenantController(Controller):
         self,
         admin: NamedDependency[Principal],
         data: JSONBody[TenantCreate],
-        tenants: NamedDependency[TenantStore],
-        limits: NamedDependency[LimitsPublisher],
+        tenant_service: NamedDependency[TenantService],
     ) -> TenantCreated:
-        key = new_key()
-        tenant = await tenants.create(data, key)
-        if data.rate_limits is not None:
-            await limits.publish(tenant.id, tenant.rate_limits)
-        return TenantCreated(**tenant.model_dump(), api_key=key.secret)
+        tenant, secret = await tenant_service.create(data)
+        return TenantCreated(**tenant.model_dump(), api_key=secret)
 
     @get("/", summary="List tenants", responses=problem_responses())
     async def list_tenants(
@@ -71,14 +65,9 @@ class TenantController(Controller):
         admin: NamedDependency[Principal],
         tenant_id: TENANT_ID,
         data: JSONBody[TenantUpdate],
-        tenants: NamedDependency[TenantStore],
-        limits: NamedDependency[LimitsPublisher],
+        tenant_service: NamedDependency[TenantService],
     ) -> TenantRead:
-        tenant = await tenants.update(tenant_id, data)
-        if data.rate_limits is not None:
-            # The ratelimiter watches this bucket: the new limits apply within a second.
-            await limits.publish(tenant.id, tenant.rate_limits)
-        return tenant
+        return await tenant_service.update(tenant_id, data)
 
     @delete(
         "/{tenant_id:uuid}",
@@ -89,19 +78,9 @@ class TenantController(Controller):
         self,
         admin: NamedDependency[Principal],
         tenant_id: TENANT_ID,
-        tenants: NamedDependency[TenantStore],
-        commands: NamedDependency[CommandPublisher],
-        limits: NamedDependency[LimitsPublisher],
-        keyring: NamedDependency[KeyRing],
+        tenant_service: NamedDependency[TenantService],
     ) -> None:
-        # Commands first, rows second (as for one session): if NATS is down nothing is deleted and the
-        # admin retries; a repeated delete command is harmless to the hosts.
-        await tenants.get(tenant_id)
-        for session_id in await tenants.session_ids(tenant_id):
-            await commands.publish(SessionAction.DELETE, tenant_id, session_id)
-        await tenants.delete(tenant_id)
-        await limits.forget(tenant_id)
-        keyring.forget()
+        await tenant_service.delete(tenant_id)
 
     @post(
         "/{tenant_id:uuid}/api-keys",
@@ -113,11 +92,10 @@ class TenantController(Controller):
         admin: NamedDependency[Principal],
         tenant_id: TENANT_ID,
         data: JSONBody[ApiKeyCreate],
-        tenants: NamedDependency[TenantStore],
+        tenant_service: NamedDependency[TenantService],
     ) -> ApiKeyCreated:
-        key = new_key()
-        created = await tenants.add_key(tenant_id, data.name, key)
-        return ApiKeyCreated(**created.model_dump(), api_key=key.secret)
+        created, secret = await tenant_service.add_key(tenant_id, data.name)
+        return ApiKeyCreated(**created.model_dump(), api_key=secret)
 
     @get(
         "/{tenant_id:uuid}/api-keys",
@@ -139,8 +117,6 @@ class TenantController(Controller):
         admin: NamedDependency[Principal],
         tenant_id: TENANT_ID,
         key_id: Annotated[UUID, Parameter(description="The key's id")],
-        tenants: NamedDependency[TenantStore],
-        keyring: NamedDependency[KeyRing],
+        tenant_service: NamedDependency[TenantService],
     ) -> None:
-        await tenants.revoke_key(tenant_id, key_id)
-        keyring.forget()
+        await tenant_service.revoke_key(tenant_id, key_id)
