@@ -25,6 +25,7 @@ from zaphub_api.limits import LimitsPublisher
 from zaphub_api.nats_credentials import CredentialIssuer
 from zaphub_api.placement import Placement
 from zaphub_api.routes.events import EventController
+from zaphub_api.routes.hosts import HostController
 from zaphub_api.routes.messages import MessageController
 from zaphub_api.routes.nats_credentials import NatsCredentialsController
 from zaphub_api.routes.sessions import SessionController
@@ -214,6 +215,7 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
     return Litestar(
         route_handlers=[
             SystemController,
+            HostController,
             TenantController,
             SessionController,
             MessageController,

@@ -1,17 +1,13 @@
-"""Liveness, readiness and the admin view of live session-hosts."""
+"""Liveness and readiness, for load balancers and supervisors (no key needed)."""
 
 import asyncio
 
 import asyncpg
 from litestar import Controller, Response, get
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from pydantic import BaseModel
 
-from zaphub_api.auth import Principal, provide_admin
-from zaphub_api.errors import problem_responses
-from zaphub_api.placement import Placement
-from zaphub_contracts.sessions import HostInfo
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.lifecycle import Lifecycle
 
@@ -51,14 +47,3 @@ class SystemController(Controller):
         return Response(
             Readiness(status="ok" if ok else "unavailable", checks=checks), status_code=200 if ok else 503
         )
-
-    @get(
-        "/api/v1/hosts",
-        summary="Live session-hosts (admin)",
-        dependencies={"admin": Provide(provide_admin)},
-        responses=problem_responses(),
-    )
-    async def hosts(
-        self, admin: NamedDependency[Principal], placement: NamedDependency[Placement]
-    ) -> list[HostInfo]:
-        return await placement.live_hosts()

@@ -1,13 +1,13 @@
-"""Admin routes: tenants and their API keys."""
+"""Admin routes: tenants and their API keys (the controller's guard makes every handler admin-only)."""
 
 from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, delete, get, patch, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 
-from zaphub_api.auth import Principal, provide_admin
+from zaphub_api.auth import admin_only
 from zaphub_api.errors import problem_responses
 from zaphub_api.schemas.tenants import (
     ApiKeyCreate,
@@ -27,12 +27,11 @@ TENANT_ID = Annotated[UUID, Parameter(description="The tenant's id")]
 class TenantController(Controller):
     path = "/api/v1/tenants"
     tags = ["tenants"]
-    dependencies = {"admin": Provide(provide_admin)}
+    guards = [admin_only]
 
     @post("/", summary="Create a tenant and its first API key", responses=problem_responses())
     async def create(
         self,
-        admin: NamedDependency[Principal],
         data: JSONBody[TenantCreate],
         tenant_service: NamedDependency[TenantService],
     ) -> TenantCreated:
@@ -42,7 +41,6 @@ class TenantController(Controller):
     @get("/", summary="List tenants", responses=problem_responses())
     async def list_tenants(
         self,
-        admin: NamedDependency[Principal],
         tenants: NamedDependency[TenantStore],
         limit: Annotated[int, Parameter(ge=1, le=500, description="Page size")] = 100,
         offset: Annotated[int, Parameter(ge=0, description="Items to skip")] = 0,
@@ -50,9 +48,7 @@ class TenantController(Controller):
         return await tenants.list(limit, offset)
 
     @get("/{tenant_id:uuid}", summary="Get a tenant", responses=problem_responses())
-    async def get_tenant(
-        self, admin: NamedDependency[Principal], tenant_id: TENANT_ID, tenants: NamedDependency[TenantStore]
-    ) -> TenantRead:
+    async def get_tenant(self, tenant_id: TENANT_ID, tenants: NamedDependency[TenantStore]) -> TenantRead:
         return await tenants.get(tenant_id)
 
     @patch(
@@ -62,7 +58,6 @@ class TenantController(Controller):
     )
     async def update_tenant(
         self,
-        admin: NamedDependency[Principal],
         tenant_id: TENANT_ID,
         data: JSONBody[TenantUpdate],
         tenant_service: NamedDependency[TenantService],
@@ -76,7 +71,6 @@ class TenantController(Controller):
     )
     async def delete_tenant(
         self,
-        admin: NamedDependency[Principal],
         tenant_id: TENANT_ID,
         tenant_service: NamedDependency[TenantService],
     ) -> None:
@@ -89,7 +83,6 @@ class TenantController(Controller):
     )
     async def create_key(
         self,
-        admin: NamedDependency[Principal],
         tenant_id: TENANT_ID,
         data: JSONBody[ApiKeyCreate],
         tenant_service: NamedDependency[TenantService],
@@ -103,7 +96,7 @@ class TenantController(Controller):
         responses=problem_responses(),
     )
     async def list_keys(
-        self, admin: NamedDependency[Principal], tenant_id: TENANT_ID, tenants: NamedDependency[TenantStore]
+        self, tenant_id: TENANT_ID, tenants: NamedDependency[TenantStore]
     ) -> list[ApiKeyRead]:
         return await tenants.list_keys(tenant_id)
 
@@ -114,7 +107,6 @@ class TenantController(Controller):
     )
     async def revoke_key(
         self,
-        admin: NamedDependency[Principal],
         tenant_id: TENANT_ID,
         key_id: Annotated[UUID, Parameter(description="The key's id")],
         tenant_service: NamedDependency[TenantService],
