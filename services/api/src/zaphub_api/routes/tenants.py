@@ -1,5 +1,6 @@
 """Admin routes: tenants and their API keys (the controller's guard makes every handler admin-only)."""
 
+from dataclasses import asdict
 from typing import Annotated
 from uuid import UUID
 
@@ -36,7 +37,7 @@ class TenantController(Controller):
         tenant_service: NamedDependency[TenantService],
     ) -> TenantCreated:
         tenant, secret = await tenant_service.create(data)
-        return TenantCreated(**tenant.model_dump(), api_key=secret)
+        return TenantCreated(**asdict(tenant), api_key=secret)
 
     @get("/", summary="List tenants", responses=problem_responses())
     async def list_tenants(
@@ -45,11 +46,11 @@ class TenantController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=500, description="Page size")] = 100,
         offset: Annotated[int, Parameter(ge=0, description="Items to skip")] = 0,
     ) -> list[TenantRead]:
-        return await tenants.list(limit, offset)
+        return [TenantRead(**asdict(t)) for t in await tenants.list(limit, offset)]
 
     @get("/{tenant_id:uuid}", summary="Get a tenant", responses=problem_responses())
     async def get_tenant(self, tenant_id: TENANT_ID, tenants: NamedDependency[TenantStore]) -> TenantRead:
-        return await tenants.get(tenant_id)
+        return TenantRead(**asdict(await tenants.get(tenant_id)))
 
     @patch(
         "/{tenant_id:uuid}",
@@ -62,7 +63,7 @@ class TenantController(Controller):
         data: JSONBody[TenantUpdate],
         tenant_service: NamedDependency[TenantService],
     ) -> TenantRead:
-        return await tenant_service.update(tenant_id, data)
+        return TenantRead(**asdict(await tenant_service.update(tenant_id, data)))
 
     @delete(
         "/{tenant_id:uuid}",
@@ -88,7 +89,7 @@ class TenantController(Controller):
         tenant_service: NamedDependency[TenantService],
     ) -> ApiKeyCreated:
         created, secret = await tenant_service.add_key(tenant_id, data.name)
-        return ApiKeyCreated(**created.model_dump(), api_key=secret)
+        return ApiKeyCreated(**asdict(created), api_key=secret)
 
     @get(
         "/{tenant_id:uuid}/api-keys",
@@ -98,7 +99,7 @@ class TenantController(Controller):
     async def list_keys(
         self, tenant_id: TENANT_ID, tenants: NamedDependency[TenantStore]
     ) -> list[ApiKeyRead]:
-        return await tenants.list_keys(tenant_id)
+        return [ApiKeyRead(**asdict(k)) for k in await tenants.list_keys(tenant_id)]
 
     @delete(
         "/{tenant_id:uuid}/api-keys/{key_id:uuid}",

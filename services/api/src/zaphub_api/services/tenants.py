@@ -6,8 +6,8 @@ from uuid import UUID
 from zaphub_api.auth import KeyRing, new_key
 from zaphub_api.commands import CommandPublisher
 from zaphub_api.limits import LimitsPublisher
-from zaphub_api.schemas.tenants import ApiKeyRead, TenantCreate, TenantRead, TenantUpdate
-from zaphub_api.store.tenants import TenantStore
+from zaphub_api.schemas.tenants import TenantCreate, TenantUpdate
+from zaphub_api.store.tenants import ApiKey, Tenant, TenantStore
 from zaphub_contracts.commands import SessionAction
 
 
@@ -20,7 +20,7 @@ class TenantService:
         self._limits = limits
         self._keyring = keyring
 
-    async def create(self, data: TenantCreate) -> tuple[TenantRead, str]:
+    async def create(self, data: TenantCreate) -> tuple[Tenant, str]:
         """The tenant and the secret of its first API key (shown once, never stored)."""
         key = new_key()
         tenant = await self._tenants.create(data, key)
@@ -28,7 +28,7 @@ class TenantService:
             await self._limits.publish(tenant.id, tenant.rate_limits)
         return tenant, key.secret
 
-    async def update(self, tenant_id: UUID, data: TenantUpdate) -> TenantRead:
+    async def update(self, tenant_id: UUID, data: TenantUpdate) -> Tenant:
         tenant = await self._tenants.update(tenant_id, data)
         if data.rate_limits is not None:
             # The ratelimiter watches this bucket: the new limits apply within a second.
@@ -46,7 +46,7 @@ class TenantService:
         await self._limits.forget(tenant_id)
         self._keyring.forget()
 
-    async def add_key(self, tenant_id: UUID, name: str) -> tuple[ApiKeyRead, str]:
+    async def add_key(self, tenant_id: UUID, name: str) -> tuple[ApiKey, str]:
         """Another API key (rotation) and its secret, shown once."""
         key = new_key()
         return await self._tenants.add_key(tenant_id, name, key), key.secret

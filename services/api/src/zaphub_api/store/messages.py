@@ -16,7 +16,6 @@ from zaphub_api.domain_errors import (
     NotFound,
     SessionNotFound,
 )
-from zaphub_api.schemas.messages import MessageRead, StatusChange
 from zaphub_contracts.statuses import MessageStatus
 
 MESSAGE_COLUMNS = (
@@ -212,7 +211,8 @@ class MessageStore:
             )
         )
 
-    async def get(self, tenant_id: UUID, message_id: UUID) -> MessageRead:
+    async def get(self, tenant_id: UUID, message_id: UUID) -> tuple[asyncpg.Record, list[asyncpg.Record]]:
+        """The tenant's message and its status history, oldest first."""
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
                 f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND tenant_id = $2",
@@ -225,7 +225,7 @@ class MessageStore:
                 "SELECT status, at, detail FROM message_history WHERE message_id = $1 ORDER BY at, id",
                 message_id,
             )
-        return to_read(row, history)
+        return row, list(history)
 
     async def list_for_session(
         self,
@@ -236,7 +236,7 @@ class MessageStore:
         direction: str | None = None,
         status: MessageStatus | None = None,
         since: datetime | None = None,
-    ) -> list[MessageRead]:
+    ) -> list[asyncpg.Record]:
         rows = await self._pool.fetch(
             f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND session_id = $2"
             " AND ($5::text IS NULL OR direction = $5) AND ($6::text IS NULL OR status = $6)"
@@ -250,31 +250,9 @@ class MessageStore:
             status.value if status else None,
             since,
         )
-        return [to_read(r, []) for r in rows]
+        return list(rows)
 
 
 def _accepted(m: NewMessage, message_id: UUID, row: asyncpg.Record) -> Accepted:
     status, created_at = MessageStatus.QUEUED, row["created_at"]
     return Accepted(message_id, m.session_id, row["seq"], m.chat, m.content, status, created_at, False)
-
-
-def to_read(row: asyncpg.Record, history: list[asyncpg.Record]) -> MessageRead:
-    return MessageRead(
-        id=row["id"],
-        session_id=row["session_id"],
-        direction=row["direction"],
-        status=MessageStatus(row["status"]),
-        chat=row["chat"],
-        sender=row["sender"],
-        type=row["type"],
-        content=json.loads(row["content"]),
-        whatsapp_id=row["whatsapp_id"],
-        failure_reason=row["failure_reason"],
-        failure_detail=row["failure_detail"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        history=[
-            StatusChange(status=MessageStatus(h["status"]), at=h["at"], detail=json.loads(h["detail"]))
-            for h in history
-        ],
-    )
