@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats
+import pytest
 
+from zaphub_api.workers import projector
 from zaphub_contracts import events as ev
 from zaphub_contracts import subjects
 from zaphub_runtime.codec import encode
@@ -33,6 +35,16 @@ async def wait_status(api: Api, auth: dict[str, str], message_id: str, status: s
             return body
         await asyncio.sleep(0.05)
     raise AssertionError(f"message {message_id} stayed {body['status']}, not {status}")
+
+
+async def publish(nats_url: str, events: list[ev.EventBase]) -> None:
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        for event in events:
+            await js.publish(subjects.event(event.tenantid, event.sessionid, event.short), encode(event))
+    finally:
+        await nc.close()
 
 
 async def test_a_burst_of_events_lands_once_in_order_of_status(api: Api, nats_url: str) -> None:
@@ -68,13 +80,7 @@ async def test_a_burst_of_events_lands_once_in_order_of_status(api: Api, nats_ur
             message_id=uuid.UUID(ids[0]), whatsapp_id="WA0000", chat="5511988887777@s.whatsapp.net", at=now
         ),
     )
-    nc = await nats.connect(nats_url)
-    js = nc.jetstream()
-    try:
-        for event in [*events, late]:
-            await js.publish(subjects.event(event.tenantid, event.sessionid, event.short), encode(event))
-    finally:
-        await nc.close()
+    await publish(nats_url, [*events, late])
     for message_id in ids:
         body = await wait_status(api, auth, message_id, "read")
     await asyncio.sleep(0.3)  # let the late delivered receipt land too
@@ -89,3 +95,52 @@ async def test_a_burst_of_events_lands_once_in_order_of_status(api: Api, nats_ur
         "sent",
     ]
     assert body["whatsapp_id"] == f"WA{len(ids) - 1:04d}"
+
+
+async def test_a_projection_that_raises_does_not_stop_projection(
+    api: Api, nats_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event whose projection raises once (a bug, not a database error) is delivered again and lands,
+    and the events published after it are projected too."""
+    tenant, auth = await api.tenant()
+    session = (await api.session(auth))["id"]
+    message_id = (
+        await api.client.post(f"/api/v1/sessions/{session}/messages", json=TEXT, headers=auth)
+    ).json()["id"]
+    project_connected = projector.PROJECTIONS[ev.SessionConnected]
+    calls = 0
+
+    async def raises_once(conn: Any, event: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a bug in a projection")
+        await project_connected(conn, event)
+
+    monkeypatch.setitem(projector.PROJECTIONS, ev.SessionConnected, raises_once)
+    now = datetime.now(UTC)
+    mid = uuid.UUID(message_id)
+    connected = ev.SessionConnected(
+        **envelope(mid, tenant["id"], session, "connected", now),
+        data=ev.SessionConnectedData(jid="5511900000000@s.whatsapp.net", host_id="h1"),
+    )
+    await publish(nats_url, [connected])
+    for _ in range(100):
+        if calls:
+            break
+        await asyncio.sleep(0.05)
+    sent = ev.MessageSent(
+        **envelope(mid, tenant["id"], session, "sent", now),
+        data=ev.MessageSentData(
+            message_id=mid, whatsapp_id="WA1", to="5511988887777@s.whatsapp.net", sent_at=now
+        ),
+    )
+    await publish(nats_url, [sent])
+    await wait_status(api, auth, message_id, "sent")
+    for _ in range(100):
+        body = (await api.client.get(f"/api/v1/sessions/{session}", headers=auth)).json()
+        if body["status"] == "connected":
+            break
+        await asyncio.sleep(0.05)
+    assert body["status"] == "connected"
+    assert calls >= 2

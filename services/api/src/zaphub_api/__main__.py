@@ -29,6 +29,9 @@ def main() -> None:
         interface=Interfaces.ASGI,
         loop=Loops.uvloop,
         workers=settings.api_workers,
+        # A worker that stopped itself (a background task died) takes the server down with exit code 1;
+        # the supervisor restarts the whole process.
+        respawn_failed_workers=False,
         log_access=False,
         log_level=LogLevels.warning,
     ).serve()

@@ -5,8 +5,8 @@ Publishing a batch in seq order matters: a command that reaches the dispatcher b
 previous one has to wait and be redelivered, which costs a cursor read, a NAK and a second delivery.
 """
 
-from zaphub_api.outbox import Outbox
 from zaphub_api.store.messages import Accepted, MessageStore, NewMessage
+from zaphub_api.workers.outbox import Outbox
 from zaphub_runtime.group_commit import GroupCommit
 
 

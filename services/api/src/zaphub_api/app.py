@@ -2,10 +2,7 @@
 
 import asyncio
 import contextlib
-import logging
-import os
-import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,14 +18,14 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from zaphub_api import docs
 from zaphub_api.accepts import AcceptQueue
 from zaphub_api.auth import KeyRing, provide_principal
+from zaphub_api.commands import CommandPublisher
 from zaphub_api.errors import EXCEPTION_HANDLERS
-from zaphub_api.host_client import HostClient
+from zaphub_api.host_requests import HostRequests
 from zaphub_api.limits import LimitsPublisher
 from zaphub_api.nats_credentials import CredentialIssuer
-from zaphub_api.outbox import Outbox
 from zaphub_api.placement import Placement
-from zaphub_api.projector import Projector
 from zaphub_api.routes.events import EventController
+from zaphub_api.routes.hosts import HostController
 from zaphub_api.routes.messages import MessageController
 from zaphub_api.routes.nats_credentials import NatsCredentialsController
 from zaphub_api.routes.sessions import SessionController
@@ -36,7 +33,9 @@ from zaphub_api.routes.system import SystemController
 from zaphub_api.routes.tenants import TenantController
 from zaphub_api.routes.usage import UsageController
 from zaphub_api.routes.webhooks import WebhookController
-from zaphub_api.session_commands import SessionCommands
+from zaphub_api.services.sessions import SessionService
+from zaphub_api.services.tenants import TenantService
+from zaphub_api.services.webhooks import WebhookService
 from zaphub_api.settings import ApiSettings
 from zaphub_api.store.messages import MessageStore
 from zaphub_api.store.migrate import migrate
@@ -44,13 +43,14 @@ from zaphub_api.store.sessions import SessionStore
 from zaphub_api.store.tenants import TenantStore
 from zaphub_api.store.webhooks import WebhookStore
 from zaphub_api.usage import UsageClient
-from zaphub_api.webhook_log import WebhookLog
+from zaphub_api.workers.outbox import Outbox
+from zaphub_api.workers.projector import Projector
+from zaphub_api.workers.webhook_log import WebhookLog
 from zaphub_contracts import streams
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import run_pull_consumer
+from zaphub_runtime.lifecycle import Lifecycle, instance_id
 from zaphub_runtime.telemetry import traces_exported
-
-log = logging.getLogger(__name__)
 
 
 class MetricsController(PrometheusController):
@@ -60,6 +60,7 @@ class MetricsController(PrometheusController):
 @dataclass
 class Collaborators:
     settings: ApiSettings
+    life: Lifecycle
     pool: asyncpg.Pool
     bus: Bus
     tenants: TenantStore
@@ -67,47 +68,84 @@ class Collaborators:
     messages: MessageStore
     outbox: Outbox
     accepts: AcceptQueue
-    commands: SessionCommands
     placement: Placement
-    limits: LimitsPublisher
     keyring: KeyRing
     usage: UsageClient
     webhooks: WebhookStore
-    hosts: HostClient
+    session_service: SessionService
+    tenant_service: TenantService
+    webhook_service: WebhookService
 
 
-async def build(settings: ApiSettings) -> Collaborators:
+async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
+    """Open the API's collaborators, each registered with `life` to be closed at stop in reverse order,
+    or at once should a later step fail."""
     pool = await asyncpg.create_pool(
         settings.database_url, min_size=2, max_size=settings.db_pool_max, reset=_keep_session_state
     )
+    life.on_close(pool.close, "postgres pool")
     await migrate(pool)
-    instance = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+    instance = instance_id(settings)
     bus = await Bus.connect(
         settings.nats_url,
         name=f"api/{instance}",
         source=f"/zaphub/api/{instance}",
         replicas=settings.stream_replicas,
     )
+    life.on_close(bus.close, "nats")
     await bus.ensure_streams()
     messages = MessageStore(pool)
     outbox = Outbox(bus, messages, settings.outbox_sweep_interval, settings.outbox_grace)
+    life.on_close(outbox.flush, "outbox marks")
+    accepts = AcceptQueue(messages, outbox)
+    # Before the bus closes: the batches in flight are stored and published.
+    life.on_close(accepts.drain, "accepts in flight")
+    tenants = TenantStore(pool, settings.default_limits, settings.tenant_max_sessions)
+    sessions = SessionStore(pool)
+    webhooks = WebhookStore(pool, await bus.kv(streams.WEBHOOKS_BUCKET))
+    commands = CommandPublisher(bus)
+    keyring = KeyRing(pool, settings.admin_key)
+    limits = LimitsPublisher(await bus.kv(streams.LIMITS_BUCKET))
     return Collaborators(
         settings=settings,
+        life=life,
         pool=pool,
         bus=bus,
-        tenants=TenantStore(pool, settings.default_limits, settings.tenant_max_sessions),
-        sessions=SessionStore(pool),
+        tenants=tenants,
+        sessions=sessions,
         messages=messages,
         outbox=outbox,
-        accepts=AcceptQueue(messages, outbox),
-        commands=SessionCommands(bus),
+        accepts=accepts,
         placement=Placement(await bus.kv(streams.LEASES_BUCKET), await bus.kv(streams.HOSTS_BUCKET)),
-        limits=LimitsPublisher(await bus.kv(streams.LIMITS_BUCKET)),
-        keyring=KeyRing(pool, settings.admin_key),
+        keyring=keyring,
         usage=UsageClient(bus),
-        hosts=HostClient(bus),
-        webhooks=WebhookStore(pool, await bus.kv(streams.WEBHOOKS_BUCKET)),
+        webhooks=webhooks,
+        session_service=SessionService(sessions, commands, HostRequests(bus)),
+        tenant_service=TenantService(tenants, commands, limits, keyring),
+        webhook_service=WebhookService(webhooks, bus),
     )
+
+
+async def start(c: Collaborators, life: Lifecycle) -> None:
+    """The background work, each task watched by `life`: the outbox, then (setting `projector`) the
+    consumers that keep PostgreSQL current."""
+    life.spawn(c.outbox.mark_loop(life.stop), "outbox-marks")
+    life.spawn(c.outbox.sweep_loop(life.stop), "outbox-sweeper")
+    await c.webhooks.reconcile()
+    if c.settings.projector:
+        projector = Projector(c.bus, c.pool)
+        webhook_log = WebhookLog(c.bus, c.webhooks)
+        for name, spec, handle in (
+            ("projector", streams.PROJECTOR_CONSUMER, projector.handle_batch),
+            ("webhook-log", streams.WEBHOOK_ATTEMPTS_CONSUMER, webhook_log.handle_batch),
+        ):
+            life.spawn(run_pull_consumer(c.bus, spec, handle, life.stop), name)
+
+
+async def _exit_on_failure(life: Lifecycle, exit_process: Callable[[], None]) -> None:
+    await life.stop.wait()
+    if not life.healthy:
+        exit_process()
 
 
 async def _keep_session_state(conn: asyncpg.Connection) -> None:
@@ -122,62 +160,39 @@ def _from_state(name: str) -> Provide:
     return Provide(provide, sync_to_thread=False)
 
 
-def create_app(settings: ApiSettings) -> Litestar:
+def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = None) -> Litestar:
+    """The API app; `on_failure` is called once a background task died (the entry point stops the
+    process with it; tests leave the app running to look at `/ready`)."""
     if not settings.admin_key:
         raise ValueError("ZAPHUB_ADMIN_KEY must be set (the entry point generates one when unset)")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        collaborators = await build(settings)
-        app.state.collaborators = collaborators
-        app.state.keyring = collaborators.keyring
-        collaborators.outbox.start()
-        stop = asyncio.Event()
-        await collaborators.webhooks.reconcile()
-        consumer_tasks = []
-        if settings.projector:
-            projector = Projector(collaborators.bus, collaborators.pool)
-            webhook_log = WebhookLog(collaborators.bus, collaborators.webhooks)
-            consumer_tasks = [
-                asyncio.create_task(
-                    run_pull_consumer(
-                        collaborators.bus, streams.PROJECTOR_CONSUMER, projector.handle_batch, stop
-                    )
-                ),
-                asyncio.create_task(
-                    run_pull_consumer(
-                        collaborators.bus, streams.WEBHOOK_ATTEMPTS_CONSUMER, webhook_log.handle_batch, stop
-                    )
-                ),
-            ]
-        try:
+        async with Lifecycle("api") as life:
+            collaborators = await build(settings, life)
+            app.state.collaborators = collaborators
+            app.state.keyring = collaborators.keyring
+            await start(collaborators, life)
+            if on_failure is not None:
+                watch = asyncio.create_task(_exit_on_failure(life, on_failure))
+                life.on_close(watch.cancel, "failure watch")
             yield
-        finally:
-            stop.set()
-            for task in consumer_tasks:
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await asyncio.wait_for(task, timeout=5)
-            await collaborators.accepts.drain()
-            await collaborators.outbox.stop()
-            await collaborators.bus.close()
-            await collaborators.pool.close()
 
     dependencies = {
         name: _from_state(name)
         for name in (
+            "life",
             "pool",
             "bus",
             "tenants",
             "sessions",
             "messages",
-            "outbox",
-            "commands",
             "placement",
-            "limits",
             "webhooks",
-            "keyring",
-            "hosts",
             "usage",
+            "session_service",
+            "tenant_service",
+            "webhook_service",
         )
     }
     dependencies["settings"] = Provide(lambda: settings, sync_to_thread=False)
@@ -197,6 +212,7 @@ def create_app(settings: ApiSettings) -> Litestar:
     return Litestar(
         route_handlers=[
             SystemController,
+            HostController,
             TenantController,
             SessionController,
             MessageController,

@@ -1,67 +1,31 @@
-"""Domain errors of the API and their one mapping to RFC 9457 problem+json responses."""
+"""The one mapping of errors to RFC 9457 problem+json responses (domain errors, Litestar's own), and
+the OpenAPI documentation of those answers."""
 
 import logging
 from typing import Any
 
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 from pydantic import BaseModel, Field
 
+from zaphub_api.domain_errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidField,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+    UnsupportedMediaType,
+)
 from zaphub_api.schemas.messages import MESSAGE_MODELS
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://zaphub.dev/problems/"
-
-
-class ApiError(Exception):
-    """Base of every error the API answers deliberately; `kind` is the stable problem type."""
-
-    status = 400
-    kind = "bad-request"
-    title = "Bad request"
-
-    def __init__(self, detail: str = "", **extra: Any) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
-        self.extra = extra
-
-
-class Unauthorized(ApiError):
-    status, kind, title = 401, "unauthorized", "Missing or invalid API key"
-
-
-class Forbidden(ApiError):
-    status, kind, title = 403, "forbidden", "This route needs the admin key"
-
-
-class NotFound(ApiError):
-    status, kind, title = 404, "not-found", "Not found"
-
-
-class Conflict(ApiError):
-    status, kind, title = 409, "conflict", "Conflict"
-
-
-class InvalidField(ApiError):
-    status, kind, title = 422, "validation-error", "Invalid request"
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}", errors=[{"field": field, "message": message}])
-
-
-class PayloadTooLarge(InvalidField):
-    status, kind, title = 413, "payload-too-large", "Payload too large"
-
-
-class UnsupportedMediaType(InvalidField):
-    status, kind, title = 415, "unsupported-media-type", "Unsupported media type"
-
-
-class Unavailable(ApiError):
-    status, kind, title = 503, "unavailable", "A dependency is unavailable"
 
 
 class FieldProblem(BaseModel):
@@ -120,6 +84,28 @@ def problem(status: int, kind: str, title: str, detail: str, instance: str, **ex
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+# Each kind of domain error as a problem: (status, type, title). The most specific class listed wins.
+PROBLEMS: dict[type, tuple[int, str, str]] = {
+    DomainError: (400, "bad-request", "Bad request"),
+    Unauthorized: (401, "unauthorized", "Missing or invalid API key"),
+    Forbidden: (403, "forbidden", "This route needs the admin key"),
+    NotFound: (404, "not-found", "Not found"),
+    Conflict: (409, "conflict", "Conflict"),
+    InvalidField: (422, "validation-error", "Invalid request"),
+    PayloadTooLarge: (413, "payload-too-large", "Payload too large"),
+    UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported media type"),
+    Unavailable: (503, "unavailable", "A dependency is unavailable"),
+}
+
+
+def _domain_problem(exc: DomainError, path: str) -> Response[Any]:
+    status, kind, title = next(PROBLEMS[c] for c in type(exc).__mro__ if c in PROBLEMS)
+    if isinstance(exc, InvalidField):
+        errors = [{"field": exc.field, "message": exc.message}]
+        return problem(status, kind, title, exc.detail, path, errors=errors)
+    return problem(status, kind, title, exc.detail, path)
+
+
 def _field_name(key: str) -> str:
     """`text.to` → `to`: pydantic puts the chosen member's tag of a tagged union before the field."""
     head, _, rest = key.partition(".")
@@ -138,8 +124,8 @@ def _field_errors(exc: ValidationException) -> list[dict[str, str]]:
 def to_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """The only place where exceptions become HTTP responses."""
     path = request.url.path
-    if isinstance(exc, ApiError):
-        return problem(exc.status, exc.kind, exc.title, exc.detail, path, **exc.extra)
+    if isinstance(exc, DomainError):
+        return _domain_problem(exc, path)
     if isinstance(exc, ValidationException):
         errors = _field_errors(exc)
         fields = ", ".join(e["field"] for e in errors) or "body"
@@ -157,4 +143,3 @@ def to_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {Exception: to_problem}
-MEDIA_TYPE = MediaType.JSON

@@ -3,7 +3,7 @@
 import base64
 import binascii
 
-from zaphub_api.errors import InvalidField, PayloadTooLarge, UnsupportedMediaType
+from zaphub_api.domain_errors import InvalidField, PayloadTooLarge, UnsupportedMediaType
 
 # What WhatsApp accepts per type; documents take any type that is not executable.
 ALLOWED_MIME: dict[str, frozenset[str]] = {

@@ -5,7 +5,7 @@ from uuid import UUID
 import nats.errors
 from pydantic import ValidationError
 
-from zaphub_api.errors import Unavailable
+from zaphub_api.domain_errors import RatelimiterUnavailable
 from zaphub_contracts.ratelimit import UsageReply, UsageRequest
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.ratelimit_routes import RatelimiterRoutes
@@ -25,4 +25,4 @@ class UsageClient:
             reply = await self._routes.request(self._bus.nc, tenant_id, "usage", request, self._timeout)
             return UsageReply.model_validate_json(reply.data)
         except (nats.errors.Error, TimeoutError, ValidationError) as exc:
-            raise Unavailable("The ratelimiter did not answer; retry") from exc
+            raise RatelimiterUnavailable() from exc

@@ -12,7 +12,7 @@ from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from zaphub_api.auth import provide_tenant_id
-from zaphub_api.errors import InvalidField
+from zaphub_api.domain_errors import InvalidField
 from zaphub_api.settings import ApiSettings
 from zaphub_contracts import subjects
 from zaphub_contracts.events import EVENT_BY_SHORT

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import asyncpg
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.di import NamedDependency, Provide
@@ -16,7 +17,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from zaphub_api.accepts import AcceptQueue
 from zaphub_api.auth import provide_tenant_id
-from zaphub_api.errors import InvalidField, PayloadTooLarge, problem_responses
+from zaphub_api.domain_errors import InvalidField, PayloadTooLarge
+from zaphub_api.errors import problem_responses
 from zaphub_api.media import check_mime, check_size, decoded_size
 from zaphub_api.schemas.messages import (
     MESSAGE_MODELS,
@@ -25,6 +27,7 @@ from zaphub_api.schemas.messages import (
     MessageCreate,
     MessageCreateBody,
     MessageRead,
+    StatusChange,
 )
 from zaphub_api.store.messages import MessageStore, NewMessage
 from zaphub_api.store.sessions import SessionStore
@@ -218,9 +221,10 @@ class MessageController(Controller):
         ] = None,
     ) -> list[MessageRead]:
         await sessions.get(tenant_id, session_id)
-        return await messages.list_for_session(
+        rows = await messages.list_for_session(
             tenant_id, session_id, limit, offset, direction=direction, status=status, since=since
         )
+        return [to_read(row, []) for row in rows]
 
     @get(
         "/messages/{message_id:uuid}",
@@ -233,4 +237,26 @@ class MessageController(Controller):
         message_id: Annotated[UUID, Parameter(description="The message's id")],
         messages: NamedDependency[MessageStore],
     ) -> MessageRead:
-        return await messages.get(tenant_id, message_id)
+        return to_read(*await messages.get(tenant_id, message_id))
+
+
+def to_read(row: asyncpg.Record, history: list[asyncpg.Record]) -> MessageRead:
+    return MessageRead(
+        id=row["id"],
+        session_id=row["session_id"],
+        direction=row["direction"],
+        status=MessageStatus(row["status"]),
+        chat=row["chat"],
+        sender=row["sender"],
+        type=row["type"],
+        content=json.loads(row["content"]),
+        whatsapp_id=row["whatsapp_id"],
+        failure_reason=row["failure_reason"],
+        failure_detail=row["failure_detail"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        history=[
+            StatusChange(status=MessageStatus(h["status"]), at=h["at"], detail=json.loads(h["detail"]))
+            for h in history
+        ],
+    )

@@ -8,7 +8,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 
 from zaphub_api.auth import provide_tenant_id
-from zaphub_api.errors import Unavailable, problem_responses
+from zaphub_api.domain_errors import CredentialsDisabled
+from zaphub_api.errors import problem_responses
 from zaphub_api.nats_credentials import CredentialIssuer, creds_file
 from zaphub_api.schemas.tenants import NatsCredentials, NatsCredentialsCreate
 from zaphub_api.settings import ApiSettings
@@ -34,9 +35,7 @@ class NatsCredentialsController(Controller):
         data: JSONBody[NatsCredentialsCreate | None] = None,
     ) -> NatsCredentials:
         if not issuer.enabled:
-            raise Unavailable(
-                "This deployment issues no NATS credentials (ZAPHUB_NATS_ACCOUNT_SIGNING_SEED unset)"
-            )
+            raise CredentialsDisabled()
         issued = issuer.issue(tenant_id, data.ttl_seconds if data else None)
         return NatsCredentials(
             jwt=issued.jwt,

@@ -14,8 +14,7 @@ from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, 
 from litestar.params import JSONBody, Parameter
 
 from zaphub_api.auth import provide_tenant_id
-from zaphub_api.errors import Conflict, NotFound, problem_responses
-from zaphub_api.host_client import HostClient
+from zaphub_api.errors import problem_responses
 from zaphub_api.placement import Placement
 from zaphub_api.schemas.sessions import (
     Capacity,
@@ -27,7 +26,7 @@ from zaphub_api.schemas.sessions import (
     SessionRead,
     SessionStats,
 )
-from zaphub_api.session_commands import SessionCommands
+from zaphub_api.services.sessions import SessionService
 from zaphub_api.settings import ApiSettings
 from zaphub_api.store.sessions import SessionStore
 from zaphub_api.store.tenants import TenantStore
@@ -89,16 +88,9 @@ class SessionController(Controller):
         self,
         tenant_id: NamedDependency[UUID],
         data: JSONBody[SessionCreate],
-        sessions: NamedDependency[SessionStore],
-        commands: NamedDependency[SessionCommands],
+        session_service: NamedDependency[SessionService],
     ) -> SessionRead:
-        row = await sessions.create(tenant_id, data.name)
-        try:
-            await commands.publish(SessionAction.START, tenant_id, row["id"], name=data.name)
-        except Exception:
-            await sessions.delete(tenant_id, row["id"])  # nothing half-written
-            raise
-        return to_read(row, None)
+        return to_read(await session_service.create(tenant_id, data.name), None)
 
     @get("/", summary="List the tenant's sessions", responses=problem_responses())
     async def list_sessions(
@@ -168,14 +160,12 @@ class SessionController(Controller):
         request: Request[Any, Any, Any],
         tenant_id: NamedDependency[UUID],
         session_id: SESSION_ID,
-        sessions: NamedDependency[SessionStore],
+        session_service: NamedDependency[SessionService],
     ) -> Response[QrCode]:
-        qr, expires_at, status = await sessions.qr(tenant_id, session_id)
-        if qr is None:
-            raise NotFound(f"Session {session_id} shows no QR code now (status {status})")
+        qr, expires_at, status = await session_service.qr(tenant_id, session_id)
         media_type = request.accept.best_match(QR_TYPES, default="application/json")
         if media_type == "application/json":
-            return Response(QrCode(qr=qr, expires_at=expires_at, status=SessionStatus(status)))
+            return Response(QrCode(qr=qr, expires_at=expires_at, status=status))
         image = await asyncio.to_thread(render_qr, qr, media_type)
         return Response(image, media_type=media_type, headers={"Cache-Control": "no-store"})  # type: ignore[arg-type]
 
@@ -192,13 +182,9 @@ class SessionController(Controller):
         tenant_id: NamedDependency[UUID],
         session_id: SESSION_ID,
         data: JSONBody[PairCodeCreate],
-        sessions: NamedDependency[SessionStore],
-        hosts: NamedDependency[HostClient],
+        session_service: NamedDependency[SessionService],
     ) -> PairCode:
-        row = await sessions.get(tenant_id, session_id)
-        if row["jid"] is not None or row["status"] == SessionStatus.CONNECTED:
-            raise Conflict(f"Session {session_id} is already paired; log it out first to pair another number")
-        code = await hosts.pair_code(tenant_id, session_id, data.phone)
+        code = await session_service.pair_code(tenant_id, session_id, data.phone)
         return PairCode(session_id=session_id, phone=data.phone, code=code)
 
     @post(
@@ -211,10 +197,9 @@ class SessionController(Controller):
         self,
         tenant_id: NamedDependency[UUID],
         session_id: SESSION_ID,
-        sessions: NamedDependency[SessionStore],
-        commands: NamedDependency[SessionCommands],
+        session_service: NamedDependency[SessionService],
     ) -> SessionCommandAccepted:
-        return await _command(SessionAction.RESTART, tenant_id, session_id, sessions, commands)
+        return await _command(session_service, SessionAction.RESTART, tenant_id, session_id)
 
     @post(
         "/{session_id:uuid}/logout",
@@ -226,10 +211,9 @@ class SessionController(Controller):
         self,
         tenant_id: NamedDependency[UUID],
         session_id: SESSION_ID,
-        sessions: NamedDependency[SessionStore],
-        commands: NamedDependency[SessionCommands],
+        session_service: NamedDependency[SessionService],
     ) -> SessionCommandAccepted:
-        return await _command(SessionAction.LOGOUT, tenant_id, session_id, sessions, commands)
+        return await _command(session_service, SessionAction.LOGOUT, tenant_id, session_id)
 
     @delete(
         "/{session_id:uuid}",
@@ -240,23 +224,15 @@ class SessionController(Controller):
         self,
         tenant_id: NamedDependency[UUID],
         session_id: SESSION_ID,
-        sessions: NamedDependency[SessionStore],
-        commands: NamedDependency[SessionCommands],
+        session_service: NamedDependency[SessionService],
     ) -> None:
-        await sessions.get(tenant_id, session_id)
-        await commands.publish(SessionAction.DELETE, tenant_id, session_id)
-        await sessions.delete(tenant_id, session_id)
+        await session_service.delete(tenant_id, session_id)
 
 
 async def _command(
-    action: SessionAction,
-    tenant_id: UUID,
-    session_id: UUID,
-    sessions: SessionStore,
-    commands: SessionCommands,
+    service: SessionService, action: SessionAction, tenant_id: UUID, session_id: UUID
 ) -> SessionCommandAccepted:
-    await sessions.get(tenant_id, session_id)
-    await commands.publish(action, tenant_id, session_id)
+    await service.command(action, tenant_id, session_id)
     return SessionCommandAccepted(session_id=session_id, action=action)
 
 

@@ -1,18 +1,15 @@
-"""Liveness, readiness and the admin view of live session-hosts."""
+"""Liveness and readiness, for load balancers and supervisors (no key needed)."""
 
 import asyncio
 
 import asyncpg
 from litestar import Controller, Response, get
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from pydantic import BaseModel
 
-from zaphub_api.auth import Principal, provide_admin
-from zaphub_api.errors import problem_responses
-from zaphub_api.placement import Placement
-from zaphub_contracts.sessions import HostInfo
 from zaphub_runtime.bus import Bus
+from zaphub_runtime.lifecycle import Lifecycle
 
 
 class Readiness(BaseModel):
@@ -29,12 +26,12 @@ class SystemController(Controller):
 
     @get(
         "/ready",
-        summary="Readiness: NATS and PostgreSQL reachable",
+        summary="Readiness: NATS and PostgreSQL reachable, background tasks running",
         security=[],
         responses={503: ResponseSpec(Readiness, description="A dependency is down", generate_examples=False)},
     )
     async def ready(
-        self, bus: NamedDependency[Bus], pool: NamedDependency[asyncpg.Pool]
+        self, bus: NamedDependency[Bus], pool: NamedDependency[asyncpg.Pool], life: NamedDependency[Lifecycle]
     ) -> Response[Readiness]:
         checks: dict[str, str] = {}
         checks["nats"] = "ok" if bus.nc.is_connected else "down"
@@ -43,18 +40,10 @@ class SystemController(Controller):
             checks["postgres"] = "ok"
         except (OSError, asyncpg.PostgresError, TimeoutError):
             checks["postgres"] = "down"
+        if not life.healthy:
+            # Shown only once one died: the process is then stopping, for its supervisor to restart it.
+            checks["tasks"] = f"down: {life.failure} ended"
         ok = all(v == "ok" for v in checks.values())
         return Response(
             Readiness(status="ok" if ok else "unavailable", checks=checks), status_code=200 if ok else 503
         )
-
-    @get(
-        "/api/v1/hosts",
-        summary="Live session-hosts (admin)",
-        dependencies={"admin": Provide(provide_admin)},
-        responses=problem_responses(),
-    )
-    async def hosts(
-        self, admin: NamedDependency[Principal], placement: NamedDependency[Placement]
-    ) -> list[HostInfo]:
-        return await placement.live_hosts()

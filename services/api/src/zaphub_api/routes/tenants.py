@@ -1,15 +1,15 @@
-"""Admin routes: tenants and their API keys."""
+"""Admin routes: tenants and their API keys (the controller's guard makes every handler admin-only)."""
 
+from dataclasses import asdict
 from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, delete, get, patch, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 
-from zaphub_api.auth import KeyRing, Principal, new_key, provide_admin
+from zaphub_api.auth import admin_only
 from zaphub_api.errors import problem_responses
-from zaphub_api.limits import LimitsPublisher
 from zaphub_api.schemas.tenants import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -19,9 +19,8 @@ from zaphub_api.schemas.tenants import (
     TenantRead,
     TenantUpdate,
 )
-from zaphub_api.session_commands import SessionCommands
+from zaphub_api.services.tenants import TenantService
 from zaphub_api.store.tenants import TenantStore
-from zaphub_contracts.commands import SessionAction
 
 TENANT_ID = Annotated[UUID, Parameter(description="The tenant's id")]
 
@@ -29,37 +28,29 @@ TENANT_ID = Annotated[UUID, Parameter(description="The tenant's id")]
 class TenantController(Controller):
     path = "/api/v1/tenants"
     tags = ["tenants"]
-    dependencies = {"admin": Provide(provide_admin)}
+    guards = [admin_only]
 
     @post("/", summary="Create a tenant and its first API key", responses=problem_responses())
     async def create(
         self,
-        admin: NamedDependency[Principal],
         data: JSONBody[TenantCreate],
-        tenants: NamedDependency[TenantStore],
-        limits: NamedDependency[LimitsPublisher],
+        tenant_service: NamedDependency[TenantService],
     ) -> TenantCreated:
-        key = new_key()
-        tenant = await tenants.create(data, key)
-        if data.rate_limits is not None:
-            await limits.publish(tenant.id, tenant.rate_limits)
-        return TenantCreated(**tenant.model_dump(), api_key=key.secret)
+        tenant, secret = await tenant_service.create(data)
+        return TenantCreated(**asdict(tenant), api_key=secret)
 
     @get("/", summary="List tenants", responses=problem_responses())
     async def list_tenants(
         self,
-        admin: NamedDependency[Principal],
         tenants: NamedDependency[TenantStore],
         limit: Annotated[int, Parameter(ge=1, le=500, description="Page size")] = 100,
         offset: Annotated[int, Parameter(ge=0, description="Items to skip")] = 0,
     ) -> list[TenantRead]:
-        return await tenants.list(limit, offset)
+        return [TenantRead(**asdict(t)) for t in await tenants.list(limit, offset)]
 
     @get("/{tenant_id:uuid}", summary="Get a tenant", responses=problem_responses())
-    async def get_tenant(
-        self, admin: NamedDependency[Principal], tenant_id: TENANT_ID, tenants: NamedDependency[TenantStore]
-    ) -> TenantRead:
-        return await tenants.get(tenant_id)
+    async def get_tenant(self, tenant_id: TENANT_ID, tenants: NamedDependency[TenantStore]) -> TenantRead:
+        return TenantRead(**asdict(await tenants.get(tenant_id)))
 
     @patch(
         "/{tenant_id:uuid}",
@@ -68,17 +59,11 @@ class TenantController(Controller):
     )
     async def update_tenant(
         self,
-        admin: NamedDependency[Principal],
         tenant_id: TENANT_ID,
         data: JSONBody[TenantUpdate],
-        tenants: NamedDependency[TenantStore],
-        limits: NamedDependency[LimitsPublisher],
+        tenant_service: NamedDependency[TenantService],
     ) -> TenantRead:
-        tenant = await tenants.update(tenant_id, data)
-        if data.rate_limits is not None:
-            # The ratelimiter watches this bucket: the new limits apply within a second.
-            await limits.publish(tenant.id, tenant.rate_limits)
-        return tenant
+        return TenantRead(**asdict(await tenant_service.update(tenant_id, data)))
 
     @delete(
         "/{tenant_id:uuid}",
@@ -87,21 +72,10 @@ class TenantController(Controller):
     )
     async def delete_tenant(
         self,
-        admin: NamedDependency[Principal],
         tenant_id: TENANT_ID,
-        tenants: NamedDependency[TenantStore],
-        commands: NamedDependency[SessionCommands],
-        limits: NamedDependency[LimitsPublisher],
-        keyring: NamedDependency[KeyRing],
+        tenant_service: NamedDependency[TenantService],
     ) -> None:
-        # Commands first, rows second (as for one session): if NATS is down nothing is deleted and the
-        # admin retries; a repeated delete command is harmless to the hosts.
-        await tenants.get(tenant_id)
-        for session_id in await tenants.session_ids(tenant_id):
-            await commands.publish(SessionAction.DELETE, tenant_id, session_id)
-        await tenants.delete(tenant_id)
-        await limits.forget(tenant_id)
-        keyring.forget()
+        await tenant_service.delete(tenant_id)
 
     @post(
         "/{tenant_id:uuid}/api-keys",
@@ -110,14 +84,12 @@ class TenantController(Controller):
     )
     async def create_key(
         self,
-        admin: NamedDependency[Principal],
         tenant_id: TENANT_ID,
         data: JSONBody[ApiKeyCreate],
-        tenants: NamedDependency[TenantStore],
+        tenant_service: NamedDependency[TenantService],
     ) -> ApiKeyCreated:
-        key = new_key()
-        created = await tenants.add_key(tenant_id, data.name, key)
-        return ApiKeyCreated(**created.model_dump(), api_key=key.secret)
+        created, secret = await tenant_service.add_key(tenant_id, data.name)
+        return ApiKeyCreated(**asdict(created), api_key=secret)
 
     @get(
         "/{tenant_id:uuid}/api-keys",
@@ -125,9 +97,9 @@ class TenantController(Controller):
         responses=problem_responses(),
     )
     async def list_keys(
-        self, admin: NamedDependency[Principal], tenant_id: TENANT_ID, tenants: NamedDependency[TenantStore]
+        self, tenant_id: TENANT_ID, tenants: NamedDependency[TenantStore]
     ) -> list[ApiKeyRead]:
-        return await tenants.list_keys(tenant_id)
+        return [ApiKeyRead(**asdict(k)) for k in await tenants.list_keys(tenant_id)]
 
     @delete(
         "/{tenant_id:uuid}/api-keys/{key_id:uuid}",
@@ -136,11 +108,8 @@ class TenantController(Controller):
     )
     async def revoke_key(
         self,
-        admin: NamedDependency[Principal],
         tenant_id: TENANT_ID,
         key_id: Annotated[UUID, Parameter(description="The key's id")],
-        tenants: NamedDependency[TenantStore],
-        keyring: NamedDependency[KeyRing],
+        tenant_service: NamedDependency[TenantService],
     ) -> None:
-        await tenants.revoke_key(tenant_id, key_id)
-        keyring.forget()
+        await tenant_service.revoke_key(tenant_id, key_id)

@@ -1,6 +1,5 @@
 """Tenant routes: webhooks (CRUD), their delivery log, and redelivery."""
 
-import json
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -8,10 +7,9 @@ import asyncpg
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
-from nats.js.errors import NotFoundError
 
 from zaphub_api.auth import provide_tenant_id
-from zaphub_api.errors import Conflict, problem_responses
+from zaphub_api.errors import problem_responses
 from zaphub_api.schemas.webhooks import (
     AttemptRead,
     DeliveryRead,
@@ -21,12 +19,8 @@ from zaphub_api.schemas.webhooks import (
     WebhookRead,
     WebhookUpdate,
 )
+from zaphub_api.services.webhooks import WebhookService
 from zaphub_api.store.webhooks import PENDING, WebhookStore
-from zaphub_contracts import streams, subjects
-from zaphub_contracts.webhooks import WebhookDelivery
-from zaphub_runtime.bus import MSG_ID, Bus
-from zaphub_runtime.codec import encode
-from zaphub_runtime.telemetry import inject_headers
 
 DeliveryStatus = Literal["pending", "retrying", "succeeded", "failed"]
 
@@ -147,50 +141,10 @@ class WebhookController(Controller):
         tenant_id: NamedDependency[UUID],
         webhook_id: FromPath[UUID],
         delivery_id: FromPath[UUID],
-        webhooks: NamedDependency[WebhookStore],
-        bus: NamedDependency[Bus],
+        webhook_service: NamedDependency[WebhookService],
     ) -> Response[RedeliveryAccepted]:
-        webhook = await webhooks.get(tenant_id, webhook_id)
-        if not webhook["active"]:
-            raise Conflict(f"Webhook {webhook_id} is inactive; activate it before redelivering")
-        row = await webhooks.delivery(tenant_id, webhook_id, delivery_id)
-        body = await _event_body(bus, row["event_seq"], row["event_id"])
-        delivery = WebhookDelivery(
-            delivery_id=row["id"],
-            webhook_id=webhook_id,
-            tenant_id=tenant_id,
-            session_id=row["session_id"],
-            event_id=row["event_id"],
-            event_type=row["event_type"],
-            event_seq=row["event_seq"],
-            body=body,
-            first_attempt=row["attempts"] + 1,
+        delivery = await webhook_service.redeliver(tenant_id, webhook_id, delivery_id)
+        accepted = RedeliveryAccepted(
+            id=delivery.delivery_id, status=PENDING, next_attempt=delivery.first_attempt
         )
-        await bus.js.publish(
-            subjects.webhook_delivery(tenant_id, webhook_id),
-            encode(delivery),
-            headers=inject_headers({MSG_ID: delivery.msg_id}),
-            timeout=5.0,
-        )
-        await webhooks.mark_pending(row["id"])
-        accepted = RedeliveryAccepted(id=row["id"], status=PENDING, next_attempt=delivery.first_attempt)
         return Response(accepted, status_code=202)
-
-
-async def _event_body(bus: Bus, seq: int | None, event_id: UUID) -> str:
-    """The event as it is on ZAPHUB_EVT; gone once the stream's retention dropped it."""
-    gone = Conflict(f"Event {event_id} is no longer retained on the bus and cannot be redelivered")
-    if seq is None:
-        raise gone
-    try:
-        msg = await bus.js.get_msg(streams.EVT.name, seq)
-    except NotFoundError:
-        raise gone from None
-    body = (msg.data or b"").decode()
-    try:
-        same = json.loads(body).get("id") == str(event_id)
-    except (ValueError, AttributeError):
-        same = False
-    if not same:
-        raise gone  # the sequence holds another message after a stream reset
-    return body

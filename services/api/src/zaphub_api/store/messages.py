@@ -8,8 +8,14 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from zaphub_api.errors import Conflict, NotFound
-from zaphub_api.schemas.messages import MessageRead, StatusChange
+from zaphub_api.domain_errors import (
+    Conflict,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    MessageNotFound,
+    NotFound,
+    SessionNotFound,
+)
 from zaphub_contracts.statuses import MessageStatus
 
 MESSAGE_COLUMNS = (
@@ -95,10 +101,10 @@ class MessageStore:
             # A concurrent request with the same key committed first: answer with its message.
             first = await self._first(m.tenant_id, m.idempotency_key or "")
             if first is None:
-                raise Conflict("A request with this Idempotency-Key is in progress; retry") from None
+                raise IdempotencyKeyInFlight() from None
             return self._replay(first, m.session_id, m.chat, m.content)
         if not rows:
-            raise NotFound(f"Session {m.session_id} does not exist")
+            raise SessionNotFound(m.session_id)
         return _accepted(m, message_id, rows[0])
 
     async def accept_many(self, batch: list[NewMessage]) -> list[Accepted | Exception]:
@@ -140,11 +146,7 @@ class MessageStore:
             stored = {r["id"]: r for r in rows}
             for i, m, message_id in fresh:
                 row = stored.get(message_id)
-                out[i] = (
-                    NotFound(f"Session {m.session_id} does not exist")
-                    if row is None
-                    else _accepted(m, message_id, row)
-                )
+                out[i] = SessionNotFound(m.session_id) if row is None else _accepted(m, message_id, row)
         return [r for r in out if r is not None]
 
     async def _store_many(self, fresh: list[tuple[int, NewMessage, UUID]]) -> list[asyncpg.Record]:
@@ -180,7 +182,7 @@ class MessageStore:
     def _replay(first: asyncpg.Record, session_id: UUID, chat: str, content: dict[str, Any]) -> Accepted:
         stored = json.loads(first["content"])
         if first["session_id"] != session_id or first["chat"] != chat or stored != content:
-            raise Conflict("This Idempotency-Key was used for a different request")
+            raise IdempotencyKeyReused()
         return Accepted(
             first["id"],
             first["session_id"],
@@ -209,7 +211,8 @@ class MessageStore:
             )
         )
 
-    async def get(self, tenant_id: UUID, message_id: UUID) -> MessageRead:
+    async def get(self, tenant_id: UUID, message_id: UUID) -> tuple[asyncpg.Record, list[asyncpg.Record]]:
+        """The tenant's message and its status history, oldest first."""
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
                 f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND tenant_id = $2",
@@ -217,12 +220,12 @@ class MessageStore:
                 tenant_id,
             )
             if row is None:
-                raise NotFound(f"Message {message_id} does not exist")
+                raise MessageNotFound(message_id)
             history = await conn.fetch(
                 "SELECT status, at, detail FROM message_history WHERE message_id = $1 ORDER BY at, id",
                 message_id,
             )
-        return to_read(row, history)
+        return row, list(history)
 
     async def list_for_session(
         self,
@@ -233,7 +236,7 @@ class MessageStore:
         direction: str | None = None,
         status: MessageStatus | None = None,
         since: datetime | None = None,
-    ) -> list[MessageRead]:
+    ) -> list[asyncpg.Record]:
         rows = await self._pool.fetch(
             f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND session_id = $2"
             " AND ($5::text IS NULL OR direction = $5) AND ($6::text IS NULL OR status = $6)"
@@ -247,31 +250,9 @@ class MessageStore:
             status.value if status else None,
             since,
         )
-        return [to_read(r, []) for r in rows]
+        return list(rows)
 
 
 def _accepted(m: NewMessage, message_id: UUID, row: asyncpg.Record) -> Accepted:
     status, created_at = MessageStatus.QUEUED, row["created_at"]
     return Accepted(message_id, m.session_id, row["seq"], m.chat, m.content, status, created_at, False)
-
-
-def to_read(row: asyncpg.Record, history: list[asyncpg.Record]) -> MessageRead:
-    return MessageRead(
-        id=row["id"],
-        session_id=row["session_id"],
-        direction=row["direction"],
-        status=MessageStatus(row["status"]),
-        chat=row["chat"],
-        sender=row["sender"],
-        type=row["type"],
-        content=json.loads(row["content"]),
-        whatsapp_id=row["whatsapp_id"],
-        failure_reason=row["failure_reason"],
-        failure_detail=row["failure_detail"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        history=[
-            StatusChange(status=MessageStatus(h["status"]), at=h["at"], detail=json.loads(h["detail"]))
-            for h in history
-        ],
-    )

@@ -5,7 +5,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from zaphub_api.errors import NotFound
+from zaphub_api.domain_errors import SessionNotFound
 from zaphub_contracts.statuses import SessionStatus
 
 SESSION_COLUMNS = (
@@ -36,7 +36,7 @@ class SessionStore:
             f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1 AND tenant_id = $2", session_id, tenant_id
         )
         if row is None:
-            raise NotFound(f"Session {session_id} does not exist")
+            raise SessionNotFound(session_id)
         return row
 
     async def list(
@@ -66,7 +66,7 @@ class SessionStore:
             "DELETE FROM sessions WHERE id = $1 AND tenant_id = $2 RETURNING id", session_id, tenant_id
         )
         if deleted is None:
-            raise NotFound(f"Session {session_id} does not exist")
+            raise SessionNotFound(session_id)
 
     async def qr(self, tenant_id: UUID, session_id: UUID) -> tuple[str | None, datetime | None, str]:
         row = await self.get(tenant_id, session_id)

@@ -1,16 +1,42 @@
 """Tenants and their API keys in PostgreSQL."""
 
 import builtins
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID, uuid4
 
 import asyncpg
 
 from zaphub_api.auth import NewKey
-from zaphub_api.errors import NotFound
-from zaphub_api.schemas.tenants import ApiKeyRead, TenantCreate, TenantRead, TenantUpdate
+from zaphub_api.domain_errors import ApiKeyNotFound, TenantNotFound
+from zaphub_api.schemas.tenants import TenantCreate, TenantUpdate
 from zaphub_contracts.ratelimit import RateLimits
 
 _TENANT_COLUMNS = "id, name, rate_per_minute, rate_per_hour, rate_per_day, max_sessions, created_at"
+_KEY_COLUMNS = "id, tenant_id, name, prefix, created_at, revoked_at"
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """A tenant with its effective limits: its own, or the defaults where it sets none."""
+
+    id: UUID
+    name: str
+    rate_limits: RateLimits
+    max_sessions: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key as it is listed: by prefix (the secret is never stored)."""
+
+    id: UUID
+    tenant_id: UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 class TenantStore:
@@ -19,9 +45,9 @@ class TenantStore:
         self._default_limits = default_limits
         self._default_max_sessions = default_max_sessions
 
-    def _read(self, row: asyncpg.Record) -> TenantRead:
+    def _read(self, row: asyncpg.Record) -> Tenant:
         base = self._default_limits
-        return TenantRead(
+        return Tenant(
             id=row["id"],
             name=row["name"],
             rate_limits=RateLimits(
@@ -35,7 +61,7 @@ class TenantStore:
             created_at=row["created_at"],
         )
 
-    async def create(self, data: TenantCreate, key: NewKey) -> TenantRead:
+    async def create(self, data: TenantCreate, key: NewKey) -> Tenant:
         limits = data.rate_limits
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
@@ -58,19 +84,19 @@ class TenantStore:
             )
         return self._read(row)
 
-    async def get(self, tenant_id: UUID) -> TenantRead:
+    async def get(self, tenant_id: UUID) -> Tenant:
         row = await self._pool.fetchrow(f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE id = $1", tenant_id)
         if row is None:
-            raise NotFound(f"Tenant {tenant_id} does not exist")
+            raise TenantNotFound(tenant_id)
         return self._read(row)
 
-    async def list(self, limit: int, offset: int) -> list[TenantRead]:
+    async def list(self, limit: int, offset: int) -> list[Tenant]:
         rows = await self._pool.fetch(
             f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY created_at, id LIMIT $1 OFFSET $2", limit, offset
         )
         return [self._read(r) for r in rows]
 
-    async def update(self, tenant_id: UUID, data: TenantUpdate) -> TenantRead:
+    async def update(self, tenant_id: UUID, data: TenantUpdate) -> Tenant:
         current = await self.get(tenant_id)
         limits = current.rate_limits.model_copy(
             update=data.rate_limits.model_dump(exclude_none=True) if data.rate_limits else {}
@@ -86,14 +112,14 @@ class TenantStore:
             data.max_sessions if data.max_sessions is not None else current.max_sessions,
         )
         if row is None:
-            raise NotFound(f"Tenant {tenant_id} does not exist")
+            raise TenantNotFound(tenant_id)
         return self._read(row)
 
-    async def add_key(self, tenant_id: UUID, name: str, key: NewKey) -> ApiKeyRead:
+    async def add_key(self, tenant_id: UUID, name: str, key: NewKey) -> ApiKey:
         await self.get(tenant_id)
         row = await self._pool.fetchrow(
             "INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash) VALUES ($1, $2, $3, $4, $5)"
-            " RETURNING id, tenant_id, name, prefix, created_at, revoked_at",
+            f" RETURNING {_KEY_COLUMNS}",
             uuid4(),
             tenant_id,
             name,
@@ -101,26 +127,25 @@ class TenantStore:
             key.digest,
         )
         assert row is not None
-        return ApiKeyRead(**dict(row))
+        return ApiKey(**dict(row))
 
     async def delete(self, tenant_id: UUID) -> None:
         """Delete the tenant; its keys, sessions and messages go with it (ON DELETE CASCADE)."""
         deleted = await self._pool.fetchval("DELETE FROM tenants WHERE id = $1 RETURNING id", tenant_id)
         if deleted is None:
-            raise NotFound(f"Tenant {tenant_id} does not exist")
+            raise TenantNotFound(tenant_id)
 
     async def session_ids(self, tenant_id: UUID) -> "builtins.list[UUID]":
         rows = await self._pool.fetch("SELECT id FROM sessions WHERE tenant_id = $1", tenant_id)
         return [r["id"] for r in rows]
 
-    async def list_keys(self, tenant_id: UUID) -> "builtins.list[ApiKeyRead]":
+    async def list_keys(self, tenant_id: UUID) -> "builtins.list[ApiKey]":
         await self.get(tenant_id)
         rows = await self._pool.fetch(
-            "SELECT id, tenant_id, name, prefix, created_at, revoked_at FROM api_keys"
-            " WHERE tenant_id = $1 ORDER BY created_at, id",
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id",
             tenant_id,
         )
-        return [ApiKeyRead(**dict(r)) for r in rows]
+        return [ApiKey(**dict(r)) for r in rows]
 
     async def revoke_key(self, tenant_id: UUID, key_id: UUID) -> None:
         """Revoke a key (idempotent); it stays listed with its `revoked_at`."""
@@ -131,4 +156,4 @@ class TenantStore:
             tenant_id,
         )
         if revoked is None:
-            raise NotFound(f"API key {key_id} of tenant {tenant_id} does not exist")
+            raise ApiKeyNotFound(tenant_id, key_id)

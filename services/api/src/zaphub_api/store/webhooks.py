@@ -9,7 +9,7 @@ import asyncpg
 from nats.js.errors import NoKeysError
 from nats.js.kv import KeyValue
 
-from zaphub_api.errors import NotFound
+from zaphub_api.domain_errors import DeliveryNotFound, WebhookNotFound
 from zaphub_contracts.webhooks import AttemptStatus, WebhookAttempt, WebhookConfig, webhook_key
 
 WEBHOOK_COLUMNS = "id, tenant_id, url, events, secret, description, active, created_at, updated_at"
@@ -87,7 +87,7 @@ class WebhookStore:
             f"SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1 AND tenant_id = $2", webhook_id, tenant_id
         )
         if row is None:
-            raise NotFound(f"Webhook {webhook_id} does not exist")
+            raise WebhookNotFound(webhook_id)
         return row
 
     async def update(self, tenant_id: UUID, webhook_id: UUID, changes: dict[str, Any]) -> asyncpg.Record:
@@ -103,7 +103,7 @@ class WebhookStore:
                 *changes.values(),
             )
             if row is None:
-                raise NotFound(f"Webhook {webhook_id} does not exist")
+                raise WebhookNotFound(webhook_id)
             await self._mirror(row)
         return row
 
@@ -113,7 +113,7 @@ class WebhookStore:
                 "DELETE FROM webhooks WHERE id = $1 AND tenant_id = $2 RETURNING id", webhook_id, tenant_id
             )
             if deleted is None:
-                raise NotFound(f"Webhook {webhook_id} does not exist")
+                raise WebhookNotFound(webhook_id)
             await self._bucket.delete(webhook_key(tenant_id, webhook_id))
 
     async def reconcile(self) -> None:
@@ -161,7 +161,7 @@ class WebhookStore:
             tenant_id,
         )
         if row is None:
-            raise NotFound(f"Delivery {delivery_id} of webhook {webhook_id} does not exist")
+            raise DeliveryNotFound(webhook_id, delivery_id)
         return row
 
     async def mark_pending(self, delivery_id: UUID) -> None:

@@ -24,6 +24,7 @@ from zaphub_runtime.bus import Bus
 log = logging.getLogger(__name__)
 CONTENT: TypeAdapter[MessageContent] = TypeAdapter(MessageContent)
 ENVELOPE_ALLOWANCE = 4096  # bytes of a send command besides its content, with room to spare
+MARK_INTERVAL = 0.2  # seconds between marks of published messages
 
 
 def send_command(
@@ -47,8 +48,6 @@ class Outbox:
         self._sweep_interval = sweep_interval
         self._grace = grace
         self._published: list[UUID] = []
-        self._flushed = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def max_content_bytes(self) -> int:
@@ -75,18 +74,8 @@ class Outbox:
         connection before the next one starts), and their acks are awaited together."""
         await asyncio.gather(*(self.publish_send(tenant_id, a) for tenant_id, a in accepted))
 
-    def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._mark_loop()), asyncio.create_task(self._sweep_loop())]
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self._flush()
-
-    async def _flush(self) -> None:
+    async def flush(self) -> None:
+        """Mark what was published since the last flush; a failure leaves it to be republished."""
         batch, self._published = self._published, []
         if batch:
             try:
@@ -94,15 +83,14 @@ class Outbox:
             except Exception:
                 log.warning("could not mark %d messages published; they will be republished", len(batch))
 
-    async def _mark_loop(self) -> None:
-        # Marks are batched: one UPDATE per tick instead of one per accepted message.
-        while True:
-            await asyncio.sleep(0.2)
-            await self._flush()
+    async def mark_loop(self, stop: asyncio.Event) -> None:
+        """Flush every tick until `stop`: one UPDATE per tick instead of one per accepted message."""
+        while not await _pause(stop, MARK_INTERVAL):
+            await self.flush()
 
-    async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._sweep_interval)
+    async def sweep_loop(self, stop: asyncio.Event) -> None:
+        """Sweep every `sweep_interval` until `stop`."""
+        while not await _pause(stop, self._sweep_interval):
             try:
                 await self.sweep()
             except Exception:
@@ -130,3 +118,10 @@ class Outbox:
             await self._messages.mark_published(republished)
             log.info("outbox republished", extra={"fields": {"count": len(republished)}})
         return len(republished)
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait `seconds`, or less if `stop` is set; whether it is."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()

@@ -1,15 +1,15 @@
-"""Publishing session commands (start, delete, logout, ...) for the dispatcher to carry out."""
+"""The publisher of session commands (start, delete, logout, ...) for the dispatcher to carry out."""
 
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from zaphub_api.errors import Unavailable
+from zaphub_api.domain_errors import BusUnavailable
 from zaphub_contracts import subjects
 from zaphub_contracts.commands import SessionAction, SessionCommand
 from zaphub_runtime.bus import Bus
 
 
-class SessionCommands:
+class CommandPublisher:
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
 
@@ -34,4 +34,4 @@ class SessionCommands:
                 subjects.session_command(action, tenant_id, session_id), command, f"{session_id}:{uuid4()}"
             )
         except Exception as exc:
-            raise Unavailable("The message bus is unavailable; nothing was changed, retry") from exc
+            raise BusUnavailable() from exc
