@@ -45,7 +45,7 @@ async def _until(check: asyncio.Event, timeout: float = 10.0) -> None:
 
 
 async def test_a_handler_that_raises_does_not_end_the_loop_and_its_batch_comes_back(bus: Bus) -> None:
-    """The batch whose handler raised is NAK'd, delivered again, and handled; the loop goes on to later ones."""
+    """The batch whose handler raised is NAK'd, delivered again and handled; later ones follow."""
     spec = _spec()
     seen: list[bytes] = []
     raised = 0

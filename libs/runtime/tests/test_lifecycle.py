@@ -21,12 +21,15 @@ async def test_a_start_that_fails_half_way_closes_what_it_opened() -> None:
         finally:
             closed.append(name)
 
-    with pytest.raises(ConnectionError):
+    async def start() -> None:
         async with Lifecycle("api") as life:
             await life.enter(resource("pool"))
             life.on_close(lambda: closed.append("bus"))
             life.spawn(asyncio.sleep(3600), "outbox")
             raise ConnectionError("NATS unreachable")
+
+    with pytest.raises(ConnectionError):
+        await start()
     assert closed == ["bus", "pool"]
 
 
@@ -47,15 +50,20 @@ async def test_a_failing_shutdown_step_does_not_skip_the_others() -> None:
 
 async def test_a_background_task_that_dies_fails_the_service() -> None:
     """The task's death sets stop, marks the service unhealthy, and leaving the block raises."""
+    life = Lifecycle("api")
+
     async def dies() -> None:
         await asyncio.sleep(0.05)
         raise RuntimeError("projector loop died")
 
-    with pytest.raises(BackgroundTaskDied, match="projector"):
-        async with Lifecycle("api") as life:
+    async def run() -> None:
+        async with life:
             life.spawn(dies(), "projector")
             await asyncio.wait_for(life.stop.wait(), 5)
-            assert not life.healthy
+
+    with pytest.raises(BackgroundTaskDied, match="projector"):
+        await run()
+    assert not life.healthy
     assert life.failure == "projector"
 
 
