@@ -23,7 +23,7 @@ from zaphub_session_host.auth_store import (
     S3AuthStore,
     load_or_create_key,
 )
-from zaphub_session_host.emitter import Emitter
+from zaphub_session_host.event_publisher import EventPublisher
 from zaphub_session_host.handlers import HostHandlers
 from zaphub_session_host.leases import Leases
 from zaphub_session_host.reconciler import Reconciler
@@ -93,7 +93,7 @@ class SessionHost:
         self._reconciler: Reconciler | None = None
         self._task: asyncio.Task[None] | None = None
         self._mirrors: list[KvMirror[DesiredSession] | KvMirror[Lease]] = []
-        self._emitter: Emitter | None = None
+        self._publisher: EventPublisher | None = None
         self._saver: AuthSaver | None = None
         self._registry: Registry | None = None
         self.sessions: Sessions | None = None
@@ -117,9 +117,9 @@ class SessionHost:
         hosts_kv = await bus.kv(HOSTS_BUCKET)
         sent_kv = await bus.kv(SENT_BUCKET)
 
-        emitter = self._emitter = Emitter(bus)
+        publisher = self._publisher = EventPublisher(bus)
         saver = self._saver = AuthSaver(self.auth_store)
-        emitter.start()
+        publisher.start()
         saver.start()
         ttl = self.settings.lease_ttl
         leases = Leases(bus.js, leases_kv, self.host_id, ttl)
@@ -141,7 +141,7 @@ class SessionHost:
             nc=bus.nc,
             transport=self.transport,
             auth=saver,
-            emitter=emitter,
+            publisher=publisher,
             sent_log=SentLog(sent_kv),
             serve=lambda runner, msg: handlers.serve(runner, msg),
         )
@@ -195,8 +195,8 @@ class SessionHost:
                 log.error("drain timed out; remaining leases expire by TTL")
         if self._saver is not None:
             await self._saver.close(timeout)
-        if self._emitter is not None:
-            await self._emitter.close(timeout)
+        if self._publisher is not None:
+            await self._publisher.close(timeout)
         for mirror in self._mirrors:
             await mirror.stop()
         if self._registry is not None:

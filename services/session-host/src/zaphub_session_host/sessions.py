@@ -49,7 +49,7 @@ from zaphub_contracts.host import HostOk, InjectFault
 from zaphub_contracts.sessions import HandedOver, whatsapp_message_id
 from zaphub_contracts.statuses import SessionStatus
 from zaphub_session_host.auth_store import AuthDataRefused, AuthSaver
-from zaphub_session_host.emitter import Emitter
+from zaphub_session_host.event_publisher import EventPublisher
 from zaphub_session_host.sent_log import SentLog
 from zaphub_session_host.state import InvalidTransition, SessionEvent, SessionMachine
 from zaphub_session_host.transport.base import (
@@ -79,7 +79,7 @@ class HostContext:
     nc: Client
     transport: Transport
     auth: AuthSaver
-    emitter: Emitter
+    publisher: EventPublisher
     sent_log: SentLog
     serve: Callable[["SessionRunner", Msg], Awaitable[None]]
     recent_sends: OrderedDict[str, UUID] = field(default_factory=OrderedDict)
@@ -389,7 +389,7 @@ class SessionRunner:
             "subject": subject or f"sessions/{self.session_id}",
             "data": data,
         }
-        self.ctx.emitter.emit(cls(**fields))
+        self.ctx.publisher.emit(cls(**fields))
 
 
 class Sessions:
