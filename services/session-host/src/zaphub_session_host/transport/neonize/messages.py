@@ -37,7 +37,7 @@ from zaphub_contracts.content import (
     VideoContent,
 )
 from zaphub_session_host.transport.base import InvalidContent
-from zaphub_session_host.transport.neonize_events import USER_SERVER
+from zaphub_session_host.transport.neonize.events import USER_SERVER
 
 UPLOAD_TYPES = {
     "image": MediaType.MediaImage,
