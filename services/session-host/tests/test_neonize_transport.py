@@ -177,7 +177,7 @@ async def test_logged_out_forgets_identity_and_refuses_sends(transport: NeonizeT
     assert "main_device_gone" in str(reason)
     assert conn.auth_data() is None
     with pytest.raises(LoggedOut):
-        await conn.send(PEER, TextContent(text="hi"), "3EB0X", uuid4())
+        await conn.messages.send(PEER, TextContent(text="hi"), "3EB0X", uuid4())
     assert not conn.reconnect_pending
 
 
@@ -189,7 +189,7 @@ async def test_stream_replaced_disconnects_without_reconnecting(transport: Neoni
     assert "stream replaced" in str(reason) and will_reconnect is False
     assert not conn.reconnect_pending
     with pytest.raises(NotConnected):
-        await conn.send(PEER, TextContent(text="hi"), "3EB0X", uuid4())
+        await conn.messages.send(PEER, TextContent(text="hi"), "3EB0X", uuid4())
 
 
 async def test_temporary_ban_carries_reason_and_expiry(transport: NeonizeTransport) -> None:
@@ -393,7 +393,7 @@ async def test_send_while_not_connected_is_refused(transport: NeonizeTransport) 
     """A send before the connection is live raises NotConnected without touching the Go client."""
     conn, _ = open_conn(transport)
     with pytest.raises(NotConnected):
-        await conn.send(PEER, TextContent(text="hi"), "3EB0X", uuid4())
+        await conn.messages.send(PEER, TextContent(text="hi"), "3EB0X", uuid4())
 
 
 def _store(path: Path, rows: int) -> None:

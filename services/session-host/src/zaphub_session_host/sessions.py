@@ -215,7 +215,7 @@ class SessionRunner:
         if not self.machine.can_send:
             raise NotConnected(f"the session is {self.status.value}")
         connection = self._require_connection()
-        whatsapp_id = await connection.send(
+        whatsapp_id = await connection.messages.send(
             cmd.to, cmd.content, whatsapp_message_id(cmd.message_id), cmd.message_id
         )
         self.ctx.remember_send(whatsapp_id, cmd.message_id)

@@ -33,7 +33,7 @@ class HostSettings(CommonSettings):
     )
     sim_autopair: bool = Field(default=True, description="sim: pair a new session by itself after a QR")
     sim_pair_delay: float = Field(default=2.0, ge=0.0, description="sim: seconds from first QR to pairing")
-    sim_faults: str = Field(default="", description="sim: fault spec, see transport/sim.py")
+    sim_faults: str = Field(default="", description="sim: fault spec, see transport/sim/faults.py")
     # Whole seconds: the server's per-message TTL has one-second resolution.
     lease_ttl: float = Field(
         default=6.0, ge=2.0, description="Seconds a lease or heartbeat outlives its host"

@@ -15,7 +15,6 @@ import random
 import secrets
 import sqlite3
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,24 +33,8 @@ from neonize.aioze.events import (
     StreamReplacedEv,
     TemporaryBanEv,
 )
-from neonize.exc import (
-    IsOnWhatsAppError,
-    LogoutError,
-    NeonizeError,
-    PairPhoneError,
-    SendMessageError,
-    UploadError,
-)
-from neonize.proto.Neonize_pb2 import JID
+from neonize.exc import LogoutError, PairPhoneError
 
-from zaphub_contracts.content import (
-    AudioContent,
-    DocumentContent,
-    ImageContent,
-    MessageContent,
-    StickerContent,
-    VideoContent,
-)
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
     Connection,
@@ -59,7 +42,6 @@ from zaphub_session_host.transport.base import (
     Identity,
     LoggedOut,
     NotConnected,
-    RecipientNotOnWhatsApp,
 )
 from zaphub_session_host.transport.neonize import gate
 from zaphub_session_host.transport.neonize.errors import map_send_error
@@ -70,18 +52,10 @@ from zaphub_session_host.transport.neonize.events import (
     inbound_from_event,
     jid_str,
     logged_out_reason,
-    parse_jid,
     receipts_from_event,
     temporary_ban_reason,
 )
-from zaphub_session_host.transport.neonize.media import (
-    MediaBody,
-    load_media,
-    to_sticker,
-    to_voice_note,
-    video_thumbnail,
-)
-from zaphub_session_host.transport.neonize.messages import UPLOAD_TYPES, Media, Quoted, build_message
+from zaphub_session_host.transport.neonize.messages import NeonizeMessages
 from zaphub_session_host.transport.neonize.store_snapshot import is_sqlite, seed_sqlite, snapshot_sqlite
 
 if TYPE_CHECKING:
@@ -96,8 +70,6 @@ RECONNECT_MAX = 60.0
 SNAPSHOT_DEBOUNCE = 30.0  # at most one auth snapshot per this many seconds after activity
 SNAPSHOT_EVERY = 300.0
 PAIR_WAIT = 15.0  # pairing by phone needs the first QR (whatsmeow's rule); wait this long for it
-ON_WHATSAPP_TTL = 3600.0
-RECENT_MESSAGES = 256  # per session, for quoting in replies
 
 
 def _fields(**kv: object) -> dict[str, dict[str, object]]:
@@ -106,6 +78,8 @@ def _fields(**kv: object) -> dict[str, dict[str, object]]:
 
 class NeonizeConnection(Connection):
     """One session's neonize client and what it reported."""
+
+    messages: NeonizeMessages
 
     __slots__ = (
         "_attempts",
@@ -118,17 +92,15 @@ class NeonizeConnection(Connection):
         "_identity",
         "_last_snapshot",
         "_logged_out",
-        "_on_whatsapp",
         "_online",
         "_qr_count",
         "_qr_seen",
-        "_recent",
         "_retry",
         "_seeded",
         "_snapshot_timer",
         "_stopped_reason",
-        "_transport",
         "client",
+        "messages",
         "path",
         "session_id",
         "tenant_id",
@@ -142,7 +114,6 @@ class NeonizeConnection(Connection):
         auth_data: bytes | None,
         events: ConnectionEvents,
     ) -> None:
-        self._transport = transport
         self.tenant_id = tenant_id
         self.session_id = session_id
         self._events = events
@@ -171,9 +142,8 @@ class NeonizeConnection(Connection):
         self._last_snapshot = 0.0
         self._qr_count = 0
         self._qr_seen = asyncio.Event()
-        self._recent: OrderedDict[str, Quoted] = OrderedDict()
-        self._on_whatsapp: dict[str, tuple[float, JID | None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self.messages = NeonizeMessages(self, transport)
         self._register()
 
     # Wiring of neonize events.
@@ -295,11 +265,10 @@ class NeonizeConnection(Connection):
     def _on_message(self, event: Any) -> None:
         inbound = inbound_from_event(event)
         if inbound is not None:
-            self._remember(
-                inbound.whatsapp_id, jid_str(event.Info.MessageSource.Sender) or inbound.sender, event.Message
-            )
+            sender = jid_str(event.Info.MessageSource.Sender) or inbound.sender
+            self.messages.remember(inbound.whatsapp_id, sender, event.Message)
             self._events.on_message(inbound)
-        self._schedule_snapshot(SNAPSHOT_DEBOUNCE)
+        self.store_changed()
 
     def _on_receipt(self, event: Any) -> None:
         for receipt in receipts_from_event(event):
@@ -409,6 +378,10 @@ class NeonizeConnection(Connection):
             self._snapshot_timer.cancel()
             self._snapshot_timer = None
 
+    def store_changed(self) -> None:
+        """Activity wrote to the store: snapshot it, at most once per SNAPSHOT_DEBOUNCE."""
+        self._schedule_snapshot(SNAPSHOT_DEBOUNCE)
+
     def _schedule_snapshot(self, debounce: float) -> None:
         """Snapshot soon; after activity at most once per `debounce`, and every SNAPSHOT_EVERY anyway."""
         if self._closed or self._logged_out or self._snapshot_timer is not None:
@@ -444,87 +417,20 @@ class NeonizeConnection(Connection):
         # An unpaired store holds no identity: saving it would only overwrite nothing with nothing.
         return self._identity is not None or self._auth is not None
 
-    # Operations.
+    # What the capabilities ask of the connection.
 
-    def _check_online(self) -> None:
+    @property
+    def identity(self) -> Identity | None:
+        return self._identity
+
+    def check_online(self) -> None:
+        """Raise the named error when nothing can be asked of WhatsApp right now."""
         if self._logged_out:
             raise LoggedOut("the session was logged out")
         if self._stopped_reason is not None:
             raise NotConnected(self._stopped_reason)
         if self._closed or not self._online:
             raise NotConnected("the session is not connected")
-
-    def _remember(self, whatsapp_id: str, sender: str, message: Any) -> None:
-        self._recent[whatsapp_id] = Quoted(sender=sender, message=message)
-        while len(self._recent) > RECENT_MESSAGES:
-            self._recent.popitem(last=False)
-
-    async def send(self, to: str, content: MessageContent, whatsapp_id: str, message_id: UUID) -> str:
-        self._check_online()
-        jid = parse_jid(to)
-        if jid.Server == USER_SERVER:
-            jid = await self._resolve_recipient(jid)
-        chat = jid_str(jid) or to
-        media = await self._prepare_media(content) if isinstance(content, MediaBody) else None
-        reply_to = getattr(content, "reply_to", None)
-        quoted = self._recent.get(reply_to) if reply_to else None
-        message = build_message(content, chat, media, quoted)
-        self._check_online()
-        try:
-            response = await self.client.send_message(jid, message)
-        except SendMessageError as exc:
-            raise map_send_error(str(exc)) from exc
-        except NeonizeError as exc:
-            raise map_send_error(str(exc)) from exc
-        sent_id = response.ID or whatsapp_id
-        if self._identity is not None:
-            self._remember(sent_id, self._identity.jid, message)
-        log.debug(
-            "sent",
-            extra=_fields(
-                message_id=str(message_id), whatsapp_id=sent_id, wanted_id=whatsapp_id, type=content.type
-            ),
-        )
-        self._schedule_snapshot(SNAPSHOT_DEBOUNCE)
-        return str(sent_id)
-
-    async def _resolve_recipient(self, jid: JID) -> JID:
-        """The JID WhatsApp knows for a number (it may differ, e.g. Brazil's ninth digit), or
-        RecipientNotOnWhatsApp. Cached for an hour per session."""
-        number = jid.User
-        cached = self._on_whatsapp.get(number)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < ON_WHATSAPP_TTL:
-            found = cached[1]
-        else:
-            try:
-                answers = await self.client.is_on_whatsapp(f"+{number}")
-            except IsOnWhatsAppError as exc:
-                raise map_send_error(str(exc)) from exc
-            found = next((a.JID for a in answers if a.IsIn and a.JID.User), None)
-            self._on_whatsapp[number] = (now, found)
-        if found is None:
-            raise RecipientNotOnWhatsApp(f"+{number} is not on WhatsApp")
-        return JID(User=found.User, Server=found.Server, Device=0, RawAgent=0, Integrator=0, IsEmpty=False)
-
-    async def _prepare_media(self, content: MediaBody) -> Media:
-        raw = await load_media(content, self._transport.http, self._transport.max_media_bytes)
-        seconds = 0
-        thumbnail: bytes | None = None
-        if isinstance(content, AudioContent) and content.voice:
-            raw, seconds = await to_voice_note(raw)
-        elif isinstance(content, StickerContent):
-            raw = await to_sticker(raw)
-        elif isinstance(content, VideoContent):
-            thumbnail, seconds = await video_thumbnail(raw.data)
-        elif not isinstance(content, ImageContent | DocumentContent | AudioContent):  # pragma: no cover
-            raise TypeError(content.type)
-        self._check_online()
-        try:
-            upload = await self.client.upload(raw.data, UPLOAD_TYPES[content.type])
-        except UploadError as exc:
-            raise map_send_error(f"media upload failed: {exc}") from exc
-        return Media(upload=upload, mimetype=raw.mimetype, seconds=seconds, thumbnail=thumbnail)
 
     async def pair_phone(self, phone: str) -> str:
         if self._identity is not None or self._auth is not None:
