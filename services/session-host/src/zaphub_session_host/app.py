@@ -24,7 +24,7 @@ from zaphub_session_host.auth_store import (
     load_or_create_key,
 )
 from zaphub_session_host.event_publisher import EventPublisher
-from zaphub_session_host.handlers import HostHandlers
+from zaphub_session_host.handlers import AfterReply, AnyHostHandler, HostHandlers
 from zaphub_session_host.leases import Leases
 from zaphub_session_host.reconciler import Reconciler
 from zaphub_session_host.registry import Registry
@@ -133,8 +133,7 @@ class SessionHost:
             self._mirrors.append(mirror)
         await registry.start()
 
-        reconciler: Reconciler
-        handlers: HostHandlers
+        after_reply = AfterReply()
         ctx = HostContext(
             host_id=self.host_id,
             source=self.source,
@@ -143,20 +142,16 @@ class SessionHost:
             auth=saver,
             publisher=publisher,
             sent_log=SentLog(sent_kv),
-            serve=lambda runner, msg: handlers.serve(runner, msg),
+            requests=HostHandlers(after_reply),
         )
         self.sessions = sessions = Sessions(ctx)
-        handlers = HostHandlers(
-            self.host_id,
-            lambda sid, why, handover: reconciler.stop_by_request(sid, why, handover),
-            sessions,
-            saver,
-        )
         reconciler = self._reconciler = Reconciler(
             self.settings, self.host_id, sessions, leases, registry, desired, leased
         )
+        after_reply.stop_with(reconciler)  # built on the sessions whose runners call the handlers
+        any_host = AnyHostHandler(self.host_id, sessions, saver, after_reply)
         self._any_sub = await bus.nc.subscribe(
-            subjects.host_any("*"), queue=subjects.HOST_ANY_QUEUE, cb=handlers.serve_any
+            subjects.host_any("*"), queue=subjects.HOST_ANY_QUEUE, cb=any_host.serve
         )
         await reconciler.heartbeat()
         self._task = asyncio.create_task(reconciler.run(), name="reconciler")

@@ -9,10 +9,11 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 from uuid import UUID
 
 from nats.aio.client import Client
@@ -46,6 +47,12 @@ log = logging.getLogger(__name__)
 DRAIN_REQUESTS_TIMEOUT = 5.0
 
 
+class RequestHandler(Protocol):
+    """Answers the requests on a session's own subject (handlers.py)."""
+
+    async def serve(self, runner: "SessionRunner", msg: Msg) -> None: ...
+
+
 @dataclass
 class HostContext:
     """What every runner of this host shares."""
@@ -57,7 +64,7 @@ class HostContext:
     auth: AuthSaver
     publisher: EventPublisher
     sent_log: SentLog
-    serve: Callable[["SessionRunner", Msg], Awaitable[None]]
+    requests: "RequestHandler"
     recent_sends: RecentSends = field(default_factory=RecentSends)
 
 
@@ -115,7 +122,7 @@ class SessionRunner:
         await self.connection.connect()
 
     async def _on_request(self, msg: Msg) -> None:
-        await self.ctx.serve(self, msg)
+        await self.ctx.requests.serve(self, msg)
 
     async def stop(self, reason: str, *, lost: bool = False, handover: bool = False) -> None:
         """Stop here. `lost`: the lease is gone, cut at once and write nothing. Otherwise finish the
