@@ -1,12 +1,11 @@
 """Typed settings of the session-host, read once from `ZAPHUB_*` environment variables."""
 
-import os
 import re
-import socket
 from enum import StrEnum
 
 from pydantic import AliasChoices, Field, SecretStr
 
+from zaphub_runtime.lifecycle import instance_id
 from zaphub_runtime.settings import CommonSettings
 
 
@@ -65,5 +64,4 @@ class HostSettings(CommonSettings):
 
     def host_id(self) -> str:
         """This replica's name: `instance_id`, else `<hostname>-<pid>`, in KV-key-safe characters."""
-        raw = self.instance_id or f"{socket.gethostname()}-{os.getpid()}"
-        return re.sub(r"[^-_=a-zA-Z0-9]", "-", raw)
+        return re.sub(r"[^-_=a-zA-Z0-9]", "-", instance_id(self))
