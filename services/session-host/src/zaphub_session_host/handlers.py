@@ -163,6 +163,8 @@ class ThenStop:
 
 @dataclass(frozen=True, slots=True)
 class Op:
+    """How one host op is served: `handle` answers it, `then_stop` follows an ok reply."""
+
     handle: Callable[[SessionRunner, bytes], Awaitable[HostOk]]
     then_stop: ThenStop | None = None
 
