@@ -25,16 +25,16 @@ def _rss_mb() -> float:
 async def _measure(count: int, store_dir: Path) -> dict[str, float]:
     from neonize.aioze.client import NewAClient
 
-    from zaphub_session_host.transport import neonize_gate
+    from zaphub_session_host.transport.neonize import gate
 
     before = _rss_mb()
     clients = [NewAClient(str(store_dir / f"client-{i}.sqlite3")) for i in range(count)]
     # Started and stopped through the gate, as the session host does: neonize's Go client table has
-    # no lock, and unguarded starts crashed one run in three (neonize_gate.py).
-    await asyncio.gather(*(neonize_gate.start(client) for client in clients))
+    # no lock, and unguarded starts crashed one run in three (transport/neonize/gate.py).
+    await asyncio.gather(*(gate.start(client) for client in clients))
     await asyncio.sleep(3 + count / 50)  # let every Go client start and reach its retry loop
     after = _rss_mb()
-    await asyncio.gather(*(neonize_gate.stop(client) for client in clients))
+    await asyncio.gather(*(gate.stop(client) for client in clients))
     return {"clients": count, "rss_before_mb": before, "rss_after_mb": after}
 
 

@@ -365,6 +365,7 @@ async def test_any_host_deletes_auth_data_of_a_session_nobody_runs(
     await client.desire(tenant, session)
     await connected_jid(client, session)
     stored = tmp_path / "data" / "auth" / auth_key(tenant, session)
+    await eventually(stored.exists)  # saved in the background: connected can be seen first
     await client.undesire(tenant, session)
     await eventually(lambda: client.events.of("session.disconnected", session))
     assert stored.exists()  # a stop keeps the identity

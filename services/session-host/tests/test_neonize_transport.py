@@ -28,7 +28,6 @@ from zaphub_contracts.content import (
     TextContent,
     VideoContent,
 )
-from zaphub_session_host.transport import neonize_gate
 from zaphub_session_host.transport.base import (
     Identity,
     InboundMessage,
@@ -41,22 +40,19 @@ from zaphub_session_host.transport.base import (
     RecipientNotOnWhatsApp,
     TransientSendError,
 )
-from zaphub_session_host.transport.neonize import (
-    NeonizeConnection,
-    NeonizeTransport,
-    seed_sqlite,
-    snapshot_sqlite,
-)
-from zaphub_session_host.transport.neonize_errors import map_send_error
-from zaphub_session_host.transport.neonize_events import content_from_message, parse_jid
-from zaphub_session_host.transport.neonize_media import (
+from zaphub_session_host.transport.neonize import NeonizeTransport, gate
+from zaphub_session_host.transport.neonize.connection import NeonizeConnection
+from zaphub_session_host.transport.neonize.errors import map_send_error
+from zaphub_session_host.transport.neonize.events import content_from_message, parse_jid
+from zaphub_session_host.transport.neonize.media import (
     MediaBytes,
     load_media,
     missing_media_tools,
     to_sticker,
     to_voice_note,
 )
-from zaphub_session_host.transport.neonize_send import Media, Quoted, build_message
+from zaphub_session_host.transport.neonize.messages import Media, Quoted, build_message
+from zaphub_session_host.transport.neonize.store_snapshot import seed_sqlite, snapshot_sqlite
 
 CONTENT: TypeAdapter[MessageContent] = TypeAdapter(MessageContent)
 PEER = "5511987654321@s.whatsapp.net"
@@ -181,7 +177,7 @@ async def test_logged_out_forgets_identity_and_refuses_sends(transport: NeonizeT
     assert "main_device_gone" in str(reason)
     assert conn.auth_data() is None
     with pytest.raises(LoggedOut):
-        await conn.send(PEER, TextContent(text="hi"), "3EB0X", uuid4())
+        await conn.messages.send(PEER, TextContent(text="hi"), "3EB0X", uuid4())
     assert not conn.reconnect_pending
 
 
@@ -193,7 +189,7 @@ async def test_stream_replaced_disconnects_without_reconnecting(transport: Neoni
     assert "stream replaced" in str(reason) and will_reconnect is False
     assert not conn.reconnect_pending
     with pytest.raises(NotConnected):
-        await conn.send(PEER, TextContent(text="hi"), "3EB0X", uuid4())
+        await conn.messages.send(PEER, TextContent(text="hi"), "3EB0X", uuid4())
 
 
 async def test_temporary_ban_carries_reason_and_expiry(transport: NeonizeTransport) -> None:
@@ -397,7 +393,7 @@ async def test_send_while_not_connected_is_refused(transport: NeonizeTransport) 
     """A send before the connection is live raises NotConnected without touching the Go client."""
     conn, _ = open_conn(transport)
     with pytest.raises(NotConnected):
-        await conn.send(PEER, TextContent(text="hi"), "3EB0X", uuid4())
+        await conn.messages.send(PEER, TextContent(text="hi"), "3EB0X", uuid4())
 
 
 def _store(path: Path, rows: int) -> None:
@@ -568,12 +564,12 @@ async def test_the_gate_finds_a_started_client_in_neonizes_table_and_not_after_i
     """The probe the gate waits on: absent before the start, present after it (offline the Go call
     fails at the dial, after the client is registered), absent after the stop; stopping twice is safe."""
     client = NewAClient(str(tmp_path / "gate.sqlite3"), uuid=f"gate-{uuid4()}")
-    assert not await neonize_gate._in_table(client)
-    task = await neonize_gate.start(client)
-    assert await neonize_gate._in_table(client)
-    await neonize_gate.stop(client)
-    assert not await neonize_gate._in_table(client)
-    await neonize_gate.stop(client)
+    assert not await gate._in_table(client)
+    task = await gate.start(client)
+    assert await gate._in_table(client)
+    await gate.stop(client)
+    assert not await gate._in_table(client)
+    await gate.stop(client)
     await asyncio.wait({task}, timeout=10)
     assert task.done()  # Neonize() has returned: offline its dial failed (an error), or the stop ended it
     task.exception()

@@ -11,7 +11,8 @@ from zaphub_contracts.sessions import DesiredSession, Lease
 from zaphub_contracts.streams import HOSTS_BUCKET, LEASES_BUCKET, SENT_BUCKET, SESSIONS_BUCKET
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.kv_watch import KvMirror
-from zaphub_runtime.metrics import MetricsServer, start_metrics_server
+from zaphub_runtime.lifecycle import Lifecycle
+from zaphub_runtime.metrics import start_metrics_server
 from zaphub_session_host import metrics
 from zaphub_session_host.auth_store import (
     AuthSaver,
@@ -21,8 +22,8 @@ from zaphub_session_host.auth_store import (
     S3AuthStore,
     auth_key_ring,
 )
-from zaphub_session_host.emitter import Emitter
-from zaphub_session_host.handlers import HostHandlers
+from zaphub_session_host.event_publisher import EventPublisher
+from zaphub_session_host.handlers import AfterReply, AnyHostHandler, HostHandlers
 from zaphub_session_host.leases import Leases
 from zaphub_session_host.reconciler import Reconciler
 from zaphub_session_host.registry import Registry
@@ -65,7 +66,13 @@ def make_transport(settings: HostSettings) -> Transport:
 
 
 class SessionHost:
-    """One session-host process: many sessions, one NATS connection."""
+    """One session-host process: many sessions, one NATS connection.
+
+    `start` opens the collaborators in order, each registering its close in a `Lifecycle`, so a start
+    that fails half-way closes what it had opened. `stop` drains by closing in reverse: stop claiming
+    (the reconciler's loop ends), unsubscribe `host.any`, stop the sessions here, save their auth_data
+    and release their leases, then close the rest. A failing step is logged and the others still run.
+    """
 
     def __init__(
         self, settings: HostSettings, transport: Transport | None = None, auth_store: AuthStore | None = None
@@ -75,80 +82,17 @@ class SessionHost:
         self.source = f"/zaphub/session-host/{self.host_id}"
         self.transport = transport or make_transport(settings)
         self.auth_store = auth_store
-        self._any_sub: Subscription | None = None
-        self._bus: Bus | None = None
-        self._reconciler: Reconciler | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._mirrors: list[KvMirror[DesiredSession] | KvMirror[Lease]] = []
-        self._emitter: Emitter | None = None
-        self._saver: AuthSaver | None = None
-        self._registry: Registry | None = None
         self.sessions: Sessions | None = None
         self.stopped = False
-        self._metrics: MetricsServer | None = None
+        self._running: contextlib.AsyncExitStack | None = None
 
-    async def start(self) -> None:
-        await self.transport.start()  # fails fast with the fix when the transport cannot run here
-        if self.auth_store is None:
-            self.auth_store = await asyncio.to_thread(make_auth_store, self.settings)
-        await self.auth_store.ping()
-        bus = self._bus = await Bus.connect(
-            self.settings.nats_url,
-            name=f"zaphub-session-host {self.host_id}",
-            source=self.source,
-            replicas=self.settings.stream_replicas,
-        )
-        await bus.ensure_streams()
-        desired_kv = await bus.kv(SESSIONS_BUCKET)
-        leases_kv = await bus.kv(LEASES_BUCKET)
-        hosts_kv = await bus.kv(HOSTS_BUCKET)
-        sent_kv = await bus.kv(SENT_BUCKET)
-
-        emitter = self._emitter = Emitter(bus)
-        saver = self._saver = AuthSaver(self.auth_store)
-        emitter.start()
-        saver.start()
-        ttl = self.settings.lease_ttl
-        leases = Leases(bus.js, leases_kv, self.host_id, ttl)
-        registry = self._registry = Registry(
-            bus.js, hosts_kv, self.host_id, self.transport.name, self.settings.max_concurrent_sessions, ttl
-        )
-        desired: KvMirror[DesiredSession] = KvMirror(desired_kv, DesiredSession)
-        leased: KvMirror[Lease] = KvMirror(leases_kv, Lease)
-        for mirror in (desired, leased):
-            await mirror.start()
-            self._mirrors.append(mirror)
-        await registry.start()
-
-        reconciler: Reconciler
-        handlers: HostHandlers
-        ctx = HostContext(
-            host_id=self.host_id,
-            source=self.source,
-            nc=bus.nc,
-            transport=self.transport,
-            auth=saver,
-            emitter=emitter,
-            sent_log=SentLog(sent_kv),
-            serve=lambda runner, msg: handlers.serve(runner, msg),
-        )
-        self.sessions = sessions = Sessions(ctx)
-        handlers = HostHandlers(
-            self.host_id,
-            lambda sid, why, handover: reconciler.stop_by_request(sid, why, handover),
-            sessions,
-            saver,
-        )
-        reconciler = self._reconciler = Reconciler(
-            self.settings, self.host_id, sessions, leases, registry, desired, leased
-        )
-        self._any_sub = await bus.nc.subscribe(
-            subjects.host_any("*"), queue=subjects.HOST_ANY_QUEUE, cb=handlers.serve_any
-        )
-        await reconciler.heartbeat()
-        self._task = asyncio.create_task(reconciler.run(), name="reconciler")
-        metrics.COLLECTOR.watch(self.host_id, sessions, saver, registry)
-        self._metrics = start_metrics_server(self.settings.metrics_port)
+    async def start(self, stop: asyncio.Event | None = None) -> None:
+        """Open everything and start the reconciler; `stop`, when given, is set if it dies."""
+        life = Lifecycle("session-host", stop, task_grace=self.settings.drain_timeout)
+        async with contextlib.AsyncExitStack() as opening:  # unwinds what was opened if a step fails
+            await opening.enter_async_context(life)
+            await self._open(life)
+            self._running = opening.pop_all()
         log.info(
             "session-host started",
             extra={
@@ -160,45 +104,105 @@ class SessionHost:
             },
         )
 
+    async def _open(self, life: Lifecycle) -> None:
+        settings, timeout = self.settings, self.settings.drain_timeout
+        await self.transport.start()  # fails fast with the fix when the transport cannot run here
+        life.on_close(self.transport.close, "transport")
+        if self.auth_store is None:
+            self.auth_store = await asyncio.to_thread(make_auth_store, settings)
+        await self.auth_store.ping()
+        bus = await Bus.connect(
+            settings.nats_url,
+            name=f"zaphub-session-host {self.host_id}",
+            source=self.source,
+            replicas=settings.stream_replicas,
+        )
+        life.on_close(bus.close, "bus")
+        await bus.ensure_streams()
+        desired_kv = await bus.kv(SESSIONS_BUCKET)
+        leases_kv = await bus.kv(LEASES_BUCKET)
+        hosts_kv = await bus.kv(HOSTS_BUCKET)
+        sent_kv = await bus.kv(SENT_BUCKET)
+
+        capacity, ttl = settings.max_concurrent_sessions, settings.lease_ttl
+        registry = Registry(bus.js, hosts_kv, self.host_id, self.transport.name, capacity, ttl)
+        await registry.start()
+        life.on_close(registry.stop, "registry")
+        desired: KvMirror[DesiredSession] = KvMirror(desired_kv, DesiredSession)
+        leased: KvMirror[Lease] = KvMirror(leases_kv, Lease)
+        for mirror in (desired, leased):
+            await mirror.start()
+            life.on_close(mirror.stop, mirror.name)
+        publisher = EventPublisher(bus)
+        publisher.start()
+        life.on_close(lambda: publisher.close(timeout), "event publisher")
+        saver = AuthSaver(self.auth_store)
+        saver.start()
+        life.on_close(lambda: saver.close(timeout), "auth saver")
+
+        after_reply = AfterReply()
+        ctx = HostContext(
+            host_id=self.host_id,
+            source=self.source,
+            nc=bus.nc,
+            transport=self.transport,
+            auth=saver,
+            publisher=publisher,
+            sent_log=SentLog(sent_kv),
+            requests=HostHandlers(after_reply),
+        )
+        self.sessions = sessions = Sessions(ctx)
+        leases = Leases(bus.js, leases_kv, self.host_id, ttl)
+        reconciler = Reconciler(settings, self.host_id, sessions, leases, registry, desired, leased)
+        after_reply.stop_with(reconciler)  # built on the sessions whose runners call the handlers
+
+        metrics.COLLECTOR.watch(self.host_id, sessions, saver, registry)
+        life.on_close(lambda: metrics.COLLECTOR.unwatch(self.host_id), "metrics")
+        server = start_metrics_server(settings.metrics_port)
+        if server is not None:
+            life.on_close(server.close, "metrics server")
+        # Runs once the reconciler's loop has ended: nothing claims any more.
+        life.on_close(lambda: self._drain(reconciler), "drain")
+        any_host = AnyHostHandler(self.host_id, sessions, saver, after_reply)
+        any_sub = await bus.nc.subscribe(
+            subjects.host_any("*"), queue=subjects.HOST_ANY_QUEUE, cb=any_host.serve
+        )
+        life.on_close(lambda: _unsubscribe(any_sub), "host.any subscription")
+        await reconciler.heartbeat()
+        life.spawn(reconciler.run(life.stop), "reconciler")
+
+    async def _drain(self, reconciler: Reconciler) -> None:
+        try:
+            await asyncio.wait_for(reconciler.drain(), self.settings.drain_timeout)
+        except TimeoutError:
+            log.error("drain timed out; remaining leases expire by TTL")
+
     async def stop(self) -> None:
-        """Drain: stop claiming, save auth_data, release leases, unsubscribe, close."""
+        """Drain and close; raises `BackgroundTaskDied` if the reconciler had died."""
         if self.stopped:
             return
         self.stopped = True
-        timeout = self.settings.drain_timeout
-        if self._reconciler is not None and self._task is not None:
-            self._reconciler.halt()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout)
-            except TimeoutError:
-                self._task.cancel()
-        if self._any_sub is not None:
-            with contextlib.suppress(Exception):  # the connection may be gone already
-                await self._any_sub.unsubscribe()
-        if self._reconciler is not None:
-            try:
-                await asyncio.wait_for(self._reconciler.drain(), timeout)
-            except TimeoutError:
-                log.error("drain timed out; remaining leases expire by TTL")
-        if self._saver is not None:
-            await self._saver.close(timeout)
-        if self._emitter is not None:
-            await self._emitter.close(timeout)
-        for mirror in self._mirrors:
-            await mirror.stop()
-        if self._registry is not None:
-            await self._registry.stop()
-        metrics.COLLECTOR.unwatch(self.host_id)
-        if self._metrics is not None:
-            self._metrics.close()
-        await self.transport.close()
-        if self._bus is not None:
-            await self._bus.close()
-        log.info("session-host stopped", extra={"fields": {"host_id": self.host_id}})
+        running, self._running = self._running, None
+        try:
+            if running is not None:
+                await running.aclose()
+        finally:
+            log.info("session-host stopped", extra={"fields": {"host_id": self.host_id}})
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.start()
+        """Serve until `stop` is set (by a signal, or by the reconciler's death), then drain."""
+        await self.start(stop)
         try:
             await stop.wait()
         finally:
             await self.stop()
+
+
+async def _unsubscribe(sub: Subscription) -> None:
+    with contextlib.suppress(Exception):  # the connection may be gone already
+        await sub.unsubscribe()
+
+
+async def run(settings: HostSettings, stop: asyncio.Event) -> None:
+    """The session-host service, for `zaphub_runtime.service.serve`."""
+    await SessionHost(settings).run(stop)

@@ -1,5 +1,5 @@
 """Work handed over without waiting and done in order by one background task: the base of the
-event emitter and the auth_data saver."""
+event publisher and the auth_data saver."""
 
 import asyncio
 import logging

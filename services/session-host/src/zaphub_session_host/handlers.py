@@ -1,7 +1,8 @@
 """Host request/reply endpoints: decode the contract payload, call the session's runner, answer `HostOk`
-or `HostError`. Transport errors become failure reasons here and nowhere else.
+or `HostError`. Errors become failure reasons in `failure` and nowhere else.
 
-- `zaphub.v1.host.<session_id>.<op>`: served by the session's lease owner only.
+- `zaphub.v1.host.<session_id>.<op>`: served by the session's lease owner only. Each op is one entry
+  of `OPS` and one handler; `send`, a run of commands with a span and a result each, is `_send`.
 - `zaphub.v1.host.any.delete`: served by any one live host (queue group), for a session no host runs:
   the dispatcher asks it when the owner's subject has no responder, so a deleted session's
   auth_data is deleted even when nobody holds the session.
@@ -10,9 +11,10 @@ or `HostError`. Transport errors become failure reasons here and nowhere else.
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
 from nats.aio.msg import Msg
@@ -88,79 +90,161 @@ def failure(exc: Exception) -> HostError:
     return HostError(reason=reason, detail=str(exc)[:1000])
 
 
-def _owned(runner: SessionRunner, tenant_id: UUID, session_id: UUID) -> None:
-    if tenant_id != runner.tenant_id or session_id != runner.session_id:
-        raise SessionNotFound(f"session {session_id} of tenant {tenant_id} is not served here")
+class Addressed(Protocol):
+    """A request body naming its session."""
+
+    @property
+    def tenant_id(self) -> UUID: ...
+
+    @property
+    def session_id(self) -> UUID: ...
 
 
-StopSession = Callable[[UUID, str, bool], Coroutine[Any, Any, None]]  # (session, reason, handover)
+def _owned(runner: SessionRunner, request: Addressed) -> None:
+    if request.tenant_id != runner.tenant_id or request.session_id != runner.session_id:
+        raise SessionNotFound(
+            f"session {request.session_id} of tenant {request.tenant_id} is not served here"
+        )
+
+
+def _ok(runner: SessionRunner, code: str | None = None) -> HostOk:
+    return HostOk(host_id=runner.ctx.host_id, code=code)
+
+
+# The ops: each decodes its body, checks it names the runner's session, and acts.
+
+
+async def _pair_code(runner: SessionRunner, data: bytes) -> HostOk:
+    req = decode(PairCodeRequest, data)
+    _owned(runner, req)
+    match = PHONE.match(req.phone.replace(" ", "").replace("-", ""))
+    if match is None:
+        raise InvalidRequest("phone must be 8 to 15 digits, E.164 without formatting")
+    return _ok(runner, code=await runner.pair_code(match.group(1)))
+
+
+async def _fault(runner: SessionRunner, data: bytes) -> HostOk:
+    fault = decode(InjectFault, data)
+    _owned(runner, fault)
+    await runner.inject_fault(fault)
+    return _ok(runner)
+
+
+async def _logout(runner: SessionRunner, data: bytes) -> HostOk:
+    _owned(runner, decode(SessionControl, data))
+    await runner.logout()
+    return _ok(runner)
+
+
+async def _restart(runner: SessionRunner, data: bytes) -> HostOk:
+    _owned(runner, decode(SessionControl, data))
+    await runner.restart()
+    return _ok(runner)
+
+
+async def _stop(runner: SessionRunner, data: bytes) -> HostOk:
+    _owned(runner, decode(SessionControl, data))
+    return _ok(runner)  # the stop itself follows the reply (then_stop)
+
+
+async def _delete(runner: SessionRunner, data: bytes) -> HostOk:
+    _owned(runner, decode(SessionControl, data))
+    await runner.delete_auth()  # before the reply: an acknowledged delete is done; the stop follows
+    return _ok(runner)
+
+
+@dataclass(frozen=True, slots=True)
+class ThenStop:
+    """Stop the session here once the reply is out."""
+
+    reason: str
+    handover: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """How one host op is served: `handle` answers it, `then_stop` follows an ok reply."""
+
+    handle: Callable[[SessionRunner, bytes], Awaitable[HostOk]]
+    then_stop: ThenStop | None = None
+
+
+DELETED = ThenStop("session deleted", handover=False)
+
+OPS: dict[str, Op] = {
+    HostOp.PAIR_CODE: Op(_pair_code),
+    HostOp.FAULT: Op(_fault),
+    HostOp.LOGOUT: Op(_logout),
+    HostOp.RESTART: Op(_restart),
+    HostOp.STOP: Op(_stop, ThenStop("stopped by request", handover=True)),
+    HostOp.DELETE: Op(_delete, DELETED),
+}
+
+
+class SessionStopper(Protocol):
+    """Stops a session here and gives its lease up (the reconciler)."""
+
+    async def stop_by_request(self, session_id: UUID, reason: str, handover: bool) -> None: ...
+
+
+class AfterReply:
+    """Stops sessions once their reply is out: stopping drains the session's subscription, so it runs
+    after the reply, outside the subscription's callback."""
+
+    def __init__(self) -> None:
+        self._stopper: SessionStopper | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def stop_with(self, stopper: SessionStopper) -> None:
+        """Set once the reconciler is built (on the sessions whose runners call the handlers)."""
+        self._stopper = stopper
+
+    def stop(self, session_id: UUID, then: ThenStop) -> None:
+        if self._stopper is None:
+            raise RuntimeError("AfterReply.stop_with() was not called")
+        task = asyncio.create_task(self._stopper.stop_by_request(session_id, then.reason, then.handover))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
 class HostHandlers:
-    def __init__(self, host_id: str, stop_session: StopSession, sessions: Sessions, auth: AuthSaver) -> None:
-        self.host_id = host_id
-        self.stop_session = stop_session
-        self.sessions = sessions
-        self.auth = auth
-        self._background: set[asyncio.Task[None]] = set()
+    """The session's own subject, `host.<session_id>.<op>`, served by the runner of the session."""
 
-    async def serve_any(self, msg: Msg) -> None:
-        """`host.any.<op>`: only `delete`, of a session that may run nowhere."""
-        reply: BaseModel
-        try:
-            if msg.subject.rsplit(".", 1)[-1] != HostOp.DELETE:
-                raise InvalidRequest("only delete is served on host.any")
-            ctl = decode(SessionControl, msg.data)
-            runner = self.sessions.get(ctl.session_id)
-            if runner is not None:  # it started here since the dispatcher asked its owner
-                _owned(runner, ctl.tenant_id, ctl.session_id)
-                await runner.delete_auth()
-                self._after_reply(runner.session_id, "session deleted", handover=False)
-            else:
-                self.auth.put(ctl.tenant_id, ctl.session_id, None)
-                await self.auth.flush()
-            reply = HostOk(host_id=self.host_id)
-        except Exception as exc:
-            reply = failure(exc)
-        await self._respond(msg, reply)
-
-    def _after_reply(self, session_id: UUID, reason: str, handover: bool) -> None:
-        # Stopping drains the session's subscription, so it runs after the reply, outside its callback.
-        task = asyncio.create_task(self.stop_session(session_id, reason, handover))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    def __init__(self, after_reply: AfterReply) -> None:
+        self.after_reply = after_reply
 
     async def serve(self, runner: SessionRunner, msg: Msg) -> None:
-        op_token = msg.subject.rsplit(".", 1)[-1]
-        if op_token == HostOp.SEND:
-            await self._respond(msg, await self._send(runner, msg))
+        name = msg.subject.rsplit(".", 1)[-1]
+        if name == HostOp.SEND:
+            await _respond(msg, await self._send(runner, msg))
             return
-        with self._span(op_token, runner, msg.subject, extract_context(msg.headers)) as span:
+        with _span(name, runner, msg.subject, extract_context(msg.headers)) as span:
+            op = OPS.get(name)
             reply: HostOk | HostError
             try:
-                reply = await self._handle(runner, op_token, msg.data)
+                if op is None:
+                    raise InvalidRequest(f"unknown host op {name!r}")
+                reply = await op.handle(runner, msg.data)
             except Exception as exc:
                 reply = failure(exc)
                 span.set_attribute("zaphub.failure_reason", reply.reason.value)
-            await self._respond(msg, reply)
-            if isinstance(reply, HostOk):
-                if op_token == HostOp.STOP:
-                    self._after_reply(runner.session_id, "stopped by request", handover=True)
-                elif op_token == HostOp.DELETE:
-                    self._after_reply(runner.session_id, "session deleted", handover=False)
+            await _respond(msg, reply)
+            if isinstance(reply, HostOk) and op is not None and op.then_stop is not None:
+                self.after_reply.stop(runner.session_id, op.then_stop)
 
     async def _send(self, runner: SessionRunner, msg: Msg) -> SendRunReply:
         """A run of the session's send commands; each gets its own span, in its own send's trace."""
+        host_id = runner.ctx.host_id
         try:
             run = decode(SendRun, msg.data)
-            _owned(runner, run.tenant_id, run.session_id)
+            _owned(runner, run)
             for cmd in run.commands:
-                _owned(runner, cmd.tenant_id, cmd.session_id)
+                _owned(runner, cmd)
         except Exception as exc:
-            with self._span(HostOp.SEND, runner, msg.subject, extract_context(msg.headers)) as span:
+            with _span(HostOp.SEND, runner, msg.subject, extract_context(msg.headers)) as span:
                 refused = failure(exc)
                 span.set_attribute("zaphub.failure_reason", refused.reason.value)
-            metrics.count_send(self.host_id, refused)
+            metrics.count_send(host_id, refused)
             return SendRunReply(results=[refused])
 
         refusal: HostError | None = None
@@ -171,7 +255,7 @@ class HostHandlers:
             # Without traceparents, the request's own headers; an empty one: a command not traced.
             carrier = {"traceparent": run.traceparents[i]} if run.traceparents else msg.headers
             message = {"zaphub.message_id": str(run.commands[i].message_id)}
-            with self._span(HostOp.SEND, runner, msg.subject, extract_context(carrier), message) as span:
+            with _span(HostOp.SEND, runner, msg.subject, extract_context(carrier), message) as span:
                 try:
                     yield
                 except Exception as exc:
@@ -186,67 +270,63 @@ class HostHandlers:
         elif error is not None:  # the last went out and could not be recorded: nothing left to stop
             log.warning("a send was not recorded", extra={"fields": {"error": repr(error)}})
         for result in results:
-            metrics.count_send(self.host_id, result)
+            metrics.count_send(host_id, result)
         return SendRunReply(results=results)
 
-    @staticmethod
-    def _span(
-        op: str,
-        runner: SessionRunner,
-        subject: str,
-        parent: Context,
-        attributes: dict[str, str] | None = None,
-    ) -> AbstractContextManager[trace.Span]:
-        return tracer.start_as_current_span(
-            f"{op} process",
-            context=parent,
-            kind=trace.SpanKind.SERVER,
-            attributes={
-                "messaging.system": "nats",
-                "messaging.operation.type": "process",
-                "messaging.destination.name": subject,
-                "zaphub.session_id": str(runner.session_id),
-                **(attributes or {}),
-            },
-        )
 
-    async def _respond(self, msg: Msg, reply: BaseModel) -> None:
-        if msg.reply:
-            try:
-                await msg.respond(encode(reply))
-            except NatsError as exc:
-                log.warning("host reply failed", extra={"fields": {"error": repr(exc)}})
+class AnyHostHandler:
+    """`host.any.<op>`: only `delete`, of a session that may run nowhere."""
 
-    async def _handle(self, runner: SessionRunner, op_token: str, data: bytes) -> HostOk:
+    def __init__(self, host_id: str, sessions: Sessions, auth: AuthSaver, after_reply: AfterReply) -> None:
+        self.host_id = host_id
+        self.sessions = sessions
+        self.auth = auth
+        self.after_reply = after_reply
+
+    async def serve(self, msg: Msg) -> None:
+        reply: BaseModel
         try:
-            op = HostOp(op_token)
-        except ValueError:
-            raise InvalidRequest(f"unknown host op {op_token!r}") from None
-        ok = HostOk(host_id=self.host_id)
-        match op:
-            case HostOp.PAIR_CODE:
-                req = decode(PairCodeRequest, data)
-                _owned(runner, req.tenant_id, req.session_id)
-                match = PHONE.match(req.phone.replace(" ", "").replace("-", ""))
-                if match is None:
-                    raise InvalidRequest("phone must be 8 to 15 digits, E.164 without formatting")
-                return ok.model_copy(update={"code": await runner.pair_code(match.group(1))})
-            case HostOp.FAULT:
-                fault = decode(InjectFault, data)
-                _owned(runner, fault.tenant_id, fault.session_id)
-                await runner.inject_fault(fault)
-                return ok
-        ctl = decode(SessionControl, data)
-        _owned(runner, ctl.tenant_id, ctl.session_id)
-        match op:
-            case HostOp.LOGOUT:
-                await runner.logout()
-            case HostOp.RESTART:
-                await runner.restart()
-            case HostOp.STOP:
-                pass  # done by serve() once the reply is out
-            case HostOp.DELETE:
-                await (
-                    runner.delete_auth()
-                )  # before the reply: an acknowledged delete is done; the stop follows
-        return ok
+            if msg.subject.rsplit(".", 1)[-1] != HostOp.DELETE:
+                raise InvalidRequest("only delete is served on host.any")
+            ctl = decode(SessionControl, msg.data)
+            runner = self.sessions.get(ctl.session_id)
+            if runner is not None:  # it started here since the dispatcher asked its owner
+                _owned(runner, ctl)
+                await runner.delete_auth()
+                self.after_reply.stop(runner.session_id, DELETED)
+            else:
+                self.auth.put(ctl.tenant_id, ctl.session_id, None)
+                await self.auth.flush()
+            reply = HostOk(host_id=self.host_id)
+        except Exception as exc:
+            reply = failure(exc)
+        await _respond(msg, reply)
+
+
+def _span(
+    op: str,
+    runner: SessionRunner,
+    subject: str,
+    parent: Context,
+    attributes: dict[str, str] | None = None,
+) -> AbstractContextManager[trace.Span]:
+    return tracer.start_as_current_span(
+        f"{op} process",
+        context=parent,
+        kind=trace.SpanKind.SERVER,
+        attributes={
+            "messaging.system": "nats",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": subject,
+            "zaphub.session_id": str(runner.session_id),
+            **(attributes or {}),
+        },
+    )
+
+
+async def _respond(msg: Msg, reply: BaseModel) -> None:
+    if msg.reply:
+        try:
+            await msg.respond(encode(reply))
+        except NatsError as exc:
+            log.warning("host reply failed", extra={"fields": {"error": repr(exc)}})

@@ -65,12 +65,11 @@ class Reconciler:
         self._last_load = 0
         self._last_save = time.monotonic()
         self._waiting = 0  # desired sessions nobody holds while we are full, as last logged
-        self._halt = asyncio.Event()
 
-    async def run(self) -> None:
-        """Pass after pass until `halt()`; a pass in progress is finished, never cancelled halfway
+    async def run(self, stop: asyncio.Event) -> None:
+        """Pass after pass until `stop` is set; a pass in progress is finished, never cancelled halfway
         (nats-py swallows cancellation in places, and a half-done stop would leak a subscription)."""
-        while not self._halt.is_set():
+        while not stop.is_set():
             started = time.monotonic()
             try:
                 await self.tick()
@@ -78,10 +77,7 @@ class Reconciler:
                 log.exception("reconcile pass failed")
             pause = max(0.0, self.settings.reconcile_interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._halt.wait(), pause)
-
-    def halt(self) -> None:
-        self._halt.set()
+                await asyncio.wait_for(stop.wait(), pause)
 
     async def tick(self) -> None:
         now = time.monotonic()

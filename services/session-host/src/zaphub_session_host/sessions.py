@@ -1,20 +1,20 @@
 """The per-session runner and this host's table of them.
 
 A `SessionRunner` owns one transport connection, drives the session's state machine from the
-connection's callbacks, turns what happens into contract events, and serves the session's host
-request subject while this host holds the lease.
+connection's callbacks (what they mean as contract events is session_events.py), and serves the
+session's host request subject while this host holds the lease.
 """
 
 import asyncio
 import logging
 import time
-from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-from uuid import UUID, uuid4, uuid5
+from typing import Protocol
+from uuid import UUID
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -23,34 +23,13 @@ from nats.errors import Error as NatsError
 
 from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
-from zaphub_contracts.events import (
-    EVENT_NAMESPACE,
-    EventBase,
-    EventData,
-    MessageDelivered,
-    MessageRead,
-    MessageReceiptData,
-    MessageReceived,
-    MessageReceivedData,
-    SessionConnected,
-    SessionConnectedData,
-    SessionDisconnected,
-    SessionDisconnectedData,
-    SessionFailed,
-    SessionFailedData,
-    SessionLoggedOut,
-    SessionLoggedOutData,
-    SessionPairCode,
-    SessionPairCodeData,
-    SessionQr,
-    SessionQrData,
-)
 from zaphub_contracts.host import HostOk, InjectFault
 from zaphub_contracts.sessions import HandedOver, whatsapp_message_id
 from zaphub_contracts.statuses import SessionStatus
 from zaphub_session_host.auth_store import AuthDataRefused, AuthSaver
-from zaphub_session_host.emitter import Emitter
+from zaphub_session_host.event_publisher import EventPublisher
 from zaphub_session_host.sent_log import SentLog
+from zaphub_session_host.session_events import RecentSends, SessionEvents
 from zaphub_session_host.state import InvalidTransition, SessionEvent, SessionMachine
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
@@ -60,14 +39,18 @@ from zaphub_session_host.transport.base import (
     LoggedOut,
     NotConnected,
     Receipt,
-    ReceiptKind,
     Transport,
 )
 
 log = logging.getLogger(__name__)
 
-RECENT_SENDS = 100_000  # WhatsApp id -> ZapHub id, so receipts carry the message id
 DRAIN_REQUESTS_TIMEOUT = 5.0
+
+
+class RequestHandler(Protocol):
+    """Answers the requests on a session's own subject (handlers.py)."""
+
+    async def serve(self, runner: "SessionRunner", msg: Msg) -> None: ...
 
 
 @dataclass
@@ -79,15 +62,10 @@ class HostContext:
     nc: Client
     transport: Transport
     auth: AuthSaver
-    emitter: Emitter
+    publisher: EventPublisher
     sent_log: SentLog
-    serve: Callable[["SessionRunner", Msg], Awaitable[None]]
-    recent_sends: OrderedDict[str, UUID] = field(default_factory=OrderedDict)
-
-    def remember_send(self, whatsapp_id: str, message_id: UUID) -> None:
-        self.recent_sends[whatsapp_id] = message_id
-        if len(self.recent_sends) > RECENT_SENDS:
-            self.recent_sends.popitem(last=False)
+    requests: "RequestHandler"
+    recent_sends: RecentSends = field(default_factory=RecentSends)
 
 
 class SessionRunner:
@@ -95,6 +73,7 @@ class SessionRunner:
         "connection",
         "ctx",
         "deleted",
+        "events",
         "identity",
         "machine",
         "refused",
@@ -109,6 +88,7 @@ class SessionRunner:
         self.tenant_id = tenant_id
         self.session_id = session_id
         self.machine = SessionMachine()
+        self.events = SessionEvents(ctx.publisher, ctx.source, ctx.recent_sends, tenant_id, session_id)
         self.connection: Connection | None = None
         self.identity: Identity | None = None
         self.send_lock = asyncio.Lock()
@@ -142,7 +122,7 @@ class SessionRunner:
         await self.connection.connect()
 
     async def _on_request(self, msg: Msg) -> None:
-        await self.ctx.serve(self, msg)
+        await self.ctx.requests.serve(self, msg)
 
     async def stop(self, reason: str, *, lost: bool = False, handover: bool = False) -> None:
         """Stop here. `lost`: the lease is gone, cut at once and write nothing. Otherwise finish the
@@ -167,7 +147,7 @@ class SessionRunner:
         if lost:
             return
         if self._move(SessionEvent.CLOSED) and self.status is SessionStatus.DISCONNECTED:
-            self._emit(SessionDisconnected, SessionDisconnectedData(reason=reason, will_reconnect=handover))
+            self.events.disconnected(reason, will_reconnect=handover)
 
     # Operations served by handlers.py.
 
@@ -215,10 +195,10 @@ class SessionRunner:
         if not self.machine.can_send:
             raise NotConnected(f"the session is {self.status.value}")
         connection = self._require_connection()
-        whatsapp_id = await connection.send(
+        whatsapp_id = await connection.messages.send(
             cmd.to, cmd.content, whatsapp_message_id(cmd.message_id), cmd.message_id
         )
-        self.ctx.remember_send(whatsapp_id, cmd.message_id)
+        self.ctx.recent_sends.remember(whatsapp_id, cmd.message_id)
         return HandedOver(
             message_id=cmd.message_id,
             whatsapp_id=whatsapp_id,
@@ -272,11 +252,7 @@ class SessionRunner:
         if not self.machine.can_pair:
             raise AlreadyPaired(f"the session is {self.status.value}; only an unpaired session can pair")
         code = await self._require_connection().pair_phone(phone)
-        self._emit(
-            SessionPairCode,
-            SessionPairCodeData(code=code, phone=phone),
-            event_id=EventBase.derive_id(self.session_id, "pair_code", code),
-        )
+        self.events.pair_code(code, phone)
         return code
 
     async def inject_fault(self, fault: InjectFault) -> None:
@@ -286,71 +262,36 @@ class SessionRunner:
 
     def on_qr(self, qr: str, expires_at: datetime) -> None:
         if self._move(SessionEvent.QR_SHOWN):
-            self._emit(
-                SessionQr,
-                SessionQrData(qr=qr, expires_at=expires_at),
-                event_id=EventBase.derive_id(self.session_id, "qr", qr),
-            )
+            self.events.qr(qr, expires_at)
 
     def on_connected(self, identity: Identity) -> None:
         if self._move(SessionEvent.CONNECTED):
             self.identity = identity
-            self._emit(
-                SessionConnected,
-                SessionConnectedData(
-                    jid=identity.jid, lid=identity.lid, push_name=identity.push_name, host_id=self.ctx.host_id
-                ),
-            )
+            self.events.connected(identity, self.ctx.host_id)
 
     def on_disconnected(self, reason: str, will_reconnect: bool) -> None:
         if self._move(SessionEvent.CONNECTION_LOST):
-            data = SessionDisconnectedData(reason=reason, will_reconnect=will_reconnect)
-            self._emit(SessionDisconnected, data)
+            self.events.disconnected(reason, will_reconnect)
 
     def on_logged_out(self, reason: str) -> None:
         self.ctx.auth.put(self.tenant_id, self.session_id, None)
         if self._move(SessionEvent.LOGGED_OUT):
             self.identity = None
-            self._emit(SessionLoggedOut, SessionLoggedOutData(reason=reason))
+            self.events.logged_out(reason)
 
     def on_failed(self, reason: str, detail: str = "") -> None:
         if self._move(SessionEvent.FAILED):
-            self._emit(SessionFailed, SessionFailedData(reason=reason, detail=detail))
+            self.events.failed(reason, detail)
 
     def on_auth_changed(self, auth_data: bytes | None) -> None:
         if not self.deleted:
             self.ctx.auth.put(self.tenant_id, self.session_id, auth_data)
 
     def on_message(self, message: InboundMessage) -> None:
-        message_id = uuid5(EVENT_NAMESPACE, f"received/{self.session_id}/{message.whatsapp_id}")
-        self._emit(
-            MessageReceived,
-            MessageReceivedData(
-                message_id=message_id,
-                whatsapp_id=message.whatsapp_id,
-                chat=message.chat,
-                sender=message.sender,
-                sender_lid=message.sender_lid,
-                push_name=message.push_name,
-                is_group=message.is_group,
-                sent_at=message.sent_at,
-                content=message.content,
-            ),
-            event_id=EventBase.derive_id(self.session_id, message.whatsapp_id, "received"),
-            subject=f"messages/{message_id}",
-        )
+        self.events.message(message)
 
     def on_receipt(self, receipt: Receipt) -> None:
-        message_id = self.ctx.recent_sends.get(receipt.whatsapp_id)
-        cls: type[EventBase] = MessageDelivered if receipt.kind is ReceiptKind.DELIVERED else MessageRead
-        self._emit(
-            cls,
-            MessageReceiptData(
-                message_id=message_id, whatsapp_id=receipt.whatsapp_id, chat=receipt.chat, at=receipt.at
-            ),
-            event_id=EventBase.derive_id(self.session_id, receipt.whatsapp_id, receipt.kind.value),
-            subject=f"messages/{message_id}" if message_id else None,
-        )
+        self.events.receipt(receipt)
 
     def _move(self, event: SessionEvent) -> bool:
         try:
@@ -372,24 +313,6 @@ class SessionRunner:
                 },
             )
         return True
-
-    def _emit(
-        self,
-        cls: type[EventBase],
-        data: EventData,
-        event_id: UUID | None = None,
-        subject: str | None = None,
-    ) -> None:
-        fields: dict[str, Any] = {
-            "id": event_id or uuid4(),
-            "source": self.ctx.source,
-            "time": datetime.now(UTC),
-            "tenantid": self.tenant_id,
-            "sessionid": self.session_id,
-            "subject": subject or f"sessions/{self.session_id}",
-            "data": data,
-        }
-        self.ctx.emitter.emit(cls(**fields))
 
 
 class Sessions:

@@ -1,12 +1,11 @@
 """Typed settings of the session-host, read once from `ZAPHUB_*` environment variables."""
 
-import os
 import re
-import socket
 from enum import StrEnum
 
 from pydantic import AliasChoices, Field, SecretStr
 
+from zaphub_runtime.lifecycle import instance_id
 from zaphub_runtime.settings import CommonSettings
 
 
@@ -33,7 +32,7 @@ class HostSettings(CommonSettings):
     )
     sim_autopair: bool = Field(default=True, description="sim: pair a new session by itself after a QR")
     sim_pair_delay: float = Field(default=2.0, ge=0.0, description="sim: seconds from first QR to pairing")
-    sim_faults: str = Field(default="", description="sim: fault spec, see transport/sim.py")
+    sim_faults: str = Field(default="", description="sim: fault spec, see transport/sim/faults.py")
     # Whole seconds: the server's per-message TTL has one-second resolution.
     lease_ttl: float = Field(
         default=6.0, ge=2.0, description="Seconds a lease or heartbeat outlives its host"
@@ -66,5 +65,4 @@ class HostSettings(CommonSettings):
 
     def host_id(self) -> str:
         """This replica's name: `instance_id`, else `<hostname>-<pid>`, in KV-key-safe characters."""
-        raw = self.instance_id or f"{socket.gethostname()}-{os.getpid()}"
-        return re.sub(r"[^-_=a-zA-Z0-9]", "-", raw)
+        return re.sub(r"[^-_=a-zA-Z0-9]", "-", instance_id(self))

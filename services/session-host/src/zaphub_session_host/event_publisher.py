@@ -18,9 +18,11 @@ BATCH = 256
 RETRY_AFTER = 0.5
 
 
-class Emitter(BackgroundWriter):
+class EventPublisher(BackgroundWriter):
+    """`emit` queues an event and returns; one task publishes the queue in order."""
+
     def __init__(self, bus: Bus) -> None:
-        super().__init__("event-emitter")
+        super().__init__("event-publisher")
         self.bus = bus
         self._queue: deque[EventBase] = deque()
         self.published = 0

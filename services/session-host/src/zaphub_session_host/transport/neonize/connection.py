@@ -1,43 +1,25 @@
-"""Real WhatsApp through neonize (whatsmeow): one `NewAClient` per session, many in one process.
+"""One session's neonize client (`NewAClient`): connecting, reconnecting, pairing, logging out and the
+auth_data snapshots of its store, with whatsmeow's events mapped onto `ConnectionEvents`.
 
-- Each session's whatsmeow store is its own SQLite file, `<data_dir>/neonize/<tenant>/<session>.sqlite3`,
-  seeded from auth_data on connect; auth_data is a consistent snapshot of that file (sqlite3 backup API
-  in a thread), refreshed after pairing/connecting, after activity (debounced) and periodically, and
-  reported through `on_auth_changed`.
-- Event handlers are registered before `connect()`; whatsmeow events map onto `ConnectionEvents`
-  (neonize_events.py). whatsmeow reconnects a dropped live connection itself; a connect attempt that
-  fails (Go `Neonize()` returns an error) is retried here with exponential backoff and jitter. Logged
-  out, stream replaced, temporary ban and outdated client stop the client: no reconnect loop.
-- Sends build the protobuf message (neonize_send.py), fetch and upload media (neonize_media.py) and
-  check `is_on_whatsapp` for user JIDs (cached), mapping failures to the named errors.
-
-neonize 0.5.2's `send_message` does not pass whatsmeow's `SendRequestExtra.ID`, so WhatsApp assigns the
-id and `send` returns it; the runner keys receipts by the returned id, so they still match.
-
-Blocking calls: every neonize call is an FFI call that neonize itself runs through `asyncio.to_thread`;
-the Go `Neonize()` loop holds one worker thread per live client for its whole life, so `start()` gives
-the loop a default executor sized for the host's sessions. Go clients start and stop one at a time
-(neonize_gate.py): neonize's table of them has no lock, and overlapping starts crash the process.
+Event handlers are registered before `connect()`. whatsmeow reconnects a dropped live connection itself;
+a connect attempt that fails (Go `Neonize()` returns an error) is retried here with exponential backoff
+and jitter. Logged out, stream replaced, temporary ban and outdated client stop the client: no
+reconnect loop. auth_data (store_snapshot.py) is refreshed after pairing/connecting, after activity
+(debounced) and periodically, and reported through `on_auth_changed`.
 """
 
 import asyncio
 import hashlib
 import logging
-import os
 import random
 import secrets
 import sqlite3
-import tempfile
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import httpx
 from neonize.aioze.client import NewAClient
 from neonize.aioze.events import (
     ClientOutdatedEv,
@@ -51,25 +33,8 @@ from neonize.aioze.events import (
     StreamReplacedEv,
     TemporaryBanEv,
 )
-from neonize.exc import (
-    IsOnWhatsAppError,
-    LogoutError,
-    NeonizeError,
-    PairPhoneError,
-    SendMessageError,
-    UploadError,
-)
-from neonize.proto.Neonize_pb2 import JID
+from neonize.exc import LogoutError, PairPhoneError
 
-from zaphub_contracts.content import (
-    AudioContent,
-    DocumentContent,
-    ImageContent,
-    MessageContent,
-    StickerContent,
-    VideoContent,
-)
-from zaphub_session_host.transport import neonize_gate
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
     Connection,
@@ -77,35 +42,27 @@ from zaphub_session_host.transport.base import (
     Identity,
     LoggedOut,
     NotConnected,
-    RecipientNotOnWhatsApp,
-    Transport,
 )
-from zaphub_session_host.transport.neonize_errors import map_send_error
-from zaphub_session_host.transport.neonize_events import (
+from zaphub_session_host.transport.neonize import gate
+from zaphub_session_host.transport.neonize.errors import map_send_error
+from zaphub_session_host.transport.neonize.events import (
     USER_SERVER,
     failure_reason_name,
     identity_from_device,
     inbound_from_event,
     jid_str,
     logged_out_reason,
-    parse_jid,
     receipts_from_event,
     temporary_ban_reason,
 )
-from zaphub_session_host.transport.neonize_media import (
-    MAX_MEDIA_BYTES,
-    MediaBody,
-    load_media,
-    missing_media_tools,
-    to_sticker,
-    to_voice_note,
-    video_thumbnail,
-)
-from zaphub_session_host.transport.neonize_send import UPLOAD_TYPES, Media, Quoted, build_message
+from zaphub_session_host.transport.neonize.messages import NeonizeMessages
+from zaphub_session_host.transport.neonize.store_snapshot import is_sqlite, seed_sqlite, snapshot_sqlite
+
+if TYPE_CHECKING:
+    from zaphub_session_host.transport.neonize.transport import NeonizeTransport
 
 log = logging.getLogger(__name__)
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 FIRST_QR_LIFETIME = 60.0  # whatsmeow shows the first code for 60 s, the following ones for 20 s
 QR_LIFETIME = 20.0
 RECONNECT_BASE = 1.0
@@ -113,121 +70,16 @@ RECONNECT_MAX = 60.0
 SNAPSHOT_DEBOUNCE = 30.0  # at most one auth snapshot per this many seconds after activity
 SNAPSHOT_EVERY = 300.0
 PAIR_WAIT = 15.0  # pairing by phone needs the first QR (whatsmeow's rule); wait this long for it
-ON_WHATSAPP_TTL = 3600.0
-RECENT_MESSAGES = 256  # per session, for quoting in replies
-EXTRA_THREADS = 32
 
 
 def _fields(**kv: object) -> dict[str, dict[str, object]]:
     return {"fields": kv}
 
 
-def snapshot_sqlite(path: Path) -> bytes | None:
-    """A consistent copy of a live SQLite file (backup API into a temp file), or None if absent."""
-    if not path.exists():
-        return None
-    fd, tmp_name = tempfile.mkstemp(prefix=".snapshot-", suffix=".sqlite3", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        src = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-        try:
-            dst = sqlite3.connect(tmp)
-            try:
-                src.backup(dst)
-            finally:
-                dst.close()
-        finally:
-            src.close()
-        return tmp.read_bytes()
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def seed_sqlite(path: Path, auth_data: bytes | None) -> None:
-    """Write the store file from auth_data (atomically); None removes a stale store (fresh pairing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("-wal", "-shm", "-journal"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    if auth_data is None:
-        path.unlink(missing_ok=True)
-        return
-    tmp = path.with_suffix(".seed")
-    tmp.write_bytes(auth_data)
-    os.replace(tmp, path)
-
-
-def is_sqlite(data: bytes | None) -> bool:
-    return data is not None and data.startswith(SQLITE_MAGIC)
-
-
-class NeonizeTransport(Transport):
-    """Process-wide part: the store directory, the media HTTP client, the worker threads."""
-
-    name = "neonize"
-
-    def __init__(
-        self,
-        data_dir: Path | None = None,
-        max_sessions: int = 1000,
-        http: httpx.AsyncClient | None = None,
-        max_media_bytes: int = MAX_MEDIA_BYTES,
-    ) -> None:
-        self._data_dir = data_dir
-        self.max_sessions = max_sessions
-        self.max_media_bytes = max_media_bytes
-        self._http = http
-        self._own_http = http is None
-        self.media_tools_missing: list[str] = []
-
-    @property
-    def store_root(self) -> Path:
-        if self._data_dir is None:
-            # app.make_transport builds us without arguments; the data dir then comes from the settings.
-            from zaphub_session_host.settings import HostSettings
-
-            self._data_dir = HostSettings().data_dir
-        return self._data_dir / "neonize"
-
-    def store_path(self, tenant_id: UUID, session_id: UUID) -> Path:
-        return self.store_root / str(tenant_id) / f"{session_id}.sqlite3"
-
-    @property
-    def http(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(headers={"User-Agent": "zaphub-session-host"})
-        return self._http
-
-    async def start(self) -> None:
-        root = self.store_root
-        await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
-        self.media_tools_missing = missing_media_tools()
-        if self.media_tools_missing:
-            log.warning(
-                "%s not found on PATH: voice notes and non-webp stickers will fail, videos go without "
-                "thumbnails; install FFmpeg in the session-host image",
-                " and ".join(self.media_tools_missing),
-                extra=_fields(missing=self.media_tools_missing),
-            )
-        # Each live client's Go event loop occupies one to_thread worker for its whole life.
-        workers = self.max_sessions + EXTRA_THREADS
-        asyncio.get_running_loop().set_default_executor(
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="neonize")
-        )
-
-    async def close(self) -> None:
-        if self._own_http and self._http is not None:
-            await self._http.aclose()
-            self._http = None
-
-    def open(
-        self, tenant_id: UUID, session_id: UUID, auth_data: bytes | None, events: ConnectionEvents
-    ) -> "NeonizeConnection":
-        return NeonizeConnection(self, tenant_id, session_id, auth_data, events)
-
-
 class NeonizeConnection(Connection):
     """One session's neonize client and what it reported."""
+
+    messages: NeonizeMessages
 
     __slots__ = (
         "_attempts",
@@ -240,17 +92,15 @@ class NeonizeConnection(Connection):
         "_identity",
         "_last_snapshot",
         "_logged_out",
-        "_on_whatsapp",
         "_online",
         "_qr_count",
         "_qr_seen",
-        "_recent",
         "_retry",
         "_seeded",
         "_snapshot_timer",
         "_stopped_reason",
-        "_transport",
         "client",
+        "messages",
         "path",
         "session_id",
         "tenant_id",
@@ -258,13 +108,12 @@ class NeonizeConnection(Connection):
 
     def __init__(
         self,
-        transport: NeonizeTransport,
+        transport: "NeonizeTransport",
         tenant_id: UUID,
         session_id: UUID,
         auth_data: bytes | None,
         events: ConnectionEvents,
     ) -> None:
-        self._transport = transport
         self.tenant_id = tenant_id
         self.session_id = session_id
         self._events = events
@@ -293,9 +142,8 @@ class NeonizeConnection(Connection):
         self._last_snapshot = 0.0
         self._qr_count = 0
         self._qr_seen = asyncio.Event()
-        self._recent: OrderedDict[str, Quoted] = OrderedDict()
-        self._on_whatsapp: dict[str, tuple[float, JID | None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self.messages = NeonizeMessages(self, transport)
         self._register()
 
     # Wiring of neonize events.
@@ -417,11 +265,10 @@ class NeonizeConnection(Connection):
     def _on_message(self, event: Any) -> None:
         inbound = inbound_from_event(event)
         if inbound is not None:
-            self._remember(
-                inbound.whatsapp_id, jid_str(event.Info.MessageSource.Sender) or inbound.sender, event.Message
-            )
+            sender = jid_str(event.Info.MessageSource.Sender) or inbound.sender
+            self.messages.remember(inbound.whatsapp_id, sender, event.Message)
             self._events.on_message(inbound)
-        self._schedule_snapshot(SNAPSHOT_DEBOUNCE)
+        self.store_changed()
 
     def _on_receipt(self, event: Any) -> None:
         for receipt in receipts_from_event(event):
@@ -463,7 +310,7 @@ class NeonizeConnection(Connection):
         self._retry = None
         if self._closed or self._logged_out or self._stopped_reason is not None:
             return
-        self._go = await neonize_gate.start(self.client)
+        self._go = await gate.start(self.client)
         self._go.add_done_callback(self._on_go_exit)
 
     def _on_go_exit(self, fut: asyncio.Future[Any]) -> None:
@@ -497,7 +344,7 @@ class NeonizeConnection(Connection):
 
     async def _stop_go(self) -> None:
         """Stop the Go client (safe when it never started); its `Neonize()` call then returns."""
-        await neonize_gate.stop(self.client)
+        await gate.stop(self.client)
 
     async def _stop_go_and_delete(self) -> None:
         await self._stop_go()
@@ -530,6 +377,10 @@ class NeonizeConnection(Connection):
         if self._snapshot_timer is not None:
             self._snapshot_timer.cancel()
             self._snapshot_timer = None
+
+    def store_changed(self) -> None:
+        """Activity wrote to the store: snapshot it, at most once per SNAPSHOT_DEBOUNCE."""
+        self._schedule_snapshot(SNAPSHOT_DEBOUNCE)
 
     def _schedule_snapshot(self, debounce: float) -> None:
         """Snapshot soon; after activity at most once per `debounce`, and every SNAPSHOT_EVERY anyway."""
@@ -566,87 +417,20 @@ class NeonizeConnection(Connection):
         # An unpaired store holds no identity: saving it would only overwrite nothing with nothing.
         return self._identity is not None or self._auth is not None
 
-    # Operations.
+    # What the capabilities ask of the connection.
 
-    def _check_online(self) -> None:
+    @property
+    def identity(self) -> Identity | None:
+        return self._identity
+
+    def check_online(self) -> None:
+        """Raise the named error when nothing can be asked of WhatsApp right now."""
         if self._logged_out:
             raise LoggedOut("the session was logged out")
         if self._stopped_reason is not None:
             raise NotConnected(self._stopped_reason)
         if self._closed or not self._online:
             raise NotConnected("the session is not connected")
-
-    def _remember(self, whatsapp_id: str, sender: str, message: Any) -> None:
-        self._recent[whatsapp_id] = Quoted(sender=sender, message=message)
-        while len(self._recent) > RECENT_MESSAGES:
-            self._recent.popitem(last=False)
-
-    async def send(self, to: str, content: MessageContent, whatsapp_id: str, message_id: UUID) -> str:
-        self._check_online()
-        jid = parse_jid(to)
-        if jid.Server == USER_SERVER:
-            jid = await self._resolve_recipient(jid)
-        chat = jid_str(jid) or to
-        media = await self._prepare_media(content) if isinstance(content, MediaBody) else None
-        reply_to = getattr(content, "reply_to", None)
-        quoted = self._recent.get(reply_to) if reply_to else None
-        message = build_message(content, chat, media, quoted)
-        self._check_online()
-        try:
-            response = await self.client.send_message(jid, message)
-        except SendMessageError as exc:
-            raise map_send_error(str(exc)) from exc
-        except NeonizeError as exc:
-            raise map_send_error(str(exc)) from exc
-        sent_id = response.ID or whatsapp_id
-        if self._identity is not None:
-            self._remember(sent_id, self._identity.jid, message)
-        log.debug(
-            "sent",
-            extra=_fields(
-                message_id=str(message_id), whatsapp_id=sent_id, wanted_id=whatsapp_id, type=content.type
-            ),
-        )
-        self._schedule_snapshot(SNAPSHOT_DEBOUNCE)
-        return str(sent_id)
-
-    async def _resolve_recipient(self, jid: JID) -> JID:
-        """The JID WhatsApp knows for a number (it may differ, e.g. Brazil's ninth digit), or
-        RecipientNotOnWhatsApp. Cached for an hour per session."""
-        number = jid.User
-        cached = self._on_whatsapp.get(number)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < ON_WHATSAPP_TTL:
-            found = cached[1]
-        else:
-            try:
-                answers = await self.client.is_on_whatsapp(f"+{number}")
-            except IsOnWhatsAppError as exc:
-                raise map_send_error(str(exc)) from exc
-            found = next((a.JID for a in answers if a.IsIn and a.JID.User), None)
-            self._on_whatsapp[number] = (now, found)
-        if found is None:
-            raise RecipientNotOnWhatsApp(f"+{number} is not on WhatsApp")
-        return JID(User=found.User, Server=found.Server, Device=0, RawAgent=0, Integrator=0, IsEmpty=False)
-
-    async def _prepare_media(self, content: MediaBody) -> Media:
-        raw = await load_media(content, self._transport.http, self._transport.max_media_bytes)
-        seconds = 0
-        thumbnail: bytes | None = None
-        if isinstance(content, AudioContent) and content.voice:
-            raw, seconds = await to_voice_note(raw)
-        elif isinstance(content, StickerContent):
-            raw = await to_sticker(raw)
-        elif isinstance(content, VideoContent):
-            thumbnail, seconds = await video_thumbnail(raw.data)
-        elif not isinstance(content, ImageContent | DocumentContent | AudioContent):  # pragma: no cover
-            raise TypeError(content.type)
-        self._check_online()
-        try:
-            upload = await self.client.upload(raw.data, UPLOAD_TYPES[content.type])
-        except UploadError as exc:
-            raise map_send_error(f"media upload failed: {exc}") from exc
-        return Media(upload=upload, mimetype=raw.mimetype, seconds=seconds, thumbnail=thumbnail)
 
     async def pair_phone(self, phone: str) -> str:
         if self._identity is not None or self._auth is not None:

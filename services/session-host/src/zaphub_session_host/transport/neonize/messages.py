@@ -1,13 +1,21 @@
-"""Building the WhatsApp protobuf `Message` that a send hands to whatsmeow, one shape per content type.
+"""Messaging through neonize: a send resolves the recipient (`is_on_whatsapp`, cached), prepares and
+uploads its media (media.py), builds the WhatsApp protobuf `Message` and hands it to whatsmeow,
+mapping failures to the named errors (errors.py).
 
-Pure: the uploaded media (whatsmeow's `UploadResponse`) and the quoted message come in as values, so
-the exact message that would be sent can be checked without a connection.
+`build_message` is pure, one shape per content type: the uploaded media (whatsmeow's
+`UploadResponse`) and the quoted message come in as values, so the exact message that would be sent
+can be checked without a connection.
 """
 
+import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
-from neonize.proto.Neonize_pb2 import UploadResponse
+from neonize.exc import IsOnWhatsAppError, NeonizeError, SendMessageError, UploadError
+from neonize.proto.Neonize_pb2 import JID, UploadResponse
 from neonize.proto.waCommon.WACommon_pb2 import MessageKey
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
     AudioMessage,
@@ -36,8 +44,25 @@ from zaphub_contracts.content import (
     TextContent,
     VideoContent,
 )
-from zaphub_session_host.transport.base import InvalidContent
-from zaphub_session_host.transport.neonize_events import USER_SERVER
+from zaphub_session_host.transport.base import InvalidContent, Messages, RecipientNotOnWhatsApp
+from zaphub_session_host.transport.neonize.errors import map_send_error
+from zaphub_session_host.transport.neonize.events import USER_SERVER, jid_str, parse_jid
+from zaphub_session_host.transport.neonize.media import (
+    MediaBody,
+    load_media,
+    to_sticker,
+    to_voice_note,
+    video_thumbnail,
+)
+
+if TYPE_CHECKING:
+    from zaphub_session_host.transport.neonize.connection import NeonizeConnection
+    from zaphub_session_host.transport.neonize.transport import NeonizeTransport
+
+log = logging.getLogger(__name__)
+
+ON_WHATSAPP_TTL = 3600.0
+RECENT_MESSAGES = 256  # per session, for quoting in replies
 
 UPLOAD_TYPES = {
     "image": MediaType.MediaImage,
@@ -198,3 +223,94 @@ def build_message(
                 )
             )
     raise InvalidContent(f"content type {content.type!r} cannot be sent")  # pragma: no cover
+
+
+class NeonizeMessages(Messages):
+    """One session's sends, on its connection's client."""
+
+    __slots__ = ("_conn", "_on_whatsapp", "_recent", "_transport")
+
+    def __init__(self, conn: "NeonizeConnection", transport: "NeonizeTransport") -> None:
+        self._conn = conn
+        self._transport = transport
+        self._recent: OrderedDict[str, Quoted] = OrderedDict()
+        self._on_whatsapp: dict[str, tuple[float, JID | None]] = {}
+
+    def remember(self, whatsapp_id: str, sender: str, message: Any) -> None:
+        """Keep a message seen in this session, so a reply to it can quote it."""
+        self._recent[whatsapp_id] = Quoted(sender=sender, message=message)
+        while len(self._recent) > RECENT_MESSAGES:
+            self._recent.popitem(last=False)
+
+    async def send(self, to: str, content: MessageContent, whatsapp_id: str, message_id: UUID) -> str:
+        self._conn.check_online()
+        jid = parse_jid(to)
+        if jid.Server == USER_SERVER:
+            jid = await self._resolve_recipient(jid)
+        chat = jid_str(jid) or to
+        media = await self._prepare_media(content) if isinstance(content, MediaBody) else None
+        reply_to = getattr(content, "reply_to", None)
+        quoted = self._recent.get(reply_to) if reply_to else None
+        message = build_message(content, chat, media, quoted)
+        self._conn.check_online()
+        try:
+            response = await self._conn.client.send_message(jid, message)
+        except SendMessageError as exc:
+            raise map_send_error(str(exc)) from exc
+        except NeonizeError as exc:
+            raise map_send_error(str(exc)) from exc
+        sent_id = response.ID or whatsapp_id
+        identity = self._conn.identity
+        if identity is not None:
+            self.remember(sent_id, identity.jid, message)
+        log.debug(
+            "sent",
+            extra={
+                "fields": {
+                    "message_id": str(message_id),
+                    "whatsapp_id": sent_id,
+                    "wanted_id": whatsapp_id,
+                    "type": content.type,
+                }
+            },
+        )
+        self._conn.store_changed()
+        return str(sent_id)
+
+    async def _resolve_recipient(self, jid: JID) -> JID:
+        """The JID WhatsApp knows for a number (it may differ, e.g. Brazil's ninth digit), or
+        RecipientNotOnWhatsApp. Cached for an hour per session."""
+        number = jid.User
+        cached = self._on_whatsapp.get(number)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < ON_WHATSAPP_TTL:
+            found = cached[1]
+        else:
+            try:
+                answers = await self._conn.client.is_on_whatsapp(f"+{number}")
+            except IsOnWhatsAppError as exc:
+                raise map_send_error(str(exc)) from exc
+            found = next((a.JID for a in answers if a.IsIn and a.JID.User), None)
+            self._on_whatsapp[number] = (now, found)
+        if found is None:
+            raise RecipientNotOnWhatsApp(f"+{number} is not on WhatsApp")
+        return JID(User=found.User, Server=found.Server, Device=0, RawAgent=0, Integrator=0, IsEmpty=False)
+
+    async def _prepare_media(self, content: MediaBody) -> Media:
+        raw = await load_media(content, self._transport.http, self._transport.max_media_bytes)
+        seconds = 0
+        thumbnail: bytes | None = None
+        if isinstance(content, AudioContent) and content.voice:
+            raw, seconds = await to_voice_note(raw)
+        elif isinstance(content, StickerContent):
+            raw = await to_sticker(raw)
+        elif isinstance(content, VideoContent):
+            thumbnail, seconds = await video_thumbnail(raw.data)
+        elif not isinstance(content, ImageContent | DocumentContent | AudioContent):  # pragma: no cover
+            raise TypeError(content.type)
+        self._conn.check_online()
+        try:
+            upload = await self._conn.client.upload(raw.data, UPLOAD_TYPES[content.type])
+        except UploadError as exc:
+            raise map_send_error(f"media upload failed: {exc}") from exc
+        return Media(upload=upload, mimetype=raw.mimetype, seconds=seconds, thumbnail=thumbnail)

@@ -1,0 +1,150 @@
+"""What a session's connection reports, as contract events: one `SessionEvents` per runner builds the
+CloudEvents (ids derived where a repeat must not double an event) and hands them to the publisher."""
+
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4, uuid5
+
+from zaphub_contracts.events import (
+    EVENT_NAMESPACE,
+    EventBase,
+    EventData,
+    MessageDelivered,
+    MessageRead,
+    MessageReceiptData,
+    MessageReceived,
+    MessageReceivedData,
+    SessionConnected,
+    SessionConnectedData,
+    SessionDisconnected,
+    SessionDisconnectedData,
+    SessionFailed,
+    SessionFailedData,
+    SessionLoggedOut,
+    SessionLoggedOutData,
+    SessionPairCode,
+    SessionPairCodeData,
+    SessionQr,
+    SessionQrData,
+)
+from zaphub_session_host.event_publisher import EventPublisher
+from zaphub_session_host.transport.base import Identity, InboundMessage, Receipt, ReceiptKind
+
+RECENT_SENDS = 100_000  # WhatsApp id -> ZapHub id, so receipts carry the message id
+
+
+class RecentSends:
+    """The ZapHub message id of each recent send of this host, by the id WhatsApp gave it."""
+
+    def __init__(self, size: int = RECENT_SENDS) -> None:
+        self._ids: OrderedDict[str, UUID] = OrderedDict()
+        self._size = size
+
+    def remember(self, whatsapp_id: str, message_id: UUID) -> None:
+        self._ids[whatsapp_id] = message_id
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+
+    def get(self, whatsapp_id: str) -> UUID | None:
+        return self._ids.get(whatsapp_id)
+
+
+class SessionEvents:
+    """The contract events of one session, from this host."""
+
+    __slots__ = ("_publisher", "_recent", "_source", "session_id", "tenant_id")
+
+    def __init__(
+        self,
+        publisher: EventPublisher,
+        source: str,
+        recent: RecentSends,
+        tenant_id: UUID,
+        session_id: UUID,
+    ) -> None:
+        self._publisher = publisher
+        self._source = source
+        self._recent = recent
+        self.tenant_id = tenant_id
+        self.session_id = session_id
+
+    def qr(self, qr: str, expires_at: datetime) -> None:
+        self._emit(
+            SessionQr,
+            SessionQrData(qr=qr, expires_at=expires_at),
+            event_id=EventBase.derive_id(self.session_id, "qr", qr),
+        )
+
+    def pair_code(self, code: str, phone: str) -> None:
+        self._emit(
+            SessionPairCode,
+            SessionPairCodeData(code=code, phone=phone),
+            event_id=EventBase.derive_id(self.session_id, "pair_code", code),
+        )
+
+    def connected(self, identity: Identity, host_id: str) -> None:
+        self._emit(
+            SessionConnected,
+            SessionConnectedData(
+                jid=identity.jid, lid=identity.lid, push_name=identity.push_name, host_id=host_id
+            ),
+        )
+
+    def disconnected(self, reason: str, will_reconnect: bool) -> None:
+        self._emit(SessionDisconnected, SessionDisconnectedData(reason=reason, will_reconnect=will_reconnect))
+
+    def logged_out(self, reason: str) -> None:
+        self._emit(SessionLoggedOut, SessionLoggedOutData(reason=reason))
+
+    def failed(self, reason: str, detail: str) -> None:
+        self._emit(SessionFailed, SessionFailedData(reason=reason, detail=detail))
+
+    def message(self, message: InboundMessage) -> None:
+        message_id = uuid5(EVENT_NAMESPACE, f"received/{self.session_id}/{message.whatsapp_id}")
+        self._emit(
+            MessageReceived,
+            MessageReceivedData(
+                message_id=message_id,
+                whatsapp_id=message.whatsapp_id,
+                chat=message.chat,
+                sender=message.sender,
+                sender_lid=message.sender_lid,
+                push_name=message.push_name,
+                is_group=message.is_group,
+                sent_at=message.sent_at,
+                content=message.content,
+            ),
+            event_id=EventBase.derive_id(self.session_id, message.whatsapp_id, "received"),
+            subject=f"messages/{message_id}",
+        )
+
+    def receipt(self, receipt: Receipt) -> None:
+        message_id = self._recent.get(receipt.whatsapp_id)
+        cls: type[EventBase] = MessageDelivered if receipt.kind is ReceiptKind.DELIVERED else MessageRead
+        self._emit(
+            cls,
+            MessageReceiptData(
+                message_id=message_id, whatsapp_id=receipt.whatsapp_id, chat=receipt.chat, at=receipt.at
+            ),
+            event_id=EventBase.derive_id(self.session_id, receipt.whatsapp_id, receipt.kind.value),
+            subject=f"messages/{message_id}" if message_id else None,
+        )
+
+    def _emit(
+        self,
+        cls: type[EventBase],
+        data: EventData,
+        event_id: UUID | None = None,
+        subject: str | None = None,
+    ) -> None:
+        fields: dict[str, Any] = {
+            "id": event_id or uuid4(),
+            "source": self._source,
+            "time": datetime.now(UTC),
+            "tenantid": self.tenant_id,
+            "sessionid": self.session_id,
+            "subject": subject or f"sessions/{self.session_id}",
+            "data": data,
+        }
+        self._publisher.emit(cls(**fields))

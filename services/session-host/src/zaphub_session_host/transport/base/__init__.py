@@ -1,0 +1,52 @@
+"""The interfaces every transport implements, shaped after neonize/whatsmeow, and their named errors.
+
+- connection.py: `Transport` (process-wide) opens one `Connection` per session: its lifecycle.
+- events.py: what a connection reports (`ConnectionEvents`) and the values it carries.
+- messages.py: `Messages`, the messaging capability of a connection.
+- errors.py: the named errors of every transport.
+
+Each capability is one module here and one module per transport (`transport/<name>/<capability>.py`).
+"""
+
+from zaphub_session_host.transport.base.connection import Connection, Transport
+from zaphub_session_host.transport.base.errors import (
+    AlreadyPaired,
+    FaultsUnsupported,
+    InvalidContent,
+    LoggedOut,
+    MediaToolsMissing,
+    NotConnected,
+    RecipientNotOnWhatsApp,
+    TransientSendError,
+    TransportError,
+    TransportUnavailable,
+)
+from zaphub_session_host.transport.base.events import (
+    ConnectionEvents,
+    Identity,
+    InboundMessage,
+    Receipt,
+    ReceiptKind,
+)
+from zaphub_session_host.transport.base.messages import Messages
+
+__all__ = [
+    "AlreadyPaired",
+    "Connection",
+    "ConnectionEvents",
+    "FaultsUnsupported",
+    "Identity",
+    "InboundMessage",
+    "InvalidContent",
+    "LoggedOut",
+    "MediaToolsMissing",
+    "Messages",
+    "NotConnected",
+    "Receipt",
+    "ReceiptKind",
+    "RecipientNotOnWhatsApp",
+    "TransientSendError",
+    "Transport",
+    "TransportError",
+    "TransportUnavailable",
+]
