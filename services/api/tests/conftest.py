@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 from zaphub_api.app import create_app
 from zaphub_api.settings import ApiSettings
 
-ADMIN_KEY = "zh_admin_test"
+ADMIN_KEY = "zh_admin_test_0123456789abcdef0123456789"
 
 
 @dataclass
@@ -38,6 +38,7 @@ async def api(nats_url: str, database_url: str) -> AsyncIterator[Api]:
         admin_key=ADMIN_KEY,
         outbox_sweep_interval=0.2,
         outbox_grace=0.5,
+        auth_failure_burst=10_000,  # tests try many bad keys from one address on purpose
     )
     async with AsyncTestClient(app=create_app(settings)) as client:
         yield Api(client, {"Authorization": f"Bearer {ADMIN_KEY}"})

@@ -19,7 +19,7 @@ from zaphub_api.nats_credentials import new_keypair, public_key
 from zaphub_api.settings import ApiSettings
 from zaphub_api.store.migrate import migrate
 
-ADMIN_KEY = "zh_admin_fuzz"
+ADMIN_KEY = "zh_admin_fuzz_0123456789abcdef0123456789"
 
 
 @pytest.fixture

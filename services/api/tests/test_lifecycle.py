@@ -18,7 +18,7 @@ from zaphub_api.settings import ApiSettings
 from zaphub_devstack.ports import free_port
 from zaphub_runtime.lifecycle import BackgroundTaskDied
 
-ADMIN_KEY = "zh_admin_test"
+ADMIN_KEY = "zh_admin_test_0123456789abcdef0123456789"
 
 
 def settings(nats_url: str, database_url: str) -> ApiSettings:

@@ -10,14 +10,15 @@ from litestar.testing import AsyncTestClient
 from zaphub_api.app import create_app
 from zaphub_api.settings import ApiSettings
 
-ADMIN = {"X-API-Key": "zh_admin_test"}
+ADMIN_KEY = "zh_admin_test_0123456789abcdef0123456789"
+ADMIN = {"X-API-Key": ADMIN_KEY}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 @pytest.fixture
 async def small_media_api(nats_url: str, database_url: str) -> AsyncIterator[Any]:
     settings = ApiSettings(
-        nats_url=nats_url, database_url=database_url, admin_key="zh_admin_test", media_max_bytes=1000
+        nats_url=nats_url, database_url=database_url, admin_key=ADMIN_KEY, media_max_bytes=1000
     )
     async with AsyncTestClient(app=create_app(settings)) as client:
         tenant = (await client.post("/api/v1/tenants", json={"name": "m"}, headers=ADMIN)).json()

@@ -25,7 +25,7 @@ from zaphub_api.settings import ApiSettings
 from zaphub_devstack.nats import nats_server_binary
 from zaphub_devstack.ports import LOOPBACK
 
-ADMIN_KEY = "zh_admin_test"
+ADMIN_KEY = "zh_admin_test_0123456789abcdef0123456789"
 
 
 @pytest.fixture

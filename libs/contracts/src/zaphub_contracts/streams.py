@@ -21,6 +21,10 @@ class StreamSpec:
     max_age: float = 0.0  # seconds, 0 = forever
     duplicate_window: float = 120.0
     allow_msg_ttl: bool = False
+    max_msgs: int = 0  # 0 = unlimited
+    max_bytes: int = 0  # 0 = unlimited
+    # When full: refuse new messages (the publisher sees the refusal) rather than drop the oldest.
+    discard_new: bool = False
     description: str = ""
 
 
@@ -50,6 +54,11 @@ CMD = StreamSpec(
     retention=Retention.WORK_QUEUE,
     # Long enough that the outbox sweeper's republish of a message is still deduplicated.
     duplicate_window=2 * 3600.0,
+    # Bounded, refusing new commands when full: a flood is refused at the API (503) instead of filling
+    # the disk under every tenant's commands. Per-tenant admission (`max_queued`) keeps it far below.
+    max_msgs=1_000_000,
+    max_bytes=4 * 1024**3,
+    discard_new=True,
     description="Commands: message sends and session actions (work queue)",
 )
 EVT = StreamSpec(

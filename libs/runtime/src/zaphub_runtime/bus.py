@@ -40,6 +40,9 @@ def _stream_config(spec: streams.StreamSpec, replicas: int) -> js_api.StreamConf
         max_age=spec.max_age or None,
         duplicate_window=spec.duplicate_window,
         allow_msg_ttl=spec.allow_msg_ttl or None,
+        max_msgs=spec.max_msgs or None,
+        max_bytes=spec.max_bytes or None,
+        discard=js_api.DiscardPolicy.NEW if spec.discard_new else None,
         allow_direct=True,
         num_replicas=replicas,
     )

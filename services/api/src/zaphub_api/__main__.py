@@ -8,6 +8,7 @@ from granian import Granian
 from granian.constants import Interfaces, Loops
 from granian.log import LogLevels
 
+from zaphub_api.auth import check_admin_key
 from zaphub_api.settings import ApiSettings
 from zaphub_runtime.logs import setup_logging
 
@@ -20,6 +21,10 @@ def main() -> None:
         # The server's workers read settings from the environment; printed once, stored nowhere.
         os.environ["ZAPHUB_ADMIN_KEY"] = key
         print(f"ZAPHUB_ADMIN_KEY was unset; admin key for this run: {key}", file=sys.stderr)
+    try:
+        check_admin_key(os.environ.get("ZAPHUB_ADMIN_KEY", settings.admin_key))
+    except ValueError as exc:
+        sys.exit(f"zaphub-api: {exc}")
     # granian: HTTP parsing and I/O in Rust; measured 1.7x the requests per second of uvicorn here.
     Granian(
         "zaphub_api.asgi:create",

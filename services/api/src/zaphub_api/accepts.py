@@ -30,10 +30,15 @@ class AcceptQueue:
     async def _flush(self, batch: list[NewMessage]) -> list[Accepted | Exception]:
         results = await self._messages.accept_many(batch)
         fresh = [
-            (message.tenant_id, result)
-            for message, result in zip(batch, results, strict=True)
+            (i, message.tenant_id, result)
+            for i, (message, result) in enumerate(zip(batch, results, strict=True))
             if isinstance(result, Accepted) and not result.replayed
         ]
-        fresh.sort(key=lambda pair: pair[1].seq)
-        await self._outbox.publish_sends(fresh)
-        return results
+        fresh.sort(key=lambda item: item[2].seq)
+        refusals = await self._outbox.publish_sends([(tenant_id, a) for _, tenant_id, a in fresh])
+        # A full command stream answers 503 (the message waits in the outbox, in its session's order).
+        out: list[Accepted | Exception] = list(results)
+        for (i, _, _), refusal in zip(fresh, refusals, strict=True):
+            if refusal is not None:
+                out[i] = refusal
+        return out

@@ -17,7 +17,14 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from zaphub_api import docs
 from zaphub_api.accepts import AcceptQueue
-from zaphub_api.auth import KeyRing, provide_principal
+from zaphub_api.auth import (
+    AuthMiddleware,
+    BodyLimits,
+    FailureThrottle,
+    KeyRing,
+    check_admin_key,
+    provide_principal,
+)
 from zaphub_api.commands import CommandPublisher
 from zaphub_api.errors import EXCEPTION_HANDLERS
 from zaphub_api.host_requests import HostRequests
@@ -51,6 +58,8 @@ from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import run_pull_consumer
 from zaphub_runtime.lifecycle import Lifecycle, instance_id
 from zaphub_runtime.telemetry import traces_exported
+
+UPLOAD_MARGIN = 1024 * 1024  # bytes of a multipart upload besides its file: the form's other fields
 
 
 class MetricsController(PrometheusController):
@@ -94,14 +103,14 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
     )
     life.on_close(bus.close, "nats")
     await bus.ensure_streams()
-    messages = MessageStore(pool)
+    messages = MessageStore(pool, settings.default_limits.per_day)
     outbox = Outbox(bus, messages, settings.outbox_sweep_interval, settings.outbox_grace)
     life.on_close(outbox.flush, "outbox marks")
     accepts = AcceptQueue(messages, outbox)
     # Before the bus closes: the batches in flight are stored and published.
     life.on_close(accepts.drain, "accepts in flight")
     tenants = TenantStore(pool, settings.default_limits, settings.tenant_max_sessions)
-    sessions = SessionStore(pool)
+    sessions = SessionStore(pool, settings.tenant_max_sessions)
     webhooks = WebhookStore(pool, await bus.kv(streams.WEBHOOKS_BUCKET))
     commands = CommandPublisher(bus)
     keyring = KeyRing(pool, settings.admin_key)
@@ -165,6 +174,7 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
     process with it; tests leave the app running to look at `/ready`)."""
     if not settings.admin_key:
         raise ValueError("ZAPHUB_ADMIN_KEY must be set (the entry point generates one when unset)")
+    check_admin_key(settings.admin_key)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -209,6 +219,10 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
         exclude=["/metrics"],
     )
     dependencies["principal"] = Provide(provide_principal)
+    auth = AuthMiddleware(
+        FailureThrottle(settings.auth_failure_burst, settings.auth_failure_rate),
+        BodyLimits(json=settings.api_max_body_bytes, upload=settings.media_max_bytes + UPLOAD_MARGIN),
+    )
     return Litestar(
         route_handlers=[
             SystemController,
@@ -223,7 +237,9 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
             MetricsController,
             docs.assets_router(),
         ],
-        middleware=[prometheus.middleware],
+        # Prometheus first, so that refused requests are counted too.
+        middleware=[prometheus.middleware, auth],
+        request_max_body_size=settings.api_max_body_bytes,
         dependencies=dependencies,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,

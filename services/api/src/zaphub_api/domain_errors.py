@@ -63,6 +63,11 @@ class Conflict(DomainError):
     """The request conflicts with the resource's current state."""
 
 
+class SessionQuotaExceeded(Conflict):
+    def __init__(self, max_sessions: int) -> None:
+        super().__init__(f"The tenant holds its maximum of {max_sessions} sessions; delete one first")
+
+
 class IdempotencyKeyReused(Conflict):
     def __init__(self) -> None:
         super().__init__("This Idempotency-Key was used for a different request")
@@ -109,6 +114,33 @@ class UnsupportedMediaType(InvalidField):
     """A media type the message type does not allow."""
 
 
+class BodyTooLarge(PayloadTooLarge):
+    def __init__(self, cap: int) -> None:
+        super().__init__("body", f"the request body is larger than this route's {cap} bytes")
+
+
+class Throttled(DomainError):
+    """Refused for now; the client may retry after `retry_after` seconds."""
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class TooManyAuthFailures(Throttled):
+    def __init__(self, retry_after: int) -> None:
+        detail = f"Too many failed authentications from this address; retry in {retry_after} s"
+        super().__init__(detail, retry_after)
+
+
+class SendQueueFull(Throttled):
+    def __init__(self, max_queued: int, retry_after: int) -> None:
+        super().__init__(
+            f"The tenant has {max_queued} sends queued, its max_queued; retry once some have gone out",
+            retry_after,
+        )
+
+
 class Unavailable(DomainError):
     """A dependency is unavailable; the client may retry."""
 
@@ -116,6 +148,15 @@ class Unavailable(DomainError):
 class BusUnavailable(Unavailable):
     def __init__(self) -> None:
         super().__init__("The message bus is unavailable; nothing was changed, retry")
+
+
+class CommandStreamFull(Unavailable):
+    """JetStream refused the command: the command stream is at its limits."""
+
+    retry_after = 5
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
 
 
 class HostUnavailable(Unavailable):

@@ -11,12 +11,17 @@ from litestar.types import ExceptionHandlersMap
 from pydantic import BaseModel, Field
 
 from zaphub_api.domain_errors import (
+    CommandStreamFull,
     Conflict,
     DomainError,
     Forbidden,
     InvalidField,
     NotFound,
     PayloadTooLarge,
+    SendQueueFull,
+    SessionQuotaExceeded,
+    Throttled,
+    TooManyAuthFailures,
     Unauthorized,
     Unavailable,
     UnsupportedMediaType,
@@ -53,9 +58,10 @@ _DESCRIPTIONS = {
     413: "A payload or upload is larger than allowed",
     415: "The media type is not allowed",
     422: "Invalid field; `errors` names each one",
+    429: "Refused for now (a queue or throttle is full); retry after `Retry-After` seconds",
     503: "A dependency (NATS, PostgreSQL, a session-host, the ratelimiter) is unavailable; retry",
 }
-AUTHED = (400, 401, 403, 404, 422)  # every authenticated route may answer these
+AUTHED = (400, 401, 403, 404, 422, 429)  # every authenticated route may answer these
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
@@ -71,7 +77,15 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-def problem(status: int, kind: str, title: str, detail: str, instance: str, **extra: Any) -> Response[Any]:
+def problem(
+    status: int,
+    kind: str,
+    title: str,
+    detail: str,
+    instance: str,
+    retry_after: int | None = None,
+    **extra: Any,
+) -> Response[Any]:
     body = {
         "type": TYPE_BASE + kind,
         "title": title,
@@ -80,7 +94,9 @@ def problem(status: int, kind: str, title: str, detail: str, instance: str, **ex
         "instance": instance,
     }
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -91,6 +107,11 @@ PROBLEMS: dict[type, tuple[int, str, str]] = {
     Forbidden: (403, "forbidden", "This route needs the admin key"),
     NotFound: (404, "not-found", "Not found"),
     Conflict: (409, "conflict", "Conflict"),
+    SessionQuotaExceeded: (409, "session-quota-exceeded", "The tenant's session quota is used up"),
+    Throttled: (429, "too-many-requests", "Too many requests"),
+    TooManyAuthFailures: (429, "too-many-auth-failures", "Too many failed authentications"),
+    SendQueueFull: (429, "send-queue-full", "The tenant's send queue is full"),
+    CommandStreamFull: (503, "command-stream-full", "The command stream is full"),
     InvalidField: (422, "validation-error", "Invalid request"),
     PayloadTooLarge: (413, "payload-too-large", "Payload too large"),
     UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported media type"),
@@ -103,7 +124,8 @@ def _domain_problem(exc: DomainError, path: str) -> Response[Any]:
     if isinstance(exc, InvalidField):
         errors = [{"field": exc.field, "message": exc.message}]
         return problem(status, kind, title, exc.detail, path, errors=errors)
-    return problem(status, kind, title, exc.detail, path)
+    retry_after = getattr(exc, "retry_after", None)
+    return problem(status, kind, title, exc.detail, path, retry_after=retry_after)
 
 
 def _field_name(key: str) -> str:

@@ -21,6 +21,12 @@ import nkeys
 from zaphub_contracts import subjects
 
 UNLIMITED = -1
+MAX_TTL = 30 * 24 * 3600  # seconds: the longest a tenant's credentials may live
+# What one tenant user may do on the server: subscriptions it may hold, the largest message it may
+# publish (it publishes nothing but requests to its own inbox, which the permissions already bound).
+USER_MAX_SUBS = 100
+USER_MAX_PAYLOAD = 64 * 1024
+ACCOUNT_MAX_CONNECTIONS = 10_000  # connections of the whole account: NATS JWT v2 has no per-user one
 _HEADER = {"typ": "JWT", "alg": "ed25519-nkey"}
 
 
@@ -52,7 +58,13 @@ def operator_jwt(operator: Any, name: str = "zaphub") -> str:
     )
 
 
-def account_jwt(operator: Any, account: Any, signing_keys: list[str], name: str = "ZAPHUB") -> str:
+def account_jwt(
+    operator: Any,
+    account: Any,
+    signing_keys: list[str],
+    name: str = "ZAPHUB",
+    max_connections: int = ACCOUNT_MAX_CONNECTIONS,
+) -> str:
     limits = {
         "subs": UNLIMITED,
         "data": UNLIMITED,
@@ -60,7 +72,7 @@ def account_jwt(operator: Any, account: Any, signing_keys: list[str], name: str 
         "imports": UNLIMITED,
         "exports": UNLIMITED,
         "wildcards": True,
-        "conn": UNLIMITED,
+        "conn": max_connections,
         "leaf": UNLIMITED,
     }
     nats = {"type": "account", "version": 2, "limits": limits, "signing_keys": signing_keys}
@@ -109,7 +121,10 @@ class CredentialIssuer:
     def issue(self, tenant_id: UUID, ttl_seconds: int | None = None) -> Issued:
         assert self._signer is not None, "check `enabled` first"
         user = new_keypair(nkeys.PREFIX_BYTE_USER)
-        expires_at = int(time.time()) + (ttl_seconds or self._ttl)
+        ttl = ttl_seconds or self._ttl
+        if not 0 < ttl <= MAX_TTL:
+            raise ValueError(f"a TTL of {ttl} s is outside 1 s to {MAX_TTL} s")
+        expires_at = int(time.time()) + ttl
         events = subjects.tenant_events(tenant_id)
         inbox = inbox_prefix(tenant_id)
         nats: dict[str, Any] = {
@@ -117,9 +132,9 @@ class CredentialIssuer:
             "version": 2,
             "pub": {"deny": [">"]},  # consumers only: a tenant never publishes into the gateway's account
             "sub": {"allow": [events, f"{inbox}.>"]},
-            "subs": UNLIMITED,
-            "data": UNLIMITED,
-            "payload": UNLIMITED,
+            "subs": USER_MAX_SUBS,
+            "data": UNLIMITED,  # bytes it may receive: its own events, however many they are
+            "payload": USER_MAX_PAYLOAD,
         }
         if public_key(self._signer) != self._account:
             nats["issuer_account"] = self._account

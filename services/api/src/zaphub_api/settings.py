@@ -28,9 +28,24 @@ class ApiSettings(CommonSettings, RateLimitDefaults):
         description="Seed (SA...) of that account or one of its signing keys; empty = no tenant credentials",
     )
     nats_credentials_ttl: int = Field(
-        default=30 * 24 * 3600, ge=60, description="Seconds a tenant's issued NATS credentials stay valid"
+        default=24 * 3600,
+        ge=60,
+        le=30 * 24 * 3600,
+        description="Seconds a tenant's issued NATS credentials stay valid, unless it asks for less or more"
+        " (at most 30 days)",
     )
     nats_public_url: str = Field(default="", description="NATS URL handed out with tenant credentials")
+    api_max_body_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="Largest JSON request body (bytes); uploads have `media_max_bytes` plus a margin",
+    )
+    auth_failure_burst: int = Field(
+        default=20, ge=1, description="Failed authentications a client address may make at once"
+    )
+    auth_failure_rate: float = Field(
+        default=0.5, gt=0, description="Failed authentications per second a client address may make then"
+    )
     media_max_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1, description="Largest media file accepted inline or by upload (bytes)"
     )

@@ -20,6 +20,7 @@ from zaphub_api.auth import provide_tenant_id
 from zaphub_api.domain_errors import InvalidField, PayloadTooLarge
 from zaphub_api.errors import problem_responses
 from zaphub_api.media import check_mime, check_size, decoded_size
+from zaphub_api.routes.pagination import Limit, Offset
 from zaphub_api.schemas.messages import (
     MESSAGE_MODELS,
     MediaMessageCreate,
@@ -46,7 +47,8 @@ IDEMPOTENCY_KEY = Annotated[
 
 SESSION_ID = Annotated[UUID, Parameter(description="The session's id")]
 CREATE: TypeAdapter[MessageCreate] = TypeAdapter(MessageCreate)
-UPLOAD_LIMIT = 64 * 1024 * 1024  # HTTP body cap of the send routes; `media_max_bytes` is the real one
+UPLOAD_LIMIT = 64 * 1024 * 1024  # Litestar's cap of the upload route; the auth middleware's, from
+# `media_max_bytes` plus a margin, is the real one, counted as the body streams in
 
 
 @dataclass
@@ -144,7 +146,6 @@ class MessageController(Controller):
         "a MIME type the message type does not allow.",
         responses=problem_responses(409, 413, 415, 503),
         operation_class=SendOperation,
-        request_max_body_size=UPLOAD_LIMIT,
     )
     async def send(
         self,
@@ -210,8 +211,8 @@ class MessageController(Controller):
         session_id: SESSION_ID,
         messages: NamedDependency[MessageStore],
         sessions: NamedDependency[SessionStore],
-        limit: Annotated[int, Parameter(ge=1, le=500, description="Page size")] = 50,
-        offset: Annotated[int, Parameter(ge=0, description="Items to skip")] = 0,
+        limit: Limit = 50,
+        offset: Offset = 0,
         direction: Annotated[
             Literal["outbound", "inbound"] | None, Parameter(description="Only sent or only received")
         ] = None,

@@ -16,6 +16,7 @@ from litestar.params import JSONBody, Parameter
 from zaphub_api.auth import provide_tenant_id
 from zaphub_api.errors import problem_responses
 from zaphub_api.placement import Placement
+from zaphub_api.routes.pagination import Limit, Offset
 from zaphub_api.schemas.sessions import (
     Capacity,
     PairCode,
@@ -98,8 +99,8 @@ class SessionController(Controller):
         tenant_id: NamedDependency[UUID],
         sessions: NamedDependency[SessionStore],
         status: Annotated[SessionStatus | None, Parameter(description="Only sessions in this status")] = None,
-        limit: Annotated[int, Parameter(ge=1, le=500, description="Page size")] = 100,
-        offset: Annotated[int, Parameter(ge=0, description="Items to skip")] = 0,
+        limit: Limit = 100,
+        offset: Offset = 0,
     ) -> list[SessionRead]:
         rows = await sessions.list(tenant_id, status, limit, offset)
         return [to_read(r, r["host_id"]) for r in rows]

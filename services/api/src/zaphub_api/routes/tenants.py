@@ -10,6 +10,7 @@ from litestar.params import JSONBody, Parameter
 
 from zaphub_api.auth import admin_only
 from zaphub_api.errors import problem_responses
+from zaphub_api.routes.pagination import Limit, Offset
 from zaphub_api.schemas.tenants import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -43,8 +44,8 @@ class TenantController(Controller):
     async def list_tenants(
         self,
         tenants: NamedDependency[TenantStore],
-        limit: Annotated[int, Parameter(ge=1, le=500, description="Page size")] = 100,
-        offset: Annotated[int, Parameter(ge=0, description="Items to skip")] = 0,
+        limit: Limit = 100,
+        offset: Offset = 0,
     ) -> list[TenantRead]:
         return [TenantRead(**asdict(t)) for t in await tenants.list(limit, offset)]
 

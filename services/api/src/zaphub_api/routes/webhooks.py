@@ -1,15 +1,16 @@
 """Tenant routes: webhooks (CRUD), their delivery log, and redelivery."""
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from zaphub_api.auth import provide_tenant_id
 from zaphub_api.errors import problem_responses
+from zaphub_api.routes.pagination import Limit, Offset
 from zaphub_api.schemas.webhooks import (
     AttemptRead,
     DeliveryRead,
@@ -65,8 +66,8 @@ class WebhookController(Controller):
         self,
         tenant_id: NamedDependency[UUID],
         webhooks: NamedDependency[WebhookStore],
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        limit: Limit = 100,
+        offset: Offset = 0,
     ) -> list[WebhookRead]:
         return [WebhookRead(**_read(row)) for row in await webhooks.for_tenant(tenant_id, limit, offset)]
 
@@ -124,8 +125,8 @@ class WebhookController(Controller):
         webhook_id: FromPath[UUID],
         webhooks: NamedDependency[WebhookStore],
         status: FromQuery[DeliveryStatus | None] = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> list[DeliveryRead]:
         found = await webhooks.deliveries(tenant_id, webhook_id, status, limit, offset)
         return [_delivery(row, attempts) for row, attempts in found]

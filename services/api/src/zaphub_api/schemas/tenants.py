@@ -7,6 +7,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zaphub_contracts.ratelimit import RateLimits
 
+MAX_QUEUED = (
+    "Accepted sends not yet handed to WhatsApp (queued or rate limited) the tenant may have; beyond it"
+    " a send is refused with 429. Defaults to the tenant's per-day limit"
+)
+
 
 class TenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -14,6 +19,7 @@ class TenantCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     rate_limits: RateLimits | None = None
     max_sessions: int | None = Field(default=None, ge=0, le=100_000)
+    max_queued: int | None = Field(default=None, ge=0, le=100_000_000, description=MAX_QUEUED)
 
 
 class RateLimitsUpdate(BaseModel):
@@ -32,6 +38,7 @@ class TenantUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     rate_limits: RateLimitsUpdate | None = None
     max_sessions: int | None = Field(default=None, ge=0, le=100_000)
+    max_queued: int | None = Field(default=None, ge=0, le=100_000_000, description=MAX_QUEUED)
 
 
 class TenantRead(BaseModel):
@@ -39,6 +46,7 @@ class TenantRead(BaseModel):
     name: str
     rate_limits: RateLimits
     max_sessions: int
+    max_queued: int = Field(description=MAX_QUEUED)
     created_at: datetime
 
 
@@ -69,7 +77,10 @@ class NatsCredentialsCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ttl_seconds: int | None = Field(
-        default=None, ge=60, le=366 * 24 * 3600, description="Validity; the deployment's default when omitted"
+        default=None,
+        ge=60,
+        le=30 * 24 * 3600,
+        description="Validity in seconds, at most 30 days; the deployment's default (24 h) when omitted",
     )
 
 

@@ -14,8 +14,10 @@ from zaphub_api.domain_errors import (
     IdempotencyKeyReused,
     MessageNotFound,
     NotFound,
+    SendQueueFull,
     SessionNotFound,
 )
+from zaphub_contracts.failures import FailureReason
 from zaphub_contracts.statuses import MessageStatus
 
 MESSAGE_COLUMNS = (
@@ -36,6 +38,21 @@ class NewMessage:
 
 
 TRANSIENT_RETRIES = 3
+QUEUE_RETRY_AFTER = 60  # seconds a tenant whose queue is full is told to wait
+
+# Each tenant's `max_queued` (its per-day limit when unset) and how many of its sends wait to be handed
+# to WhatsApp, counted on the partial index `messages_waiting` and never past the cap.
+QUEUE_ROOM = """
+SELECT t.id, q.cap, (
+    SELECT count(*) FROM (
+        SELECT 1 FROM messages m
+        WHERE m.tenant_id = t.id AND m.direction = 'outbound' AND m.status IN ('queued', 'rate_limited')
+        LIMIT q.cap
+    ) w
+) AS waiting
+FROM tenants t CROSS JOIN LATERAL (SELECT coalesce(t.max_queued, t.rate_per_day, $2)::int AS cap) q
+WHERE t.id = ANY($1::uuid[])
+"""
 
 # Many messages in one statement: each session's counter moves by its count in the batch (its rows
 # locked in id order, so concurrent batches cannot deadlock), and its messages take the seqs in
@@ -84,8 +101,9 @@ class Accepted:
 
 
 class MessageStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, default_max_queued: int = 100_000) -> None:
         self._pool = pool
+        self._default_max_queued = default_max_queued  # the deployment's per-day limit
 
     async def accept_one(self, m: NewMessage) -> Accepted:
         """Store one outbound message as queued, with the next per-session sequence number (the batch
@@ -132,6 +150,8 @@ class MessageStore:
                         out[i] = self._replay(first, m.session_id, m.chat, m.content)
                     except Conflict as exc:
                         out[i] = exc
+        for i, refused in await self._over_queue([(i, m) for i, m in enumerate(batch) if out[i] is None]):
+            out[i] = refused
         fresh = [(i, m, uuid4()) for i, m in enumerate(batch) if out[i] is None]
         if fresh:
             try:
@@ -148,6 +168,25 @@ class MessageStore:
                 row = stored.get(message_id)
                 out[i] = SessionNotFound(m.session_id) if row is None else _accepted(m, message_id, row)
         return [r for r in out if r is not None]
+
+    async def _over_queue(self, wanted: list[tuple[int, NewMessage]]) -> list[tuple[int, SendQueueFull]]:
+        """The messages of `wanted` beyond their tenant's `max_queued`, each with its refusal.
+
+        One query per batch; concurrent batches may each see the same room, so the cap holds to
+        within a batch per API replica."""
+        if not wanted:
+            return []
+        tenants = list({m.tenant_id for _, m in wanted})
+        rows = await self._pool.fetch(QUEUE_ROOM, tenants, self._default_max_queued)
+        room = {r["id"]: (r["cap"], r["cap"] - r["waiting"]) for r in rows}
+        refused = []
+        for i, m in wanted:
+            cap, left = room.get(m.tenant_id, (0, 1))  # an unknown tenant: the insert reports it
+            if left <= 0:
+                refused.append((i, SendQueueFull(cap, QUEUE_RETRY_AFTER)))
+            else:
+                room[m.tenant_id] = (cap, left - 1)
+        return refused
 
     async def _store_many(self, fresh: list[tuple[int, NewMessage, UUID]]) -> list[asyncpg.Record]:
         args = (
@@ -199,6 +238,24 @@ class MessageStore:
             "UPDATE messages SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL",
             message_ids,
         )
+
+    async def fail_unpublishable(self, message_ids: list[UUID], detail: str) -> None:
+        """Fail messages whose send command cannot be built, so that the outbox stops retrying them."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            failed = await conn.fetch(
+                "UPDATE messages SET status = 'failed', failure_reason = $2, failure_detail = $3,"
+                " published_at = now(), updated_at = now()"
+                " WHERE id = ANY($1::uuid[]) AND published_at IS NULL RETURNING id",
+                message_ids,
+                FailureReason.INVALID_PAYLOAD.value,
+                detail,
+            )
+            await conn.execute(
+                "INSERT INTO message_history (message_id, status, at, detail)"
+                " SELECT unnest($1::uuid[]), 'failed', now(), $2::jsonb",
+                [r["id"] for r in failed],
+                json.dumps({"reason": FailureReason.INVALID_PAYLOAD.value, "detail": detail}),
+            )
 
     async def unpublished(self, older_than: datetime, limit: int) -> list[asyncpg.Record]:
         return list(

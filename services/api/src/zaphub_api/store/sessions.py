@@ -5,7 +5,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from zaphub_api.domain_errors import SessionNotFound
+from zaphub_api.domain_errors import SessionNotFound, SessionQuotaExceeded, TenantNotFound
 from zaphub_contracts.statuses import SessionStatus
 
 SESSION_COLUMNS = (
@@ -15,18 +15,33 @@ SESSION_COLUMNS = (
 
 
 class SessionStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, default_max_sessions: int = 100) -> None:
         self._pool = pool
+        self._default_max_sessions = default_max_sessions
 
     async def create(self, tenant_id: UUID, name: str) -> asyncpg.Record:
-        row = await self._pool.fetchrow(
-            f"INSERT INTO sessions (id, tenant_id, name, status) VALUES ($1, $2, $3, $4)"
-            f" RETURNING {SESSION_COLUMNS}",
-            uuid4(),
-            tenant_id,
-            name,
-            SessionStatus.QUEUED.value,
-        )
+        """Store a new session within the tenant's `max_sessions`. The tenant's row stays locked from
+        the count to the commit, so concurrent creates of one tenant are counted one after another (a
+        NO KEY lock: the foreign-key checks of the tenant's sends do not wait for it)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            max_sessions = await conn.fetchval(
+                "SELECT coalesce(max_sessions, $2) FROM tenants WHERE id = $1 FOR NO KEY UPDATE",
+                tenant_id,
+                self._default_max_sessions,
+            )
+            if max_sessions is None:
+                raise TenantNotFound(tenant_id)
+            held = await conn.fetchval("SELECT count(*) FROM sessions WHERE tenant_id = $1", tenant_id)
+            if held >= max_sessions:
+                raise SessionQuotaExceeded(max_sessions)
+            row = await conn.fetchrow(
+                f"INSERT INTO sessions (id, tenant_id, name, status) VALUES ($1, $2, $3, $4)"
+                f" RETURNING {SESSION_COLUMNS}",
+                uuid4(),
+                tenant_id,
+                name,
+                SessionStatus.QUEUED.value,
+            )
         assert row is not None
         return row
 

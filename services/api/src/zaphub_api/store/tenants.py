@@ -12,7 +12,9 @@ from zaphub_api.domain_errors import ApiKeyNotFound, TenantNotFound
 from zaphub_api.schemas.tenants import TenantCreate, TenantUpdate
 from zaphub_contracts.ratelimit import RateLimits
 
-_TENANT_COLUMNS = "id, name, rate_per_minute, rate_per_hour, rate_per_day, max_sessions, created_at"
+_TENANT_COLUMNS = (
+    "id, name, rate_per_minute, rate_per_hour, rate_per_day, max_sessions, max_queued, created_at"
+)
 _KEY_COLUMNS = "id, tenant_id, name, prefix, created_at, revoked_at"
 
 
@@ -24,6 +26,7 @@ class Tenant:
     name: str
     rate_limits: RateLimits
     max_sessions: int
+    max_queued: int
     created_at: datetime
 
 
@@ -47,17 +50,19 @@ class TenantStore:
 
     def _read(self, row: asyncpg.Record) -> Tenant:
         base = self._default_limits
+        limits = RateLimits(
+            per_minute=row["rate_per_minute"] if row["rate_per_minute"] is not None else base.per_minute,
+            per_hour=row["rate_per_hour"] if row["rate_per_hour"] is not None else base.per_hour,
+            per_day=row["rate_per_day"] if row["rate_per_day"] is not None else base.per_day,
+        )
         return Tenant(
             id=row["id"],
             name=row["name"],
-            rate_limits=RateLimits(
-                per_minute=row["rate_per_minute"] if row["rate_per_minute"] is not None else base.per_minute,
-                per_hour=row["rate_per_hour"] if row["rate_per_hour"] is not None else base.per_hour,
-                per_day=row["rate_per_day"] if row["rate_per_day"] is not None else base.per_day,
-            ),
+            rate_limits=limits,
             max_sessions=row["max_sessions"]
             if row["max_sessions"] is not None
             else self._default_max_sessions,
+            max_queued=row["max_queued"] if row["max_queued"] is not None else limits.per_day,
             created_at=row["created_at"],
         )
 
@@ -65,14 +70,16 @@ class TenantStore:
         limits = data.rate_limits
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                f"INSERT INTO tenants (id, name, rate_per_minute, rate_per_hour, rate_per_day, max_sessions)"
-                f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_TENANT_COLUMNS}",
+                "INSERT INTO tenants"
+                " (id, name, rate_per_minute, rate_per_hour, rate_per_day, max_sessions, max_queued)"
+                f" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_TENANT_COLUMNS}",
                 uuid4(),
                 data.name,
                 limits.per_minute if limits else None,
                 limits.per_hour if limits else None,
                 limits.per_day if limits else None,
                 data.max_sessions,
+                data.max_queued,
             )
             assert row is not None
             await conn.execute(
@@ -103,13 +110,15 @@ class TenantStore:
         )
         row = await self._pool.fetchrow(
             f"UPDATE tenants SET name = $2, rate_per_minute = $3, rate_per_hour = $4, rate_per_day = $5,"
-            f" max_sessions = $6, updated_at = now() WHERE id = $1 RETURNING {_TENANT_COLUMNS}",
+            f" max_sessions = $6, max_queued = coalesce($7, max_queued), updated_at = now()"
+            f" WHERE id = $1 RETURNING {_TENANT_COLUMNS}",
             tenant_id,
             data.name or current.name,
             limits.per_minute,
             limits.per_hour,
             limits.per_day,
             data.max_sessions if data.max_sessions is not None else current.max_sessions,
+            data.max_queued,
         )
         if row is None:
             raise TenantNotFound(tenant_id)

@@ -1,0 +1,216 @@
+"""Attacks on the API's quotas and bodies, each carried out against a real API process (with its own
+NATS and PostgreSQL) shared by the module. The throttle of failed keys is lifted here: the attacks on
+it are in test_api_keys.py."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import nats
+import psutil
+import pytest
+
+from zaphub_devstack.services import console_script
+from zaphub_devstack.testing import Stack
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+async def api_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    data_dir: Path = tmp_path_factory.mktemp("quotas")
+    env = {"ZAPHUB_AUTH_FAILURE_BURST": "100000", "ZAPHUB_OUTBOX_GRACE": "0.5"}
+    async with Stack(data_dir, env=env, services={"api": [console_script("zaphub-api")]}) as stack:
+        yield stack
+
+
+async def new_tenant(http: httpx.AsyncClient, stack: Stack, **fields: Any) -> tuple[str, dict[str, str]]:
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    response = await http.post("/api/v1/tenants", json={"name": "t", **fields}, headers=admin)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return body["id"], {"Authorization": f"Bearer {body['api_key']}"}
+
+
+def rss(pid: int) -> int:
+    """Resident memory of the process and its children (the HTTP server's workers)."""
+    process = psutil.Process(pid)
+    return process.memory_info().rss + sum(c.memory_info().rss for c in process.children(recursive=True))
+
+
+async def test_unauthenticated_large_body_is_refused_before_it_is_read(api_stack: Stack) -> None:
+    """A 64 MiB POST without a key gets its 401 at once, and the API's memory does not grow."""
+    pid = api_stack.pids()["api"]
+    before = rss(pid)
+    size = 64 * MIB
+    reader, writer = await asyncio.open_connection("127.0.0.1", api_stack.api_port)
+    path = f"/api/v1/sessions/{uuid.uuid4()}/messages"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {size}\r\n\r\n"
+    )
+    started = time.monotonic()
+    writer.write(head.encode())
+    status_line = asyncio.ensure_future(reader.readline())
+    chunk = b"x" * MIB
+    sent = 0
+    try:
+        while sent < size and not status_line.done():
+            writer.write(chunk)
+            await writer.drain()
+            sent += len(chunk)
+    except ConnectionError:
+        pass  # the server answered and closed: it will not read the rest
+    line = await asyncio.wait_for(status_line, 5.0)
+    elapsed = time.monotonic() - started
+    writer.close()
+    assert line.startswith(b"HTTP/1.1 401"), line
+    assert elapsed < 3.0, f"the 401 took {elapsed:.1f} s"
+    assert rss(pid) - before < 8 * MIB, f"RSS grew by {(rss(pid) - before) / MIB:.1f} MiB"
+
+
+async def test_authenticated_body_over_the_cap_is_a_413(api_stack: Stack) -> None:
+    """A tenant's JSON body beyond ZAPHUB_API_MAX_BODY_BYTES is refused with 413, not parsed."""
+    async with httpx.AsyncClient(base_url=api_stack.api_url, timeout=30) as http:
+        _, auth = await new_tenant(http, api_stack)
+        body = b'{"name": "' + b"x" * (3 * MIB) + b'"}'
+        response = await http.post(
+            "/api/v1/sessions", content=body, headers={**auth, "Content-Type": "application/json"}
+        )
+    assert response.status_code == 413, response.text
+
+
+async def test_max_sessions_holds_under_concurrent_creates(api_stack: Stack) -> None:
+    """Twenty concurrent creates against a quota of three: three sessions, seventeen 409s of their type."""
+    async with httpx.AsyncClient(base_url=api_stack.api_url, timeout=30) as http:
+        _, auth = await new_tenant(http, api_stack, max_sessions=3)
+        answers = await asyncio.gather(
+            *(http.post("/api/v1/sessions", json={"name": f"s{i}"}, headers=auth) for i in range(20))
+        )
+        listed = await http.get("/api/v1/sessions", headers=auth)
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [201] * 3 + [409] * 17, statuses
+    refused = next(r for r in answers if r.status_code == 409).json()
+    assert refused["type"].endswith("/problems/session-quota-exceeded")
+    assert len(listed.json()) == 3
+
+
+async def test_queued_sends_beyond_max_queued_are_refused(api_stack: Stack) -> None:
+    """With nothing handing sends to WhatsApp, the tenant's fourth send beyond max_queued=3 is a 429
+    naming the queue, with Retry-After; another tenant still sends."""
+    async with httpx.AsyncClient(base_url=api_stack.api_url, timeout=30) as http:
+        _, auth = await new_tenant(http, api_stack, max_queued=3)
+        session = (await http.post("/api/v1/sessions", json={"name": "s"}, headers=auth)).json()
+        send = {"type": "text", "to": "5511999999999", "text": "hi"}
+        url = f"/api/v1/sessions/{session['id']}/messages"
+        accepted = [(await http.post(url, json=send, headers=auth)).status_code for _ in range(3)]
+        refused = await http.post(url, json=send, headers=auth)
+        _, other = await new_tenant(http, api_stack, max_queued=3)
+        other_session = (await http.post("/api/v1/sessions", json={"name": "s"}, headers=other)).json()
+        other_send = await http.post(
+            f"/api/v1/sessions/{other_session['id']}/messages", json=send, headers=other
+        )
+    assert accepted == [202, 202, 202]
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["type"].endswith("/problems/send-queue-full")
+    assert int(refused.headers["retry-after"]) > 0
+    assert other_send.status_code == 202
+
+
+async def test_huge_offset_is_a_422_not_a_500(api_stack: Stack) -> None:
+    """An offset past 2^63 (and one past the bound) on every list route is a 422 naming `offset`."""
+    async with httpx.AsyncClient(base_url=api_stack.api_url, timeout=30) as http:
+        _, auth = await new_tenant(http, api_stack)
+        session = (await http.post("/api/v1/sessions", json={"name": "s"}, headers=auth)).json()
+        admin = {"Authorization": f"Bearer {api_stack.admin_key}"}
+        routes = [
+            ("/api/v1/sessions", auth),
+            (f"/api/v1/sessions/{session['id']}/messages", auth),
+            ("/api/v1/webhooks", auth),
+            ("/api/v1/tenants", admin),
+        ]
+        for path, headers in routes:
+            for offset in (2**64, 10**7):
+                response = await http.get(path, params={"offset": str(offset)}, headers=headers)
+                assert response.status_code == 422, (path, response.text)
+                assert [e["field"] for e in response.json()["errors"]] == ["offset"], response.text
+
+
+async def test_full_command_stream_is_a_503_and_loses_no_message(api_stack: Stack) -> None:
+    """When ZAPHUB_CMD is at its limits (shrunk here to what it holds), a send is a 503 of its own type
+    with Retry-After, and the message stays stored to be published once there is room."""
+    async with httpx.AsyncClient(base_url=api_stack.api_url, timeout=30) as http:
+        _, auth = await new_tenant(http, api_stack)
+        session = (await http.post("/api/v1/sessions", json={"name": "s"}, headers=auth)).json()
+        nc = await nats.connect(api_stack.nats_url)
+        try:
+            js = nc.jetstream()
+            info = await js.stream_info("ZAPHUB_CMD")
+            config = info.config
+            original = config.max_msgs
+            config.max_msgs = info.state.messages
+            await js.update_stream(config)
+            try:
+                send = {"type": "text", "to": "5511999999999", "text": "hi"}
+                headers = {**auth, "Idempotency-Key": "full-1"}
+                url = f"/api/v1/sessions/{session['id']}/messages"
+                refused = await http.post(url, json=send, headers=headers)
+            finally:
+                config.max_msgs = original
+                await js.update_stream(config)
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["type"].endswith("/problems/command-stream-full")
+            assert int(refused.headers["retry-after"]) > 0
+            # The same request again names the stored message, which the outbox publishes.
+            again = await http.post(url, json=send, headers=headers)
+            assert again.status_code == 202, again.text
+            deadline = time.monotonic() + 10
+            while (await js.stream_info("ZAPHUB_CMD")).state.messages <= info.state.messages:
+                assert time.monotonic() < deadline, "the outbox never published the stored message"
+                await asyncio.sleep(0.2)
+        finally:
+            await nc.close()
+
+
+async def test_malformed_key_costs_no_query(api_stack: Stack) -> None:
+    """Keys of the wrong prefix, length or alphabet are 401 while `api_keys` is locked against every
+    reader, so they read nothing; a well-formed unknown key (the control) waits for the lock."""
+    malformed = [
+        "nope",
+        "zh_",
+        "xx_0123abcd_" + "a" * 43,
+        "zh_0123abcd_" + "a" * 42,
+        "zh_0123abcd_" + "a" * 44,
+        "zh_0123ABCD_" + "a" * 43,
+        "zh_0123abcd_" + "!" * 43,
+        "zh_0123abcd_" + "a" * 10_000,
+    ]
+    db = await asyncpg.connect(api_stack.database_url)
+    try:
+        async with httpx.AsyncClient(base_url=api_stack.api_url, timeout=30) as http:
+            lock = db.transaction()
+            await lock.start()
+            try:
+                await db.execute("LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE")
+                for _ in range(25):
+                    for key in malformed:
+                        response = await asyncio.wait_for(
+                            http.get("/api/v1/sessions", headers={"Authorization": f"Bearer {key}"}), 2.0
+                        )
+                        assert response.status_code == 401, response.text
+                unknown = "zh_0123abcd_" + "a" * 43
+                control = asyncio.ensure_future(
+                    http.get("/api/v1/sessions", headers={"Authorization": f"Bearer {unknown}"})
+                )
+                await asyncio.sleep(1.0)
+                assert not control.done(), "a well-formed key should have queried api_keys"
+            finally:
+                await lock.rollback()
+            assert (await asyncio.wait_for(control, 10)).status_code == 401
+    finally:
+        await db.close()
