@@ -9,6 +9,8 @@ import nkeys
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from litestar.testing import TestClient
 from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
@@ -92,3 +94,39 @@ def test_no_server_errors_and_responses_match_the_schema(api_schema: Any) -> Non
         except (Exception, BaseExceptionGroup) as exc:
             failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:1500]}")
     assert not failures, "\n\n".join(failures)
+
+
+QUERY_VALUE = st.one_of(
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.sampled_from([2**63, 2**63 - 1, 2**64, -(2**63) - 1, 10**30]),
+    st.text(max_size=40),
+    st.sampled_from(["", "1e9", "NaN", "0x10", "١٢", " 5", "5 ", "\x00", "2024-01-01T00:00:00Z"]),
+)
+QUERIES = st.dictionaries(
+    st.sampled_from(["limit", "offset", "status", "direction", "since"]), QUERY_VALUE.map(str), max_size=5
+)
+
+
+def test_no_query_value_on_a_list_route_gives_a_5xx(database_url: str, nats_url: str, fuzz_key: str) -> None:
+    """Any value of the list routes' query parameters (huge, negative, non-numeric) gets a 2xx or 4xx."""
+    settings_ = ApiSettings(nats_url=nats_url, database_url=database_url, admin_key=ADMIN_KEY)
+    tenant = {"Authorization": f"Bearer {fuzz_key}"}
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    with TestClient(app=create_app(settings_)) as client:
+        session_id = client.get("/api/v1/sessions", headers=tenant).json()[0]["id"]
+        routes = [
+            ("/api/v1/sessions", tenant),
+            (f"/api/v1/sessions/{session_id}/messages", tenant),
+            ("/api/v1/webhooks", tenant),
+            (f"/api/v1/webhooks/{uuid.uuid4()}/deliveries", tenant),
+            ("/api/v1/tenants", admin),
+        ]
+
+        @given(route=st.sampled_from(routes), query=QUERIES)
+        @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+        def run(route: tuple[str, dict[str, str]], query: dict[str, str]) -> None:
+            path, headers = route
+            response = client.get(path, params=query, headers=headers)
+            assert response.status_code < 500, (path, query, response.text)
+
+        run()

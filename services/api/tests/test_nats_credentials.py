@@ -1,6 +1,8 @@
 """Tenant NATS credentials, proven on a real nats-server in operator (decentralized JWT) mode."""
 
 import asyncio
+import base64
+import contextlib
 import json
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +16,8 @@ from litestar.testing import AsyncTestClient
 
 from zaphub_api.app import create_app
 from zaphub_api.nats_credentials import (
+    USER_MAX_PAYLOAD,
+    USER_MAX_SUBS,
     account_jwt,
     creds_file,
     encode_jwt,
@@ -167,3 +171,42 @@ async def test_credentials_unconfigured_is_503(api: Any) -> None:
     response = await api.client.post("/api/v1/nats-credentials", headers=auth)
     assert response.status_code == 503
     assert "ZAPHUB_NATS_ACCOUNT_SIGNING_SEED" in response.json()["detail"]
+
+
+def _claims(jwt: str) -> dict[str, Any]:
+    body = jwt.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
+
+
+async def test_issued_credentials_last_a_day_at_most_30_and_have_limits(
+    cred_api: Any, tmp_path: Path
+) -> None:
+    """Credentials last 24 h unless asked; more than 30 days is a 422 naming `ttl_seconds`; the server
+    enforces the user's subscription limit."""
+    alice_id, alice = await _tenant(cred_api, "alice")
+    too_long = await cred_api.post(
+        "/api/v1/nats-credentials", json={"ttl_seconds": 30 * 86400 + 1}, headers=alice
+    )
+    assert too_long.status_code == 422, too_long.text
+    assert [e["field"] for e in too_long.json()["errors"]] == ["ttl_seconds"]
+    issued = (await cred_api.post("/api/v1/nats-credentials", json={}, headers=alice)).json()
+    claims = _claims(issued["jwt"])
+    assert claims["exp"] - claims["iat"] == 86400
+    assert claims["nats"]["subs"] == USER_MAX_SUBS
+    assert claims["nats"]["payload"] == USER_MAX_PAYLOAD
+    creds = tmp_path / "alice.creds"
+    creds.write_text(issued["creds"])
+    nc = await nats.connect(issued["servers"][0], user_credentials=str(creds))
+    try:
+        for i in range(USER_MAX_SUBS + 1):
+            await nc.subscribe(f"zaphub.v1.evt.{alice_id}.s{i}.>")
+        with contextlib.suppress(Exception):  # the server may drop the connection
+            await nc.flush()
+        log = tmp_path / "nats.log"  # the operator_nats server's log: it refused the 101st
+        for _ in range(100):
+            if "maximum subscriptions exceeded" in log.read_text():
+                break
+            await asyncio.sleep(0.05)
+        assert "maximum subscriptions exceeded" in log.read_text()
+    finally:
+        await nc.close()
