@@ -214,3 +214,33 @@ async def test_malformed_key_costs_no_query(api_stack: Stack) -> None:
             assert (await asyncio.wait_for(control, 10)).status_code == 401
     finally:
         await db.close()
+
+
+async def test_upload_beyond_the_media_cap_is_cut_while_it_streams(api_stack: Stack) -> None:
+    """A tenant's chunked multipart upload (no Content-Length) is answered 413 once it passes the media
+    cap plus the form's margin, long before its 64 MiB are sent."""
+    async with httpx.AsyncClient(base_url=api_stack.api_url, timeout=30) as http:
+        _, auth = await new_tenant(http, api_stack)
+        session = (await http.post("/api/v1/sessions", json={"name": "s"}, headers=auth)).json()
+    reader, writer = await asyncio.open_connection("127.0.0.1", api_stack.api_port)
+    head = (
+        f"POST /api/v1/sessions/{session['id']}/messages/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: {auth['Authorization']}\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    writer.write(head.encode())
+    status_line = asyncio.ensure_future(reader.readline())
+    chunk = b"x" * MIB
+    sent = 0
+    try:
+        while sent < 64 * MIB and not status_line.done():
+            writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            await writer.drain()
+            sent += len(chunk)
+            await asyncio.sleep(0)
+    except ConnectionError:
+        pass
+    line = await asyncio.wait_for(status_line, 10.0)
+    writer.close()
+    assert line.startswith(b"HTTP/1.1 413"), line
+    assert sent < 40 * MIB, f"{sent / MIB:.0f} MiB were taken before the 413"

@@ -1,6 +1,7 @@
 """Messages and their status history in PostgreSQL, including the outbox of unpublished sends."""
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,8 @@ class NewMessage:
 
 TRANSIENT_RETRIES = 3
 QUEUE_RETRY_AFTER = 60  # seconds a tenant whose queue is full is told to wait
+QUEUE_RECOUNT = 1.0  # seconds between counts of a tenant's waiting sends
+ROOM_CACHE_MAX = 10_000  # tenants whose room is remembered before expired entries are dropped
 
 # Each tenant's `max_queued` (its per-day limit when unset) and how many of its sends wait to be handed
 # to WhatsApp, counted on the partial index `messages_waiting` and never past the cap.
@@ -104,6 +107,7 @@ class MessageStore:
     def __init__(self, pool: asyncpg.Pool, default_max_queued: int = 100_000) -> None:
         self._pool = pool
         self._default_max_queued = default_max_queued  # the deployment's per-day limit
+        self._room: dict[UUID, tuple[float, int, int]] = {}  # tenant → (recount at, cap, room left)
 
     async def accept_one(self, m: NewMessage) -> Accepted:
         """Store one outbound message as queued, with the next per-session sequence number (the batch
@@ -172,20 +176,30 @@ class MessageStore:
     async def _over_queue(self, wanted: list[tuple[int, NewMessage]]) -> list[tuple[int, SendQueueFull]]:
         """The messages of `wanted` beyond their tenant's `max_queued`, each with its refusal.
 
-        One query per batch; concurrent batches may each see the same room, so the cap holds to
-        within a batch per API replica."""
+        A tenant's waiting sends are counted at most once per `QUEUE_RECOUNT` seconds (one query for
+        every tenant of the batch due), and what this process admits meanwhile is subtracted from the
+        room it found: the hot path mostly costs no query. Other replicas' admissions and sends that
+        went out are seen at the next count, so the cap holds to within a second of accepts."""
         if not wanted:
             return []
-        tenants = list({m.tenant_id for _, m in wanted})
-        rows = await self._pool.fetch(QUEUE_ROOM, tenants, self._default_max_queued)
-        room = {r["id"]: (r["cap"], r["cap"] - r["waiting"]) for r in rows}
+        now = time.monotonic()
+        due = list({m.tenant_id for _, m in wanted if self._room.get(m.tenant_id, (0.0,))[0] <= now})
+        if due:
+            rows = await self._pool.fetch(QUEUE_ROOM, due, self._default_max_queued)
+            if len(self._room) > ROOM_CACHE_MAX:
+                self._room = {t: r for t, r in self._room.items() if r[0] > now}
+            for r in rows:
+                self._room[r["id"]] = (now + QUEUE_RECOUNT, r["cap"], r["cap"] - r["waiting"])
         refused = []
         for i, m in wanted:
-            cap, left = room.get(m.tenant_id, (0, 1))  # an unknown tenant: the insert reports it
+            room = self._room.get(m.tenant_id)
+            if room is None:
+                continue  # an unknown tenant: the insert reports it
+            until, cap, left = room
             if left <= 0:
                 refused.append((i, SendQueueFull(cap, QUEUE_RETRY_AFTER)))
             else:
-                room[m.tenant_id] = (cap, left - 1)
+                self._room[m.tenant_id] = (until, cap, left - 1)
         return refused
 
     async def _store_many(self, fresh: list[tuple[int, NewMessage, UUID]]) -> list[asyncpg.Record]:
