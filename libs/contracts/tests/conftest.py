@@ -42,6 +42,13 @@ EVENT_DATA: dict[str, ev.EventData] = {
         sent_at=NOW,
         content=TextContent(text="olá"),
     ),
+    "message.media_stored": ev.MessageMediaStoredData(
+        message_id=MESSAGE,
+        whatsapp_id="ABCDEF0123456789",
+        media=ev.StoredMediaRef(
+            url=f"/api/v1/messages/{MESSAGE}/media", mimetype="image/png", size=68, sha256="ab" * 32
+        ),
+    ),
 }
 
 

@@ -93,6 +93,25 @@ class MessageReceivedData(EventData):
     content: MessageContent
 
 
+class StoredMediaRef(BaseModel):
+    """Where a message's media can be fetched with the tenant's API key, and what it is."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    url: str = Field(description="API path that streams the bytes: /api/v1/messages/<id>/media")
+    mimetype: str
+    size: int = Field(ge=0, description="Bytes")
+    sha256: str = Field(description="Hex SHA-256 of the bytes")
+    filename: str | None = None
+
+
+class MessageMediaStoredData(EventData):
+    message_id: UUID
+    whatsapp_id: str | None = None
+    direction: Literal["inbound", "outbound"] = "inbound"
+    media: StoredMediaRef
+
+
 class EventBase(BaseModel):
     """The CloudEvents 1.0 envelope shared by every event."""
 
@@ -192,6 +211,12 @@ class MessageReceived(EventBase):
     data: MessageReceivedData
 
 
+class MessageMediaStored(EventBase):
+    short = "message.media_stored"
+    type: Literal["io.zaphub.message.media_stored.v1"] = "io.zaphub.message.media_stored.v1"
+    data: MessageMediaStoredData
+
+
 EVENT_CLASSES: tuple[type[EventBase], ...] = (
     SessionQr,
     SessionPairCode,
@@ -205,6 +230,7 @@ EVENT_CLASSES: tuple[type[EventBase], ...] = (
     MessageFailed,
     MessageRateLimited,
     MessageReceived,
+    MessageMediaStored,
 )
 EVENT_BY_SHORT: dict[str, type[EventBase]] = {cls.short: cls for cls in EVENT_CLASSES}
 assert all(_type(c.short) == c.model_fields["type"].default for c in EVENT_CLASSES)
@@ -221,7 +247,8 @@ AnyEvent = Annotated[
     | MessageRead
     | MessageFailed
     | MessageRateLimited
-    | MessageReceived,
+    | MessageReceived
+    | MessageMediaStored,
     Field(discriminator="type"),
 ]
 ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

@@ -14,9 +14,12 @@ from zaphub_api.domain_errors import (
     Conflict,
     DomainError,
     Forbidden,
+    Gone,
     InvalidField,
+    MediaNotReady,
     NotFound,
     PayloadTooLarge,
+    SimulatorOnly,
     Unauthorized,
     Unavailable,
     UnsupportedMediaType,
@@ -51,6 +54,7 @@ _DESCRIPTIONS = {
     404: "No such resource for this key's tenant",
     409: "Conflicts with the resource's current state",
     413: "A payload or upload is larger than allowed",
+    410: "No longer kept (media past its retention)",
     415: "The media type is not allowed",
     422: "Invalid field; `errors` names each one",
     503: "A dependency (NATS, PostgreSQL, a session-host, the ratelimiter) is unavailable; retry",
@@ -90,7 +94,10 @@ PROBLEMS: dict[type, tuple[int, str, str]] = {
     Unauthorized: (401, "unauthorized", "Missing or invalid API key"),
     Forbidden: (403, "forbidden", "This route needs the admin key"),
     NotFound: (404, "not-found", "Not found"),
+    SimulatorOnly: (404, "simulator-only", "Only on the simulator transport"),
     Conflict: (409, "conflict", "Conflict"),
+    MediaNotReady: (409, "media-not-ready", "Media not stored yet"),
+    Gone: (410, "gone", "No longer kept"),
     InvalidField: (422, "validation-error", "Invalid request"),
     PayloadTooLarge: (413, "payload-too-large", "Payload too large"),
     UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported media type"),
@@ -103,7 +110,11 @@ def _domain_problem(exc: DomainError, path: str) -> Response[Any]:
     if isinstance(exc, InvalidField):
         errors = [{"field": exc.field, "message": exc.message}]
         return problem(status, kind, title, exc.detail, path, errors=errors)
-    return problem(status, kind, title, exc.detail, path)
+    response = problem(status, kind, title, exc.detail, path)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def _field_name(key: str) -> str:

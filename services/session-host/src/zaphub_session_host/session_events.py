@@ -11,6 +11,8 @@ from zaphub_contracts.events import (
     EventBase,
     EventData,
     MessageDelivered,
+    MessageMediaStored,
+    MessageMediaStoredData,
     MessageRead,
     MessageReceiptData,
     MessageReceived,
@@ -27,7 +29,9 @@ from zaphub_contracts.events import (
     SessionPairCodeData,
     SessionQr,
     SessionQrData,
+    StoredMediaRef,
 )
+from zaphub_runtime.media_store import StoredMedia
 from zaphub_session_host.event_publisher import EventPublisher
 from zaphub_session_host.transport.base import Identity, InboundMessage, Receipt, ReceiptKind
 
@@ -100,7 +104,8 @@ class SessionEvents:
     def failed(self, reason: str, detail: str) -> None:
         self._emit(SessionFailed, SessionFailedData(reason=reason, detail=detail))
 
-    def message(self, message: InboundMessage) -> None:
+    def message(self, message: InboundMessage) -> UUID:
+        """`message.received`; the ZapHub id of the message (derived: a repeat keeps it)."""
         message_id = uuid5(EVENT_NAMESPACE, f"received/{self.session_id}/{message.whatsapp_id}")
         self._emit(
             MessageReceived,
@@ -116,6 +121,22 @@ class SessionEvents:
                 content=message.content,
             ),
             event_id=EventBase.derive_id(self.session_id, message.whatsapp_id, "received"),
+            subject=f"messages/{message_id}",
+        )
+        return message_id
+
+    def media_stored(self, message_id: UUID, whatsapp_id: str, media: StoredMedia) -> None:
+        ref = StoredMediaRef(
+            url=f"/api/v1/messages/{message_id}/media",
+            mimetype=media.mimetype,
+            size=media.size,
+            sha256=media.sha256,
+            filename=media.filename,
+        )
+        self._emit(
+            MessageMediaStored,
+            MessageMediaStoredData(message_id=message_id, whatsapp_id=whatsapp_id, media=ref),
+            event_id=EventBase.derive_id(self.session_id, whatsapp_id, "media_stored"),
             subject=f"messages/{message_id}",
         )
 

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from zaphub_contracts.host import InjectFault
+from zaphub_contracts.host import InjectFault, Simulate
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
     Connection,
@@ -23,6 +23,7 @@ from zaphub_session_host.transport.base import (
 )
 from zaphub_session_host.transport.sim.faults import SessionFaults
 from zaphub_session_host.transport.sim.messages import SimMessages
+from zaphub_session_host.transport.sim.simulate import simulate
 
 if TYPE_CHECKING:
     from zaphub_session_host.transport.sim.network import SimTransport
@@ -232,6 +233,9 @@ class SimConnection(Connection):
         self._closed = True
         self._cancel_timers()
         self._go_offline()
+
+    async def simulate(self, request: Simulate) -> str | None:
+        return await simulate(self, request)
 
     async def inject_fault(self, fault: InjectFault) -> None:
         drop = self.faults.inject(fault, self._loop().time())
