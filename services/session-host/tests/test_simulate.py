@@ -6,7 +6,6 @@ from pathlib import Path
 from uuid import UUID
 
 from zaphub_contracts.content import ImageContent, TextContent
-from zaphub_contracts.failures import FailureReason
 from zaphub_contracts.host import HostError, HostOk, HostOp, Simulate, SimulateAction
 from zaphub_runtime.media_store import LocalDirMediaStore, media_key
 
@@ -39,7 +38,7 @@ async def test_a_contact_sends_an_image_whose_bytes_are_stored(
     assert found is not None and hashlib.sha256(found[1]).hexdigest() == media.sha256
 
 
-async def test_a_contact_reads_what_the_session_sent_and_cannot_edit_yet(
+async def test_a_contact_reads_what_the_session_sent_edits_revokes_votes_and_types(
     client: Client_, start_host: HostFactory
 ) -> None:
     await start_host("sim-contact-2")
@@ -50,8 +49,17 @@ async def test_a_contact_reads_what_the_session_sent_and_cannot_edit_yet(
     assert isinstance(await client.request(session, HostOp.SIMULATE, read), HostOk)
     (event,) = await eventually(lambda: client.events.of("message.read", session))
     assert event.data.whatsapp_id == "3EB0AAAA" and event.data.chat == "5521987650001@s.whatsapp.net"
-    edit = simulate(tenant, session, SimulateAction.EDIT, message_id="3EB0AAAA", text="new")
-    refused = await client.request(session, HostOp.SIMULATE, edit)
-    assert isinstance(refused, HostError) and refused.reason is FailureReason.INVALID_PAYLOAD
+    actions = [
+        (SimulateAction.EDIT, {"message_id": "3EB0BBBB", "text": "fixed"}, "message.edited"),
+        (SimulateAction.REVOKE, {"message_id": "3EB0BBBB"}, "message.revoked"),
+        (SimulateAction.POLL_VOTE, {"message_id": "3EB0CCCC", "options": ["yes"]}, "poll.vote"),
+        (SimulateAction.TYPING, {"state": "composing"}, "chat.presence"),
+    ]
+    for action, fields, short in actions:
+        reply = await client.request(session, HostOp.SIMULATE, simulate(tenant, session, action, **fields))
+        assert isinstance(reply, HostOk), (action, reply)
+        (event,) = await eventually(lambda short=short: client.events.of(short, session))
+        assert event.data.chat == "5521987650001@s.whatsapp.net"
+    assert client.events.of("message.edited", session)[0].data.text == "fixed"
     text = simulate(tenant, session, SimulateAction.MESSAGE, content=TextContent(text="oi"))
     assert isinstance(await client.request(session, HostOp.SIMULATE, text), HostOk)

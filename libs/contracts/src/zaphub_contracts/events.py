@@ -112,6 +112,36 @@ class MessageMediaStoredData(EventData):
     media: StoredMediaRef
 
 
+class MessageEditedData(EventData):
+    whatsapp_id: str = Field(description="WhatsApp id of the message edited")
+    chat: str
+    sender: str
+    text: str
+    edited_at: datetime
+
+
+class MessageRevokedData(EventData):
+    whatsapp_id: str = Field(description="WhatsApp id of the message deleted for everyone")
+    chat: str
+    sender: str
+    revoked_at: datetime
+
+
+class PollVoteData(EventData):
+    poll_whatsapp_id: str = Field(description="WhatsApp id of the poll")
+    chat: str
+    voter: str
+    options: list[str] = Field(description="The options the voter holds now; empty: vote withdrawn")
+    at: datetime
+
+
+class ChatPresenceData(EventData):
+    chat: str
+    sender: str
+    state: Literal["composing", "recording", "paused"]
+    at: datetime
+
+
 class EventBase(BaseModel):
     """The CloudEvents 1.0 envelope shared by every event."""
 
@@ -217,6 +247,30 @@ class MessageMediaStored(EventBase):
     data: MessageMediaStoredData
 
 
+class MessageEdited(EventBase):
+    short = "message.edited"
+    type: Literal["io.zaphub.message.edited.v1"] = "io.zaphub.message.edited.v1"
+    data: MessageEditedData
+
+
+class MessageRevoked(EventBase):
+    short = "message.revoked"
+    type: Literal["io.zaphub.message.revoked.v1"] = "io.zaphub.message.revoked.v1"
+    data: MessageRevokedData
+
+
+class PollVote(EventBase):
+    short = "poll.vote"
+    type: Literal["io.zaphub.poll.vote.v1"] = "io.zaphub.poll.vote.v1"
+    data: PollVoteData
+
+
+class ChatPresence(EventBase):
+    short = "chat.presence"
+    type: Literal["io.zaphub.chat.presence.v1"] = "io.zaphub.chat.presence.v1"
+    data: ChatPresenceData
+
+
 EVENT_CLASSES: tuple[type[EventBase], ...] = (
     SessionQr,
     SessionPairCode,
@@ -231,6 +285,10 @@ EVENT_CLASSES: tuple[type[EventBase], ...] = (
     MessageRateLimited,
     MessageReceived,
     MessageMediaStored,
+    MessageEdited,
+    MessageRevoked,
+    PollVote,
+    ChatPresence,
 )
 EVENT_BY_SHORT: dict[str, type[EventBase]] = {cls.short: cls for cls in EVENT_CLASSES}
 assert all(_type(c.short) == c.model_fields["type"].default for c in EVENT_CLASSES)
@@ -248,7 +306,11 @@ AnyEvent = Annotated[
     | MessageFailed
     | MessageRateLimited
     | MessageReceived
-    | MessageMediaStored,
+    | MessageMediaStored
+    | MessageEdited
+    | MessageRevoked
+    | PollVote
+    | ChatPresence,
     Field(discriminator="type"),
 ]
 ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

@@ -34,6 +34,7 @@ from zaphub_session_host.session_events import RecentSends, SessionEvents
 from zaphub_session_host.state import InvalidTransition, SessionEvent, SessionMachine
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
+    ChatUpdate,
     Connection,
     Identity,
     InboundMessage,
@@ -306,6 +307,9 @@ class SessionRunner:
 
     def on_receipt(self, receipt: Receipt) -> None:
         self.events.receipt(receipt)
+
+    def on_update(self, update: ChatUpdate) -> None:
+        self.events.update(update)
 
     def _move(self, event: SessionEvent) -> bool:
         try:

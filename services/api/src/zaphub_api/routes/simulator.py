@@ -29,9 +29,9 @@ class SimulatorController(Controller):
         status_code=202,
         summary="A simulated contact acts on the session: sends a message, reacts, marks read, types",
         description="Simulator transport only: elsewhere 404 with type `.../problems/simulator-only`. "
-        "The events that follow (`message.received`, `message.delivered`, `message.read`) are those a "
-        "real contact would cause. 503 when no session-host holds the session, 409 when it cannot be "
-        "acted on now.",
+        "The events that follow (`message.received`, `message.delivered`/`read`, `message.edited`, "
+        "`message.revoked`, `poll.vote`, `chat.presence`) are those a real contact would cause. "
+        "503 when no session-host holds the session, 409 when it cannot be acted on now.",
         responses=problem_responses(409, 503),
     )
     async def simulate(

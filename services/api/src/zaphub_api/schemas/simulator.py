@@ -17,8 +17,8 @@ class SimulateCreate(BaseModel):
     - `message`: `content` (any message content; media without bytes gets the simulator's own);
     - `reaction`: `message_id` (WhatsApp id) and `emoji` (empty removes it);
     - `receipt`: `message_id` of a message the session sent this contact, `receipt` delivered/read;
-    - `edit` (`message_id`, `text`), `revoke` (`message_id`), `poll_vote` (`message_id`, `options`),
-      `typing` (`state`).
+    - `edit` (`message_id`, `text`), `revoke` (`message_id`), `poll_vote` (`message_id` of the poll,
+      `options`), `typing` (`state`).
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)

@@ -304,6 +304,11 @@ PROJECTIONS: dict[type[ev.EventBase], Projection] = {
     ev.MessageRead: _receipt_by_whatsapp_id,
     ev.MessageReceived: _received,
     ev.MessageMediaStored: _media_stored,
+    # Fanned out to webhooks and SSE; the message-actions projections (edits, polls) come with them.
+    ev.MessageEdited: _ignore,
+    ev.MessageRevoked: _ignore,
+    ev.PollVote: _ignore,
+    ev.ChatPresence: _ignore,
 }
 assert set(PROJECTIONS) | set(STATUS_MOVES) == set(ev.EVENT_CLASSES), "every event type needs a projection"
 

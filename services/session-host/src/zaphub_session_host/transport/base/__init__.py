@@ -23,18 +23,25 @@ from zaphub_session_host.transport.base.errors import (
     TransportUnavailable,
 )
 from zaphub_session_host.transport.base.events import (
+    ChatUpdate,
     ConnectionEvents,
+    Edited,
     Identity,
     InboundMessage,
+    Presence,
     Receipt,
     ReceiptKind,
+    Revoked,
+    Voted,
 )
 from zaphub_session_host.transport.base.messages import Messages
 
 __all__ = [
     "AlreadyPaired",
+    "ChatUpdate",
     "Connection",
     "ConnectionEvents",
+    "Edited",
     "FaultsUnsupported",
     "Identity",
     "InboundMessage",
@@ -43,12 +50,15 @@ __all__ = [
     "MediaToolsMissing",
     "Messages",
     "NotConnected",
+    "Presence",
     "Receipt",
     "ReceiptKind",
     "RecipientNotOnWhatsApp",
+    "Revoked",
     "SimulatorOnly",
     "TransientSendError",
     "Transport",
     "TransportError",
     "TransportUnavailable",
+    "Voted",
 ]

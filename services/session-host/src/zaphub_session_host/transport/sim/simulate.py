@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING
 
 from zaphub_contracts.content import MediaContent, MessageContent, ReactionContent
 from zaphub_contracts.host import Simulate, SimulateAction
-from zaphub_session_host.transport.base import InboundMessage, InvalidContent, Receipt, ReceiptKind
+from zaphub_session_host.transport.base import (
+    Edited,
+    InboundMessage,
+    InvalidContent,
+    Presence,
+    Receipt,
+    ReceiptKind,
+    Revoked,
+    Voted,
+)
 from zaphub_session_host.transport.sim.media import generated
 from zaphub_session_host.transport.sim.messages import as_received
 from zaphub_session_host.transport.sim.wire import number_of
@@ -64,4 +73,19 @@ async def simulate(conn: "SimConnection", request: Simulate) -> str | None:
             kind = ReceiptKind.READ if request.receipt == "read" else ReceiptKind.DELIVERED
             conn.events.on_receipt(Receipt(kind=kind, whatsapp_id=request.message_id, chat=jid, at=now))
             return None
-    raise InvalidContent(f"the simulator cannot {request.action.value} yet")
+        case SimulateAction.EDIT:
+            assert request.message_id is not None and request.text is not None
+            conn.events.on_update(Edited(request.message_id, jid, jid, request.text, now))
+            return None
+        case SimulateAction.REVOKE:
+            assert request.message_id is not None
+            conn.events.on_update(Revoked(request.message_id, jid, jid, now))
+            return None
+        case SimulateAction.POLL_VOTE:
+            assert request.message_id is not None
+            conn.events.on_update(Voted(request.message_id, jid, jid, tuple(request.options), now))
+            return None
+        case SimulateAction.TYPING:
+            conn.events.on_update(Presence(jid, jid, request.state, now))
+            return None
+    raise InvalidContent(f"the simulator cannot {request.action.value}")
