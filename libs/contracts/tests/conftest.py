@@ -42,6 +42,23 @@ EVENT_DATA: dict[str, ev.EventData] = {
         sent_at=NOW,
         content=TextContent(text="olá"),
     ),
+    "message.edited": ev.MessageEditedData(
+        whatsapp_id="ABCDEF0123456789", chat=JID, sender=JID, text="fixed", edited_at=NOW
+    ),
+    "message.revoked": ev.MessageRevokedData(
+        whatsapp_id="ABCDEF0123456789", chat=JID, sender=JID, revoked_at=NOW
+    ),
+    "poll.vote": ev.PollVoteData(
+        poll_whatsapp_id="ABCDEF0123456789", chat=JID, voter=JID, options=["yes"], at=NOW
+    ),
+    "chat.presence": ev.ChatPresenceData(chat=JID, sender=JID, state="composing", at=NOW),
+    "message.media_stored": ev.MessageMediaStoredData(
+        message_id=MESSAGE,
+        whatsapp_id="ABCDEF0123456789",
+        media=ev.StoredMediaRef(
+            url=f"/api/v1/messages/{MESSAGE}/media", mimetype="image/png", size=68, sha256="ab" * 32
+        ),
+    ),
 }
 
 

@@ -89,6 +89,9 @@ class Recorder:
     def on_receipt(self, receipt: Receipt) -> None:
         self._add("receipt", receipt)
 
+    def on_update(self, update: object) -> None:
+        self._add("update", update)
+
     def named(self, name: str) -> list[tuple[object, ...]]:
         return [args for n, args in self.calls if n == name]
 

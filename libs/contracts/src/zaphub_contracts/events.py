@@ -93,6 +93,55 @@ class MessageReceivedData(EventData):
     content: MessageContent
 
 
+class StoredMediaRef(BaseModel):
+    """Where a message's media can be fetched with the tenant's API key, and what it is."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    url: str = Field(description="API path that streams the bytes: /api/v1/messages/<id>/media")
+    mimetype: str
+    size: int = Field(ge=0, description="Bytes")
+    sha256: str = Field(description="Hex SHA-256 of the bytes")
+    filename: str | None = None
+
+
+class MessageMediaStoredData(EventData):
+    message_id: UUID
+    whatsapp_id: str | None = None
+    direction: Literal["inbound", "outbound"] = "inbound"
+    media: StoredMediaRef
+
+
+class MessageEditedData(EventData):
+    whatsapp_id: str = Field(description="WhatsApp id of the message edited")
+    chat: str
+    sender: str
+    text: str
+    edited_at: datetime
+
+
+class MessageRevokedData(EventData):
+    whatsapp_id: str = Field(description="WhatsApp id of the message deleted for everyone")
+    chat: str
+    sender: str
+    revoked_at: datetime
+
+
+class PollVoteData(EventData):
+    poll_whatsapp_id: str = Field(description="WhatsApp id of the poll")
+    chat: str
+    voter: str
+    options: list[str] = Field(description="The options the voter holds now; empty: vote withdrawn")
+    at: datetime
+
+
+class ChatPresenceData(EventData):
+    chat: str
+    sender: str
+    state: Literal["composing", "recording", "paused"]
+    at: datetime
+
+
 class EventBase(BaseModel):
     """The CloudEvents 1.0 envelope shared by every event."""
 
@@ -192,6 +241,36 @@ class MessageReceived(EventBase):
     data: MessageReceivedData
 
 
+class MessageMediaStored(EventBase):
+    short = "message.media_stored"
+    type: Literal["io.zaphub.message.media_stored.v1"] = "io.zaphub.message.media_stored.v1"
+    data: MessageMediaStoredData
+
+
+class MessageEdited(EventBase):
+    short = "message.edited"
+    type: Literal["io.zaphub.message.edited.v1"] = "io.zaphub.message.edited.v1"
+    data: MessageEditedData
+
+
+class MessageRevoked(EventBase):
+    short = "message.revoked"
+    type: Literal["io.zaphub.message.revoked.v1"] = "io.zaphub.message.revoked.v1"
+    data: MessageRevokedData
+
+
+class PollVote(EventBase):
+    short = "poll.vote"
+    type: Literal["io.zaphub.poll.vote.v1"] = "io.zaphub.poll.vote.v1"
+    data: PollVoteData
+
+
+class ChatPresence(EventBase):
+    short = "chat.presence"
+    type: Literal["io.zaphub.chat.presence.v1"] = "io.zaphub.chat.presence.v1"
+    data: ChatPresenceData
+
+
 EVENT_CLASSES: tuple[type[EventBase], ...] = (
     SessionQr,
     SessionPairCode,
@@ -205,6 +284,11 @@ EVENT_CLASSES: tuple[type[EventBase], ...] = (
     MessageFailed,
     MessageRateLimited,
     MessageReceived,
+    MessageMediaStored,
+    MessageEdited,
+    MessageRevoked,
+    PollVote,
+    ChatPresence,
 )
 EVENT_BY_SHORT: dict[str, type[EventBase]] = {cls.short: cls for cls in EVENT_CLASSES}
 assert all(_type(c.short) == c.model_fields["type"].default for c in EVENT_CLASSES)
@@ -221,7 +305,12 @@ AnyEvent = Annotated[
     | MessageRead
     | MessageFailed
     | MessageRateLimited
-    | MessageReceived,
+    | MessageReceived
+    | MessageMediaStored
+    | MessageEdited
+    | MessageRevoked
+    | PollVote
+    | ChatPresence,
     Field(discriminator="type"),
 ]
 ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

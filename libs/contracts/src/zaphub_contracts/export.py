@@ -34,6 +34,7 @@ from zaphub_contracts.host import (
     SendRun,
     SendRunReply,
     SessionControl,
+    Simulate,
 )
 from zaphub_contracts.ratelimit import (
     AcquireReply,
@@ -144,6 +145,7 @@ _HOST_BODIES: dict[HostOp, Message] = {
     HostOp.SEND: Message("host", "send_run", SendRun, "Hand a run of one session's send commands over"),
     HostOp.PAIR_CODE: Message("host", "pair_code_request", PairCodeRequest, "Ask a host for a pairing code"),
     HostOp.FAULT: Message("host", "inject_fault", InjectFault, "Simulator fault injection"),
+    HostOp.SIMULATE: Message("host", "simulate", Simulate, "A simulated contact acts on a session"),
 }
 _SESSION_CONTROL = Message("host", "session_control", SessionControl, "Body of the ops without a payload")
 # Every op has a body; an op added to HostOp without one here takes SessionControl, like logout.

@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from zaphub_contracts.commands import SendMessage
+from zaphub_contracts.content import MessageContent
 from zaphub_contracts.failures import FailureReason
 
 MAX_RUN = 64  # send commands per `send` request
@@ -23,6 +24,7 @@ class HostOp(StrEnum):
     DELETE = "delete"  # SessionControl: stop, and delete the session's auth_data
     PAIR_CODE = "pair_code"  # PairCodeRequest
     FAULT = "fault"  # InjectFault, simulator transport only
+    SIMULATE = "simulate"  # Simulate, simulator transport only
 
 
 class HostOk(BaseModel):
@@ -115,3 +117,53 @@ class InjectFault(BaseModel):
     kind: FaultKind
     seconds: float = Field(default=0.0, ge=0.0)
     count: int = Field(default=0, ge=0)
+
+
+class SimulateAction(StrEnum):
+    """What a simulated contact does to a session (`simulate` host op)."""
+
+    MESSAGE = "message"  # sends `content`
+    REACTION = "reaction"  # reacts with `emoji` to `message_id` ("" removes the reaction)
+    EDIT = "edit"  # edits its own message `message_id` to `text`
+    REVOKE = "revoke"  # deletes its own message `message_id` for everyone
+    POLL_VOTE = "poll_vote"  # votes `options` in the poll `message_id`
+    TYPING = "typing"  # starts (`state` composing/recording) or stops (`paused`) typing
+    RECEIPT = "receipt"  # marks `message_id`, which the session sent it, `delivered` or `read`
+
+
+class Simulate(BaseModel):
+    """Body of the `simulate` host op: a simulated contact `sender` acts on the session.
+
+    `message_id` is a WhatsApp id (of a message the contact sent, or of one the session sent it).
+    The reply is a `HostOk` whose `whatsapp_id` names the message the contact sent, if it sent one.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tenant_id: UUID
+    session_id: UUID
+    action: SimulateAction
+    sender: str = Field(description="The contact: E.164 number or JID")
+    push_name: str | None = Field(default=None, max_length=256)
+    content: MessageContent | None = None
+    message_id: str | None = Field(default=None, max_length=128)
+    emoji: str | None = Field(default=None, max_length=32)
+    text: str | None = Field(default=None, max_length=65536)
+    options: list[str] = Field(default_factory=list, max_length=32)
+    state: Literal["composing", "recording", "paused"] = "composing"
+    receipt: Literal["delivered", "read"] = "read"
+
+    @model_validator(mode="after")
+    def _what_the_action_needs(self) -> Self:
+        needs: dict[SimulateAction, tuple[str, ...]] = {
+            SimulateAction.MESSAGE: ("content",),
+            SimulateAction.REACTION: ("message_id", "emoji"),
+            SimulateAction.EDIT: ("message_id", "text"),
+            SimulateAction.REVOKE: ("message_id",),
+            SimulateAction.POLL_VOTE: ("message_id", "options"),
+            SimulateAction.RECEIPT: ("message_id",),
+        }
+        missing = [f for f in needs.get(self.action, ()) if getattr(self, f) in (None, [])]
+        if missing:
+            raise ValueError(f"{self.action.value} needs {', '.join(missing)}")
+        return self

@@ -6,6 +6,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zaphub_contracts.ratelimit import RateLimits
+from zaphub_runtime.media_store import MediaDownload, MediaStoreName
 
 
 class CommonSettings(BaseSettings):
@@ -27,6 +28,23 @@ class CommonSettings(BaseSettings):
         description="Key ring of secrets at rest (auth_data, webhook secrets): id:base64-of-32-bytes,... "
         "The first seals, every one opens; see Rotating the secret keys",
     )
+    media_store: MediaStoreName = Field(
+        default=MediaStoreName.LOCAL,
+        description="Where received media lives: local (<data_dir>/media, shared by hosts and API) or s3",
+    )
+    media_bucket: str = Field(default="zaphub-media", description="s3: bucket of media (created if absent)")
+    media_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="Largest media file stored")
+    media_retention_days: float = Field(
+        default=30.0, gt=0, description="Days stored media is kept; then swept, and its route answers 410"
+    )
+    media_download: MediaDownload = Field(
+        default=MediaDownload.EAGER, description="eager: the owning host stores received media; off: never"
+    )
+    s3_endpoint: str = Field(default="127.0.0.1:9000", description="S3/MinIO host:port, no scheme")
+    s3_access_key: str = Field(default="", description="S3 access key")
+    s3_secret_key: SecretStr = Field(default=SecretStr(""), description="S3 secret key")
+    s3_secure: bool = Field(default=True, description="HTTPS to the S3 endpoint")
+    s3_region: str | None = Field(default=None, description="S3 region; unset asks the server")
     egress_allow: str = Field(
         default="",
         description="CIDRs and host names, comma-separated, that tenant-caused requests (media by URL,"

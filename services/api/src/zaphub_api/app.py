@@ -31,11 +31,14 @@ from zaphub_api.host_requests import HostRequests
 from zaphub_api.limits import LimitsPublisher
 from zaphub_api.nats_credentials import CredentialIssuer
 from zaphub_api.placement import Placement
+from zaphub_api.routes.chats import ChatController
 from zaphub_api.routes.events import EventController
 from zaphub_api.routes.hosts import HostController
+from zaphub_api.routes.media import MediaController
 from zaphub_api.routes.messages import MessageController
 from zaphub_api.routes.nats_credentials import NatsCredentialsController
 from zaphub_api.routes.sessions import SessionController
+from zaphub_api.routes.simulator import SimulatorController
 from zaphub_api.routes.system import SystemController
 from zaphub_api.routes.tenants import TenantController
 from zaphub_api.routes.usage import UsageController
@@ -44,6 +47,7 @@ from zaphub_api.services.sessions import SessionService
 from zaphub_api.services.tenants import TenantService
 from zaphub_api.services.webhooks import WebhookService
 from zaphub_api.settings import ApiSettings
+from zaphub_api.store.chats import ChatStore
 from zaphub_api.store.messages import MessageStore
 from zaphub_api.store.migrate import migrate
 from zaphub_api.store.sessions import SessionStore
@@ -57,6 +61,7 @@ from zaphub_contracts import streams
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import run_pull_consumer
 from zaphub_runtime.lifecycle import Lifecycle, instance_id
+from zaphub_runtime.media_store import MediaStore, open_media_store
 from zaphub_runtime.telemetry import traces_exported
 
 UPLOAD_MARGIN = 1024 * 1024  # bytes of a multipart upload besides its file: the form's other fields
@@ -75,6 +80,8 @@ class Collaborators:
     tenants: TenantStore
     sessions: SessionStore
     messages: MessageStore
+    chats: ChatStore
+    media_store: MediaStore
     outbox: Outbox
     accepts: AcceptQueue
     placement: Placement
@@ -123,6 +130,8 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
         tenants=tenants,
         sessions=sessions,
         messages=messages,
+        chats=ChatStore(pool),
+        media_store=await asyncio.to_thread(open_media_store, settings),
         outbox=outbox,
         accepts=accepts,
         placement=Placement(await bus.kv(streams.LEASES_BUCKET), await bus.kv(streams.HOSTS_BUCKET)),
@@ -197,6 +206,8 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
             "tenants",
             "sessions",
             "messages",
+            "chats",
+            "media_store",
             "placement",
             "webhooks",
             "usage",
@@ -229,7 +240,10 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
             HostController,
             TenantController,
             SessionController,
+            SimulatorController,
+            ChatController,
             MessageController,
+            MediaController,
             UsageController,
             WebhookController,
             EventController,

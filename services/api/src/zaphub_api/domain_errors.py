@@ -49,6 +49,16 @@ class MessageNotFound(NotFound):
         super().__init__(f"Message {message_id} does not exist")
 
 
+class ChatNotFound(NotFound):
+    def __init__(self, chat: str) -> None:
+        super().__init__(f"The session has no chat {chat}")
+
+
+class MessageHasNoMedia(NotFound):
+    def __init__(self, message_id: UUID) -> None:
+        super().__init__(f"Message {message_id} has no media")
+
+
 class WebhookNotFound(NotFound):
     def __init__(self, webhook_id: UUID) -> None:
         super().__init__(f"Webhook {webhook_id} does not exist")
@@ -83,8 +93,34 @@ class AlreadyPaired(Conflict):
         super().__init__(f"Session {session_id} is already paired; log it out first to pair another number")
 
 
+class SimulatorOnly(NotFound):
+    def __init__(self, session_id: UUID) -> None:
+        super().__init__(
+            f"Session {session_id} runs on a real WhatsApp transport; simulate exists only on the simulator"
+        )
+
+
+class CannotSimulate(Conflict):
+    """The simulated session cannot be acted on now (logged out, moving between hosts)."""
+
+
 class CannotPair(Conflict):
     """The session-host refused: the session is logged out, gone from it, or its transport cannot pair."""
+
+
+class MediaNotReady(Conflict):
+    def __init__(self, message_id: UUID, retry_after: int) -> None:
+        super().__init__(f"The media of message {message_id} is not stored yet; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class Gone(DomainError):
+    """The resource existed and is no longer kept."""
+
+
+class MediaExpired(Gone):
+    def __init__(self, message_id: UUID) -> None:
+        super().__init__(f"The media of message {message_id} is no longer kept (retention)")
 
 
 class WebhookInactive(Conflict):

@@ -4,12 +4,12 @@ method per host op."""
 from uuid import UUID
 
 import nats.errors
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from zaphub_api.domain_errors import CannotPair, HostUnavailable, InvalidField
+from zaphub_api.domain_errors import CannotPair, CannotSimulate, HostUnavailable, InvalidField, SimulatorOnly
 from zaphub_contracts import subjects
 from zaphub_contracts.failures import FailureReason
-from zaphub_contracts.host import HostError, HostOp, HostReply, PairCodeRequest
+from zaphub_contracts.host import HostError, HostOk, HostOp, HostReply, PairCodeRequest, Simulate
 from zaphub_runtime.bus import Bus
 
 REPLY: TypeAdapter[HostReply] = TypeAdapter(HostReply)
@@ -25,11 +25,9 @@ class HostRequests:
         self._bus = bus
         self._timeout = timeout
 
-    async def pair_code(self, tenant_id: UUID, session_id: UUID, phone: str) -> str:
-        """Ask the owning host for a pairing code for `phone` (E.164 digits)."""
-        request = PairCodeRequest(tenant_id=tenant_id, session_id=session_id, phone=phone)
+    async def _ask(self, session_id: UUID, op: HostOp, request: BaseModel) -> HostOk | HostError:
         try:
-            msg = await self._bus.request(subjects.host(session_id, HostOp.PAIR_CODE), request, self._timeout)
+            msg = await self._bus.request(subjects.host(session_id, op), request, self._timeout)
         except nats.errors.NoRespondersError as exc:
             raise HostUnavailable(
                 f"No session-host holds session {session_id} right now; retry in a few seconds"
@@ -37,9 +35,29 @@ class HostRequests:
         except (nats.errors.Error, TimeoutError) as exc:
             raise HostUnavailable("The session-host did not answer in time; retry") from exc
         try:
-            reply = REPLY.validate_json(msg.data)
+            return REPLY.validate_json(msg.data)
         except ValidationError as exc:
             raise HostUnavailable("The session-host gave an unreadable answer; retry") from exc
+
+    async def simulate(self, request: Simulate) -> str | None:
+        """Have a simulated contact act on the session; the WhatsApp id of what it sent, if anything."""
+        reply = await self._ask(request.session_id, HostOp.SIMULATE, request)
+        if isinstance(reply, HostError):
+            if reply.reason == FailureReason.UNSUPPORTED:
+                raise SimulatorOnly(request.session_id)
+            if reply.reason == FailureReason.INVALID_PAYLOAD:
+                raise InvalidField("action", reply.detail or "refused by the simulator")
+            if reply.reason in _CONFLICTS:
+                raise CannotSimulate(
+                    f"The session cannot be acted on now ({reply.reason.value}): {reply.detail}"
+                )
+            raise HostUnavailable(f"The session-host could not simulate it ({reply.reason.value}); retry")
+        return reply.whatsapp_id
+
+    async def pair_code(self, tenant_id: UUID, session_id: UUID, phone: str) -> str:
+        """Ask the owning host for a pairing code for `phone` (E.164 digits)."""
+        request = PairCodeRequest(tenant_id=tenant_id, session_id=session_id, phone=phone)
+        reply = await self._ask(session_id, HostOp.PAIR_CODE, request)
         if isinstance(reply, HostError):
             if reply.reason == FailureReason.INVALID_PAYLOAD:
                 raise InvalidField("phone", reply.detail or "rejected by the session-host")

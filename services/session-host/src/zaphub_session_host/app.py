@@ -12,6 +12,7 @@ from zaphub_contracts.streams import HOSTS_BUCKET, LEASES_BUCKET, SENT_BUCKET, S
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.kv_watch import KvMirror
 from zaphub_runtime.lifecycle import Lifecycle
+from zaphub_runtime.media_store import MediaDownload, open_media_store
 from zaphub_runtime.metrics import start_metrics_server
 from zaphub_session_host import metrics
 from zaphub_session_host.auth_store import (
@@ -25,6 +26,7 @@ from zaphub_session_host.auth_store import (
 from zaphub_session_host.event_publisher import EventPublisher
 from zaphub_session_host.handlers import AfterReply, AnyHostHandler, HostHandlers
 from zaphub_session_host.leases import Leases
+from zaphub_session_host.media_saver import MediaSaver
 from zaphub_session_host.reconciler import Reconciler
 from zaphub_session_host.registry import Registry
 from zaphub_session_host.sent_log import SentLog
@@ -119,6 +121,8 @@ class SessionHost:
         )
         life.on_close(bus.close, "bus")
         await bus.ensure_streams()
+        await self.transport.attach(bus)
+        life.on_close(self.transport.detach, "transport network")
         desired_kv = await bus.kv(SESSIONS_BUCKET)
         leases_kv = await bus.kv(LEASES_BUCKET)
         hosts_kv = await bus.kv(HOSTS_BUCKET)
@@ -140,6 +144,13 @@ class SessionHost:
         saver.start()
         life.on_close(lambda: saver.close(timeout), "auth saver")
 
+        media: MediaSaver | None = None
+        if settings.media_download is MediaDownload.EAGER:
+            store = await asyncio.to_thread(open_media_store, settings)
+            media = MediaSaver(store, settings.media_max_bytes, settings.media_retention_days)
+            life.on_close(lambda: media.close(timeout), "media saver")  # before the publisher closes
+            life.spawn(media.sweep_until(life.stop), "media sweeper")
+
         after_reply = AfterReply()
         ctx = HostContext(
             host_id=self.host_id,
@@ -150,6 +161,7 @@ class SessionHost:
             publisher=publisher,
             sent_log=SentLog(sent_kv),
             requests=HostHandlers(after_reply),
+            media=media,
         )
         self.sessions = sessions = Sessions(ctx)
         leases = Leases(bus.js, leases_kv, self.host_id, ttl)

@@ -33,6 +33,7 @@ from zaphub_contracts.host import (
     SendRun,
     SendRunReply,
     SessionControl,
+    Simulate,
 )
 from zaphub_runtime.codec import decode, encode
 from zaphub_runtime.telemetry import extract_context
@@ -47,6 +48,7 @@ from zaphub_session_host.transport.base import (
     MediaToolsMissing,
     NotConnected,
     RecipientNotOnWhatsApp,
+    SimulatorOnly,
     TransportError,
 )
 
@@ -78,7 +80,7 @@ def failure(exc: Exception) -> HostError:
             reason = FailureReason.SESSION_LOGGED_OUT
         case RecipientNotOnWhatsApp():
             reason = FailureReason.RECIPIENT_NOT_ON_WHATSAPP
-        case AlreadyPaired() | FaultsUnsupported() | MediaToolsMissing():
+        case AlreadyPaired() | FaultsUnsupported() | MediaToolsMissing() | SimulatorOnly():
             reason = FailureReason.UNSUPPORTED
         case InvalidContent():
             reason = FailureReason.INVALID_PAYLOAD
@@ -130,6 +132,13 @@ async def _fault(runner: SessionRunner, data: bytes) -> HostOk:
     return _ok(runner)
 
 
+async def _simulate(runner: SessionRunner, data: bytes) -> HostOk:
+    request = decode(Simulate, data)
+    _owned(runner, request)
+    whatsapp_id = await runner.simulate(request)
+    return HostOk(host_id=runner.ctx.host_id, whatsapp_id=whatsapp_id)
+
+
 async def _logout(runner: SessionRunner, data: bytes) -> HostOk:
     _owned(runner, decode(SessionControl, data))
     await runner.logout()
@@ -174,6 +183,7 @@ DELETED = ThenStop("session deleted", handover=False)
 OPS: dict[str, Op] = {
     HostOp.PAIR_CODE: Op(_pair_code),
     HostOp.FAULT: Op(_fault),
+    HostOp.SIMULATE: Op(_simulate),
     HostOp.LOGOUT: Op(_logout),
     HostOp.RESTART: Op(_restart),
     HostOp.STOP: Op(_stop, ThenStop("stopped by request", handover=True)),

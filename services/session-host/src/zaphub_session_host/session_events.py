@@ -8,13 +8,23 @@ from uuid import UUID, uuid4, uuid5
 
 from zaphub_contracts.events import (
     EVENT_NAMESPACE,
+    ChatPresence,
+    ChatPresenceData,
     EventBase,
     EventData,
     MessageDelivered,
+    MessageEdited,
+    MessageEditedData,
+    MessageMediaStored,
+    MessageMediaStoredData,
     MessageRead,
     MessageReceiptData,
     MessageReceived,
     MessageReceivedData,
+    MessageRevoked,
+    MessageRevokedData,
+    PollVote,
+    PollVoteData,
     SessionConnected,
     SessionConnectedData,
     SessionDisconnected,
@@ -27,9 +37,21 @@ from zaphub_contracts.events import (
     SessionPairCodeData,
     SessionQr,
     SessionQrData,
+    StoredMediaRef,
 )
+from zaphub_runtime.media_store import StoredMedia
 from zaphub_session_host.event_publisher import EventPublisher
-from zaphub_session_host.transport.base import Identity, InboundMessage, Receipt, ReceiptKind
+from zaphub_session_host.transport.base import (
+    ChatUpdate,
+    Edited,
+    Identity,
+    InboundMessage,
+    Presence,
+    Receipt,
+    ReceiptKind,
+    Revoked,
+    Voted,
+)
 
 RECENT_SENDS = 100_000  # WhatsApp id -> ZapHub id, so receipts carry the message id
 
@@ -100,7 +122,8 @@ class SessionEvents:
     def failed(self, reason: str, detail: str) -> None:
         self._emit(SessionFailed, SessionFailedData(reason=reason, detail=detail))
 
-    def message(self, message: InboundMessage) -> None:
+    def message(self, message: InboundMessage) -> UUID:
+        """`message.received`; the ZapHub id of the message (derived: a repeat keeps it)."""
         message_id = uuid5(EVENT_NAMESPACE, f"received/{self.session_id}/{message.whatsapp_id}")
         self._emit(
             MessageReceived,
@@ -118,6 +141,22 @@ class SessionEvents:
             event_id=EventBase.derive_id(self.session_id, message.whatsapp_id, "received"),
             subject=f"messages/{message_id}",
         )
+        return message_id
+
+    def media_stored(self, message_id: UUID, whatsapp_id: str, media: StoredMedia) -> None:
+        ref = StoredMediaRef(
+            url=f"/api/v1/messages/{message_id}/media",
+            mimetype=media.mimetype,
+            size=media.size,
+            sha256=media.sha256,
+            filename=media.filename,
+        )
+        self._emit(
+            MessageMediaStored,
+            MessageMediaStoredData(message_id=message_id, whatsapp_id=whatsapp_id, media=ref),
+            event_id=EventBase.derive_id(self.session_id, whatsapp_id, "media_stored"),
+            subject=f"messages/{message_id}",
+        )
 
     def receipt(self, receipt: Receipt) -> None:
         message_id = self._recent.get(receipt.whatsapp_id)
@@ -130,6 +169,40 @@ class SessionEvents:
             event_id=EventBase.derive_id(self.session_id, receipt.whatsapp_id, receipt.kind.value),
             subject=f"messages/{message_id}" if message_id else None,
         )
+
+    def update(self, update: ChatUpdate) -> None:
+        """What a contact did to a chat: an edit, a revoke, a poll vote, typing."""
+        match update:
+            case Edited():
+                data: EventData = MessageEditedData(
+                    whatsapp_id=update.whatsapp_id,
+                    chat=update.chat,
+                    sender=update.sender,
+                    text=update.text,
+                    edited_at=update.at,
+                )
+                self._emit(MessageEdited, data)
+            case Revoked():
+                data = MessageRevokedData(
+                    whatsapp_id=update.whatsapp_id,
+                    chat=update.chat,
+                    sender=update.sender,
+                    revoked_at=update.at,
+                )
+                self._emit(MessageRevoked, data)
+            case Voted():
+                data = PollVoteData(
+                    poll_whatsapp_id=update.poll_whatsapp_id,
+                    chat=update.chat,
+                    voter=update.voter,
+                    options=list(update.options),
+                    at=update.at,
+                )
+                self._emit(PollVote, data)
+            case Presence():
+                state = update.state if update.state in ("composing", "recording") else "paused"
+                data = ChatPresenceData(chat=update.chat, sender=update.sender, state=state, at=update.at)
+                self._emit(ChatPresence, data)
 
     def _emit(
         self,

@@ -23,16 +23,18 @@ from nats.errors import Error as NatsError
 
 from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
-from zaphub_contracts.host import HostOk, InjectFault
+from zaphub_contracts.host import HostOk, InjectFault, Simulate
 from zaphub_contracts.sessions import HandedOver, whatsapp_message_id
 from zaphub_contracts.statuses import SessionStatus
 from zaphub_session_host.auth_store import AuthDataRefused, AuthSaver
 from zaphub_session_host.event_publisher import EventPublisher
+from zaphub_session_host.media_saver import MediaSaver
 from zaphub_session_host.sent_log import SentLog
 from zaphub_session_host.session_events import RecentSends, SessionEvents
 from zaphub_session_host.state import InvalidTransition, SessionEvent, SessionMachine
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
+    ChatUpdate,
     Connection,
     Identity,
     InboundMessage,
@@ -66,6 +68,7 @@ class HostContext:
     sent_log: SentLog
     requests: "RequestHandler"
     recent_sends: RecentSends = field(default_factory=RecentSends)
+    media: "MediaSaver | None" = None  # None: received media is not stored (ZAPHUB_MEDIA_DOWNLOAD=off)
 
 
 class SessionRunner:
@@ -258,6 +261,9 @@ class SessionRunner:
     async def inject_fault(self, fault: InjectFault) -> None:
         await self._require_connection().inject_fault(fault)
 
+    async def simulate(self, request: Simulate) -> str | None:
+        return await self._require_connection().simulate(request)
+
     # ConnectionEvents: called by the transport, synchronously and in order.
 
     def on_qr(self, qr: str, expires_at: datetime) -> None:
@@ -288,10 +294,22 @@ class SessionRunner:
             self.ctx.auth.put(self.tenant_id, self.session_id, auth_data)
 
     def on_message(self, message: InboundMessage) -> None:
-        self.events.message(message)
+        message_id = self.events.message(message)
+        if self.ctx.media is not None and self.connection is not None:
+            self.ctx.media.save(
+                self.tenant_id,
+                self.session_id,
+                message_id,
+                message,
+                self.connection.download,
+                self.events.media_stored,
+            )
 
     def on_receipt(self, receipt: Receipt) -> None:
         self.events.receipt(receipt)
+
+    def on_update(self, update: ChatUpdate) -> None:
+        self.events.update(update)
 
     def _move(self, event: SessionEvent) -> bool:
         try:

@@ -56,12 +56,7 @@ class HostSettings(CommonSettings):
     auth_save_interval: float = Field(
         default=60.0, gt=0.0, description="Seconds between periodic saves of changed auth_data"
     )
-    s3_endpoint: str = Field(default="127.0.0.1:9000", description="S3/MinIO host:port, no scheme")
     s3_bucket: str = Field(default="zaphub-auth", description="Bucket of auth_data (created if absent)")
-    s3_access_key: str = Field(default="", description="S3 access key")
-    s3_secret_key: SecretStr = Field(default=SecretStr(""), description="S3 secret key")
-    s3_secure: bool = Field(default=True, description="HTTPS to the S3 endpoint")
-    s3_region: str | None = Field(default=None, description="S3 region; unset asks the server")
 
     def host_id(self) -> str:
         """This replica's name: `instance_id`, else `<hostname>-<pid>`, in KV-key-safe characters."""

@@ -11,6 +11,7 @@ from zaphub_api.domain_errors import AlreadyPaired, NoQrCode
 from zaphub_api.host_requests import HostRequests
 from zaphub_api.store.sessions import SessionStore
 from zaphub_contracts.commands import SessionAction
+from zaphub_contracts.host import Simulate
 from zaphub_contracts.statuses import SessionStatus
 
 
@@ -53,3 +54,8 @@ class SessionService:
         if qr is None:
             raise NoQrCode(session_id, status)
         return qr, expires_at, SessionStatus(status)
+
+    async def simulate(self, request: Simulate) -> str | None:
+        """A simulated contact acts on the tenant's session (simulator transport only)."""
+        await self._sessions.get(request.tenant_id, request.session_id)
+        return await self._hosts.simulate(request)

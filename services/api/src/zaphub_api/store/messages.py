@@ -298,6 +298,17 @@ class MessageStore:
             )
         return row, list(history)
 
+    async def media_of(self, tenant_id: UUID, message_id: UUID) -> asyncpg.Record:
+        """The session, type and media state of the tenant's message."""
+        row = await self._pool.fetchrow(
+            "SELECT session_id, type, media, media_stored_at FROM messages WHERE id = $1 AND tenant_id = $2",
+            message_id,
+            tenant_id,
+        )
+        if row is None:
+            raise MessageNotFound(message_id)
+        return row
+
     async def list_for_session(
         self,
         tenant_id: UUID,

@@ -16,6 +16,7 @@ from asyncpg.pool import PoolConnectionProxy
 from nats.aio.msg import Msg
 from opentelemetry import trace
 
+from zaphub_api.store import chats
 from zaphub_contracts import events as ev
 from zaphub_contracts.statuses import MESSAGE_STATUS_RANK, MessageStatus, SessionStatus
 from zaphub_runtime.bus import Bus
@@ -208,6 +209,75 @@ async def _received(conn: Conn, e: ev.MessageReceived) -> None:
     )
     if inserted is not None:
         await _history(conn, e, d.message_id, MessageStatus.RECEIVED, {})
+        if d.chat != chats.BROADCAST and d.content.type != "reaction":
+            content = d.content.model_dump(mode="json")
+            name = None if d.is_group else d.push_name
+            await conn.execute(
+                chats.UPSERT,
+                *_chat_row(
+                    e, d.chat, name, d.message_id, "inbound", d.content.type, content, d.sent_at, True
+                ),
+            )
+
+
+def _chat_row(
+    e: ev.EventBase,
+    chat: str,
+    name: str | None,
+    message_id: Any,
+    direction: str,
+    kind: str,
+    content: dict[str, Any],
+    at: Any,
+    unread: bool,
+) -> tuple[Any, ...]:
+    preview = chats.preview(content)
+    return (
+        e.tenantid,
+        e.sessionid,
+        chat,
+        name,
+        chats.is_group(chat),
+        message_id,
+        direction,
+        kind,
+        preview,
+        at,
+        unread,
+    )
+
+
+async def _chats_of_sends(conn: Conn, sent: list[ev.MessageSent]) -> None:
+    """Move the chats of the messages handed to WhatsApp (their chat and content are in `messages`)."""
+    if not sent:
+        return
+    rows = await conn.fetch(
+        "SELECT id, chat, type, content FROM messages WHERE id = ANY($1::uuid[]) AND direction = 'outbound'",
+        [e.data.message_id for e in sent],
+    )
+    by_id = {r["id"]: r for r in rows}
+    batch = []
+    for e in sent:
+        row = by_id.get(e.data.message_id)
+        if row is None or row["chat"] == chats.BROADCAST or row["type"] == "reaction":
+            continue
+        content = json.loads(row["content"])
+        batch.append(
+            _chat_row(e, row["chat"], None, row["id"], "outbound", row["type"], content, e.time, False)
+        )
+    if batch:
+        await conn.executemany(chats.UPSERT, batch)
+
+
+async def _media_stored(conn: Conn, e: ev.MessageMediaStored) -> None:
+    await conn.execute(
+        "UPDATE messages SET media = $3, media_stored_at = $4, updated_at = now()"
+        " WHERE id = $1 AND tenant_id = $2",
+        e.data.message_id,
+        e.tenantid,
+        e.data.media.model_dump_json(),
+        e.time,
+    )
 
 
 async def _ignore(conn: Conn, e: ev.EventBase) -> None:
@@ -233,6 +303,12 @@ PROJECTIONS: dict[type[ev.EventBase], Projection] = {
     ev.MessageDelivered: _receipt_by_whatsapp_id,
     ev.MessageRead: _receipt_by_whatsapp_id,
     ev.MessageReceived: _received,
+    ev.MessageMediaStored: _media_stored,
+    # Fanned out to webhooks and SSE; the message-actions projections (edits, polls) come with them.
+    ev.MessageEdited: _ignore,
+    ev.MessageRevoked: _ignore,
+    ev.PollVote: _ignore,
+    ev.ChatPresence: _ignore,
 }
 assert set(PROJECTIONS) | set(STATUS_MOVES) == set(ev.EVENT_CLASSES), "every event type needs a projection"
 
@@ -253,6 +329,7 @@ async def project(conn: Conn, events: list[ev.EventBase]) -> None:
             moves.setdefault(statement[0], []).append(statement[1])
     for sql, rows in moves.items():
         await conn.executemany(sql, rows)
+    await _chats_of_sends(conn, [e for e in events if isinstance(e, ev.MessageSent)])
     for event in rest:
         await PROJECTIONS[type(event)](conn, event)
 

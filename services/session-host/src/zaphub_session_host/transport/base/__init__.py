@@ -17,23 +17,31 @@ from zaphub_session_host.transport.base.errors import (
     MediaToolsMissing,
     NotConnected,
     RecipientNotOnWhatsApp,
+    SimulatorOnly,
     TransientSendError,
     TransportError,
     TransportUnavailable,
 )
 from zaphub_session_host.transport.base.events import (
+    ChatUpdate,
     ConnectionEvents,
+    Edited,
     Identity,
     InboundMessage,
+    Presence,
     Receipt,
     ReceiptKind,
+    Revoked,
+    Voted,
 )
 from zaphub_session_host.transport.base.messages import Messages
 
 __all__ = [
     "AlreadyPaired",
+    "ChatUpdate",
     "Connection",
     "ConnectionEvents",
+    "Edited",
     "FaultsUnsupported",
     "Identity",
     "InboundMessage",
@@ -42,11 +50,15 @@ __all__ = [
     "MediaToolsMissing",
     "Messages",
     "NotConnected",
+    "Presence",
     "Receipt",
     "ReceiptKind",
     "RecipientNotOnWhatsApp",
+    "Revoked",
+    "SimulatorOnly",
     "TransientSendError",
     "Transport",
     "TransportError",
     "TransportUnavailable",
+    "Voted",
 ]

@@ -8,9 +8,10 @@ What a connection can do beyond its lifecycle is one capability attribute per mo
 from abc import ABC, abstractmethod
 from uuid import UUID
 
-from zaphub_contracts.host import InjectFault
-from zaphub_session_host.transport.base.errors import FaultsUnsupported
-from zaphub_session_host.transport.base.events import ConnectionEvents
+from zaphub_contracts.host import InjectFault, Simulate
+from zaphub_runtime.bus import Bus
+from zaphub_session_host.transport.base.errors import FaultsUnsupported, SimulatorOnly
+from zaphub_session_host.transport.base.events import ConnectionEvents, InboundMessage
 from zaphub_session_host.transport.base.messages import Messages
 
 
@@ -41,8 +42,16 @@ class Connection(ABC):
     def auth_data(self) -> bytes | None:
         """The identity to persist, or None before pairing."""
 
+    async def download(self, message: InboundMessage) -> bytes | None:
+        """The decrypted bytes of a received media message; None when this transport cannot fetch them."""
+        return message.media
+
     async def inject_fault(self, fault: InjectFault) -> None:
         raise FaultsUnsupported("fault injection exists only in the simulator transport")
+
+    async def simulate(self, request: Simulate) -> str | None:
+        """A simulated contact acts on the session; the WhatsApp id of what it sent, if anything."""
+        raise SimulatorOnly("simulated contacts exist only in the simulator transport")
 
 
 class Transport(ABC):
@@ -50,6 +59,12 @@ class Transport(ABC):
 
     async def start(self) -> None:  # noqa: B027 - a transport without process-wide setup needs none
         """Check the transport can run here; raise `TransportUnavailable` with the fix otherwise."""
+
+    async def attach(self, bus: Bus) -> None:  # noqa: B027 - only the simulator's network uses NATS
+        """The host's NATS connection, once it is open (before any session is opened)."""
+
+    async def detach(self) -> None:  # noqa: B027 - like attach()
+        """Stop using the NATS connection, before it closes (after every connection was closed)."""
 
     @abstractmethod
     def open(

@@ -43,3 +43,7 @@ class AlreadyPaired(TransportError):
 
 class FaultsUnsupported(TransportError):
     """Fault injection was asked of a transport that talks to the real WhatsApp."""
+
+
+class SimulatorOnly(TransportError):
+    """A simulator feature (a simulated contact acting on the session) asked of a real transport."""

@@ -45,6 +45,52 @@ class InboundMessage:
     sender_lid: str | None = None
     push_name: str | None = None
     is_group: bool = False
+    media: bytes | None = None  # the media's bytes when the transport already holds them (the simulator)
+
+
+@dataclass(frozen=True, slots=True)
+class Edited:
+    """A contact edited one of its messages."""
+
+    whatsapp_id: str
+    chat: str
+    sender: str
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    """A contact deleted one of its messages for everyone."""
+
+    whatsapp_id: str
+    chat: str
+    sender: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Voted:
+    """A contact's vote in a poll: the options it holds now."""
+
+    poll_whatsapp_id: str
+    chat: str
+    voter: str
+    options: tuple[str, ...]
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """A contact typing (`composing`), recording audio, or stopping (`paused`) in a chat."""
+
+    chat: str
+    sender: str
+    state: str
+    at: datetime
+
+
+ChatUpdate = Edited | Revoked | Voted | Presence
 
 
 class ConnectionEvents(Protocol):
@@ -63,3 +109,5 @@ class ConnectionEvents(Protocol):
     def on_message(self, message: InboundMessage) -> None: ...
 
     def on_receipt(self, receipt: Receipt) -> None: ...
+
+    def on_update(self, update: ChatUpdate) -> None: ...

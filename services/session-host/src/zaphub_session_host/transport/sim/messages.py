@@ -1,12 +1,26 @@
-"""Messaging in the simulator: a send goes to the delivered log (and to the recipient, when it is a
-session of this process), then delivery and read receipts follow."""
+"""Messaging in the simulator: a send goes to the delivered log, and to its recipient.
+
+- A recipient that is a simulated session (its number linked on the network, any host process) gets
+  the message over the network (wire.py) when it is online, at once or once it connects; its
+  delivery receipt comes back when it took the message, its read receipt ~1 s later.
+- Without a network (a host not on NATS, in unit tests) a session of this process online under that
+  JID receives it directly.
+- Any other number is a simulated contact of the outside world, always online: a delivery receipt
+  follows after ~0.5 s and a read receipt after ~1.5 s. Numbers starting `999` are not on WhatsApp.
+
+A received media message carries a `whatsapp_media` reference (as from WhatsApp) and, beside it on
+`InboundMessage.media`, the bytes the sender sent.
+"""
 
 import asyncio
+import base64
+import hashlib
+import secrets
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from zaphub_contracts.content import MessageContent
+from zaphub_contracts.content import MediaContent, MessageContent, WhatsAppMedia
 from zaphub_session_host.transport.base import (
     InboundMessage,
     Messages,
@@ -14,6 +28,7 @@ from zaphub_session_host.transport.base import (
     ReceiptKind,
     RecipientNotOnWhatsApp,
 )
+from zaphub_session_host.transport.sim.wire import SimFrame
 
 if TYPE_CHECKING:
     from zaphub_session_host.transport.sim.connection import SimConnection
@@ -21,10 +36,29 @@ if TYPE_CHECKING:
 NOT_ON_WHATSAPP_PREFIX = "999"
 DELIVERED_AFTER = 0.5
 READ_AFTER = 1.5
+MAX_FRAME_MEDIA = 700_000  # bytes carried on the network (a NATS message holds 1 MB by default)
+
+
+def as_received(content: MessageContent, whatsapp_id: str) -> tuple[MessageContent, bytes | None]:
+    """`content` as its recipient sees it: media by a `whatsapp_media` reference, and its bytes."""
+    if not isinstance(content, MediaContent) or content.whatsapp_media is not None:
+        return content, None
+    data = base64.b64decode(content.data_base64) if content.data_base64 else None
+    sha = base64.b64encode(hashlib.sha256(data or b"").digest()).decode()
+    ref = WhatsAppMedia(
+        direct_path=f"/sim/{whatsapp_id}",
+        media_key=base64.b64encode(secrets.token_bytes(32)).decode(),
+        file_sha256=sha,
+        file_enc_sha256=sha,
+    )
+    update: dict[str, object] = {"url": None, "data_base64": None, "whatsapp_media": ref}
+    if data is not None:
+        update["size"] = len(data)
+    return content.model_copy(update=update), data
 
 
 class SimMessages(Messages):
-    """One simulated session's sends, and the messages other sessions of this process send it."""
+    """One simulated session's sends, and what other simulated accounts send it."""
 
     __slots__ = ("_conn",)
 
@@ -52,11 +86,28 @@ class SimMessages(Messages):
                 "time": now.isoformat(),
             }
         )
+        sender = conn.identity
+        wire = conn.net.wire
+        if wire is not None and sender is not None and wire.is_linked(to):
+            received, data = as_received(content, whatsapp_id)
+            media = base64.b64encode(data).decode() if data and len(data) <= MAX_FRAME_MEDIA else None
+            frame = SimFrame(
+                kind="message",
+                whatsapp_id=whatsapp_id,
+                sender=sender.jid,
+                sender_lid=sender.lid,
+                push_name=sender.push_name,
+                at=now,
+                content=received,
+                media_base64=media,
+            )
+            wire.send(to, frame)
+            return whatsapp_id
         conn.later(DELIVERED_AFTER, self._receipt, ReceiptKind.DELIVERED, whatsapp_id, to)
         conn.later(READ_AFTER, self._receipt, ReceiptKind.READ, whatsapp_id, to)
-        peer = conn.net.online.get(to)
-        sender = conn.identity
+        peer = conn.net.online.get(to) if wire is None else None
         if peer is not None and sender is not None:
+            received, data = as_received(content, whatsapp_id)
             peer.messages.receive(
                 InboundMessage(
                     whatsapp_id=whatsapp_id,
@@ -65,7 +116,8 @@ class SimMessages(Messages):
                     sender_lid=sender.lid,
                     push_name=sender.push_name,
                     sent_at=now,
-                    content=content,
+                    content=received,
+                    media=data,
                 )
             )
         return whatsapp_id
@@ -73,6 +125,48 @@ class SimMessages(Messages):
     def receive(self, message: InboundMessage) -> None:
         if not self._conn.closed:
             self._conn.events.on_message(message)
+
+    def take(self, frame: SimFrame) -> bool:
+        """A frame of the network for this session; False (to take it later) when it is not online."""
+        conn = self._conn
+        me = conn.identity
+        wire = conn.net.wire
+        if not conn.online or me is None or wire is None:
+            return False
+        if frame.kind == "receipt" and frame.receipt is not None:
+            self._receipt(frame.receipt, frame.whatsapp_id, frame.sender)
+            return True
+        if frame.content is None:
+            return True
+        self.receive(
+            InboundMessage(
+                whatsapp_id=frame.whatsapp_id,
+                chat=frame.sender,
+                sender=frame.sender,
+                sender_lid=frame.sender_lid,
+                push_name=frame.push_name,
+                sent_at=frame.at,
+                content=frame.content,
+                media=base64.b64decode(frame.media_base64) if frame.media_base64 else None,
+            )
+        )
+        self._answer(ReceiptKind.DELIVERED, frame)
+        conn.later(READ_AFTER - DELIVERED_AFTER, self._answer, ReceiptKind.READ, frame)
+        return True
+
+    def _answer(self, kind: ReceiptKind, frame: SimFrame) -> None:
+        me, wire = self._conn.identity, self._conn.net.wire
+        if me is None or wire is None or self._conn.closed:
+            return
+        receipt = SimFrame(
+            kind="receipt",
+            whatsapp_id=frame.whatsapp_id,
+            sender=me.jid,
+            sender_lid=me.lid,
+            at=datetime.now(UTC),
+            receipt=kind,
+        )
+        wire.send(frame.sender, receipt)
 
     def _receipt(self, kind: ReceiptKind, whatsapp_id: str, chat: str) -> None:
         if not self._conn.closed:

@@ -1,0 +1,91 @@
+"""Simulated contacts acting on a session (`simulate` host op): what a customer's phone would make
+WhatsApp deliver to the session, fed to the same connection events as the network's messages."""
+
+import base64
+import secrets
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from zaphub_contracts.content import MediaContent, MessageContent, ReactionContent
+from zaphub_contracts.host import Simulate, SimulateAction
+from zaphub_session_host.transport.base import (
+    Edited,
+    InboundMessage,
+    InvalidContent,
+    Presence,
+    Receipt,
+    ReceiptKind,
+    Revoked,
+    Voted,
+)
+from zaphub_session_host.transport.sim.media import generated
+from zaphub_session_host.transport.sim.messages import as_received
+from zaphub_session_host.transport.sim.wire import number_of
+
+if TYPE_CHECKING:
+    from zaphub_session_host.transport.sim.connection import SimConnection
+
+
+def contact_jid(sender: str) -> str:
+    """`+5511…`, `5511…` or a JID, as the contact's phone JID."""
+    return sender if "@" in sender else f"{number_of(sender)}@s.whatsapp.net"
+
+
+def new_whatsapp_id() -> str:
+    return "3EB0" + secrets.token_hex(8).upper()
+
+
+async def simulate(conn: "SimConnection", request: Simulate) -> str | None:
+    """Act as the contact `request.sender`; the WhatsApp id of the message it sent, if any."""
+    conn.check_online()
+    jid = contact_jid(request.sender)
+    push_name = request.push_name or f"Contact {number_of(jid)[-4:]}"
+    now = datetime.now(UTC)
+    match request.action:
+        case SimulateAction.MESSAGE | SimulateAction.REACTION:
+            whatsapp_id = new_whatsapp_id()
+            content: MessageContent
+            if request.action is SimulateAction.REACTION:
+                assert request.message_id is not None and request.emoji is not None  # the model checks
+                content = ReactionContent(message_id=request.message_id, emoji=request.emoji, from_me=True)
+            else:
+                assert request.content is not None
+                content = request.content
+            received, data = as_received(content, whatsapp_id)
+            if isinstance(content, MediaContent) and data is None:  # by URL: bytes of the simulator's own
+                data, mimetype = generated(content.type)
+                own = {"url": None, "data_base64": base64.b64encode(data).decode(), "mimetype": mimetype}
+                received, _ = as_received(content.model_copy(update=own), whatsapp_id)
+            conn.messages.receive(
+                InboundMessage(
+                    whatsapp_id=whatsapp_id,
+                    chat=jid,
+                    sender=jid,
+                    push_name=push_name,
+                    sent_at=now,
+                    content=received,
+                    media=data,
+                )
+            )
+            return whatsapp_id
+        case SimulateAction.RECEIPT:
+            assert request.message_id is not None
+            kind = ReceiptKind.READ if request.receipt == "read" else ReceiptKind.DELIVERED
+            conn.events.on_receipt(Receipt(kind=kind, whatsapp_id=request.message_id, chat=jid, at=now))
+            return None
+        case SimulateAction.EDIT:
+            assert request.message_id is not None and request.text is not None
+            conn.events.on_update(Edited(request.message_id, jid, jid, request.text, now))
+            return None
+        case SimulateAction.REVOKE:
+            assert request.message_id is not None
+            conn.events.on_update(Revoked(request.message_id, jid, jid, now))
+            return None
+        case SimulateAction.POLL_VOTE:
+            assert request.message_id is not None
+            conn.events.on_update(Voted(request.message_id, jid, jid, tuple(request.options), now))
+            return None
+        case SimulateAction.TYPING:
+            conn.events.on_update(Presence(jid, jid, request.state, now))
+            return None
+    raise InvalidContent(f"the simulator cannot {request.action.value}")
