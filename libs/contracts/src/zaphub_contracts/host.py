@@ -23,6 +23,7 @@ class HostOp(StrEnum):
     DELETE = "delete"  # SessionControl: stop, and delete the session's auth_data
     PAIR_CODE = "pair_code"  # PairCodeRequest
     FAULT = "fault"  # InjectFault, simulator transport only
+    GROUP = "group"  # GroupRequest -> GroupReply
 
 
 class HostOk(BaseModel):

@@ -25,6 +25,7 @@ from zaphub_api.limits import LimitsPublisher
 from zaphub_api.nats_credentials import CredentialIssuer
 from zaphub_api.placement import Placement
 from zaphub_api.routes.events import EventController
+from zaphub_api.routes.groups import GroupController
 from zaphub_api.routes.hosts import HostController
 from zaphub_api.routes.messages import MessageController
 from zaphub_api.routes.nats_credentials import NatsCredentialsController
@@ -72,6 +73,7 @@ class Collaborators:
     keyring: KeyRing
     usage: UsageClient
     webhooks: WebhookStore
+    hosts: HostRequests
     session_service: SessionService
     tenant_service: TenantService
     webhook_service: WebhookService
@@ -106,6 +108,7 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
     commands = CommandPublisher(bus)
     keyring = KeyRing(pool, settings.admin_key)
     limits = LimitsPublisher(await bus.kv(streams.LIMITS_BUCKET))
+    hosts = HostRequests(bus)
     return Collaborators(
         settings=settings,
         life=life,
@@ -120,7 +123,8 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
         keyring=keyring,
         usage=UsageClient(bus),
         webhooks=webhooks,
-        session_service=SessionService(sessions, commands, HostRequests(bus)),
+        hosts=hosts,
+        session_service=SessionService(sessions, commands, hosts),
         tenant_service=TenantService(tenants, commands, limits, keyring),
         webhook_service=WebhookService(webhooks, bus),
     )
@@ -190,6 +194,7 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
             "placement",
             "webhooks",
             "usage",
+            "hosts",
             "session_service",
             "tenant_service",
             "webhook_service",
@@ -215,6 +220,7 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
             HostController,
             TenantController,
             SessionController,
+            GroupController,
             MessageController,
             UsageController,
             WebhookController,

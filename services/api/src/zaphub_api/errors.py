@@ -2,6 +2,7 @@
 the OpenAPI documentation of those answers."""
 
 import logging
+import math
 from typing import Any
 
 from litestar import Request, Response
@@ -16,7 +17,9 @@ from zaphub_api.domain_errors import (
     Forbidden,
     InvalidField,
     NotFound,
+    NotGroupAdmin,
     PayloadTooLarge,
+    RateLimited,
     Unauthorized,
     Unavailable,
     UnsupportedMediaType,
@@ -53,7 +56,9 @@ _DESCRIPTIONS = {
     413: "A payload or upload is larger than allowed",
     415: "The media type is not allowed",
     422: "Invalid field; `errors` names each one",
-    503: "A dependency (NATS, PostgreSQL, a session-host, the ratelimiter) is unavailable; retry",
+    429: "The tenant's rate limit has no room now; `Retry-After` says when it has",
+    503: "A dependency (NATS, PostgreSQL, a session-host, the ratelimiter) is unavailable; retry after "
+    "`Retry-After` seconds",
 }
 AUTHED = (400, 401, 403, 404, 422)  # every authenticated route may answer these
 
@@ -71,7 +76,15 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-def problem(status: int, kind: str, title: str, detail: str, instance: str, **extra: Any) -> Response[Any]:
+def problem(
+    status: int,
+    kind: str,
+    title: str,
+    detail: str,
+    instance: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[Any]:
     body = {
         "type": TYPE_BASE + kind,
         "title": title,
@@ -80,7 +93,8 @@ def problem(status: int, kind: str, title: str, detail: str, instance: str, **ex
         "instance": instance,
     }
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -95,6 +109,7 @@ PROBLEMS: dict[type, tuple[int, str, str]] = {
     PayloadTooLarge: (413, "payload-too-large", "Payload too large"),
     UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported media type"),
     Unavailable: (503, "unavailable", "A dependency is unavailable"),
+    RateLimited: (429, "rate-limited", "Rate limit reached"),
 }
 
 
@@ -103,6 +118,13 @@ def _domain_problem(exc: DomainError, path: str) -> Response[Any]:
     if isinstance(exc, InvalidField):
         errors = [{"field": exc.field, "message": exc.message}]
         return problem(status, kind, title, exc.detail, path, errors=errors)
+    if isinstance(exc, NotGroupAdmin):
+        # The type names the permission, so a client can tell "edit info" from "remove participants".
+        kind, title = f"group-admin-required/{exc.permission}", f"Group admin required: {exc.permission}"
+        return problem(403, kind, title, exc.detail, path, permission=exc.permission)
+    if isinstance(exc, Unavailable | RateLimited):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+        return problem(status, kind, title, exc.detail, path, headers=headers)
     return problem(status, kind, title, exc.detail, path)
 
 

@@ -4,15 +4,25 @@ method per host op."""
 from uuid import UUID
 
 import nats.errors
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from zaphub_api.domain_errors import CannotPair, HostUnavailable, InvalidField
+from zaphub_api.domain_errors import (
+    CannotPair,
+    GroupNotFound,
+    HostUnavailable,
+    InvalidField,
+    NotGroupAdmin,
+    NotSupported,
+    SessionNotConnected,
+)
 from zaphub_contracts import subjects
 from zaphub_contracts.failures import FailureReason
+from zaphub_contracts.groups import GroupAction, GroupReply, GroupRequest
 from zaphub_contracts.host import HostError, HostOp, HostReply, PairCodeRequest
 from zaphub_runtime.bus import Bus
 
 REPLY: TypeAdapter[HostReply] = TypeAdapter(HostReply)
+GROUP_REPLY: TypeAdapter[GroupReply | HostError] = TypeAdapter(GroupReply | HostError)
 _CONFLICTS = {
     FailureReason.SESSION_LOGGED_OUT,
     FailureReason.SESSION_NOT_FOUND,
@@ -25,19 +35,48 @@ class HostRequests:
         self._bus = bus
         self._timeout = timeout
 
-    async def pair_code(self, tenant_id: UUID, session_id: UUID, phone: str) -> str:
-        """Ask the owning host for a pairing code for `phone` (E.164 digits)."""
-        request = PairCodeRequest(tenant_id=tenant_id, session_id=session_id, phone=phone)
+    async def _ask(self, session_id: UUID, op: HostOp, request: BaseModel) -> bytes:
         try:
-            msg = await self._bus.request(subjects.host(session_id, HostOp.PAIR_CODE), request, self._timeout)
+            msg = await self._bus.request(subjects.host(session_id, op), request, self._timeout)
         except nats.errors.NoRespondersError as exc:
             raise HostUnavailable(
                 f"No session-host holds session {session_id} right now; retry in a few seconds"
             ) from exc
         except (nats.errors.Error, TimeoutError) as exc:
             raise HostUnavailable("The session-host did not answer in time; retry") from exc
+        return bytes(msg.data)
+
+    async def group(self, tenant_id: UUID, session_id: UUID, action: GroupAction) -> GroupReply:
+        """One action on the session's groups, by the owning host; its refusals as domain errors."""
+        request = GroupRequest(tenant_id=tenant_id, session_id=session_id, action=action)
+        data = await self._ask(session_id, HostOp.GROUP, request)
         try:
-            reply = REPLY.validate_json(msg.data)
+            reply = GROUP_REPLY.validate_json(data)
+        except ValidationError as exc:
+            raise HostUnavailable("The session-host gave an unreadable answer; retry") from exc
+        if isinstance(reply, GroupReply):
+            return reply
+        group = getattr(action, "group", "")
+        match reply.reason:
+            case FailureReason.GROUP_NOT_FOUND:
+                raise GroupNotFound(group or "of the invite", reply.detail)
+            case FailureReason.NOT_GROUP_ADMIN:
+                permission, _, detail = reply.detail.partition(": ")
+                raise NotGroupAdmin(permission or "admin", detail or reply.detail)
+            case FailureReason.SESSION_NOT_CONNECTED | FailureReason.SESSION_LOGGED_OUT:
+                raise SessionNotConnected(session_id, reply.detail)
+            case FailureReason.INVALID_PAYLOAD:
+                raise InvalidField("body", reply.detail or "refused by the session-host")
+            case FailureReason.UNSUPPORTED:
+                raise NotSupported(f"The session's transport cannot do this: {reply.detail}")
+        raise HostUnavailable(f"The session-host could not do it ({reply.reason.value}); retry")
+
+    async def pair_code(self, tenant_id: UUID, session_id: UUID, phone: str) -> str:
+        """Ask the owning host for a pairing code for `phone` (E.164 digits)."""
+        request = PairCodeRequest(tenant_id=tenant_id, session_id=session_id, phone=phone)
+        data = await self._ask(session_id, HostOp.PAIR_CODE, request)
+        try:
+            reply = REPLY.validate_json(data)
         except ValidationError as exc:
             raise HostUnavailable("The session-host gave an unreadable answer; retry") from exc
         if isinstance(reply, HostError):

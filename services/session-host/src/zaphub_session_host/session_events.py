@@ -10,6 +10,16 @@ from zaphub_contracts.events import (
     EVENT_NAMESPACE,
     EventBase,
     EventData,
+    GroupJoined,
+    GroupJoinedData,
+    GroupJoinRequest,
+    GroupJoinRequestData,
+    GroupLeft,
+    GroupLeftData,
+    GroupParticipants,
+    GroupParticipantsData,
+    GroupUpdated,
+    GroupUpdatedData,
     MessageDelivered,
     MessageRead,
     MessageReceiptData,
@@ -29,7 +39,15 @@ from zaphub_contracts.events import (
     SessionQrData,
 )
 from zaphub_session_host.event_publisher import EventPublisher
-from zaphub_session_host.transport.base import Identity, InboundMessage, Receipt, ReceiptKind
+from zaphub_session_host.transport.base import GroupChange, Identity, InboundMessage, Receipt, ReceiptKind
+
+GROUP_EVENTS: dict[type[EventData], type[EventBase]] = {
+    GroupJoinedData: GroupJoined,
+    GroupLeftData: GroupLeft,
+    GroupUpdatedData: GroupUpdated,
+    GroupParticipantsData: GroupParticipants,
+    GroupJoinRequestData: GroupJoinRequest,
+}
 
 RECENT_SENDS = 100_000  # WhatsApp id -> ZapHub id, so receipts carry the message id
 
@@ -112,6 +130,8 @@ class SessionEvents:
                 sender_lid=message.sender_lid,
                 push_name=message.push_name,
                 is_group=message.is_group,
+                participant=message.sender if message.is_group else None,
+                participant_lid=message.sender_lid if message.is_group else None,
                 sent_at=message.sent_at,
                 content=message.content,
             ),
@@ -130,6 +150,10 @@ class SessionEvents:
             event_id=EventBase.derive_id(self.session_id, receipt.whatsapp_id, receipt.kind.value),
             subject=f"messages/{message_id}" if message_id else None,
         )
+
+    def group(self, change: GroupChange) -> None:
+        jid = change.group.jid if isinstance(change, GroupJoinedData) else change.group
+        self._emit(GROUP_EVENTS[type(change)], change, subject=f"groups/{jid}")
 
     def _emit(
         self,

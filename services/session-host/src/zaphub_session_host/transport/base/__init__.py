@@ -3,6 +3,7 @@
 - connection.py: `Transport` (process-wide) opens one `Connection` per session: its lifecycle.
 - events.py: what a connection reports (`ConnectionEvents`) and the values it carries.
 - messages.py: `Messages`, the messaging capability of a connection.
+- groups.py: `Groups`, creating and managing groups.
 - errors.py: the named errors of every transport.
 
 Each capability is one module here and one module per transport (`transport/<name>/<capability>.py`).
@@ -12,22 +13,27 @@ from zaphub_session_host.transport.base.connection import Connection, Transport
 from zaphub_session_host.transport.base.errors import (
     AlreadyPaired,
     FaultsUnsupported,
+    GroupNotFound,
     InvalidContent,
     LoggedOut,
     MediaToolsMissing,
     NotConnected,
+    NotGroupAdmin,
     RecipientNotOnWhatsApp,
     TransientSendError,
     TransportError,
     TransportUnavailable,
+    Unsupported,
 )
 from zaphub_session_host.transport.base.events import (
     ConnectionEvents,
+    GroupChange,
     Identity,
     InboundMessage,
     Receipt,
     ReceiptKind,
 )
+from zaphub_session_host.transport.base.groups import Groups
 from zaphub_session_host.transport.base.messages import Messages
 
 __all__ = [
@@ -35,6 +41,9 @@ __all__ = [
     "Connection",
     "ConnectionEvents",
     "FaultsUnsupported",
+    "GroupChange",
+    "GroupNotFound",
+    "Groups",
     "Identity",
     "InboundMessage",
     "InvalidContent",
@@ -42,6 +51,7 @@ __all__ = [
     "MediaToolsMissing",
     "Messages",
     "NotConnected",
+    "NotGroupAdmin",
     "Receipt",
     "ReceiptKind",
     "RecipientNotOnWhatsApp",
@@ -49,4 +59,5 @@ __all__ = [
     "Transport",
     "TransportError",
     "TransportUnavailable",
+    "Unsupported",
 ]

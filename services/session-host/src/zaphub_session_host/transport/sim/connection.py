@@ -22,6 +22,7 @@ from zaphub_session_host.transport.base import (
     NotConnected,
 )
 from zaphub_session_host.transport.sim.faults import SessionFaults
+from zaphub_session_host.transport.sim.groups import SimGroups
 from zaphub_session_host.transport.sim.messages import SimMessages
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class SimConnection(Connection):
     """One simulated session's link to the network of its process."""
 
     messages: SimMessages
+    groups: SimGroups
 
     __slots__ = (
         "_closed",
@@ -84,6 +86,7 @@ class SimConnection(Connection):
         "_qr_timer",
         "events",
         "faults",
+        "groups",
         "messages",
         "net",
         "session_id",
@@ -106,6 +109,7 @@ class SimConnection(Connection):
         self._drops = 0
         self._last_online = 0.0
         self.messages = SimMessages(self)
+        self.groups = SimGroups(self)
 
     @staticmethod
     def _loop() -> asyncio.AbstractEventLoop:

@@ -1,12 +1,13 @@
 """Messaging in the simulator: a send goes to the delivered log (and to the recipient, when it is a
-session of this process), then delivery and read receipts follow."""
+session of this process, or to every member of a group but the sender), then delivery and read
+receipts follow."""
 
 import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from zaphub_contracts.content import MessageContent
+from zaphub_contracts.content import MessageContent, TextContent
 from zaphub_session_host.transport.base import (
     InboundMessage,
     Messages,
@@ -39,6 +40,8 @@ class SimMessages(Messages):
             await asyncio.sleep(delay)
             conn.check_online()
         conn.faults.fail_send()
+        if to.endswith("@g.us"):
+            conn.groups.members(to)  # not a member, or not allowed to send: refused before it is logged
         if to.split("@", 1)[0].lstrip("+").startswith(NOT_ON_WHATSAPP_PREFIX):
             raise RecipientNotOnWhatsApp(f"{to} is not on WhatsApp (simulator: numbers starting 999)")
         now = datetime.now(UTC)
@@ -54,6 +57,9 @@ class SimMessages(Messages):
         )
         conn.later(DELIVERED_AFTER, self._receipt, ReceiptKind.DELIVERED, whatsapp_id, to)
         conn.later(READ_AFTER, self._receipt, ReceiptKind.READ, whatsapp_id, to)
+        if to.endswith("@g.us"):
+            self._to_group(to, content, whatsapp_id, now)
+            return whatsapp_id
         peer = conn.net.online.get(to)
         sender = conn.identity
         if peer is not None and sender is not None:
@@ -69,6 +75,29 @@ class SimMessages(Messages):
                 )
             )
         return whatsapp_id
+
+    def _to_group(self, to: str, content: MessageContent, whatsapp_id: str, now: datetime) -> None:
+        """Every member but the sender receives it, `chat` the group and `sender` the participant."""
+        group, me = self._conn.groups.members(to)
+        if isinstance(content, TextContent) and content.mention_all:
+            content = content.model_copy(update={"mentions": [j for j in group.roles if j != me]})
+        sender = self._conn.identity
+        for jid in group.roles:
+            peer = self._conn.net.online.get(jid)
+            if jid == me or peer is None or sender is None:
+                continue
+            peer.messages.receive(
+                InboundMessage(
+                    whatsapp_id=whatsapp_id,
+                    chat=to,
+                    sender=sender.jid,
+                    sender_lid=sender.lid,
+                    push_name=sender.push_name,
+                    sent_at=now,
+                    content=content,
+                    is_group=True,
+                )
+            )
 
     def receive(self, message: InboundMessage) -> None:
         if not self._conn.closed:

@@ -1,5 +1,5 @@
-"""The simulated WhatsApp network of one process: the sessions online in it, by JID, and the
-delivered log that several host processes share.
+"""The simulated WhatsApp network of one process: the sessions online in it, by JID, its groups
+(groups.py), and the delivered log that several host processes share.
 
 A send is appended as one JSON line (`message_id`, `whatsapp_id`, `session_id`, `to`, `type`, `time`)
 to `<data_dir>/sim/delivered.jsonl` with a single O_APPEND write, so concurrent processes never
@@ -15,6 +15,7 @@ from uuid import UUID
 from zaphub_session_host.transport.base import ConnectionEvents, Transport
 from zaphub_session_host.transport.sim.connection import SimConnection, SimIdentity
 from zaphub_session_host.transport.sim.faults import SimFaults
+from zaphub_session_host.transport.sim.groups import GroupDirectory
 
 
 class SimTransport(Transport):
@@ -36,6 +37,7 @@ class SimTransport(Transport):
         self.faults = faults or SimFaults()
         self.rng = rng or random.Random()
         self.online: dict[str, SimConnection] = {}  # JID -> connected session, for in-process delivery
+        self.groups = GroupDirectory(self.online)
         self._log_fd: int | None = None
 
     async def start(self) -> None:
