@@ -1,5 +1,5 @@
-"""Groups end to end on the simulator, through the API, the session-host and the simulated network as
-real processes: one stack for the module, four sessions of one tenant in it."""
+"""Groups end to end on the simulator, through the API, two session-hosts and the simulated network
+between them, as real processes: one stack for the module, four sessions of one tenant in it."""
 
 import json
 import uuid
@@ -59,7 +59,7 @@ class World:
 @pytest.fixture(scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     data_dir: Path = tmp_path_factory.mktemp("stack")
-    env = {"ZAPHUB_TRANSPORT": "sim", "ZAPHUB_SIM_PAIR_DELAY": "0.3"}
+    env = {"ZAPHUB_TRANSPORT": "sim", "ZAPHUB_SIM_PAIR_DELAY": "0.3", "ZAPHUB_SESSION_HOSTS": "2"}
     async with (
         Stack(data_dir, env=env) as stack,
         httpx.AsyncClient(base_url=stack.api_url, timeout=15) as http,
@@ -86,6 +86,7 @@ SHARED = Shared()
 async def test_a_creates_a_group_with_b_and_c_and_refused_numbers_say_why(world: World) -> None:
     """The creator is superadmin, B and C are members, a number not on WhatsApp is listed as refused."""
     s = world.sessions
+    assert len({session["host"] for session in s.values()}) == 2, "the sessions span both hosts"
     created = await world.call(
         "POST",
         "A",

@@ -82,6 +82,16 @@ WEBHOOKS = StreamSpec(
     description="Pending webhook deliveries (retried by delayed redelivery) and their attempt records",
 )
 STREAMS: tuple[StreamSpec, ...] = (CMD, EVT, DLQ, RATELIMIT, WEBHOOKS)
+# Created by the simulator transport only (a neonize deployment never has it): what the simulated
+# network holds for each linked number until that session is online to take it, like WhatsApp's
+# servers do for an offline phone.
+SIM = StreamSpec(
+    name="ZAPHUB_SIM",
+    subjects=(subjects.SIM_ALL,),
+    retention=Retention.WORK_QUEUE,
+    max_age=7 * DAY,
+    description="Simulator network: frames per recipient number, taken when it is online",
+)
 
 SEND_CONSUMER = ConsumerSpec(
     stream=CMD.name,
@@ -169,6 +179,14 @@ SENT_BUCKET = BucketSpec(
 WEBHOOKS_BUCKET = BucketSpec(
     name="zaphub_webhooks",
     description="Every tenant's webhooks keyed <tenant>.<webhook>, mirrored from Postgres by the API",
+)
+SIM_NUMBERS_BUCKET = BucketSpec(  # simulator transport only, like SIM
+    name="zaphub_sim_numbers",
+    description="Simulator network: the numbers linked to a simulated session, keyed by E.164 digits",
+)
+SIM_GROUPS_BUCKET = BucketSpec(  # simulator transport only, like SIM
+    name="zaphub_sim_groups",
+    description="Simulator network: its groups (members, roles, settings), keyed by the group's number",
 )
 BUCKETS: tuple[BucketSpec, ...] = (
     SESSIONS_BUCKET,

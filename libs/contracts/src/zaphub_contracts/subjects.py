@@ -21,6 +21,9 @@ RATELIMIT_GRANTS_ALL = f"{ROOT}.rl.grant.>"
 RATELIMIT_REPLICA_HEADER = "Zaphub-Ratelimiter"
 WEBHOOK_DELIVERY_ALL = f"{ROOT}.webhook.delivery.>"
 WEBHOOK_ATTEMPT_ALL = f"{ROOT}.webhook.attempt.>"
+# The simulated WhatsApp network between session-hosts: frames addressed to one number (the digits of
+# a JID), `<kind>` "message" or "receipt". Only the simulator transport uses them.
+SIM_ALL = f"{ROOT}.sim.>"
 UNKNOWN = "unknown"  # stands for a tenant or session token that could not be read
 
 
@@ -51,6 +54,16 @@ def dead_letter(tenant: UUID | str, session: UUID | str) -> str:
 
 def host(session_id: UUID, op: str) -> str:
     return f"{ROOT}.host.{session_id}.{op}"
+
+
+def sim(number: str, kind: str) -> str:
+    """A frame of the simulated network to the account `number` (E.164 digits, no plus)."""
+    return f"{ROOT}.sim.{number}.{kind}"
+
+
+def sim_inbox(number: str) -> str:
+    """Everything the simulated network holds for `number`."""
+    return f"{ROOT}.sim.{number}.>"
 
 
 HOST_ANY_QUEUE = "zaphub-session-hosts"

@@ -83,11 +83,15 @@ class Bus:
     async def ensure_streams(self) -> None:
         """Create or update every v1 stream; safe to run from every replica at start."""
         for spec in streams.STREAMS:
-            config = _stream_config(spec, self.replicas)
-            try:
-                await self.js.add_stream(config)
-            except BadRequestError:
-                await self.js.update_stream(config)
+            await self.ensure_stream(spec)
+
+    async def ensure_stream(self, spec: streams.StreamSpec) -> None:
+        """Create or update one stream (those outside `STREAMS`, which only some processes use)."""
+        config = _stream_config(spec, self.replicas)
+        try:
+            await self.js.add_stream(config)
+        except BadRequestError:
+            await self.js.update_stream(config)
 
     async def ensure_consumer(self, spec: streams.ConsumerSpec, filters: Sequence[str] = ()) -> None:
         """Create the durable consumer, or update it to the spec (ack wait, pending limits, `filters`)

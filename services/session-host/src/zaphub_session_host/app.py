@@ -119,6 +119,8 @@ class SessionHost:
         )
         life.on_close(bus.close, "bus")
         await bus.ensure_streams()
+        await self.transport.attach(bus)
+        life.on_close(self.transport.detach, "transport network")
         desired_kv = await bus.kv(SESSIONS_BUCKET)
         leases_kv = await bus.kv(LEASES_BUCKET)
         hosts_kv = await bus.kv(HOSTS_BUCKET)

@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from uuid import UUID
 
 from zaphub_contracts.host import InjectFault
+from zaphub_runtime.bus import Bus
 from zaphub_session_host.transport.base.errors import FaultsUnsupported
 from zaphub_session_host.transport.base.events import ConnectionEvents
 from zaphub_session_host.transport.base.groups import Groups
@@ -53,6 +54,12 @@ class Transport(ABC):
 
     async def start(self) -> None:  # noqa: B027 - a transport without process-wide setup needs none
         """Check the transport can run here; raise `TransportUnavailable` with the fix otherwise."""
+
+    async def attach(self, bus: Bus) -> None:  # noqa: B027 - only the simulator's network uses NATS
+        """The host's NATS connection, once it is open (before any session is opened)."""
+
+    async def detach(self) -> None:  # noqa: B027 - like attach()
+        """Stop using the NATS connection, before it closes (after every connection was closed)."""
 
     @abstractmethod
     def open(

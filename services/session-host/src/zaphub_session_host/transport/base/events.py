@@ -57,6 +57,7 @@ class InboundMessage:
     sender_lid: str | None = None
     push_name: str | None = None
     is_group: bool = False  # then `chat` is the group and `sender` the participant who sent it
+    media: bytes | None = None  # the media's bytes when the transport already holds them (the simulator)
 
 
 class ConnectionEvents(Protocol):

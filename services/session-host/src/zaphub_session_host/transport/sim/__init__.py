@@ -9,10 +9,14 @@ Same interface and state machine as neonize, no network. What it does:
   random identity (`55119<8 digits>@s.whatsapp.net`, a `<15 digits>@lid` LID; with `pair_code`, the
   given phone) which becomes the session's auth_data, so a restart or another host resumes the same
   JID without a QR. Logout forgets the identity (auth_data is deleted) and reports `logged_out`.
-- messages.py: a send is appended to the delivered log of the network (network.py); a delivery
-  receipt follows after ~0.5 s and a read receipt after ~1.5 s. A recipient that is another
-  simulated session of this process receives the message. Recipients whose number starts with
-  `999` are not on WhatsApp: a permanent error.
+- messages.py: a send is appended to the delivered log (network.py). A recipient that is another
+  simulated session, on any host process, gets it over the simulated network (wire.py, NATS): at
+  once when online, else when it connects; its delivery and read receipts come back the same way.
+  Any other number is a contact that is always online: a delivery receipt after ~0.5 s, a read
+  receipt after ~1.5 s. Recipients whose number starts with `999` are not on WhatsApp: a permanent
+  error.
+- wire.py: the network between host processes: linked numbers in the `zaphub_sim_numbers` bucket,
+  frames pending per number in the `ZAPHUB_SIM` work-queue stream, one durable consumer per number.
 - faults.py: slow, failing and dropping sessions, process-wide from `ZAPHUB_SIM_FAULTS` or per
   session from the `fault` host op.
 

@@ -144,6 +144,10 @@ class SimConnection(Connection):
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def online(self) -> bool:
+        return self._online and not self._closed
+
     def check_online(self) -> None:
         """Raise the named error when nothing can be sent right now."""
         if self._logged_out:
@@ -180,6 +184,9 @@ class SimConnection(Connection):
         self._online = True
         self._last_online = now
         self.net.online[self._identity.jid] = self
+        if self.net.wire is not None:
+            me = self._identity
+            self.net.wire.join(str(self.session_id), me.jid, me.lid, self.messages.take)
         self.events.on_connected(
             Identity(jid=self._identity.jid, lid=self._identity.lid, push_name=self._identity.push_name)
         )
@@ -188,9 +195,11 @@ class SimConnection(Connection):
             self._link_timer = self.later(delay, self._drop, "connection dropped (simulated)", None)
 
     def _go_offline(self) -> None:
-        self._online = False
+        was_online, self._online = self._online, False
         if self._identity is not None and self.net.online.get(self._identity.jid) is self:
             del self.net.online[self._identity.jid]
+        if was_online and self._identity is not None and self.net.wire is not None:
+            self.net.wire.leave(self._identity.jid, self.messages.take)
 
     def _drop(self, reason: str, reconnect_after: float | None) -> None:
         if self._closed or not self._online:
@@ -216,6 +225,8 @@ class SimConnection(Connection):
     async def logout(self) -> None:
         self._cancel_timers()
         self._go_offline()
+        if self._identity is not None and self.net.wire is not None:
+            self.net.wire.forget(self._identity.jid)
         self._identity = None
         self._logged_out = True
         self.events.on_auth_changed(None)

@@ -1,13 +1,28 @@
-"""Messaging in the simulator: a send goes to the delivered log (and to the recipient, when it is a
-session of this process, or to every member of a group but the sender), then delivery and read
-receipts follow."""
+"""Messaging in the simulator: a send goes to the delivered log, and to its recipient.
+
+- A recipient that is a simulated session (its number linked on the network, any host process) gets
+  the message over the network (wire.py) when it is online, at once or once it connects; its
+  delivery receipt comes back when it took the message, its read receipt ~1 s later.
+- Without a network (a host not on NATS, in unit tests) a session of this process online under that
+  JID receives it directly.
+- A group (`@g.us`, groups.py) must have the sender as a member (and, when `announce`, as an admin);
+  every other member receives the message the same way, with the group as `chat`.
+- Any other number is a simulated contact of the outside world, always online: a delivery receipt
+  follows after ~0.5 s and a read receipt after ~1.5 s. Numbers starting `999` are not on WhatsApp.
+
+A received media message carries a `whatsapp_media` reference (as from WhatsApp) and, beside it on
+`InboundMessage.media`, the bytes the sender sent.
+"""
 
 import asyncio
+import base64
+import hashlib
+import secrets
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from zaphub_contracts.content import MessageContent, TextContent
+from zaphub_contracts.content import MediaContent, MessageContent, TextContent, WhatsAppMedia
 from zaphub_session_host.transport.base import (
     InboundMessage,
     Messages,
@@ -15,17 +30,39 @@ from zaphub_session_host.transport.base import (
     ReceiptKind,
     RecipientNotOnWhatsApp,
 )
+from zaphub_session_host.transport.sim.groups import change_from_frame
+from zaphub_session_host.transport.sim.wire import SimFrame
 
 if TYPE_CHECKING:
     from zaphub_session_host.transport.sim.connection import SimConnection
+    from zaphub_session_host.transport.sim.groups import SimGroup
 
 NOT_ON_WHATSAPP_PREFIX = "999"
 DELIVERED_AFTER = 0.5
 READ_AFTER = 1.5
+MAX_FRAME_MEDIA = 700_000  # bytes carried on the network (a NATS message holds 1 MB by default)
+
+
+def as_received(content: MessageContent, whatsapp_id: str) -> tuple[MessageContent, bytes | None]:
+    """`content` as its recipient sees it: media by a `whatsapp_media` reference, and its bytes."""
+    if not isinstance(content, MediaContent) or content.whatsapp_media is not None:
+        return content, None
+    data = base64.b64decode(content.data_base64) if content.data_base64 else None
+    sha = base64.b64encode(hashlib.sha256(data or b"").digest()).decode()
+    ref = WhatsAppMedia(
+        direct_path=f"/sim/{whatsapp_id}",
+        media_key=base64.b64encode(secrets.token_bytes(32)).decode(),
+        file_sha256=sha,
+        file_enc_sha256=sha,
+    )
+    update: dict[str, object] = {"url": None, "data_base64": None, "whatsapp_media": ref}
+    if data is not None:
+        update["size"] = len(data)
+    return content.model_copy(update=update), data
 
 
 class SimMessages(Messages):
-    """One simulated session's sends, and the messages other sessions of this process send it."""
+    """One simulated session's sends, and what other simulated accounts send it."""
 
     __slots__ = ("_conn",)
 
@@ -40,8 +77,7 @@ class SimMessages(Messages):
             await asyncio.sleep(delay)
             conn.check_online()
         conn.faults.fail_send()
-        if to.endswith("@g.us"):
-            conn.groups.members(to)  # not a member, or not allowed to send: refused before it is logged
+        group = await conn.groups.members(to) if to.endswith("@g.us") else None  # refused before logged
         if to.split("@", 1)[0].lstrip("+").startswith(NOT_ON_WHATSAPP_PREFIX):
             raise RecipientNotOnWhatsApp(f"{to} is not on WhatsApp (simulator: numbers starting 999)")
         now = datetime.now(UTC)
@@ -55,14 +91,31 @@ class SimMessages(Messages):
                 "time": now.isoformat(),
             }
         )
+        sender = conn.identity
+        wire = conn.net.wire
+        if group is not None:
+            self._to_group(group, content, whatsapp_id, now)
+            return whatsapp_id
+        if wire is not None and sender is not None and wire.is_linked(to):
+            received, data = as_received(content, whatsapp_id)
+            media = base64.b64encode(data).decode() if data and len(data) <= MAX_FRAME_MEDIA else None
+            frame = SimFrame(
+                kind="message",
+                whatsapp_id=whatsapp_id,
+                sender=sender.jid,
+                sender_lid=sender.lid,
+                push_name=sender.push_name,
+                at=now,
+                content=received,
+                media_base64=media,
+            )
+            wire.send(to, frame)
+            return whatsapp_id
         conn.later(DELIVERED_AFTER, self._receipt, ReceiptKind.DELIVERED, whatsapp_id, to)
         conn.later(READ_AFTER, self._receipt, ReceiptKind.READ, whatsapp_id, to)
-        if to.endswith("@g.us"):
-            self._to_group(to, content, whatsapp_id, now)
-            return whatsapp_id
-        peer = conn.net.online.get(to)
-        sender = conn.identity
+        peer = conn.net.online.get(to) if wire is None else None
         if peer is not None and sender is not None:
+            received, data = as_received(content, whatsapp_id)
             peer.messages.receive(
                 InboundMessage(
                     whatsapp_id=whatsapp_id,
@@ -71,37 +124,113 @@ class SimMessages(Messages):
                     sender_lid=sender.lid,
                     push_name=sender.push_name,
                     sent_at=now,
-                    content=content,
+                    content=received,
+                    media=data,
                 )
             )
         return whatsapp_id
 
-    def _to_group(self, to: str, content: MessageContent, whatsapp_id: str, now: datetime) -> None:
-        """Every member but the sender receives it, `chat` the group and `sender` the participant."""
-        group, me = self._conn.groups.members(to)
+    def _to_group(
+        self, group: "tuple[SimGroup, str]", content: MessageContent, whatsapp_id: str, now: datetime
+    ) -> None:
+        """Every member but the sender receives it, `chat` the group and `sender` the participant:
+        over the network, or (without one) when online in this process."""
+        g, me = group
+        sender, wire = self._conn.identity, self._conn.net.wire
+        if sender is None:
+            return
         if isinstance(content, TextContent) and content.mention_all:
-            content = content.model_copy(update={"mentions": [j for j in group.roles if j != me]})
-        sender = self._conn.identity
-        for jid in group.roles:
-            peer = self._conn.net.online.get(jid)
-            if jid == me or peer is None or sender is None:
+            content = content.model_copy(update={"mentions": [j for j in g.roles if j != me]})
+        received, data = as_received(content, whatsapp_id)
+        media = base64.b64encode(data).decode() if data and len(data) <= MAX_FRAME_MEDIA else None
+        for jid in g.roles:
+            if jid == me:
                 continue
-            peer.messages.receive(
-                InboundMessage(
-                    whatsapp_id=whatsapp_id,
-                    chat=to,
-                    sender=sender.jid,
-                    sender_lid=sender.lid,
-                    push_name=sender.push_name,
-                    sent_at=now,
-                    content=content,
-                    is_group=True,
+            if wire is not None:
+                if wire.is_linked(jid):
+                    frame = SimFrame(
+                        kind="message",
+                        whatsapp_id=whatsapp_id,
+                        sender=sender.jid,
+                        sender_lid=sender.lid,
+                        push_name=sender.push_name,
+                        at=now,
+                        content=received,
+                        media_base64=media,
+                        chat=g.jid,
+                    )
+                    wire.send(jid, frame)
+                continue
+            peer = self._conn.net.online.get(jid)
+            if peer is not None:
+                peer.messages.receive(
+                    InboundMessage(
+                        whatsapp_id=whatsapp_id,
+                        chat=g.jid,
+                        sender=sender.jid,
+                        sender_lid=sender.lid,
+                        push_name=sender.push_name,
+                        sent_at=now,
+                        content=received,
+                        media=data,
+                        is_group=True,
+                    )
                 )
-            )
+        if wire is None:
+            self._conn.later(DELIVERED_AFTER, self._receipt, ReceiptKind.DELIVERED, whatsapp_id, g.jid)
+            self._conn.later(READ_AFTER, self._receipt, ReceiptKind.READ, whatsapp_id, g.jid)
 
     def receive(self, message: InboundMessage) -> None:
         if not self._conn.closed:
             self._conn.events.on_message(message)
+
+    def take(self, frame: SimFrame) -> bool:
+        """A frame of the network for this session; False (to take it later) when it is not online."""
+        conn = self._conn
+        me = conn.identity
+        wire = conn.net.wire
+        if not conn.online or me is None or wire is None:
+            return False
+        if frame.kind == "receipt" and frame.receipt is not None:
+            self._receipt(frame.receipt, frame.whatsapp_id, frame.sender)
+            return True
+        if frame.kind == "group":
+            change = change_from_frame(frame)
+            if change is not None and not conn.closed:
+                conn.events.on_group(change)
+            return True
+        if frame.content is None:
+            return True
+        self.receive(
+            InboundMessage(
+                whatsapp_id=frame.whatsapp_id,
+                chat=frame.chat or frame.sender,
+                is_group=frame.chat is not None,
+                sender=frame.sender,
+                sender_lid=frame.sender_lid,
+                push_name=frame.push_name,
+                sent_at=frame.at,
+                content=frame.content,
+                media=base64.b64decode(frame.media_base64) if frame.media_base64 else None,
+            )
+        )
+        self._answer(ReceiptKind.DELIVERED, frame)
+        conn.later(READ_AFTER - DELIVERED_AFTER, self._answer, ReceiptKind.READ, frame)
+        return True
+
+    def _answer(self, kind: ReceiptKind, frame: SimFrame) -> None:
+        me, wire = self._conn.identity, self._conn.net.wire
+        if me is None or wire is None or self._conn.closed:
+            return
+        receipt = SimFrame(
+            kind="receipt",
+            whatsapp_id=frame.whatsapp_id,
+            sender=me.jid,
+            sender_lid=me.lid,
+            at=datetime.now(UTC),
+            receipt=kind,
+        )
+        wire.send(frame.sender, receipt)
 
     def _receipt(self, kind: ReceiptKind, whatsapp_id: str, chat: str) -> None:
         if not self._conn.closed:

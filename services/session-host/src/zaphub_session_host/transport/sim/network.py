@@ -1,4 +1,5 @@
-"""The simulated WhatsApp network of one process: the sessions online in it, by JID, its groups
+"""The simulator transport of one process: the sessions online in it, by JID, its end of the network
+between host processes (wire.py, once the host's NATS connection is attached), the network's groups
 (groups.py), and the delivered log that several host processes share.
 
 A send is appended as one JSON line (`message_id`, `whatsapp_id`, `session_id`, `to`, `type`, `time`)
@@ -12,10 +13,13 @@ import random
 from pathlib import Path
 from uuid import UUID
 
+from zaphub_contracts.streams import SIM_GROUPS_BUCKET
+from zaphub_runtime.bus import Bus
 from zaphub_session_host.transport.base import ConnectionEvents, Transport
 from zaphub_session_host.transport.sim.connection import SimConnection, SimIdentity
 from zaphub_session_host.transport.sim.faults import SimFaults
-from zaphub_session_host.transport.sim.groups import GroupDirectory
+from zaphub_session_host.transport.sim.groups import GroupDirectory, KvGroups, MemoryGroups
+from zaphub_session_host.transport.sim.wire import NatsWire
 
 
 class SimTransport(Transport):
@@ -37,14 +41,26 @@ class SimTransport(Transport):
         self.faults = faults or SimFaults()
         self.rng = rng or random.Random()
         self.online: dict[str, SimConnection] = {}  # JID -> connected session, for in-process delivery
-        self.groups = GroupDirectory(self.online)
+        self.wire: NatsWire | None = None  # None: sessions reach only sessions of this process
+        self.groups = GroupDirectory(self)  # in this process until attached, then in a bucket
         self._log_fd: int | None = None
 
     async def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
+    async def attach(self, bus: Bus) -> None:
+        self.wire = await NatsWire.open(bus)
+        self.groups.store = KvGroups(await bus.kv(SIM_GROUPS_BUCKET))
+
+    async def detach(self) -> None:
+        if self.wire is not None:
+            await self.wire.close()
+            self.wire = None
+            self.groups.store = MemoryGroups()
+
     async def close(self) -> None:
+        await self.detach()
         if self._log_fd is not None:
             os.close(self._log_fd)
             self._log_fd = None

@@ -1,0 +1,73 @@
+"""The simulated network spans host processes over NATS: a message from a session on one host reaches
+a session on another, waits while that one is off line, and receipts come back the same way."""
+
+import asyncio
+import base64
+import hashlib
+from uuid import UUID, uuid4
+
+from zaphub_contracts.content import ImageContent, TextContent
+from zaphub_contracts.events import MessageReceivedData
+
+from .conftest import Client_, HostFactory, eventually
+from .test_host import connected, connected_session, send_cmd
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+def jid_of(client: Client_, session: UUID) -> str:
+    return str(client.events.of("session.connected", session)[-1].data.jid)
+
+
+def received(client: Client_, session: UUID) -> list[MessageReceivedData]:
+    return [e.data for e in client.events.of("message.received", session)]  # type: ignore[misc]
+
+
+async def test_a_message_crosses_hosts_waits_for_an_offline_recipient_and_receipts_come_back(
+    client: Client_, start_host: HostFactory
+) -> None:
+    first = await start_host("net-1", max_concurrent_sessions=1)
+    tenant_a, a = await connected_session(client)
+    second = await start_host("net-2", max_concurrent_sessions=1)
+    _, b = await connected_session(client)
+    assert client.events.of("session.connected", b)[-1].data.host_id == "net-2"
+    jid_a, jid_b = jid_of(client, a), jid_of(client, b)
+
+    image = ImageContent(data_base64=base64.b64encode(PNG).decode(), mimetype="image/png", caption="hi")
+    cmd = send_cmd(tenant_a, a, to=jid_b).model_copy(update={"content": image})
+    (reply,) = await client.send(a, cmd)
+    assert reply.status == "ok"
+    got = await eventually(lambda: received(client, b))
+    assert got[0].chat == jid_a and got[0].sender == jid_a and got[0].sender_lid
+    content = got[0].content
+    assert isinstance(content, ImageContent) and content.caption == "hi" and content.data_base64 is None
+    assert content.whatsapp_media is not None and content.size == len(PNG)
+    assert content.whatsapp_media.file_sha256 == base64.b64encode(hashlib.sha256(PNG).digest()).decode()
+    await eventually(lambda: client.events.of("message.delivered", a))
+    await eventually(lambda: client.events.of("message.read", a))
+    assert client.events.of("message.read", a)[0].data.chat == jid_b
+
+    # B goes off line (its host stops; the other host is full): a message to it waits.
+    await second.stop()
+    pending = send_cmd(tenant_a, a, to=jid_b, seq=2).model_copy(update={"content": TextContent(text="later")})
+    await client.send(a, pending)
+    await asyncio.sleep(1.0)  # sent, not delivered: nobody holds B's number now
+    assert len(client.events.of("message.delivered", a)) == 1 and len(received(client, b)) == 1
+    await start_host("net-3", max_concurrent_sessions=1)
+    await connected(client, b, count=2)
+    later = await eventually(lambda: [m for m in received(client, b) if m.content.type == "text"])
+    assert later[0].content.text == "later"  # type: ignore[union-attr]
+    await eventually(lambda: len(client.events.of("message.delivered", a)) == 2)
+    assert len(received(client, b)) == 2
+    await first.stop()
+
+
+async def test_an_unlinked_number_is_a_contact_that_is_always_online(
+    client: Client_, start_host: HostFactory
+) -> None:
+    await start_host("net-solo")
+    tenant, session = await connected_session(client)
+    await client.send(session, send_cmd(tenant, session, to=f"55119{uuid4().int % 10**8:08d}@s.whatsapp.net"))
+    await eventually(lambda: client.events.of("message.read", session))
