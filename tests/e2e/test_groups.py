@@ -266,3 +266,48 @@ async def test_unknown_group_and_other_tenants_sessions_are_404(world: World) ->
     assert unknown.status_code == 404, unknown.text
     response = await world.http.get(f"/api/v1/sessions/{uuid.uuid4()}/groups", headers=world.tenant.headers)
     assert response.status_code == 404
+
+
+async def test_creating_and_adding_count_against_the_rate_limit_and_reads_do_not(world: World) -> None:
+    """With 2 messages a minute, a create and an add use them up: the next create is 429 with
+    Retry-After, reads still answer; once logged out, the session's groups are 409."""
+    response = await world.http.post(
+        "/api/v1/tenants",
+        json={"name": "tight", "rate_limits": {"per_minute": 2}},
+        headers={"Authorization": f"Bearer {world.stack.admin_key}"},
+    )
+    assert response.status_code == 201, response.text
+    tight = Tenant(world.http, response.json())
+    session = await tight.connected_session("E")
+    url = f"/api/v1/sessions/{session['id']}/groups"
+    created = await world.http.post(
+        url, json={"subject": "Tight", "participants": ["+5511955554444"]}, headers=tight.headers
+    )
+    assert created.status_code == 201, created.text
+    group = created.json()["jid"]
+    added = await world.http.post(
+        f"{url}/{group}/participants",
+        json={"action": "add", "participants": ["+5511955553333"]},
+        headers=tight.headers,
+    )
+    assert added.status_code == 200, added.text
+    refused = await world.http.post(
+        url, json={"subject": "One more", "participants": []}, headers=tight.headers
+    )
+    assert refused.status_code in (422, 429), refused.text  # an empty list is refused before the limit
+    refused = await world.http.post(
+        url, json={"subject": "One more", "participants": ["+5511955554444"]}, headers=tight.headers
+    )
+    assert refused.status_code == 429, refused.text
+    assert int(refused.headers["Retry-After"]) >= 1
+    for _ in range(3):
+        assert (await world.http.get(f"{url}/{group}", headers=tight.headers)).status_code == 200
+    logout = await world.http.post(f"/api/v1/sessions/{session['id']}/logout", headers=tight.headers)
+    assert logout.status_code == 202
+
+    async def not_connected() -> httpx.Response | None:
+        response = await world.http.get(url, headers=tight.headers)
+        return response if response.status_code == 409 else None
+
+    conflict = await eventually(not_connected, 15, "groups of a logged-out session to be 409")
+    assert "not connected" in conflict.json()["detail"]
