@@ -35,22 +35,11 @@ People = Annotated[
 
 
 class GroupCreate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "subject": "Order 1042",
-                    "participants": ["+5511999998888"],
-                    "description": "Delivery updates",
-                }
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid")
 
     subject: str = Field(min_length=1, max_length=100, examples=["Order 1042"])
     participants: People
-    description: str | None = Field(default=None, max_length=2048)
+    description: str | None = Field(default=None, max_length=2048, examples=["Delivery updates"])
 
 
 class GroupCreated(Group):
@@ -62,14 +51,11 @@ class GroupCreated(Group):
 class GroupUpdate(BaseModel):
     """Any of the fields; those left out stay as they are."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"subject": "Order 1042 (shipped)", "announce": True}]},
-    )
+    model_config = ConfigDict(extra="forbid")
 
-    subject: str | None = Field(default=None, min_length=1, max_length=100)
-    description: str | None = Field(default=None, max_length=2048)
-    announce: bool | None = Field(default=None, description="Only admins may send")
+    subject: str | None = Field(default=None, min_length=1, max_length=100, examples=["Order 1042 (shipped)"])
+    description: str | None = Field(default=None, max_length=2048, examples=["Delivery updates"])
+    announce: bool | None = Field(default=None, description="Only admins may send", examples=[True])
     locked: bool | None = Field(default=None, description="Only admins may edit the group's info")
     join_approval: bool | None = Field(default=None, description="Joining by link needs an admin's approval")
 
@@ -83,16 +69,15 @@ class GroupUpdate(BaseModel):
 class PictureSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    image_base64: str = Field(min_length=4, max_length=8_000_000, description="A JPEG, base64")
+    image_base64: str = Field(
+        min_length=4, max_length=8_000_000, description="A JPEG, base64", examples=["/9j/4AAQSkZJRgABAQ..."]
+    )
 
 
 class ParticipantsChange(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"action": "add", "participants": ["+5511999998888"]}]},
-    )
+    model_config = ConfigDict(extra="forbid")
 
-    action: ParticipantAction
+    action: ParticipantAction = Field(examples=["add"])
     participants: People
 
 
@@ -130,10 +115,7 @@ class JoinRequests(BaseModel):
 
 
 class JoinRequestsAnswer(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"action": "approve", "participants": ["+5511999998888"]}]},
-    )
+    model_config = ConfigDict(extra="forbid")
 
-    action: RequestAction
+    action: RequestAction = Field(examples=["approve"])
     participants: People
