@@ -113,6 +113,10 @@ class GroupController(Controller):
         hosts: NamedDependency[HostRequests],
     ) -> g.Group:
         await sessions.get(tenant_id, session_id)
+        if not data.model_fields_set:
+            raise InvalidField(
+                "body", "give at least one of subject, description, announce, locked, join_approval"
+            )
         action = g.UpdateGroup(group=_group(group), **data.model_dump(exclude_unset=True))
         reply = await hosts.group(tenant_id, session_id, action)
         assert reply.group is not None
@@ -166,8 +170,8 @@ class GroupController(Controller):
         hosts: NamedDependency[HostRequests],
         usage: NamedDependency[UsageClient],
     ) -> ParticipantResults:
+        await sessions.get(tenant_id, session_id)  # first: another tenant's session is a 404
         jid = _group(group)
-        await sessions.get(tenant_id, session_id)
         if data.action is g.ParticipantAction.ADD:
             await usage.take(tenant_id)
         action = g.UpdateParticipants(group=jid, action=data.action, participants=data.participants)
@@ -183,7 +187,7 @@ class GroupController(Controller):
         sessions: NamedDependency[SessionStore],
         hosts: NamedDependency[HostRequests],
     ) -> InviteLinkRead:
-        return await _invite(tenant_id, session_id, _group(group), False, sessions, hosts)
+        return await _invite(tenant_id, session_id, group, False, sessions, hosts)
 
     @post(
         "/{group:str}/invite-link/revoke",
@@ -199,7 +203,7 @@ class GroupController(Controller):
         sessions: NamedDependency[SessionStore],
         hosts: NamedDependency[HostRequests],
     ) -> InviteLinkRead:
-        return await _invite(tenant_id, session_id, _group(group), True, sessions, hosts)
+        return await _invite(tenant_id, session_id, group, True, sessions, hosts)
 
     @post(
         "/join",
@@ -242,8 +246,8 @@ class GroupController(Controller):
         sessions: NamedDependency[SessionStore],
         hosts: NamedDependency[HostRequests],
     ) -> JoinRequests:
+        await sessions.get(tenant_id, session_id)  # first: another tenant's session is a 404
         jid = _group(group)
-        await sessions.get(tenant_id, session_id)
         reply = await hosts.group(tenant_id, session_id, g.ListJoinRequests(group=jid))
         return JoinRequests(group=jid, requests=reply.requests)
 
@@ -262,8 +266,8 @@ class GroupController(Controller):
         sessions: NamedDependency[SessionStore],
         hosts: NamedDependency[HostRequests],
     ) -> ParticipantResults:
+        await sessions.get(tenant_id, session_id)  # first: another tenant's session is a 404
         jid = _group(group)
-        await sessions.get(tenant_id, session_id)
         action = g.AnswerJoinRequests(group=jid, action=data.action, participants=data.participants)
         reply = await hosts.group(tenant_id, session_id, action)
         return ParticipantResults(group=jid, action=data.action.value, results=reply.results)
@@ -273,5 +277,6 @@ async def _invite(
     tenant_id: UUID, session_id: UUID, group: str, revoke: bool, sessions: SessionStore, hosts: HostRequests
 ) -> InviteLinkRead:
     await sessions.get(tenant_id, session_id)
-    reply = await hosts.group(tenant_id, session_id, g.InviteLink(group=group, revoke=revoke))
-    return InviteLinkRead(group=group, invite_link=reply.invite_link or "")
+    jid = _group(group)
+    reply = await hosts.group(tenant_id, session_id, g.InviteLink(group=jid, revoke=revoke))
+    return InviteLinkRead(group=jid, invite_link=reply.invite_link or "")

@@ -3,7 +3,7 @@ itself is the contract's `Group` (zaphub_contracts.groups), as the session-host 
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from zaphub_api.schemas.phones import normalise_recipient
 from zaphub_contracts.groups import (
@@ -58,12 +58,6 @@ class GroupUpdate(BaseModel):
     announce: bool | None = Field(default=None, description="Only admins may send", examples=[True])
     locked: bool | None = Field(default=None, description="Only admins may edit the group's info")
     join_approval: bool | None = Field(default=None, description="Joining by link needs an admin's approval")
-
-    @model_validator(mode="after")
-    def _something(self) -> "GroupUpdate":
-        if not self.model_fields_set:
-            raise ValueError("give at least one of subject, description, announce, locked, join_approval")
-        return self
 
 
 class PictureSet(BaseModel):
