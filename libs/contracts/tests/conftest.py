@@ -8,6 +8,7 @@ import pytest
 from zaphub_contracts import events as ev
 from zaphub_contracts.content import TextContent
 from zaphub_contracts.failures import FailureReason
+from zaphub_contracts.groups import Group, Participant, ParticipantAction, Role
 from zaphub_contracts.sessions import whatsapp_message_id
 
 TENANT = uuid.UUID("0b6f3a52-5f55-4d8e-9a64-3f2d6c7f1a01")
@@ -15,6 +16,7 @@ SESSION = uuid.UUID("5d0c9b1e-2a4f-4c3b-8e7d-6a5b4c3d2e02")
 MESSAGE = uuid.UUID("9e8d7c6b-5a49-4838-a726-150413021103")
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 JID = "5511999998888@s.whatsapp.net"
+GROUP = "120363025246125486@g.us"
 
 EVENT_DATA: dict[str, ev.EventData] = {
     "session.qr": ev.SessionQrData(qr="2@abc,def,ghi", expires_at=NOW + timedelta(seconds=20)),
@@ -59,6 +61,22 @@ EVENT_DATA: dict[str, ev.EventData] = {
             url=f"/api/v1/messages/{MESSAGE}/media", mimetype="image/png", size=68, sha256="ab" * 32
         ),
     ),
+    "group.joined": ev.GroupJoinedData(
+        group=Group(
+            jid=GROUP,
+            subject="Order 1042",
+            owner=JID,
+            created_at=NOW,
+            participants=[Participant(jid=JID, role=Role.SUPERADMIN)],
+        ),
+        by=JID,
+    ),
+    "group.left": ev.GroupLeftData(group=GROUP, by=JID),
+    "group.updated": ev.GroupUpdatedData(group=GROUP, by=JID, subject="Order 1042 (shipped)"),
+    "group.participants": ev.GroupParticipantsData(
+        group=GROUP, action=ParticipantAction.PROMOTE, participants=[JID], by=JID
+    ),
+    "group.join_request": ev.GroupJoinRequestData(group=GROUP, jid=JID),
 }
 
 

@@ -19,6 +19,7 @@ class TextContent(ContentBase):
     type: Literal["text"] = "text"
     text: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
     mentions: list[str] = Field(default_factory=list, description="JIDs or E.164 numbers mentioned")
+    mention_all: bool = Field(default=False, description="In a group: mention every participant")
     reply_to: str | None = Field(default=None, description="WhatsApp id of the quoted message")
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from zaphub_contracts.content import MessageContent
 from zaphub_contracts.failures import FailureReason
+from zaphub_contracts.groups import Group, GroupSettings, ParticipantAction
 from zaphub_contracts.ratelimit import WindowName
 
 EVENT_NAMESPACE = UUID("6f1c8a52-0d7e-4a5b-9a8e-1d6c3f0b7a21")
@@ -89,6 +90,8 @@ class MessageReceivedData(EventData):
     sender_lid: str | None = None
     push_name: str | None = None
     is_group: bool = False
+    participant: str | None = Field(default=None, description="In a group (`chat`): the sender's JID")
+    participant_lid: str | None = None
     sent_at: datetime
     content: MessageContent
 
@@ -140,6 +143,47 @@ class ChatPresenceData(EventData):
     sender: str
     state: Literal["composing", "recording", "paused"]
     at: datetime
+
+
+class GroupJoinedData(EventData):
+    """The account is now in `group`: it created it, was added, or joined by link."""
+
+    group: Group
+    by: str | None = Field(default=None, description="JID of who added the account")
+
+
+class GroupLeftData(EventData):
+    group: str = Field(description="The group's JID")
+    by: str | None = Field(
+        default=None, description="JID of the admin who removed the account, if not itself"
+    )
+
+
+class GroupUpdatedData(EventData):
+    """What changed; the fields left null did not."""
+
+    group: str = Field(description="The group's JID")
+    by: str | None = Field(default=None, description="JID of who changed it")
+    subject: str | None = None
+    description: str | None = None
+    settings: GroupSettings | None = None
+    picture_id: str | None = None
+    picture_removed: bool = False
+
+
+class GroupParticipantsData(EventData):
+    group: str = Field(description="The group's JID")
+    action: ParticipantAction
+    participants: list[str] = Field(description="JIDs of the participants concerned")
+    by: str | None = Field(
+        default=None, description="JID of who did it (the participant itself when leaving)"
+    )
+
+
+class GroupJoinRequestData(EventData):
+    group: str = Field(description="The group's JID")
+    jid: str = Field(description="Who asks to join")
+    lid: str | None = None
 
 
 class EventBase(BaseModel):
@@ -271,6 +315,36 @@ class ChatPresence(EventBase):
     data: ChatPresenceData
 
 
+class GroupJoined(EventBase):
+    short = "group.joined"
+    type: Literal["io.zaphub.group.joined.v1"] = "io.zaphub.group.joined.v1"
+    data: GroupJoinedData
+
+
+class GroupLeft(EventBase):
+    short = "group.left"
+    type: Literal["io.zaphub.group.left.v1"] = "io.zaphub.group.left.v1"
+    data: GroupLeftData
+
+
+class GroupUpdated(EventBase):
+    short = "group.updated"
+    type: Literal["io.zaphub.group.updated.v1"] = "io.zaphub.group.updated.v1"
+    data: GroupUpdatedData
+
+
+class GroupParticipants(EventBase):
+    short = "group.participants"
+    type: Literal["io.zaphub.group.participants.v1"] = "io.zaphub.group.participants.v1"
+    data: GroupParticipantsData
+
+
+class GroupJoinRequest(EventBase):
+    short = "group.join_request"
+    type: Literal["io.zaphub.group.join_request.v1"] = "io.zaphub.group.join_request.v1"
+    data: GroupJoinRequestData
+
+
 EVENT_CLASSES: tuple[type[EventBase], ...] = (
     SessionQr,
     SessionPairCode,
@@ -289,6 +363,11 @@ EVENT_CLASSES: tuple[type[EventBase], ...] = (
     MessageRevoked,
     PollVote,
     ChatPresence,
+    GroupJoined,
+    GroupLeft,
+    GroupUpdated,
+    GroupParticipants,
+    GroupJoinRequest,
 )
 EVENT_BY_SHORT: dict[str, type[EventBase]] = {cls.short: cls for cls in EVENT_CLASSES}
 assert all(_type(c.short) == c.model_fields["type"].default for c in EVENT_CLASSES)
@@ -310,7 +389,12 @@ AnyEvent = Annotated[
     | MessageEdited
     | MessageRevoked
     | PollVote
-    | ChatPresence,
+    | ChatPresence
+    | GroupJoined
+    | GroupLeft
+    | GroupUpdated
+    | GroupParticipants
+    | GroupJoinRequest,
     Field(discriminator="type"),
 ]
 ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

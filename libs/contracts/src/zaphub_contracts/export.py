@@ -25,6 +25,7 @@ from zaphub_contracts import sessions, streams, subjects
 from zaphub_contracts.commands import SendMessage, SessionAction, SessionCommand
 from zaphub_contracts.deadletters import DeadLetter
 from zaphub_contracts.events import EVENT_CLASSES, EventBase
+from zaphub_contracts.groups import GroupReply, GroupRequest
 from zaphub_contracts.host import (
     HostError,
     HostOk,
@@ -146,6 +147,7 @@ _HOST_BODIES: dict[HostOp, Message] = {
     HostOp.PAIR_CODE: Message("host", "pair_code_request", PairCodeRequest, "Ask a host for a pairing code"),
     HostOp.FAULT: Message("host", "inject_fault", InjectFault, "Simulator fault injection"),
     HostOp.SIMULATE: Message("host", "simulate", Simulate, "A simulated contact acts on a session"),
+    HostOp.GROUP: Message("host", "group_request", GroupRequest, "One action on the session's groups"),
 }
 _SESSION_CONTROL = Message("host", "session_control", SessionControl, "Body of the ops without a payload")
 # Every op has a body; an op added to HostOp without one here takes SessionControl, like logout.
@@ -154,6 +156,9 @@ HOST_REPLIES = (
     Message("host", "host_ok", HostOk, "The host did what was asked"),
     Message("host", "host_error", HostError, "The host could not do it; `reason` says whether to retry"),
     Message("host", "send_run_reply", SendRunReply, "For `send`: a result per command up to the first error"),
+    Message(
+        "host", "group_reply", GroupReply, "For `group`: the group(s), per-participant results or a link"
+    ),
 )
 _IDS = {
     "tenant_id": {"description": "Tenant id (UUID)", "examples": [str(_TENANT)]},

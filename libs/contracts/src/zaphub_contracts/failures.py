@@ -15,6 +15,8 @@ class FailureReason(StrEnum):
     SESSION_NOT_FOUND = "session_not_found"
     INVALID_PAYLOAD = "invalid_payload"
     UNSUPPORTED = "unsupported"
+    GROUP_NOT_FOUND = "group_not_found"  # unknown group, or the account is not a member
+    NOT_GROUP_ADMIN = "not_group_admin"  # the action needs the account to be a group admin
     # Terminal outcomes of the dispatcher itself.
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
     MALFORMED_COMMAND = "malformed_command"

@@ -25,6 +25,7 @@ class HostOp(StrEnum):
     PAIR_CODE = "pair_code"  # PairCodeRequest
     FAULT = "fault"  # InjectFault, simulator transport only
     SIMULATE = "simulate"  # Simulate, simulator transport only
+    GROUP = "group"  # GroupRequest -> GroupReply
 
 
 class HostOk(BaseModel):

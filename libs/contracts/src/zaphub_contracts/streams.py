@@ -193,6 +193,10 @@ SIM_NUMBERS_BUCKET = BucketSpec(  # simulator transport only, like SIM
     name="zaphub_sim_numbers",
     description="Simulator network: the numbers linked to a simulated session, keyed by E.164 digits",
 )
+SIM_GROUPS_BUCKET = BucketSpec(  # simulator transport only, like SIM
+    name="zaphub_sim_groups",
+    description="Simulator network: its groups (members, roles, settings), keyed by the group's number",
+)
 BUCKETS: tuple[BucketSpec, ...] = (
     SESSIONS_BUCKET,
     SENT_BUCKET,

@@ -33,6 +33,7 @@ from zaphub_api.nats_credentials import CredentialIssuer
 from zaphub_api.placement import Placement
 from zaphub_api.routes.chats import ChatController
 from zaphub_api.routes.events import EventController
+from zaphub_api.routes.groups import GroupController
 from zaphub_api.routes.hosts import HostController
 from zaphub_api.routes.media import MediaController
 from zaphub_api.routes.messages import MessageController
@@ -88,6 +89,7 @@ class Collaborators:
     keyring: KeyRing
     usage: UsageClient
     webhooks: WebhookStore
+    hosts: HostRequests
     session_service: SessionService
     tenant_service: TenantService
     webhook_service: WebhookService
@@ -122,6 +124,7 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
     commands = CommandPublisher(bus)
     keyring = KeyRing(pool, settings.admin_key)
     limits = LimitsPublisher(await bus.kv(streams.LIMITS_BUCKET))
+    hosts = HostRequests(bus)
     return Collaborators(
         settings=settings,
         life=life,
@@ -138,7 +141,8 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
         keyring=keyring,
         usage=UsageClient(bus),
         webhooks=webhooks,
-        session_service=SessionService(sessions, commands, HostRequests(bus)),
+        hosts=hosts,
+        session_service=SessionService(sessions, commands, hosts),
         tenant_service=TenantService(tenants, commands, limits, keyring),
         webhook_service=WebhookService(webhooks, bus),
     )
@@ -211,6 +215,7 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
             "placement",
             "webhooks",
             "usage",
+            "hosts",
             "session_service",
             "tenant_service",
             "webhook_service",
@@ -242,6 +247,7 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
             SessionController,
             SimulatorController,
             ChatController,
+            GroupController,
             MessageController,
             MediaController,
             UsageController,

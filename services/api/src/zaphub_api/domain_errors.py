@@ -69,6 +69,29 @@ class DeliveryNotFound(NotFound):
         super().__init__(f"Delivery {delivery_id} of webhook {webhook_id} does not exist")
 
 
+class GroupNotFound(NotFound):
+    def __init__(self, group: str, detail: str = "") -> None:
+        super().__init__(
+            f"Group {group} is unknown or this session is not in it" + (f" ({detail})" if detail else "")
+        )
+
+
+class NotGroupAdmin(Forbidden):
+    """WhatsApp allows the change to group admins only; `permission` names what was refused."""
+
+    def __init__(self, permission: str, detail: str) -> None:
+        super().__init__(detail)
+        self.permission = permission
+
+
+class RateLimited(DomainError):
+    """The tenant's rate limit has no room now; `retry_after` seconds until it has."""
+
+    def __init__(self, retry_after: float, window: str | None) -> None:
+        super().__init__(f"The tenant's {window or ''} rate limit is reached; retry in {retry_after:.1f} s")
+        self.retry_after = retry_after
+
+
 class Conflict(DomainError):
     """The request conflicts with the resource's current state."""
 
@@ -102,6 +125,15 @@ class SimulatorOnly(NotFound):
 
 class CannotSimulate(Conflict):
     """The simulated session cannot be acted on now (logged out, moving between hosts)."""
+
+
+class SessionNotConnected(Conflict):
+    def __init__(self, session_id: UUID, detail: str) -> None:
+        super().__init__(f"Session {session_id} is not connected to WhatsApp now: {detail}")
+
+
+class NotSupported(Conflict):
+    """The session's transport cannot do this."""
 
 
 class CannotPair(Conflict):
@@ -178,7 +210,9 @@ class SendQueueFull(Throttled):
 
 
 class Unavailable(DomainError):
-    """A dependency is unavailable; the client may retry."""
+    """A dependency is unavailable; the client may retry (after `retry_after` seconds)."""
+
+    retry_after: float = 2.0
 
 
 class BusUnavailable(Unavailable):

@@ -2,6 +2,7 @@
 the OpenAPI documentation of those answers."""
 
 import logging
+import math
 from typing import Any
 
 from litestar import Request, Response
@@ -19,7 +20,9 @@ from zaphub_api.domain_errors import (
     InvalidField,
     MediaNotReady,
     NotFound,
+    NotGroupAdmin,
     PayloadTooLarge,
+    RateLimited,
     SendQueueFull,
     SessionQuotaExceeded,
     SimulatorOnly,
@@ -62,8 +65,9 @@ _DESCRIPTIONS = {
     410: "No longer kept (media past its retention)",
     415: "The media type is not allowed",
     422: "Invalid field; `errors` names each one",
-    429: "Refused for now (a queue or throttle is full); retry after `Retry-After` seconds",
-    503: "A dependency (NATS, PostgreSQL, a session-host, the ratelimiter) is unavailable; retry",
+    429: "Refused for now (a rate limit, queue or throttle is full); retry after `Retry-After` seconds",
+    503: "A dependency (NATS, PostgreSQL, a session-host, the ratelimiter) is unavailable; retry after "
+    "`Retry-After` seconds",
 }
 AUTHED = (400, 401, 403, 404, 422, 429)  # every authenticated route may answer these
 
@@ -87,7 +91,7 @@ def problem(
     title: str,
     detail: str,
     instance: str,
-    retry_after: int | None = None,
+    retry_after: float | None = None,
     **extra: Any,
 ) -> Response[Any]:
     body = {
@@ -100,7 +104,7 @@ def problem(
     body.update(extra)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -123,6 +127,7 @@ PROBLEMS: dict[type, tuple[int, str, str]] = {
     PayloadTooLarge: (413, "payload-too-large", "Payload too large"),
     UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported media type"),
     Unavailable: (503, "unavailable", "A dependency is unavailable"),
+    RateLimited: (429, "rate-limited", "Rate limit reached"),
 }
 
 
@@ -131,6 +136,10 @@ def _domain_problem(exc: DomainError, path: str) -> Response[Any]:
     if isinstance(exc, InvalidField):
         errors = [{"field": exc.field, "message": exc.message}]
         return problem(status, kind, title, exc.detail, path, errors=errors)
+    if isinstance(exc, NotGroupAdmin):
+        # The type names the permission, so a client can tell "edit info" from "remove participants".
+        kind, title = f"group-admin-required/{exc.permission}", f"Group admin required: {exc.permission}"
+        return problem(403, kind, title, exc.detail, path, permission=exc.permission)
     retry_after = getattr(exc, "retry_after", None)
     return problem(status, kind, title, exc.detail, path, retry_after=retry_after)
 

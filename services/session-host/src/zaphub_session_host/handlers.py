@@ -9,6 +9,7 @@ or `HostError`. Errors become failure reasons in `failure` and nowhere else.
 """
 
 import asyncio
+import base64
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterator
@@ -24,6 +25,21 @@ from opentelemetry.context import Context
 from pydantic import BaseModel, ValidationError
 
 from zaphub_contracts.failures import FailureReason
+from zaphub_contracts.groups import (
+    AnswerJoinRequests,
+    CreateGroup,
+    GetGroup,
+    GroupReply,
+    GroupRequest,
+    InviteLink,
+    JoinGroup,
+    LeaveGroup,
+    ListGroups,
+    ListJoinRequests,
+    SetPicture,
+    UpdateGroup,
+    UpdateParticipants,
+)
 from zaphub_contracts.host import (
     HostError,
     HostOk,
@@ -43,13 +59,16 @@ from zaphub_session_host.sessions import SessionRunner, Sessions
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
     FaultsUnsupported,
+    GroupNotFound,
     InvalidContent,
     LoggedOut,
     MediaToolsMissing,
     NotConnected,
+    NotGroupAdmin,
     RecipientNotOnWhatsApp,
     SimulatorOnly,
     TransportError,
+    Unsupported,
 )
 
 log = logging.getLogger(__name__)
@@ -80,7 +99,12 @@ def failure(exc: Exception) -> HostError:
             reason = FailureReason.SESSION_LOGGED_OUT
         case RecipientNotOnWhatsApp():
             reason = FailureReason.RECIPIENT_NOT_ON_WHATSAPP
-        case AlreadyPaired() | FaultsUnsupported() | MediaToolsMissing() | SimulatorOnly():
+        case GroupNotFound():
+            reason = FailureReason.GROUP_NOT_FOUND
+        case NotGroupAdmin():
+            # The permission leads the detail, so the API can name it in the problem type.
+            return HostError(reason=FailureReason.NOT_GROUP_ADMIN, detail=f"{exc.permission}: {exc}"[:1000])
+        case AlreadyPaired() | FaultsUnsupported() | MediaToolsMissing() | SimulatorOnly() | Unsupported():
             reason = FailureReason.UNSUPPORTED
         case InvalidContent():
             reason = FailureReason.INVALID_PAYLOAD
@@ -162,6 +186,46 @@ async def _delete(runner: SessionRunner, data: bytes) -> HostOk:
     return _ok(runner)
 
 
+async def _group(runner: SessionRunner, data: bytes) -> GroupReply:
+    req = decode(GroupRequest, data)
+    _owned(runner, req)
+    groups = runner.groups()
+    reply = GroupReply(host_id=runner.ctx.host_id)
+    match req.action:
+        case CreateGroup(subject=subject, participants=participants, description=description):
+            group, results = await groups.create(subject, participants, description)
+            return reply.model_copy(update={"group": group, "results": results})
+        case ListGroups():
+            return reply.model_copy(update={"groups": await groups.joined()})
+        case GetGroup(group=jid):
+            return reply.model_copy(update={"group": await groups.info(jid)})
+        case UpdateGroup() as change:
+            return reply.model_copy(update={"group": await groups.update(change)})
+        case SetPicture(group=jid, image=image):
+            try:
+                jpeg = base64.b64decode(image, validate=True) if image is not None else None
+            except ValueError as exc:
+                raise InvalidRequest("image: not base64") from exc
+            await groups.set_picture(jid, jpeg)
+            return reply.model_copy(update={"group": await groups.info(jid)})
+        case UpdateParticipants(group=jid, action=action, participants=jids):
+            return reply.model_copy(update={"results": await groups.participants(jid, action, jids)})
+        case InviteLink(group=jid, revoke=revoke):
+            return reply.model_copy(update={"invite_link": await groups.invite_link(jid, revoke)})
+        case JoinGroup(code=code):
+            jid, pending = await groups.join(code)
+            joined = None if pending else await groups.info(jid)
+            return reply.model_copy(update={"group": joined, "pending": pending})
+        case LeaveGroup(group=jid):
+            await groups.leave(jid)
+            return reply
+        case ListJoinRequests(group=jid):
+            return reply.model_copy(update={"requests": await groups.join_requests(jid)})
+        case AnswerJoinRequests(group=jid, action=action, participants=jids):
+            return reply.model_copy(update={"results": await groups.answer_requests(jid, action, jids)})
+    raise InvalidRequest(f"unknown group action {req.action.kind!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class ThenStop:
     """Stop the session here once the reply is out."""
@@ -174,7 +238,7 @@ class ThenStop:
 class Op:
     """How one host op is served: `handle` answers it, `then_stop` follows an ok reply."""
 
-    handle: Callable[[SessionRunner, bytes], Awaitable[HostOk]]
+    handle: Callable[[SessionRunner, bytes], Awaitable[HostOk | GroupReply]]
     then_stop: ThenStop | None = None
 
 
@@ -188,6 +252,7 @@ OPS: dict[str, Op] = {
     HostOp.RESTART: Op(_restart),
     HostOp.STOP: Op(_stop, ThenStop("stopped by request", handover=True)),
     HostOp.DELETE: Op(_delete, DELETED),
+    HostOp.GROUP: Op(_group),
 }
 
 
@@ -230,7 +295,7 @@ class HostHandlers:
             return
         with _span(name, runner, msg.subject, extract_context(msg.headers)) as span:
             op = OPS.get(name)
-            reply: HostOk | HostError
+            reply: HostOk | GroupReply | HostError
             try:
                 if op is None:
                     raise InvalidRequest(f"unknown host op {name!r}")

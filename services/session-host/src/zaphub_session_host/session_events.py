@@ -12,6 +12,16 @@ from zaphub_contracts.events import (
     ChatPresenceData,
     EventBase,
     EventData,
+    GroupJoined,
+    GroupJoinedData,
+    GroupJoinRequest,
+    GroupJoinRequestData,
+    GroupLeft,
+    GroupLeftData,
+    GroupParticipants,
+    GroupParticipantsData,
+    GroupUpdated,
+    GroupUpdatedData,
     MessageDelivered,
     MessageEdited,
     MessageEditedData,
@@ -44,6 +54,7 @@ from zaphub_session_host.event_publisher import EventPublisher
 from zaphub_session_host.transport.base import (
     ChatUpdate,
     Edited,
+    GroupChange,
     Identity,
     InboundMessage,
     Presence,
@@ -52,6 +63,14 @@ from zaphub_session_host.transport.base import (
     Revoked,
     Voted,
 )
+
+GROUP_EVENTS: dict[type[EventData], type[EventBase]] = {
+    GroupJoinedData: GroupJoined,
+    GroupLeftData: GroupLeft,
+    GroupUpdatedData: GroupUpdated,
+    GroupParticipantsData: GroupParticipants,
+    GroupJoinRequestData: GroupJoinRequest,
+}
 
 RECENT_SENDS = 100_000  # WhatsApp id -> ZapHub id, so receipts carry the message id
 
@@ -135,6 +154,8 @@ class SessionEvents:
                 sender_lid=message.sender_lid,
                 push_name=message.push_name,
                 is_group=message.is_group,
+                participant=message.sender if message.is_group else None,
+                participant_lid=message.sender_lid if message.is_group else None,
                 sent_at=message.sent_at,
                 content=message.content,
             ),
@@ -203,6 +224,10 @@ class SessionEvents:
                 state = update.state if update.state in ("composing", "recording") else "paused"
                 data = ChatPresenceData(chat=update.chat, sender=update.sender, state=state, at=update.at)
                 self._emit(ChatPresence, data)
+
+    def group(self, change: GroupChange) -> None:
+        jid = change.group.jid if isinstance(change, GroupJoinedData) else change.group
+        self._emit(GROUP_EVENTS[type(change)], change, subject=f"groups/{jid}")
 
     def _emit(
         self,

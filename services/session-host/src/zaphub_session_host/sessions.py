@@ -36,6 +36,8 @@ from zaphub_session_host.transport.base import (
     AlreadyPaired,
     ChatUpdate,
     Connection,
+    GroupChange,
+    Groups,
     Identity,
     InboundMessage,
     LoggedOut,
@@ -258,6 +260,14 @@ class SessionRunner:
         self.events.pair_code(code, phone)
         return code
 
+    def groups(self) -> Groups:
+        """The connection's groups capability, once the session can talk to WhatsApp."""
+        if self.status is SessionStatus.LOGGED_OUT:
+            raise LoggedOut("the session was logged out; pair it again")
+        if not self.machine.can_send:
+            raise NotConnected(f"the session is {self.status.value}")
+        return self._require_connection().groups
+
     async def inject_fault(self, fault: InjectFault) -> None:
         await self._require_connection().inject_fault(fault)
 
@@ -310,6 +320,9 @@ class SessionRunner:
 
     def on_update(self, update: ChatUpdate) -> None:
         self.events.update(update)
+
+    def on_group(self, change: GroupChange) -> None:
+        self.events.group(change)
 
     def _move(self, event: SessionEvent) -> bool:
         try:

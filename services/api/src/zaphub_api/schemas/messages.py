@@ -36,6 +36,7 @@ class TextMessageCreate(MessageCreateBase):
     type: Literal["text"]
     text: str = Field(min_length=1, max_length=c.MAX_TEXT_LENGTH)
     mentions: list[str] = _MENTIONS
+    mention_all: bool = Field(default=False, description="Sending to a group: mention every participant")
     reply_to: str | None = _REPLY_TO
 
 

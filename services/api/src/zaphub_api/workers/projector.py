@@ -309,6 +309,13 @@ PROJECTIONS: dict[type[ev.EventBase], Projection] = {
     ev.MessageRevoked: _ignore,
     ev.PollVote: _ignore,
     ev.ChatPresence: _ignore,
+    # Group reads ask the owning host (the account's view, always current); the events go to
+    # webhooks and SSE. Nothing to keep here yet.
+    ev.GroupJoined: _ignore,
+    ev.GroupLeft: _ignore,
+    ev.GroupUpdated: _ignore,
+    ev.GroupParticipants: _ignore,
+    ev.GroupJoinRequest: _ignore,
 }
 assert set(PROJECTIONS) | set(STATUS_MOVES) == set(ev.EVENT_CLASSES), "every event type needs a projection"
 

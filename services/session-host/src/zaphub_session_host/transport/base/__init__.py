@@ -3,6 +3,7 @@
 - connection.py: `Transport` (process-wide) opens one `Connection` per session: its lifecycle.
 - events.py: what a connection reports (`ConnectionEvents`) and the values it carries.
 - messages.py: `Messages`, the messaging capability of a connection.
+- groups.py: `Groups`, creating and managing groups.
 - errors.py: the named errors of every transport.
 
 Each capability is one module here and one module per transport (`transport/<name>/<capability>.py`).
@@ -12,20 +13,24 @@ from zaphub_session_host.transport.base.connection import Connection, Transport
 from zaphub_session_host.transport.base.errors import (
     AlreadyPaired,
     FaultsUnsupported,
+    GroupNotFound,
     InvalidContent,
     LoggedOut,
     MediaToolsMissing,
     NotConnected,
+    NotGroupAdmin,
     RecipientNotOnWhatsApp,
     SimulatorOnly,
     TransientSendError,
     TransportError,
     TransportUnavailable,
+    Unsupported,
 )
 from zaphub_session_host.transport.base.events import (
     ChatUpdate,
     ConnectionEvents,
     Edited,
+    GroupChange,
     Identity,
     InboundMessage,
     Presence,
@@ -34,6 +39,7 @@ from zaphub_session_host.transport.base.events import (
     Revoked,
     Voted,
 )
+from zaphub_session_host.transport.base.groups import Groups
 from zaphub_session_host.transport.base.messages import Messages
 
 __all__ = [
@@ -43,6 +49,9 @@ __all__ = [
     "ConnectionEvents",
     "Edited",
     "FaultsUnsupported",
+    "GroupChange",
+    "GroupNotFound",
+    "Groups",
     "Identity",
     "InboundMessage",
     "InvalidContent",
@@ -50,6 +59,7 @@ __all__ = [
     "MediaToolsMissing",
     "Messages",
     "NotConnected",
+    "NotGroupAdmin",
     "Presence",
     "Receipt",
     "ReceiptKind",
@@ -60,5 +70,6 @@ __all__ = [
     "Transport",
     "TransportError",
     "TransportUnavailable",
+    "Unsupported",
     "Voted",
 ]

@@ -47,3 +47,19 @@ class FaultsUnsupported(TransportError):
 
 class SimulatorOnly(TransportError):
     """A simulator feature (a simulated contact acting on the session) asked of a real transport."""
+
+
+class GroupNotFound(TransportError):
+    """The group is unknown, or the account is not (or no longer) in it; also a void invite code."""
+
+
+class NotGroupAdmin(TransportError):
+    """WhatsApp allows this change to group admins only (or to the group's creator)."""
+
+    def __init__(self, permission: str, detail: str) -> None:
+        super().__init__(detail)
+        self.permission = permission
+
+
+class Unsupported(TransportError):
+    """The transport cannot do this at all (the library offers no call for it); permanent."""

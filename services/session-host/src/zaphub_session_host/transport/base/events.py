@@ -11,6 +11,18 @@ from enum import StrEnum
 from typing import Protocol
 
 from zaphub_contracts.content import MessageContent
+from zaphub_contracts.events import (
+    GroupJoinedData,
+    GroupJoinRequestData,
+    GroupLeftData,
+    GroupParticipantsData,
+    GroupUpdatedData,
+)
+
+# A change in a group the account is in, as the `group.*` event it becomes.
+GroupChange = (
+    GroupJoinedData | GroupLeftData | GroupUpdatedData | GroupParticipantsData | GroupJoinRequestData
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +56,7 @@ class InboundMessage:
     content: MessageContent
     sender_lid: str | None = None
     push_name: str | None = None
-    is_group: bool = False
+    is_group: bool = False  # then `chat` is the group and `sender` the participant who sent it
     media: bytes | None = None  # the media's bytes when the transport already holds them (the simulator)
 
 
@@ -111,3 +123,4 @@ class ConnectionEvents(Protocol):
     def on_receipt(self, receipt: Receipt) -> None: ...
 
     def on_update(self, update: ChatUpdate) -> None: ...
+    def on_group(self, change: GroupChange) -> None: ...

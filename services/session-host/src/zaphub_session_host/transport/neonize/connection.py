@@ -26,6 +26,8 @@ from neonize.aioze.events import (
     ConnectedEv,
     ConnectFailureEv,
     DisconnectedEv,
+    GroupInfoEv,
+    JoinedGroupEv,
     LoggedOutEv,
     MessageEv,
     PairStatusEv,
@@ -55,6 +57,11 @@ from zaphub_session_host.transport.neonize.events import (
     receipts_from_event,
     temporary_ban_reason,
 )
+from zaphub_session_host.transport.neonize.groups import (
+    NeonizeGroups,
+    change_from_joined,
+    changes_from_info_event,
+)
 from zaphub_session_host.transport.neonize.messages import NeonizeMessages
 from zaphub_session_host.transport.neonize.store_snapshot import is_sqlite, seed_sqlite, snapshot_sqlite
 
@@ -80,6 +87,7 @@ class NeonizeConnection(Connection):
     """One session's neonize client and what it reported."""
 
     messages: NeonizeMessages
+    groups: NeonizeGroups
 
     __slots__ = (
         "_attempts",
@@ -100,6 +108,7 @@ class NeonizeConnection(Connection):
         "_snapshot_timer",
         "_stopped_reason",
         "client",
+        "groups",
         "messages",
         "path",
         "session_id",
@@ -144,6 +153,7 @@ class NeonizeConnection(Connection):
         self._qr_seen = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self.messages = NeonizeMessages(self, transport)
+        self.groups = NeonizeGroups(self)
         self._register()
 
     # Wiring of neonize events.
@@ -160,6 +170,8 @@ class NeonizeConnection(Connection):
             PairStatusEv: self._on_pair_status,
             MessageEv: self._on_message,
             ReceiptEv: self._on_receipt,
+            JoinedGroupEv: self._on_joined_group,
+            GroupInfoEv: self._on_group_info,
         }
 
     def _register(self) -> None:
@@ -273,6 +285,13 @@ class NeonizeConnection(Connection):
     def _on_receipt(self, event: Any) -> None:
         for receipt in receipts_from_event(event):
             self._events.on_receipt(receipt)
+
+    def _on_joined_group(self, event: Any) -> None:
+        self._events.on_group(change_from_joined(event))
+
+    def _on_group_info(self, event: Any) -> None:
+        for change in changes_from_info_event(event):
+            self._events.on_group(change)
 
     def _stop_for_good(self, reason: str) -> None:
         """Ban, replaced stream, outdated client: disconnected without a reconnect loop."""

@@ -22,6 +22,7 @@ from zaphub_session_host.transport.base import (
     NotConnected,
 )
 from zaphub_session_host.transport.sim.faults import SessionFaults
+from zaphub_session_host.transport.sim.groups import SimGroups
 from zaphub_session_host.transport.sim.messages import SimMessages
 from zaphub_session_host.transport.sim.simulate import simulate
 
@@ -72,6 +73,7 @@ class SimConnection(Connection):
     """One simulated session's link to the network of its process."""
 
     messages: SimMessages
+    groups: SimGroups
 
     __slots__ = (
         "_closed",
@@ -85,6 +87,7 @@ class SimConnection(Connection):
         "_qr_timer",
         "events",
         "faults",
+        "groups",
         "messages",
         "net",
         "session_id",
@@ -107,6 +110,7 @@ class SimConnection(Connection):
         self._drops = 0
         self._last_online = 0.0
         self.messages = SimMessages(self)
+        self.groups = SimGroups(self)
 
     @staticmethod
     def _loop() -> asyncio.AbstractEventLoop:

@@ -5,6 +5,8 @@
   delivery receipt comes back when it took the message, its read receipt ~1 s later.
 - Without a network (a host not on NATS, in unit tests) a session of this process online under that
   JID receives it directly.
+- A group (`@g.us`, groups.py) must have the sender as a member (and, when `announce`, as an admin);
+  every other member receives the message the same way, with the group as `chat`.
 - Any other number is a simulated contact of the outside world, always online: a delivery receipt
   follows after ~0.5 s and a read receipt after ~1.5 s. Numbers starting `999` are not on WhatsApp.
 
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from zaphub_contracts.content import MediaContent, MessageContent, WhatsAppMedia
+from zaphub_contracts.content import MediaContent, MessageContent, TextContent, WhatsAppMedia
 from zaphub_session_host.transport.base import (
     InboundMessage,
     Messages,
@@ -28,10 +30,12 @@ from zaphub_session_host.transport.base import (
     ReceiptKind,
     RecipientNotOnWhatsApp,
 )
+from zaphub_session_host.transport.sim.groups import change_from_frame
 from zaphub_session_host.transport.sim.wire import SimFrame
 
 if TYPE_CHECKING:
     from zaphub_session_host.transport.sim.connection import SimConnection
+    from zaphub_session_host.transport.sim.groups import SimGroup
 
 NOT_ON_WHATSAPP_PREFIX = "999"
 DELIVERED_AFTER = 0.5
@@ -73,6 +77,7 @@ class SimMessages(Messages):
             await asyncio.sleep(delay)
             conn.check_online()
         conn.faults.fail_send()
+        group = await conn.groups.members(to) if to.endswith("@g.us") else None  # refused before logged
         if to.split("@", 1)[0].lstrip("+").startswith(NOT_ON_WHATSAPP_PREFIX):
             raise RecipientNotOnWhatsApp(f"{to} is not on WhatsApp (simulator: numbers starting 999)")
         now = datetime.now(UTC)
@@ -88,6 +93,9 @@ class SimMessages(Messages):
         )
         sender = conn.identity
         wire = conn.net.wire
+        if group is not None:
+            self._to_group(group, content, whatsapp_id, now)
+            return whatsapp_id
         if wire is not None and sender is not None and wire.is_linked(to):
             received, data = as_received(content, whatsapp_id)
             media = base64.b64encode(data).decode() if data and len(data) <= MAX_FRAME_MEDIA else None
@@ -122,6 +130,56 @@ class SimMessages(Messages):
             )
         return whatsapp_id
 
+    def _to_group(
+        self, group: "tuple[SimGroup, str]", content: MessageContent, whatsapp_id: str, now: datetime
+    ) -> None:
+        """Every member but the sender receives it, `chat` the group and `sender` the participant:
+        over the network, or (without one) when online in this process."""
+        g, me = group
+        sender, wire = self._conn.identity, self._conn.net.wire
+        if sender is None:
+            return
+        if isinstance(content, TextContent) and content.mention_all:
+            content = content.model_copy(update={"mentions": [j for j in g.roles if j != me]})
+        received, data = as_received(content, whatsapp_id)
+        media = base64.b64encode(data).decode() if data and len(data) <= MAX_FRAME_MEDIA else None
+        for jid in g.roles:
+            if jid == me:
+                continue
+            if wire is not None:
+                if wire.is_linked(jid):
+                    frame = SimFrame(
+                        kind="message",
+                        whatsapp_id=whatsapp_id,
+                        sender=sender.jid,
+                        sender_lid=sender.lid,
+                        push_name=sender.push_name,
+                        at=now,
+                        content=received,
+                        media_base64=media,
+                        chat=g.jid,
+                    )
+                    wire.send(jid, frame)
+                continue
+            peer = self._conn.net.online.get(jid)
+            if peer is not None:
+                peer.messages.receive(
+                    InboundMessage(
+                        whatsapp_id=whatsapp_id,
+                        chat=g.jid,
+                        sender=sender.jid,
+                        sender_lid=sender.lid,
+                        push_name=sender.push_name,
+                        sent_at=now,
+                        content=received,
+                        media=data,
+                        is_group=True,
+                    )
+                )
+        if wire is None:
+            self._conn.later(DELIVERED_AFTER, self._receipt, ReceiptKind.DELIVERED, whatsapp_id, g.jid)
+            self._conn.later(READ_AFTER, self._receipt, ReceiptKind.READ, whatsapp_id, g.jid)
+
     def receive(self, message: InboundMessage) -> None:
         if not self._conn.closed:
             self._conn.events.on_message(message)
@@ -136,12 +194,18 @@ class SimMessages(Messages):
         if frame.kind == "receipt" and frame.receipt is not None:
             self._receipt(frame.receipt, frame.whatsapp_id, frame.sender)
             return True
+        if frame.kind == "group":
+            change = change_from_frame(frame)
+            if change is not None and not conn.closed:
+                conn.events.on_group(change)
+            return True
         if frame.content is None:
             return True
         self.receive(
             InboundMessage(
                 whatsapp_id=frame.whatsapp_id,
-                chat=frame.sender,
+                chat=frame.chat or frame.sender,
+                is_group=frame.chat is not None,
                 sender=frame.sender,
                 sender_lid=frame.sender_lid,
                 push_name=frame.push_name,

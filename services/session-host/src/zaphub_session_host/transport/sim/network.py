@@ -1,6 +1,6 @@
 """The simulator transport of one process: the sessions online in it, by JID, its end of the network
-between host processes (wire.py, once the host's NATS connection is attached), and the delivered log
-that several host processes share.
+between host processes (wire.py, once the host's NATS connection is attached), the network's groups
+(groups.py), and the delivered log that several host processes share.
 
 A send is appended as one JSON line (`message_id`, `whatsapp_id`, `session_id`, `to`, `type`, `time`)
 to `<data_dir>/sim/delivered.jsonl` with a single O_APPEND write, so concurrent processes never
@@ -13,10 +13,12 @@ import random
 from pathlib import Path
 from uuid import UUID
 
+from zaphub_contracts.streams import SIM_GROUPS_BUCKET
 from zaphub_runtime.bus import Bus
 from zaphub_session_host.transport.base import ConnectionEvents, Transport
 from zaphub_session_host.transport.sim.connection import SimConnection, SimIdentity
 from zaphub_session_host.transport.sim.faults import SimFaults
+from zaphub_session_host.transport.sim.groups import GroupDirectory, KvGroups, MemoryGroups
 from zaphub_session_host.transport.sim.wire import NatsWire
 
 
@@ -40,6 +42,7 @@ class SimTransport(Transport):
         self.rng = rng or random.Random()
         self.online: dict[str, SimConnection] = {}  # JID -> connected session, for in-process delivery
         self.wire: NatsWire | None = None  # None: sessions reach only sessions of this process
+        self.groups = GroupDirectory(self)  # in this process until attached, then in a bucket
         self._log_fd: int | None = None
 
     async def start(self) -> None:
@@ -48,11 +51,13 @@ class SimTransport(Transport):
 
     async def attach(self, bus: Bus) -> None:
         self.wire = await NatsWire.open(bus)
+        self.groups.store = KvGroups(await bus.kv(SIM_GROUPS_BUCKET))
 
     async def detach(self) -> None:
         if self.wire is not None:
             await self.wire.close()
             self.wire = None
+            self.groups.store = MemoryGroups()
 
     async def close(self) -> None:
         await self.detach()

@@ -32,7 +32,7 @@ from zaphub_session_host.transport.base import ReceiptKind
 
 log = logging.getLogger(__name__)
 
-FrameKind = Literal["message", "receipt"]
+FrameKind = Literal["message", "receipt", "group"]
 
 
 class SimNumber(BaseModel):
@@ -59,6 +59,9 @@ class SimFrame(BaseModel):
     content: MessageContent | None = None  # message
     media_base64: str | None = None  # message: the bytes of its media, when the sender had them
     receipt: ReceiptKind | None = None  # receipt
+    chat: str | None = None  # message: the group it was sent to (None: to the recipient itself)
+    group_event: str | None = None  # group: the `group.*` event it becomes at the recipient
+    group_data: dict[str, Any] | None = None  # group: that event's data
 
 
 def number_of(jid: str) -> str:
@@ -104,6 +107,11 @@ class NatsWire:
         self._subs.clear()
         with contextlib.suppress(Exception):
             await self._numbers.stop()
+
+    def lid_of(self, jid: str) -> str | None:
+        """The LID of a linked number, when its session told the network."""
+        entry = self._numbers.get(number_of(jid))
+        return entry.lid if entry is not None else None
 
     def is_linked(self, jid: str) -> bool:
         """Whether `jid` is the number of a simulated session (online or not)."""
