@@ -21,6 +21,8 @@ RATELIMIT_GRANTS_ALL = f"{ROOT}.rl.grant.>"
 RATELIMIT_REPLICA_HEADER = "Zaphub-Ratelimiter"
 WEBHOOK_DELIVERY_ALL = f"{ROOT}.webhook.delivery.>"
 WEBHOOK_ATTEMPT_ALL = f"{ROOT}.webhook.attempt.>"
+# Deliveries waiting for a later try (a retry, a tenant at its cap, an open breaker), apart from new ones.
+WEBHOOK_RETRY_ALL = f"{ROOT}.webhook.retry.>"
 UNKNOWN = "unknown"  # stands for a tenant or session token that could not be read
 
 
@@ -64,6 +66,10 @@ def host_any(op: str) -> str:
 
 def webhook_delivery(tenant_id: UUID, webhook_id: UUID) -> str:
     return f"{ROOT}.webhook.delivery.{tenant_id}.{webhook_id}"
+
+
+def webhook_retry(tenant_id: UUID, webhook_id: UUID) -> str:
+    return f"{ROOT}.webhook.retry.{tenant_id}.{webhook_id}"
 
 
 def webhook_attempt(tenant_id: UUID, webhook_id: UUID) -> str:

@@ -87,6 +87,11 @@ class WebhookInactive(Conflict):
         super().__init__(f"Webhook {webhook_id} is inactive; activate it before redelivering")
 
 
+class WebhookLimitReached(Conflict):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"This tenant has its {limit} webhooks already; delete one first")
+
+
 class EventNotRetained(Conflict):
     def __init__(self, event_id: UUID) -> None:
         super().__init__(f"Event {event_id} is no longer retained on the bus and cannot be redelivered")
@@ -101,12 +106,21 @@ class InvalidField(DomainError):
         self.message = message
 
 
+class UrlRefused(InvalidField):
+    """The egress policy refuses the URL; the message is its generic reason, never a resolver's text."""
+
+
 class PayloadTooLarge(InvalidField):
     """A payload or upload is larger than allowed."""
 
 
 class UnsupportedMediaType(InvalidField):
     """A media type the message type does not allow."""
+
+
+class TooManyStreams(DomainError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"This tenant has {limit} event streams open already; close one first")
 
 
 class Unavailable(DomainError):

@@ -17,9 +17,11 @@ from zaphub_api.domain_errors import (
     InvalidField,
     NotFound,
     PayloadTooLarge,
+    TooManyStreams,
     Unauthorized,
     Unavailable,
     UnsupportedMediaType,
+    WebhookLimitReached,
 )
 from zaphub_api.schemas.messages import MESSAGE_MODELS
 
@@ -53,6 +55,7 @@ _DESCRIPTIONS = {
     413: "A payload or upload is larger than allowed",
     415: "The media type is not allowed",
     422: "Invalid field; `errors` names each one",
+    429: "Too many at once (event streams of the tenant); retry later",
     503: "A dependency (NATS, PostgreSQL, a session-host, the ratelimiter) is unavailable; retry",
 }
 AUTHED = (400, 401, 403, 404, 422)  # every authenticated route may answer these
@@ -91,9 +94,11 @@ PROBLEMS: dict[type, tuple[int, str, str]] = {
     Forbidden: (403, "forbidden", "This route needs the admin key"),
     NotFound: (404, "not-found", "Not found"),
     Conflict: (409, "conflict", "Conflict"),
+    WebhookLimitReached: (409, "webhook-limit-reached", "Too many webhooks"),
     InvalidField: (422, "validation-error", "Invalid request"),
     PayloadTooLarge: (413, "payload-too-large", "Payload too large"),
     UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported media type"),
+    TooManyStreams: (429, "too-many-event-streams", "Too many event streams"),
     Unavailable: (503, "unavailable", "A dependency is unavailable"),
 }
 
