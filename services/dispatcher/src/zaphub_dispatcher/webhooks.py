@@ -9,6 +9,7 @@ a crash between a POST and its ack repeats the POST, and receivers deduplicate b
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -325,7 +326,8 @@ class WebhookSender:
             await self._wait(msg, delivery, (delivery.not_before - now).total_seconds())
             return False
         if self._in_flight.get(delivery.tenant_id, 0) >= self._fair.tenant_concurrency:
-            wait = 0.5
+            # Spread out: a tenant's backlog looked at again all at once would cost every tenant CPU.
+            wait = 1.0 + random.random() * 2.0
         else:
             wait = self._breaker(webhook.id).wait(time.monotonic())  # may start the half-open probe
         if wait:
