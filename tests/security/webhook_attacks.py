@@ -3,7 +3,7 @@ webhook, the servers an attacker points webhooks at, and reading the delivery lo
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,11 @@ FAST_RETRIES = {
 
 
 @contextlib.asynccontextmanager
-async def stack(data_dir: Path, **env: str) -> AsyncIterator[Stack]:
-    async with Stack(data_dir, env={"ZAPHUB_TRANSPORT": "sim", **FAST_RETRIES, **env}) as started:
+async def stack(
+    data_dir: Path, services: Mapping[str, list[str]] | None = None, **env: str
+) -> AsyncIterator[Stack]:
+    settings = {"ZAPHUB_TRANSPORT": "sim", **FAST_RETRIES, **env}
+    async with Stack(data_dir, env=settings, services=services) as started:
         yield started
 
 
