@@ -28,9 +28,8 @@ async def test_sse_stream_closes_when_its_key_is_revoked(defaults: Stack) -> Non
     admin = {"Authorization": f"Bearer {defaults.admin_key}"}
     async with httpx.AsyncClient(base_url=defaults.api_url, timeout=30) as http:
         tenant = await new_tenant(http, defaults.admin_key)
-        extra = await http.post(
-            f"/api/v1/tenants/{tenant.id}/api-keys", json={"name": "leaked"}, headers=admin
-        )
+        keys = f"/api/v1/tenants/{tenant.id}/api-keys"
+        extra = await http.post(keys, json={"name": "leaked"}, headers=admin)
         assert extra.status_code == 201, extra.text
         leaked = {"Authorization": f"Bearer {extra.json()['api_key']}"}
         async with open_stream(http, leaked) as doomed, open_stream(http, tenant.headers) as kept:
