@@ -132,6 +132,7 @@ async def test_webhooks_are_mirrored_to_the_bucket_the_dispatcher_reads(
         entry = await bucket.get(key)
         config = WebhookConfig.model_validate_json(entry.value or b"")
         assert hook["secret"].encode() not in (entry.value or b"") and config.sealed_secret
+        assert "secret" not in json.loads(entry.value or b"{}")  # an older dispatcher keeps it out
         ring = ring_from_settings(CommonSettings(data_dir=tmp_path), machine_key=True)
         aad = secret_aad(config.tenant_id, config.id)
         assert ring.decrypt_text(config.sealed_secret, aad) == hook["secret"]

@@ -250,7 +250,7 @@ class Fairness:
     tenant_concurrency: int = 8  # POSTs of one tenant in flight per replica
     breaker_failures: int = 5
     breaker_cooldown: float = 30.0
-    max_wait: float = 60.0  # longest NAK delay of a waiting delivery; it is looked at again then
+    max_wait: float = 3600.0  # longest NAK delay of a waiting delivery; it is looked at again then
 
 
 class WebhookSender:
