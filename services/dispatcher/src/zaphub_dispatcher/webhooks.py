@@ -359,6 +359,7 @@ class WebhookSender:
                 await self.process(msg, delivery)
         except Exception:
             log.exception("webhook delivery failed unexpectedly; it will be redelivered")
+            self._breaker(delivery.webhook_id).probing = False  # a probe that never POSTed frees its turn
             with contextlib.suppress(Exception):
                 await msg.nak(delay=self._policy.base_delay)
         finally:

@@ -1,6 +1,7 @@
 """Webhook use cases: creating and changing one (its URL through the egress policy), and redelivering
 a delivery with the event as the bus still holds it."""
 
+import asyncio
 import json
 from typing import Any
 from uuid import UUID
@@ -15,6 +16,9 @@ from zaphub_contracts import streams, subjects
 from zaphub_contracts.webhooks import WebhookDelivery
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.egress import EgressPolicy, EgressRefused
+from zaphub_runtime.egress.errors import UNRESOLVED
+
+RESOLVE_TIMEOUT = 5.0  # seconds a webhook URL's name may take to resolve at create or update
 
 
 class WebhookService:
@@ -27,9 +31,12 @@ class WebhookService:
         """422 on `url` when the egress policy refuses it, literal address or resolved name; the POST
         checks again (a name may resolve elsewhere by then)."""
         try:
-            await self._egress.check(url)
+            async with asyncio.timeout(RESOLVE_TIMEOUT):
+                await self._egress.check(url)
         except EgressRefused as exc:
             raise UrlRefused("url", exc.reason) from None
+        except TimeoutError:
+            raise UrlRefused("url", UNRESOLVED) from None
 
     async def create(self, tenant_id: UUID, data: WebhookCreate) -> asyncpg.Record:
         await self._check_url(data.url)
