@@ -154,19 +154,23 @@ class WebhookFanout:
             await msg.ack()  # the projector dead-letters malformed events; one copy is enough
             return
         targets = [w for w in self._directory.for_tenant(event.tenantid) if w.wants(event.short)]
+        deliveries = [
+            WebhookDelivery(
+                delivery_id=delivery_id(event.id, webhook.id),
+                webhook_id=webhook.id,
+                tenant_id=event.tenantid,
+                session_id=event.sessionid,
+                event_id=event.id,
+                event_type=event.short,
+                event_seq=msg.metadata.sequence.stream,
+                body=msg.data.decode(),
+            )
+            for webhook in targets
+        ]
         try:
-            for webhook in targets:
-                delivery = WebhookDelivery(
-                    delivery_id=delivery_id(event.id, webhook.id),
-                    webhook_id=webhook.id,
-                    tenant_id=event.tenantid,
-                    session_id=event.sessionid,
-                    event_id=event.id,
-                    event_type=event.short,
-                    event_seq=msg.metadata.sequence.stream,
-                    body=msg.data.decode(),
-                )
-                await enqueue(self._bus, delivery)
+            # At once, not one after the other: a tenant's ten webhooks must not hold up the next
+            # tenant's event behind ten round trips.
+            await asyncio.gather(*(enqueue(self._bus, d) for d in deliveries))
         except Exception:
             log.warning("could not queue webhook deliveries; will retry", exc_info=True)
             await msg.nak(delay=1.0)
