@@ -30,6 +30,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         "ZAPHUB_WEBHOOK_RETRY_MAX_DELAY": "1",
         "ZAPHUB_WEBHOOK_MAX_ATTEMPTS": "100",
         "ZAPHUB_SSE_HEARTBEAT": "1",
+        "ZAPHUB_EGRESS_ALLOW": "127.0.0.1",  # the receivers listen there
     }
     async with Stack(data_dir, env=env) as stack:
         yield stack

@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,10 +32,12 @@ class Api:
 
 
 @pytest.fixture
-async def api(nats_url: str, database_url: str) -> AsyncIterator[Api]:
+async def api(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     settings = ApiSettings(
         nats_url=nats_url,
         database_url=database_url,
+        data_dir=tmp_path,  # the key ring's generated key
+        egress_allow="127.0.0.1",  # the webhooks of these tests point there
         admin_key=ADMIN_KEY,
         outbox_sweep_interval=0.2,
         outbox_grace=0.5,

@@ -5,18 +5,30 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import nats
 import pytest
 
+from zaphub_api.store.webhooks import WebhookStore
 from zaphub_contracts import events as ev
 from zaphub_contracts import streams, subjects
-from zaphub_contracts.webhooks import AttemptStatus, WebhookAttempt, WebhookConfig, WebhookDelivery
+from zaphub_contracts.webhooks import (
+    AttemptStatus,
+    WebhookAttempt,
+    WebhookConfig,
+    WebhookDelivery,
+    secret_aad,
+    webhook_key,
+)
 from zaphub_runtime.codec import encode
+from zaphub_runtime.keyring import SecretRefused, ring_from_settings
+from zaphub_runtime.settings import CommonSettings
 
 Api = Any  # the `api` fixture of conftest.py
-HOOK = {"url": "https://example.com/hooks/zaphub", "events": ["message.received", "message.sent"]}
+HOOK = {"url": "http://127.0.0.1:9/hooks/zaphub", "events": ["message.received", "message.sent"]}
 
 
 async def create(api: Api, auth: dict[str, str], **body: Any) -> dict[str, Any]:
@@ -106,8 +118,11 @@ async def test_another_tenants_webhook_is_404(api: Api) -> None:
     assert (await api.client.get(url, headers=alice)).json()["active"] is True
 
 
-async def test_webhooks_are_mirrored_to_the_bucket_the_dispatcher_reads(api: Api, nats_url: str) -> None:
-    """Create, update and delete show up in the webhooks bucket, keyed <tenant>.<webhook>, with the secret."""
+async def test_webhooks_are_mirrored_to_the_bucket_the_dispatcher_reads(
+    api: Api, nats_url: str, tmp_path: Path
+) -> None:
+    """Create, update and delete show up in the webhooks bucket, keyed <tenant>.<webhook>, with the secret
+    sealed by the key ring for that key only (never in plain text)."""
     tenant, auth = await api.tenant()
     hook = await create(api, auth)
     nc = await nats.connect(nats_url)
@@ -116,7 +131,14 @@ async def test_webhooks_are_mirrored_to_the_bucket_the_dispatcher_reads(api: Api
         key = f"{tenant['id']}.{hook['id']}"
         entry = await bucket.get(key)
         config = WebhookConfig.model_validate_json(entry.value or b"")
-        assert config.secret == hook["secret"] and config.wants("message.sent")
+        assert hook["secret"].encode() not in (entry.value or b"") and config.sealed_secret
+        assert "secret" not in json.loads(entry.value or b"{}")  # an older dispatcher keeps it out
+        ring = ring_from_settings(CommonSettings(data_dir=tmp_path), machine_key=True)
+        aad = secret_aad(config.tenant_id, config.id)
+        assert ring.decrypt_text(config.sealed_secret, aad) == hook["secret"]
+        with pytest.raises(SecretRefused):
+            ring.decrypt_text(config.sealed_secret, secret_aad(config.tenant_id, uuid.uuid4()))
+        assert config.wants("message.sent")
         assert not config.wants("session.qr")
         await api.client.patch(f"/api/v1/webhooks/{hook['id']}", json={"active": False}, headers=auth)
         entry = await bucket.get(key)
@@ -191,4 +213,80 @@ async def test_delivery_log_lists_attempts_and_redeliver_queues_the_event_again(
         listed = (await api.client.get(deliveries_url, headers=auth)).json()
         assert listed[0]["status"] == "pending"
     finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.2:9/",
+        "http://localhost:9/",
+        "http://10.1.2.3/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:9/",
+        "http://2130706434/",  # 127.0.0.2 spelled as one number
+        "https://name.invalid/hook",  # does not resolve
+    ],
+)
+async def test_webhook_url_refused_by_the_egress_policy_is_422_on_url(api: Api, url: str) -> None:
+    """Create and update refuse a URL whose address (literal or resolved) the egress policy refuses."""
+    _, auth = await api.tenant()
+    response = await api.client.post("/api/v1/webhooks", json=HOOK | {"url": url}, headers=auth)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["url"]
+    hook = await create(api, auth)
+    response = await api.client.patch(f"/api/v1/webhooks/{hook['id']}", json={"url": url}, headers=auth)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["url"]
+
+
+async def test_webhooks_beyond_the_tenant_maximum_are_409(api: Api) -> None:
+    """Concurrent creates stop at the per-tenant maximum (10) with their own problem type."""
+    _, auth = await api.tenant()
+    answers = await asyncio.gather(
+        *(api.client.post("/api/v1/webhooks", json=HOOK, headers=auth) for _ in range(14))
+    )
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [201] * 10 + [409] * 4
+    refused = next(a for a in answers if a.status_code == 409).json()
+    assert refused["type"].endswith("/webhook-limit-reached")
+    assert len((await api.client.get("/api/v1/webhooks", headers=auth)).json()) == 10
+
+
+async def test_reconcile_keeps_webhooks_created_meanwhile_and_drops_a_deleted_tenants(
+    api: Api, nats_url: str, database_url: str, tmp_path: Path
+) -> None:
+    """A reconcile racing creates (as another API process starting) keeps every created webhook in the
+    bucket; deleting a tenant removes its webhooks from the bucket."""
+    tenants = [await api.tenant(f"t{i}") for i in range(3)]
+    nc = await nats.connect(nats_url)
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    try:
+        bucket = await nc.jetstream().key_value(streams.WEBHOOKS_BUCKET.name)
+        ring = ring_from_settings(CommonSettings(data_dir=tmp_path), machine_key=True)
+        store = WebhookStore(pool, bucket, ring)
+
+        async def creates(auth: dict[str, str]) -> list[dict[str, Any]]:
+            return [await create(api, auth) for _ in range(5)]
+
+        async def reconciles() -> None:
+            for _ in range(10):
+                await store.reconcile()
+
+        made, _ = await asyncio.gather(asyncio.gather(*(creates(auth) for _, auth in tenants)), reconciles())
+        keys = set(await bucket.keys())
+        wanted = {
+            webhook_key(uuid.UUID(t["id"]), uuid.UUID(h["id"]))
+            for (t, _), hooks in zip(tenants, made, strict=True)
+            for h in hooks
+        }
+        assert wanted <= keys
+        gone, _ = tenants[0]
+        deleted = await api.client.delete(f"/api/v1/tenants/{gone['id']}", headers=api.admin)
+        assert deleted.status_code == 204
+        left = set(await bucket.keys())
+        assert not {k for k in left if k.startswith(gone["id"])}
+        assert {k for k in wanted if not k.startswith(gone["id"])} <= left
+    finally:
+        await pool.close()
         await nc.close()

@@ -253,7 +253,7 @@ async def test_a_usage_error_exits_2(as_tenant: Callable[..., Any], args: tuple[
 async def test_webhooks_are_created_listed_and_deleted(as_tenant: Callable[..., Any]) -> None:
     """webhooks create shows the secret once; list has the webhook, deliveries answers, delete removes it."""
     # An event this module never causes, so that nothing is POSTed to the address.
-    args = ("webhooks", "create", "https://example.com/hook", "--events", "session.logged_out", "--json")
+    args = ("webhooks", "create", "https://1.1.1.1/hook", "--events", "session.logged_out", "--json")
     hook = json.loads(ok(await as_tenant(*args)))
     assert hook["events"] == ["session.logged_out"]
     assert hook["secret"]

@@ -321,10 +321,22 @@ CHANNELS: tuple[Channel, ...] = (
         id="webhookDeliveries",
         subject=subjects.webhook_delivery(_TENANT, _WEBHOOK),
         description=(
-            "One event to POST to one webhook, retried by delayed redelivery; "
+            "One event to POST to one webhook, first try; "
             "`Nats-Msg-Id` is `<delivery_id>:<first_attempt>`. Internal to ZapHub."
         ),
         messages=(Message("webhooks", "webhook_delivery", WebhookDelivery, "A queued webhook delivery"),),
+        headers="deduplicated",
+        action=None,
+    ),
+    Channel(
+        id="webhookRetries",
+        subject=subjects.webhook_retry(_TENANT, _WEBHOOK),
+        description=(
+            "A webhook delivery waiting for a later try (the next attempt after a failure, or put back "
+            "without an attempt: tenant at its cap, breaker open) until `not_before`; `Nats-Msg-Id` is "
+            "`<delivery_id>:<first_attempt>[:d<deferrals>]`. Internal to ZapHub."
+        ),
+        messages=(Message("webhooks", "webhook_delivery", WebhookDelivery, "A waiting webhook delivery"),),
         headers="deduplicated",
         action=None,
     ),

@@ -85,10 +85,10 @@ RATELIMIT = StreamSpec(
 )
 WEBHOOKS = StreamSpec(
     name="ZAPHUB_WEBHOOKS",
-    subjects=(subjects.WEBHOOK_DELIVERY_ALL, subjects.WEBHOOK_ATTEMPT_ALL),
+    subjects=(subjects.WEBHOOK_DELIVERY_ALL, subjects.WEBHOOK_RETRY_ALL, subjects.WEBHOOK_ATTEMPT_ALL),
     retention=Retention.WORK_QUEUE,
     max_age=7 * DAY,  # a delivery nobody took in a week would no longer help its receiver
-    description="Pending webhook deliveries (retried by delayed redelivery) and their attempt records",
+    description="Pending webhook deliveries, those waiting for a later try, and their attempt records",
 )
 STREAMS: tuple[StreamSpec, ...] = (CMD, EVT, DLQ, RATELIMIT, WEBHOOKS)
 # Created by the simulator transport only (a neonize deployment never has it): what the simulated
@@ -141,7 +141,17 @@ WEBHOOK_DELIVERY_CONSUMER = ConsumerSpec(
     filter_subject=subjects.WEBHOOK_DELIVERY_ALL,
     ack_wait=60.0,  # longer than one POST's timeout
     max_ack_pending=2000,
-    description="Dispatcher replicas share this pull consumer to POST webhook deliveries",
+    description="Dispatcher replicas share this pull consumer to POST new webhook deliveries",
+)
+WEBHOOK_RETRY_CONSUMER = ConsumerSpec(
+    stream=WEBHOOKS.name,
+    durable="webhook-retries",
+    filter_subject=subjects.WEBHOOK_RETRY_ALL,
+    ack_wait=60.0,
+    # Waiting deliveries sit here NAK'd with their delay, apart from the new ones: however many one
+    # tenant's failing endpoints pile up, the consumer of new deliveries keeps its whole window.
+    max_ack_pending=1_000_000,
+    description="Dispatcher replicas share this pull consumer for webhook deliveries waiting to be retried",
 )
 WEBHOOK_ATTEMPTS_CONSUMER = ConsumerSpec(
     stream=WEBHOOKS.name,
@@ -155,6 +165,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     PROJECTOR_CONSUMER,
     WEBHOOK_EVENTS_CONSUMER,
     WEBHOOK_DELIVERY_CONSUMER,
+    WEBHOOK_RETRY_CONSUMER,
     WEBHOOK_ATTEMPTS_CONSUMER,
 )
 

@@ -24,6 +24,8 @@ WEBHOOK_ATTEMPT_ALL = f"{ROOT}.webhook.attempt.>"
 # The simulated WhatsApp network between session-hosts: frames addressed to one number (the digits of
 # a JID), `<kind>` "message" or "receipt". Only the simulator transport uses them.
 SIM_ALL = f"{ROOT}.sim.>"
+# Deliveries waiting for a later try (a retry, a tenant at its cap, an open breaker), apart from new ones.
+WEBHOOK_RETRY_ALL = f"{ROOT}.webhook.retry.>"
 UNKNOWN = "unknown"  # stands for a tenant or session token that could not be read
 
 
@@ -77,6 +79,10 @@ def host_any(op: str) -> str:
 
 def webhook_delivery(tenant_id: UUID, webhook_id: UUID) -> str:
     return f"{ROOT}.webhook.delivery.{tenant_id}.{webhook_id}"
+
+
+def webhook_retry(tenant_id: UUID, webhook_id: UUID) -> str:
+    return f"{ROOT}.webhook.retry.{tenant_id}.{webhook_id}"
 
 
 def webhook_attempt(tenant_id: UUID, webhook_id: UUID) -> str:

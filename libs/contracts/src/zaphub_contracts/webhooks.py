@@ -21,7 +21,14 @@ class WebhookConfig(BaseModel):
     tenant_id: UUID
     url: str
     events: tuple[str, ...] = Field(description="Event short names such as message.received, or '*'")
-    secret: str = Field(description="HMAC-SHA256 key of the ZapHub-Signature header")
+    secret: str = Field(
+        default="", description="Plain signing secret, as written by APIs before sealed_secret (read only)"
+    )
+    sealed_secret: str | None = Field(
+        default=None,
+        description="The HMAC-SHA256 key of the ZapHub-Signature header, sealed with the key ring "
+        "(associated data: the bucket key)",
+    )
     active: bool = True
 
     def wants(self, short: str) -> bool:
@@ -30,6 +37,11 @@ class WebhookConfig(BaseModel):
 
 def webhook_key(tenant_id: UUID, webhook_id: UUID) -> str:
     return f"{tenant_id}.{webhook_id}"
+
+
+def secret_aad(tenant_id: UUID, webhook_id: UUID) -> bytes:
+    """What a sealed webhook secret is bound to: it opens only under its own bucket key."""
+    return webhook_key(tenant_id, webhook_id).encode()
 
 
 def delivery_id(event_id: UUID, webhook_id: UUID) -> UUID:
@@ -50,12 +62,19 @@ class WebhookDelivery(BaseModel):
     event_type: str = Field(description="Short name, e.g. message.sent")
     event_seq: int | None = Field(default=None, description="Sequence of the event on ZAPHUB_EVT")
     body: str = Field(description="The CloudEvent JSON, POSTed byte for byte")
-    first_attempt: int = Field(default=1, ge=1, description="Attempt number of the first try (redeliveries)")
+    first_attempt: int = Field(
+        default=1, ge=1, description="Number of the next attempt (continued by retries and redeliveries)"
+    )
+    not_before: datetime | None = Field(default=None, description="Not attempted before this time")
+    deferrals: int = Field(
+        default=0, ge=0, description="Times put back without an attempt (tenant at its cap, breaker open)"
+    )
 
     @property
     def msg_id(self) -> str:
-        """Deduplicates a repeated enqueue of the same delivery, but not a redelivery asked for later."""
-        return f"{self.delivery_id}:{self.first_attempt}"
+        """Deduplicates a repeated enqueue of the same delivery, but not a retry or a redelivery."""
+        base = f"{self.delivery_id}:{self.first_attempt}"
+        return base if not self.deferrals else f"{base}:d{self.deferrals}"
 
 
 class AttemptStatus(StrEnum):

@@ -32,7 +32,7 @@ from zaphub_api.limits import LimitsPublisher
 from zaphub_api.nats_credentials import CredentialIssuer
 from zaphub_api.placement import Placement
 from zaphub_api.routes.chats import ChatController
-from zaphub_api.routes.events import EventController
+from zaphub_api.routes.events import EventController, EventStreams
 from zaphub_api.routes.groups import GroupController
 from zaphub_api.routes.hosts import HostController
 from zaphub_api.routes.media import MediaController
@@ -61,6 +61,8 @@ from zaphub_api.workers.webhook_log import WebhookLog
 from zaphub_contracts import streams
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import run_pull_consumer
+from zaphub_runtime.egress import EgressPolicy
+from zaphub_runtime.keyring import ring_from_settings
 from zaphub_runtime.lifecycle import Lifecycle, instance_id
 from zaphub_runtime.media_store import MediaStore, open_media_store
 from zaphub_runtime.telemetry import traces_exported
@@ -93,6 +95,7 @@ class Collaborators:
     session_service: SessionService
     tenant_service: TenantService
     webhook_service: WebhookService
+    event_streams: EventStreams
 
 
 async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
@@ -120,7 +123,10 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
     life.on_close(accepts.drain, "accepts in flight")
     tenants = TenantStore(pool, settings.default_limits, settings.tenant_max_sessions)
     sessions = SessionStore(pool, settings.tenant_max_sessions)
-    webhooks = WebhookStore(pool, await bus.kv(streams.WEBHOOKS_BUCKET))
+    secrets_ring = await asyncio.to_thread(ring_from_settings, settings, machine_key=True)
+    webhooks = WebhookStore(
+        pool, await bus.kv(streams.WEBHOOKS_BUCKET), secrets_ring, settings.webhook_max_per_tenant
+    )
     commands = CommandPublisher(bus)
     keyring = KeyRing(pool, settings.admin_key)
     limits = LimitsPublisher(await bus.kv(streams.LIMITS_BUCKET))
@@ -143,8 +149,9 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
         webhooks=webhooks,
         hosts=hosts,
         session_service=SessionService(sessions, commands, hosts),
-        tenant_service=TenantService(tenants, commands, limits, keyring),
-        webhook_service=WebhookService(webhooks, bus),
+        tenant_service=TenantService(tenants, commands, limits, keyring, webhooks),
+        webhook_service=WebhookService(webhooks, bus, EgressPolicy.from_settings(settings)),
+        event_streams=EventStreams(settings.sse_max_per_tenant),
     )
 
 
@@ -219,6 +226,7 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
             "session_service",
             "tenant_service",
             "webhook_service",
+            "event_streams",
         )
     }
     dependencies["settings"] = Provide(lambda: settings, sync_to_thread=False)

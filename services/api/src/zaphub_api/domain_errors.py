@@ -160,6 +160,11 @@ class WebhookInactive(Conflict):
         super().__init__(f"Webhook {webhook_id} is inactive; activate it before redelivering")
 
 
+class WebhookLimitReached(Conflict):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"This tenant has its {limit} webhooks already; delete one first")
+
+
 class EventNotRetained(Conflict):
     def __init__(self, event_id: UUID) -> None:
         super().__init__(f"Event {event_id} is no longer retained on the bus and cannot be redelivered")
@@ -172,6 +177,10 @@ class InvalidField(DomainError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class UrlRefused(InvalidField):
+    """The egress policy refuses the URL; the message is its generic reason, never a resolver's text."""
 
 
 class PayloadTooLarge(InvalidField):
@@ -207,6 +216,11 @@ class SendQueueFull(Throttled):
             f"The tenant has {max_queued} sends queued, its max_queued; retry once some have gone out",
             retry_after,
         )
+
+
+class TooManyStreams(DomainError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"This tenant has {limit} event streams open already; close one first")
 
 
 class Unavailable(DomainError):

@@ -28,9 +28,11 @@ from zaphub_api.domain_errors import (
     SimulatorOnly,
     Throttled,
     TooManyAuthFailures,
+    TooManyStreams,
     Unauthorized,
     Unavailable,
     UnsupportedMediaType,
+    WebhookLimitReached,
 )
 from zaphub_api.schemas.messages import MESSAGE_MODELS
 
@@ -123,9 +125,11 @@ PROBLEMS: dict[type, tuple[int, str, str]] = {
     CommandStreamFull: (503, "command-stream-full", "The command stream is full"),
     MediaNotReady: (409, "media-not-ready", "Media not stored yet"),
     Gone: (410, "gone", "No longer kept"),
+    WebhookLimitReached: (409, "webhook-limit-reached", "Too many webhooks"),
     InvalidField: (422, "validation-error", "Invalid request"),
     PayloadTooLarge: (413, "payload-too-large", "Payload too large"),
     UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported media type"),
+    TooManyStreams: (429, "too-many-event-streams", "Too many event streams"),
     Unavailable: (503, "unavailable", "A dependency is unavailable"),
     RateLimited: (429, "rate-limited", "Rate limit reached"),
 }

@@ -20,6 +20,10 @@ class ApiSettings(CommonSettings, RateLimitDefaults):
     outbox_grace: float = Field(default=5.0, description="Age before an unpublished message is republished")
     projector: bool = Field(default=True, description="Run the event projector in this process")
     sse_heartbeat: float = Field(default=15.0, gt=0, description="Seconds between heartbeats of /events")
+    sse_max_per_tenant: int = Field(
+        default=10, ge=1, description="Event streams (GET /events) one tenant may hold open per API process"
+    )
+    webhook_max_per_tenant: int = Field(default=10, ge=1, description="Webhooks one tenant may create")
     nats_account_public_key: str = Field(
         default="", description="Public key (A...) of the NATS account tenants' event users live in"
     )

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from uuid import UUID
 
-import httpx
 from nats.aio.msg import Msg
 
 from zaphub_contracts import streams, subjects
@@ -21,9 +20,18 @@ from zaphub_dispatcher.sends import PendingSend, SendPipeline
 from zaphub_dispatcher.session_commands import SessionCommandPipeline
 from zaphub_dispatcher.settings import DispatcherSettings
 from zaphub_dispatcher.webhook_events import WebhookEventsFilter
-from zaphub_dispatcher.webhooks import WebhookDirectory, WebhookFanout, WebhookSender, http_poster
+from zaphub_dispatcher.webhooks import (
+    USER_AGENT,
+    Fairness,
+    WebhookDirectory,
+    WebhookFanout,
+    WebhookSender,
+    egress_poster,
+)
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import BatchHandler, each_message, run_pull_consumer
+from zaphub_runtime.egress import EgressClient, EgressPolicy
+from zaphub_runtime.keyring import ring_from_settings
 from zaphub_runtime.lifecycle import Lifecycle, instance_id
 from zaphub_runtime.metrics import start_metrics_server
 
@@ -82,16 +90,31 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
         if metrics_server is not None:
             life.on_close(metrics_server.close, "metrics server close")
 
-        http = httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False)
-        life.on_close(http.aclose, "http client close")
-        webhooks = WebhookDirectory()
+        egress = EgressClient(
+            EgressPolicy.from_settings(settings),
+            max_connections=settings.webhook_concurrency,
+            user_agent=USER_AGENT,
+        )
+        life.on_close(egress.aclose, "egress client close")
+        ring = await asyncio.to_thread(ring_from_settings, settings, machine_key=True)
+        webhooks = WebhookDirectory(ring)
         await webhooks.start(await bus.kv(streams.WEBHOOKS_BUCKET))
         life.on_close(webhooks.stop, "webhook directory stop")
         webhook_policy = RetryPolicy(
             settings.webhook_max_attempts, settings.webhook_retry_base_delay, settings.webhook_retry_max_delay
         )
+        fairness = Fairness(
+            settings.webhook_tenant_concurrency,
+            settings.webhook_breaker_failures,
+            settings.webhook_breaker_cooldown,
+        )
         webhook_sender = WebhookSender(
-            bus, webhooks, http_poster(http), webhook_policy, settings.webhook_concurrency
+            bus,
+            webhooks,
+            egress_poster(egress, settings.webhook_timeout),
+            webhook_policy,
+            settings.webhook_concurrency,
+            fairness,
         )
         life.on_close(lambda: webhook_sender.drain(timeout=10), "webhook sender drain")
 
@@ -148,6 +171,10 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
         life.spawn(
             run_pull_consumer(bus, streams.WEBHOOK_DELIVERY_CONSUMER, webhook_sender.handle_batch, life.stop),
             "webhook-deliveries",
+        )
+        life.spawn(
+            run_pull_consumer(bus, streams.WEBHOOK_RETRY_CONSUMER, webhook_sender.handle_batch, life.stop),
+            "webhook-retries",
         )
         log.info("dispatcher running", extra={"fields": {"instance": instance}})
         await life.stop.wait()

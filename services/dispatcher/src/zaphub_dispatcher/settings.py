@@ -27,3 +27,12 @@ class DispatcherSettings(CommonSettings):
     webhook_retry_max_delay: float = Field(default=3600.0, gt=0, description="Longest webhook retry delay")
     webhook_timeout: float = Field(default=10.0, gt=0, description="Seconds one webhook POST may take")
     webhook_concurrency: int = Field(default=64, ge=1, description="Webhook POSTs in flight per replica")
+    webhook_tenant_concurrency: int = Field(
+        default=8, ge=1, description="Webhook POSTs of one tenant in flight per replica; the rest wait"
+    )
+    webhook_breaker_failures: int = Field(
+        default=5, ge=1, description="Failures in a row after which an endpoint's breaker opens"
+    )
+    webhook_breaker_cooldown: float = Field(
+        default=30.0, gt=0, description="Seconds an open breaker holds deliveries before one probe"
+    )

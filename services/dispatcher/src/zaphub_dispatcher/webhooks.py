@@ -1,20 +1,21 @@
 """The webhook worker: events → one queued delivery per matching webhook → signed POSTs with retries.
 
 Deliveries are messages on the `ZAPHUB_WEBHOOKS` work queue, so a pending one survives any restart;
-a failed attempt is a NAK with a backoff delay, the last one a dead letter. Delivery is at least once:
+a failed attempt is re-published as the next attempt on the retry subject, to wait there for its
+backoff delay; the last one is a dead letter. Delivery is at least once:
 a crash between a POST and its ack repeats the POST, and receivers deduplicate by `ZapHub-Delivery-Id`.
 """
 
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import httpx
 from nats.aio.msg import Msg
 from nats.js.kv import KeyValue
 from opentelemetry import trace
@@ -29,12 +30,15 @@ from zaphub_contracts.webhooks import (
     WebhookConfig,
     WebhookDelivery,
     delivery_id,
+    secret_aad,
 )
 from zaphub_dispatcher import metrics
 from zaphub_dispatcher.backoff import RetryPolicy
 from zaphub_dispatcher.webhook_signing import SIGNATURE_HEADER, sign
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import decode_or_dead_letter, parse_body
+from zaphub_runtime.egress import EgressClient, EgressError, EgressRefused
+from zaphub_runtime.keyring import KeyRing, SecretRefused
 from zaphub_runtime.kv_watch import KvMirror
 from zaphub_runtime.telemetry import consumer_span
 
@@ -46,9 +50,12 @@ USER_AGENT = "ZapHub-Webhooks/1"
 
 
 class WebhookDirectory:
-    """Every tenant's webhooks, kept current in memory by a mirror of the webhooks bucket."""
+    """Every tenant's webhooks, kept current in memory by a mirror of the webhooks bucket. Sealed
+    secrets are opened once per bucket update; a webhook whose secret does not open is left out
+    (logged), so it is never POSTed unsigned."""
 
-    def __init__(self) -> None:
+    def __init__(self, ring: KeyRing | None = None) -> None:
+        self._ring = ring
         self._by_tenant: dict[UUID, dict[UUID, WebhookConfig]] = {}
         self._mirror: KvMirror[WebhookConfig] | None = None
         self.changed = asyncio.Event()  # set on every change; whoever follows the changes clears it
@@ -74,6 +81,8 @@ class WebhookDirectory:
             log.warning("unreadable webhooks key", extra={"fields": {"key": key}})
             return
         self.changed.set()
+        if config is not None:
+            config = self._opened(key, config)
         if config is None:
             hooks = self._by_tenant.get(tenant_id, {})
             hooks.pop(webhook_id, None)
@@ -81,6 +90,28 @@ class WebhookDirectory:
                 self._by_tenant.pop(tenant_id, None)
             return
         self._by_tenant.setdefault(tenant_id, {})[webhook_id] = config
+
+    def _opened(self, key: str, config: WebhookConfig) -> WebhookConfig | None:
+        """The config with its plain signing secret; None when it cannot be had."""
+        if config.sealed_secret is None:
+            if config.secret:
+                return config  # written by an API from before sealed secrets (rolling upgrade)
+            reason = "no secret"
+        elif self._ring is None:
+            reason = "no key ring"
+        else:
+            try:
+                secret = self._ring.decrypt_text(
+                    config.sealed_secret, secret_aad(config.tenant_id, config.id)
+                )
+            except SecretRefused as exc:
+                reason = exc.__class__.__name__
+            else:
+                return config.model_copy(update={"secret": secret})
+        log.warning(
+            "webhook skipped: its secret does not open", extra={"fields": {"key": key, "reason": reason}}
+        )
+        return None
 
     async def start(self, bucket: KeyValue) -> None:
         """Load every entry, then keep following the bucket in the background."""
@@ -123,19 +154,23 @@ class WebhookFanout:
             await msg.ack()  # the projector dead-letters malformed events; one copy is enough
             return
         targets = [w for w in self._directory.for_tenant(event.tenantid) if w.wants(event.short)]
+        deliveries = [
+            WebhookDelivery(
+                delivery_id=delivery_id(event.id, webhook.id),
+                webhook_id=webhook.id,
+                tenant_id=event.tenantid,
+                session_id=event.sessionid,
+                event_id=event.id,
+                event_type=event.short,
+                event_seq=msg.metadata.sequence.stream,
+                body=msg.data.decode(),
+            )
+            for webhook in targets
+        ]
         try:
-            for webhook in targets:
-                delivery = WebhookDelivery(
-                    delivery_id=delivery_id(event.id, webhook.id),
-                    webhook_id=webhook.id,
-                    tenant_id=event.tenantid,
-                    session_id=event.sessionid,
-                    event_id=event.id,
-                    event_type=event.short,
-                    event_seq=msg.metadata.sequence.stream,
-                    body=msg.data.decode(),
-                )
-                await enqueue(self._bus, delivery)
+            # At once, not one after the other: a tenant's ten webhooks must not hold up the next
+            # tenant's event behind ten round trips.
+            await asyncio.gather(*(enqueue(self._bus, d) for d in deliveries))
         except Exception:
             log.warning("could not queue webhook deliveries; will retry", exc_info=True)
             await msg.nak(delay=1.0)
@@ -162,38 +197,109 @@ class PostResult:
 Post = Callable[[str, bytes, dict[str, str]], Awaitable[PostResult]]
 
 
-def http_poster(client: httpx.AsyncClient) -> Post:
+def egress_poster(client: EgressClient, deadline: float, read_bytes: int = 4096) -> Post:
+    """POSTs through the egress policy (address pinned, no redirect followed, total deadline, a few KiB
+    of the answer read). Only the status code is kept, and errors keep only the generic egress reasons:
+    a remote body or an exception text would let a tenant read or scan what the dispatcher can reach."""
+
     async def post(url: str, body: bytes, headers: dict[str, str]) -> PostResult:
         try:
-            response = await client.post(url, content=body, headers=headers)
-        except httpx.TimeoutException:
-            return PostResult(None, "timeout")
-        except httpx.HTTPError as exc:
-            return PostResult(None, f"{exc.__class__.__name__}: {exc}"[:500])
-        if 200 <= response.status_code < 300:
-            return PostResult(response.status_code, None)
-        return PostResult(response.status_code, f"HTTP {response.status_code}: {response.text[:200]}")
+            code = await client.post(
+                url, content=body, headers=headers, deadline=deadline, read_bytes=read_bytes
+            )
+        except EgressRefused as exc:
+            return PostResult(None, f"refused: {exc.reason}")
+        except EgressError as exc:
+            return PostResult(None, exc.reason)
+        return PostResult(code, None if 200 <= code < 300 else f"HTTP {code}")
 
     return post
 
 
+class Breaker:
+    """One endpoint's circuit breaker: after `threshold` failures in a row it opens for `cooldown`
+    seconds (deliveries wait without being attempted), then lets one probe through (half-open): a
+    success closes it, a failure opens it again."""
+
+    def __init__(self, threshold: int, cooldown: float) -> None:
+        self._threshold = threshold
+        self._cooldown = cooldown
+        self.failures = 0
+        self.open_until = 0.0
+        self.probing = False
+
+    def wait(self, now: float) -> float:
+        """Seconds to wait before an attempt may start (0: go)."""
+        if self.failures < self._threshold:
+            return 0.0
+        if now < self.open_until:
+            return self.open_until - now
+        if self.probing:
+            return 1.0
+        self.probing = True
+        return 0.0
+
+    def record(self, ok: bool, now: float) -> None:
+        self.probing = False
+        if ok:
+            self.failures = 0
+            return
+        self.failures += 1
+        if self.failures >= self._threshold:
+            self.open_until = now + self._cooldown
+
+
+@dataclass(frozen=True)
+class Fairness:
+    tenant_concurrency: int = 8  # POSTs of one tenant in flight per replica
+    breaker_failures: int = 5
+    breaker_cooldown: float = 30.0
+    max_wait: float = 3600.0  # longest NAK delay of a waiting delivery; it is looked at again then
+
+
 class WebhookSender:
-    """POSTs queued deliveries, several at once; records each attempt; retries, then dead-letters."""
+    """POSTs queued deliveries, several at once; records each attempt; retries, then dead-letters.
+
+    Fair sharing: a tenant has at most `tenant_concurrency` POSTs in flight, and an endpoint whose
+    breaker is open is not attempted. A delivery that must wait (its tenant at the cap, its breaker
+    open, a retry) is moved to the retry subject, whose own consumer holds it NAK'd with its delay:
+    the consumer of new deliveries is never filled by one tenant's waiting deliveries. Attempt
+    numbers travel in the delivery, so only real POSTs count as attempts.
+    """
 
     def __init__(
-        self, bus: Bus, directory: WebhookDirectory, post: Post, policy: RetryPolicy, concurrency: int
+        self,
+        bus: Bus,
+        directory: WebhookDirectory,
+        post: Post,
+        policy: RetryPolicy,
+        concurrency: int,
+        fairness: Fairness | None = None,
     ) -> None:
         self._bus = bus
         self._directory = directory
         self._post = post
         self._policy = policy
+        self._fair = fairness or Fairness()
         self._slots = asyncio.Semaphore(concurrency)
+        self._in_flight: dict[UUID, int] = {}
+        self._breakers: dict[UUID, Breaker] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle_batch(self, msgs: list[Msg]) -> None:
         for msg in msgs:
+            try:
+                delivery = await decode_or_dead_letter(self._bus, msg, parse_body(WebhookDelivery), COMPONENT)
+                if delivery is None or not await self._admit(msg, delivery):
+                    continue
+            except Exception:
+                log.exception("webhook delivery could not be admitted; it will be redelivered")
+                with contextlib.suppress(Exception):
+                    await msg.nak(delay=1.0)
+                continue
             await self._slots.acquire()
-            task = asyncio.create_task(self._run(msg))
+            self._in_flight[delivery.tenant_id] = self._in_flight.get(delivery.tenant_id, 0) + 1
+            task = asyncio.create_task(self._run(msg, delivery))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -201,25 +307,75 @@ class WebhookSender:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
-    async def _run(self, msg: Msg) -> None:
-        try:
-            with consumer_span(tracer, msg.subject, msg.headers, {"zaphub.consumer": "webhook-deliveries"}):
-                await self.process(msg)
-        except Exception:
-            log.exception("webhook delivery failed unexpectedly; it will be redelivered")
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=self._policy.base_delay)
-        finally:
-            self._slots.release()
+    def _breaker(self, webhook_id: UUID) -> Breaker:
+        breaker = self._breakers.get(webhook_id)
+        if breaker is None:
+            breaker = self._breakers[webhook_id] = Breaker(
+                self._fair.breaker_failures, self._fair.breaker_cooldown
+            )
+        return breaker
 
-    async def process(self, msg: Msg) -> None:
-        delivery = await decode_or_dead_letter(self._bus, msg, parse_body(WebhookDelivery), COMPONENT)
-        if delivery is None:
-            return
-        attempt = delivery.first_attempt + (msg.metadata.num_delivered or 1) - 1
+    async def _admit(self, msg: Msg, delivery: WebhookDelivery) -> bool:
+        """True when the delivery may be POSTed now; otherwise it was settled or put back to wait."""
         webhook = self._directory.get(delivery.tenant_id, delivery.webhook_id)
         if webhook is None or not webhook.active:
             # Deleted or paused since the event: nobody wants this delivery any more.
+            await self._record(
+                delivery, delivery.first_attempt, AttemptStatus.FAILED, None, "webhook deleted or inactive"
+            )
+            await msg.ack()
+            return False
+        now = datetime.now(UTC)
+        if delivery.not_before is not None and delivery.not_before > now:
+            await self._wait(msg, delivery, (delivery.not_before - now).total_seconds())
+            return False
+        if self._in_flight.get(delivery.tenant_id, 0) >= self._fair.tenant_concurrency:
+            # Spread out: a tenant's backlog looked at again all at once would cost every tenant CPU.
+            wait = 1.0 + random.random() * 2.0
+        else:
+            wait = self._breaker(webhook.id).wait(time.monotonic())  # may start the half-open probe
+        if wait:
+            await self._wait(msg, delivery, wait)
+            return False
+        return True
+
+    async def _wait(self, msg: Msg, delivery: WebhookDelivery, seconds: float) -> None:
+        """Hold the delivery for `seconds` without an attempt: NAK'd on the retry consumer, or moved
+        there from the consumer of new deliveries."""
+        seconds = min(max(seconds, 0.05), self._fair.max_wait)
+        if msg.subject.startswith(subjects.WEBHOOK_RETRY_ALL[:-1]):
+            await msg.nak(delay=seconds)
+            return
+        later = delivery.model_copy(
+            update={
+                "not_before": datetime.now(UTC) + timedelta(seconds=seconds),
+                "deferrals": delivery.deferrals + 1,
+            }
+        )
+        await self._bus.publish(
+            subjects.webhook_retry(delivery.tenant_id, delivery.webhook_id), later, later.msg_id
+        )
+        await msg.ack()
+
+    async def _run(self, msg: Msg, delivery: WebhookDelivery) -> None:
+        try:
+            with consumer_span(tracer, msg.subject, msg.headers, {"zaphub.consumer": "webhook-deliveries"}):
+                await self.process(msg, delivery)
+        except Exception:
+            log.exception("webhook delivery failed unexpectedly; it will be redelivered")
+            self._breaker(delivery.webhook_id).probing = False  # a probe that never POSTed frees its turn
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=self._policy.base_delay)
+        finally:
+            self._in_flight[delivery.tenant_id] -= 1
+            if not self._in_flight[delivery.tenant_id]:
+                del self._in_flight[delivery.tenant_id]
+            self._slots.release()
+
+    async def process(self, msg: Msg, delivery: WebhookDelivery) -> None:
+        attempt = delivery.first_attempt
+        webhook = self._directory.get(delivery.tenant_id, delivery.webhook_id)
+        if webhook is None or not webhook.active:
             await self._record(delivery, attempt, AttemptStatus.FAILED, None, "webhook deleted or inactive")
             await msg.ack()
             return
@@ -236,6 +392,7 @@ class WebhookSender:
         await msg.in_progress()  # restart ack_wait: the message may have waited for a free slot
         started = time.monotonic()
         result = await self._post(webhook.url, body, headers)
+        self._breaker(webhook.id).record(result.ok, time.monotonic())
         duration_ms = int((time.monotonic() - started) * 1000)
         span = trace.get_current_span()
         span.set_attributes({"zaphub.webhook_id": str(webhook.id), "zaphub.attempt": attempt})
@@ -258,7 +415,14 @@ class WebhookSender:
         await self._record(
             delivery, attempt, AttemptStatus.RETRYING, result.code, error, duration_ms, next_at
         )
-        await msg.nak(delay=delay)
+        # The retry is a new message (its own id: the next attempt number) waiting on the retry consumer.
+        retry = delivery.model_copy(
+            update={"first_attempt": attempt + 1, "not_before": next_at, "deferrals": 0}
+        )
+        await self._bus.publish(
+            subjects.webhook_retry(delivery.tenant_id, delivery.webhook_id), retry, retry.msg_id
+        )
+        await msg.ack()
 
     async def _record(
         self,

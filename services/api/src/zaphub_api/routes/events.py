@@ -1,22 +1,67 @@
-"""Tenant route: live events as Server-Sent Events, from a core NATS subscription to the tenant's subjects."""
+"""Tenant route: live events as Server-Sent Events, from a core NATS subscription to the tenant's subjects.
 
+Shared fairly: a tenant holds at most `sse_max_per_tenant` streams per API process (429 beyond); each
+stream buffers a few hundred events at most and a reader that falls that far behind is dropped; the
+stream's key is checked again every `KEY_RECHECK` seconds, so a revoked key or a deleted tenant (whose
+keys go with it) closes its streams within that time.
+"""
+
+import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
-from typing import Annotated
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any
 from uuid import UUID
 
-import nats.errors
-from litestar import Controller, get
+import asyncpg
+from litestar import Controller, Request, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+from nats.aio.msg import Msg
 
-from zaphub_api.auth import provide_tenant_id
-from zaphub_api.domain_errors import InvalidField
+from zaphub_api.auth import digest, presented_key, provide_tenant_id
+from zaphub_api.domain_errors import InvalidField, TooManyStreams
+from zaphub_api.errors import problem_responses
 from zaphub_api.settings import ApiSettings
 from zaphub_contracts import subjects
 from zaphub_contracts.events import EVENT_BY_SHORT
 from zaphub_runtime.bus import Bus
+
+KEY_RECHECK = 2.0  # seconds between checks that the stream's key is still valid
+PENDING_MSGS = 256  # events buffered for one stream, in the NATS client and here, before it is dropped
+PENDING_BYTES = 1024 * 1024
+
+
+class EventStreams:
+    """The open event streams of this API process, counted per tenant."""
+
+    def __init__(self, max_per_tenant: int) -> None:
+        self._max = max_per_tenant
+        self._open: dict[UUID, int] = {}
+
+    def open_for(self, tenant_id: UUID) -> int:
+        return self._open.get(tenant_id, 0)
+
+    def claim(self, tenant_id: UUID) -> None:
+        if self._open.get(tenant_id, 0) >= self._max:
+            raise TooManyStreams(self._max)
+        self._open[tenant_id] = self._open.get(tenant_id, 0) + 1
+
+    def release(self, tenant_id: UUID) -> None:
+        left = self._open.get(tenant_id, 0) - 1
+        if left > 0:
+            self._open[tenant_id] = left
+        else:
+            self._open.pop(tenant_id, None)
+
+    @contextlib.contextmanager
+    def held(self, tenant_id: UUID) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            self.release(tenant_id)
 
 
 def _types(raw: str | None) -> frozenset[str] | None:
@@ -30,30 +75,74 @@ def _types(raw: str | None) -> frozenset[str] | None:
     return names
 
 
+async def _key_valid(pool: asyncpg.Pool, key_digest: bytes) -> bool:
+    """The key is neither revoked nor gone with its tenant (the cache of auth.py is not asked: this
+    must see a revocation made by any API process)."""
+    found = await pool.fetchval(
+        "SELECT 1 FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", key_digest
+    )
+    return found is not None
+
+
 async def _stream(
-    bus: Bus, tenant_id: UUID, types: frozenset[str] | None, heartbeat: float
+    bus: Bus,
+    pool: asyncpg.Pool,
+    key_digest: bytes,
+    tenant_id: UUID,
+    types: frozenset[str] | None,
+    heartbeat: float,
+    streams: EventStreams,
 ) -> AsyncIterator[ServerSentEventMessage]:
-    sub = await bus.nc.subscribe(subjects.tenant_events(tenant_id))
-    try:
-        yield ServerSentEventMessage(data=None, comment="connected")
-        while True:
+    with streams.held(tenant_id):
+        queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=PENDING_MSGS)
+        slow = asyncio.Event()
+
+        async def take(msg: Msg) -> None:
             try:
-                msg = await sub.next_msg(timeout=heartbeat)
-            except nats.errors.TimeoutError:
-                yield ServerSentEventMessage(data=None, comment="heartbeat")
-                continue
-            try:
-                routed = subjects.parse(msg.subject)
-                event_id = json.loads(msg.data)["id"]
-            except (subjects.SubjectError, ValueError, KeyError, TypeError):
-                continue
-            short = routed.kind.removeprefix("evt.")
-            if routed.tenant_id != tenant_id or (types is not None and short not in types):
-                continue
-            yield ServerSentEventMessage(data=msg.data.decode(), event=short, id=str(event_id))
-    finally:
-        # Runs when the client goes away (the response is cancelled) or the app stops.
-        await sub.unsubscribe()
+                queue.put_nowait(msg)
+            except asyncio.QueueFull:
+                slow.set()  # the reader is this far behind: it is dropped, not buffered for
+
+        sub = await bus.nc.subscribe(
+            subjects.tenant_events(tenant_id),
+            cb=take,
+            pending_msgs_limit=PENDING_MSGS,
+            pending_bytes_limit=PENDING_BYTES,
+        )
+        try:
+            yield ServerSentEventMessage(data=None, comment="connected")
+            next_check = time.monotonic() + KEY_RECHECK
+            next_beat = time.monotonic() + heartbeat
+            while True:
+                now = time.monotonic()
+                if slow.is_set():
+                    yield ServerSentEventMessage(data=None, comment="closed: the reader is too slow")
+                    return
+                if now >= next_check:
+                    if not await _key_valid(pool, key_digest):
+                        yield ServerSentEventMessage(data=None, comment="closed: the API key was revoked")
+                        return
+                    next_check = now + KEY_RECHECK
+                if now >= next_beat:
+                    yield ServerSentEventMessage(data=None, comment="heartbeat")
+                    next_beat = now + heartbeat
+                try:
+                    msg = await asyncio.wait_for(queue.get(), max(0.05, min(next_check, next_beat) - now))
+                except TimeoutError:
+                    continue
+                try:
+                    routed = subjects.parse(msg.subject)
+                    event_id = json.loads(msg.data)["id"]
+                except (subjects.SubjectError, ValueError, KeyError, TypeError):
+                    continue
+                short = routed.kind.removeprefix("evt.")
+                if routed.tenant_id != tenant_id or (types is not None and short not in types):
+                    continue
+                yield ServerSentEventMessage(data=msg.data.decode(), event=short, id=str(event_id))
+        finally:
+            # Runs when the client goes away (the response is cancelled) or the app stops.
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
 
 class EventController(Controller):
@@ -64,14 +153,20 @@ class EventController(Controller):
     @get(
         "/",
         media_type="text/event-stream",
+        responses=problem_responses(429),
         summary="Live events of the tenant as Server-Sent Events (event: short type, data: CloudEvent JSON)",
         description="A comment line is sent every few seconds as a heartbeat. Events published while no "
-        "stream is open are not replayed; use webhooks or NATS for guaranteed delivery.",
+        "stream is open are not replayed; use webhooks or NATS for guaranteed delivery. A tenant may hold "
+        "ZAPHUB_SSE_MAX_PER_TENANT streams (429 beyond); a stream closes within seconds of its key's "
+        "revocation, and a reader that falls behind is dropped.",
     )
     async def events(
         self,
+        request: Request[Any, Any, Any],
         tenant_id: NamedDependency[UUID],
         bus: NamedDependency[Bus],
+        pool: NamedDependency[asyncpg.Pool],
+        event_streams: NamedDependency[EventStreams],
         settings: NamedDependency[ApiSettings],
         types: Annotated[
             str | None,
@@ -79,4 +174,8 @@ class EventController(Controller):
         ] = None,
     ) -> ServerSentEvent:
         wanted = _types(types)
-        return ServerSentEvent(_stream(bus, tenant_id, wanted, settings.sse_heartbeat))
+        key_digest = digest(presented_key(request))
+        event_streams.claim(tenant_id)  # released by the stream when it ends
+        return ServerSentEvent(
+            _stream(bus, pool, key_digest, tenant_id, wanted, settings.sse_heartbeat, event_streams)
+        )

@@ -49,16 +49,16 @@ class WebhookController(Controller):
         responses=problem_responses(409, 503),
         status_code=201,
         summary="Create a webhook; the answer shows its signing secret, once",
+        description="The URL must reach a public address (or one the operator allows with "
+        "ZAPHUB_EGRESS_ALLOW); 422 names `url` otherwise. 409 once the tenant has its maximum of webhooks.",
     )
     async def create(
         self,
         tenant_id: NamedDependency[UUID],
         data: JSONBody[WebhookCreate],
-        webhooks: NamedDependency[WebhookStore],
+        webhook_service: NamedDependency[WebhookService],
     ) -> WebhookCreated:
-        row = await webhooks.create(
-            tenant_id, data.url, data.events, data.secret, data.description, data.active
-        )
+        row = await webhook_service.create(tenant_id, data)
         return WebhookCreated(**_read(row), secret=row["secret"])
 
     @get("/", responses=problem_responses(409, 503), summary="The tenant's webhooks, oldest first")
@@ -92,13 +92,13 @@ class WebhookController(Controller):
         tenant_id: NamedDependency[UUID],
         webhook_id: FromPath[UUID],
         data: JSONBody[WebhookUpdate],
-        webhooks: NamedDependency[WebhookStore],
+        webhook_service: NamedDependency[WebhookService],
     ) -> WebhookRead:
         changes = data.model_dump(exclude_unset=True)
         for name in ("url", "events", "secret", "active"):
             if name in changes and changes[name] is None:
                 changes.pop(name)  # explicit null means "leave as is"; only description can be cleared
-        return WebhookRead(**_read(await webhooks.update(tenant_id, webhook_id, changes)))
+        return WebhookRead(**_read(await webhook_service.update(tenant_id, webhook_id, changes)))
 
     @delete(
         "/{webhook_id:uuid}",

@@ -8,14 +8,21 @@ from zaphub_api.commands import CommandPublisher
 from zaphub_api.limits import LimitsPublisher
 from zaphub_api.schemas.tenants import TenantCreate, TenantUpdate
 from zaphub_api.store.tenants import ApiKey, Tenant, TenantStore
+from zaphub_api.store.webhooks import WebhookStore
 from zaphub_contracts.commands import SessionAction
 
 
 class TenantService:
     def __init__(
-        self, tenants: TenantStore, commands: CommandPublisher, limits: LimitsPublisher, keyring: KeyRing
+        self,
+        tenants: TenantStore,
+        commands: CommandPublisher,
+        limits: LimitsPublisher,
+        keyring: KeyRing,
+        webhooks: WebhookStore,
     ) -> None:
         self._tenants = tenants
+        self._webhooks = webhooks
         self._commands = commands
         self._limits = limits
         self._keyring = keyring
@@ -36,13 +43,14 @@ class TenantService:
         return tenant
 
     async def delete(self, tenant_id: UUID) -> None:
-        """Stop and delete the tenant's sessions, then its rows, limits and cached keys."""
+        """Stop and delete the tenant's sessions, then its rows, webhooks, limits and cached keys."""
         # Commands first, rows second (as for one session): if NATS is down nothing is deleted and the
         # admin retries; a repeated delete command is harmless to the hosts.
         await self._tenants.get(tenant_id)
         for session_id in await self._tenants.session_ids(tenant_id):
             await self._commands.publish(SessionAction.DELETE, tenant_id, session_id)
         await self._tenants.delete(tenant_id)
+        await self._webhooks.forget_tenant(tenant_id)  # the dispatchers stop delivering to them
         await self._limits.forget(tenant_id)
         self._keyring.forget()
 

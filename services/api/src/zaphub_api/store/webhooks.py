@@ -1,5 +1,8 @@
-"""Webhooks in PostgreSQL, mirrored to the `zaphub_webhooks` bucket for the dispatcher, and their
-delivery log as projected from the dispatcher's attempt records."""
+"""Webhooks in PostgreSQL, mirrored to the `zaphub_webhooks` bucket for the dispatcher (secrets
+sealed with the key ring), and their delivery log as projected from the dispatcher's attempt records.
+
+Every write of a webhook holds the reconcile lock shared and the reconcile holds it exclusively, so
+the reconcile never sees a webhook half written (mirrored, not yet committed) and drops it."""
 
 import secrets
 from typing import Any
@@ -9,8 +12,9 @@ import asyncpg
 from nats.js.errors import NoKeysError
 from nats.js.kv import KeyValue
 
-from zaphub_api.domain_errors import DeliveryNotFound, WebhookNotFound
-from zaphub_contracts.webhooks import AttemptStatus, WebhookAttempt, WebhookConfig, webhook_key
+from zaphub_api.domain_errors import DeliveryNotFound, WebhookLimitReached, WebhookNotFound
+from zaphub_contracts.webhooks import AttemptStatus, WebhookAttempt, WebhookConfig, secret_aad, webhook_key
+from zaphub_runtime.keyring import KeyRing
 
 WEBHOOK_COLUMNS = "id, tenant_id, url, events, secret, description, active, created_at, updated_at"
 DELIVERY_COLUMNS = (
@@ -18,31 +22,39 @@ DELIVERY_COLUMNS = (
     " last_response_code, last_error, last_attempt_at, next_attempt_at, created_at"
 )
 PENDING = "pending"
+# pg advisory lock keys (arbitrary, fixed): the reconcile's, and the space of the per-tenant create lock.
+RECONCILE_LOCK = 0x5A48_0001
+CREATE_LOCK_SPACE = 0x5A48
 
 
 def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def _config(row: asyncpg.Record) -> WebhookConfig:
-    return WebhookConfig(
-        id=row["id"],
-        tenant_id=row["tenant_id"],
-        url=row["url"],
-        events=tuple(row["events"]),
-        secret=row["secret"],
-        active=row["active"],
-    )
-
-
 class WebhookStore:
-    def __init__(self, pool: asyncpg.Pool, bucket: KeyValue) -> None:
+    def __init__(self, pool: asyncpg.Pool, bucket: KeyValue, ring: KeyRing, max_per_tenant: int = 10) -> None:
         self._pool = pool
         self._bucket = bucket
+        self._ring = ring
+        self._max_per_tenant = max_per_tenant
+
+    def _config(self, row: asyncpg.Record) -> WebhookConfig:
+        sealed = self._ring.encrypt_text(row["secret"], secret_aad(row["tenant_id"], row["id"]))
+        return WebhookConfig(
+            id=row["id"],
+            tenant_id=row["tenant_id"],
+            url=row["url"],
+            events=tuple(row["events"]),
+            sealed_secret=sealed,
+            active=row["active"],
+        )
 
     async def _mirror(self, row: asyncpg.Record) -> None:
-        config = _config(row)
-        await self._bucket.put(webhook_key(config.tenant_id, config.id), config.model_dump_json().encode())
+        config = self._config(row)
+        # No `secret` at all: a dispatcher from before sealed secrets then finds the entry unreadable and
+        # keeps it out, rather than signing with an empty secret.
+        value = config.model_dump_json(exclude={"secret"}).encode()
+        await self._bucket.put(webhook_key(config.tenant_id, config.id), value)
 
     async def create(
         self,
@@ -55,6 +67,14 @@ class WebhookStore:
     ) -> asyncpg.Record:
         # The bucket is written inside the transaction: a failed mirror leaves no row behind.
         async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", RECONCILE_LOCK)
+            # Concurrent creates of one tenant count one after the other: the cap holds.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))", CREATE_LOCK_SPACE, str(tenant_id)
+            )
+            count = await conn.fetchval("SELECT count(*) FROM webhooks WHERE tenant_id = $1", tenant_id)
+            if count >= self._max_per_tenant:
+                raise WebhookLimitReached(self._max_per_tenant)
             row = await conn.fetchrow(
                 "INSERT INTO webhooks (id, tenant_id, url, events, secret, description, active)"
                 f" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {WEBHOOK_COLUMNS}",
@@ -95,6 +115,7 @@ class WebhookStore:
             return await self.get(tenant_id, webhook_id)
         sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(changes, start=3))
         async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", RECONCILE_LOCK)
             row = await conn.fetchrow(
                 f"UPDATE webhooks SET {sets}, updated_at = now() WHERE id = $1 AND tenant_id = $2"
                 f" RETURNING {WEBHOOK_COLUMNS}",
@@ -109,6 +130,7 @@ class WebhookStore:
 
     async def delete(self, tenant_id: UUID, webhook_id: UUID) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", RECONCILE_LOCK)
             deleted = await conn.fetchval(
                 "DELETE FROM webhooks WHERE id = $1 AND tenant_id = $2 RETURNING id", webhook_id, tenant_id
             )
@@ -117,17 +139,31 @@ class WebhookStore:
             await self._bucket.delete(webhook_key(tenant_id, webhook_id))
 
     async def reconcile(self) -> None:
-        """Make the bucket match Postgres (after a crash between the two, or a tenant's deletion)."""
-        rows = await self._pool.fetch(f"SELECT {WEBHOOK_COLUMNS} FROM webhooks")
-        wanted = {webhook_key(r["tenant_id"], r["id"]): r for r in rows}
+        """Make the bucket match Postgres (after a crash between the two, or a tenant's deletion). Under
+        the reconcile lock no webhook write is in flight, and the rows are read after the keys were
+        listed: a key with no row is one whose webhook is gone, never one being created."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", RECONCILE_LOCK)
+            try:
+                present = set(await self._bucket.keys())
+            except NoKeysError:
+                present = set()
+            rows = await conn.fetch(f"SELECT {WEBHOOK_COLUMNS} FROM webhooks")
+            wanted = {webhook_key(r["tenant_id"], r["id"]): r for r in rows}
+            for key in present - set(wanted):
+                await self._bucket.delete(key)
+            for row in wanted.values():
+                await self._mirror(row)
+
+    async def forget_tenant(self, tenant_id: UUID) -> None:
+        """Remove a deleted tenant's webhooks from the bucket (its rows went with the tenant's)."""
         try:
-            present = set(await self._bucket.keys())
+            keys = await self._bucket.keys()
         except NoKeysError:
-            present = set()
-        for key in present - set(wanted):
-            await self._bucket.delete(key)
-        for row in wanted.values():
-            await self._mirror(row)
+            return
+        for key in keys:
+            if key.startswith(f"{tenant_id}."):
+                await self._bucket.delete(key)
 
     async def deliveries(
         self, tenant_id: UUID, webhook_id: UUID, status: str | None, limit: int, offset: int
