@@ -15,6 +15,7 @@ class FailureReason(StrEnum):
     SESSION_NOT_FOUND = "session_not_found"
     INVALID_PAYLOAD = "invalid_payload"
     UNSUPPORTED = "unsupported"
+    MEDIA_URL_REFUSED = "media_url_refused"  # the egress policy refused the media URL at fetch time
     # Terminal outcomes of the dispatcher itself.
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
     MALFORMED_COMMAND = "malformed_command"

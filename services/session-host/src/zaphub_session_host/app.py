@@ -10,6 +10,7 @@ from zaphub_contracts import subjects
 from zaphub_contracts.sessions import DesiredSession, Lease
 from zaphub_contracts.streams import HOSTS_BUCKET, LEASES_BUCKET, SENT_BUCKET, SESSIONS_BUCKET
 from zaphub_runtime.bus import Bus
+from zaphub_runtime.egress import EgressPolicy
 from zaphub_runtime.kv_watch import KvMirror
 from zaphub_runtime.lifecycle import Lifecycle
 from zaphub_runtime.metrics import start_metrics_server
@@ -61,8 +62,14 @@ def make_transport(settings: HostSettings) -> Transport:
             autopair=settings.sim_autopair,
             pair_delay=settings.sim_pair_delay,
             faults=SimFaults.parse(settings.sim_faults),
+            egress=EgressPolicy.from_settings(settings),
         )
-    return NeonizeTransport(settings.data_dir, max_sessions=settings.max_concurrent_sessions)
+    return NeonizeTransport(
+        settings.data_dir,
+        max_sessions=settings.max_concurrent_sessions,
+        max_media_bytes=settings.media_max_bytes,
+        egress=EgressPolicy.from_settings(settings),
+    )
 
 
 class SessionHost:

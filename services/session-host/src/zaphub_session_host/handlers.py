@@ -45,6 +45,7 @@ from zaphub_session_host.transport.base import (
     InvalidContent,
     LoggedOut,
     MediaToolsMissing,
+    MediaUrlRefused,
     NotConnected,
     RecipientNotOnWhatsApp,
     TransportError,
@@ -80,6 +81,8 @@ def failure(exc: Exception) -> HostError:
             reason = FailureReason.RECIPIENT_NOT_ON_WHATSAPP
         case AlreadyPaired() | FaultsUnsupported() | MediaToolsMissing():
             reason = FailureReason.UNSUPPORTED
+        case MediaUrlRefused():
+            reason = FailureReason.MEDIA_URL_REFUSED
         case InvalidContent():
             reason = FailureReason.INVALID_PAYLOAD
         case TransportError():

@@ -6,9 +6,19 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from zaphub_contracts.content import MessageContent
+from zaphub_contracts.content import (
+    AudioContent,
+    DocumentContent,
+    ImageContent,
+    MessageContent,
+    StickerContent,
+    VideoContent,
+)
+from zaphub_runtime.egress import EgressRefused
+from zaphub_runtime.egress.errors import UNRESOLVED
 from zaphub_session_host.transport.base import (
     InboundMessage,
+    MediaUrlRefused,
     Messages,
     Receipt,
     ReceiptKind,
@@ -39,6 +49,7 @@ class SimMessages(Messages):
             await asyncio.sleep(delay)
             conn.check_online()
         conn.faults.fail_send()
+        await self._check_media_url(content)
         if to.split("@", 1)[0].lstrip("+").startswith(NOT_ON_WHATSAPP_PREFIX):
             raise RecipientNotOnWhatsApp(f"{to} is not on WhatsApp (simulator: numbers starting 999)")
         now = datetime.now(UTC)
@@ -69,6 +80,18 @@ class SimMessages(Messages):
                 )
             )
         return whatsapp_id
+
+    async def _check_media_url(self, content: MessageContent) -> None:
+        """A media URL goes through the egress policy as the neonize fetch does; nothing is fetched, so a
+        name that does not resolve (a demo's made-up host, an offline machine) is let through."""
+        media = ImageContent | VideoContent | AudioContent | DocumentContent | StickerContent
+        if isinstance(content, media) and content.url is not None:
+            try:
+                await self._conn.net.egress.check(content.url)
+            except EgressRefused as exc:
+                if exc.reason == UNRESOLVED:
+                    return
+                raise MediaUrlRefused(f"media URL refused: {exc.reason}") from None
 
     def receive(self, message: InboundMessage) -> None:
         if not self._conn.closed:

@@ -12,6 +12,7 @@ import random
 from pathlib import Path
 from uuid import UUID
 
+from zaphub_runtime.egress import EgressPolicy
 from zaphub_session_host.transport.base import ConnectionEvents, Transport
 from zaphub_session_host.transport.sim.connection import SimConnection, SimIdentity
 from zaphub_session_host.transport.sim.faults import SimFaults
@@ -29,12 +30,14 @@ class SimTransport(Transport):
         pair_delay: float = 2.0,
         faults: SimFaults | None = None,
         rng: random.Random | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.log_path = data_dir / "sim" / "delivered.jsonl"
         self.autopair = autopair
         self.pair_delay = pair_delay
         self.faults = faults or SimFaults()
         self.rng = rng or random.Random()
+        self.egress = egress or EgressPolicy()  # media URLs are refused as the neonize fetch would
         self.online: dict[str, SimConnection] = {}  # JID -> connected session, for in-process delivery
         self._log_fd: int | None = None
 
