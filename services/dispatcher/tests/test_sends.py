@@ -3,6 +3,7 @@ command's deliveries are told (ack, NAK and its delay), which events and dead le
 what reaches WhatsApp in which order."""
 
 import inspect
+import json
 
 import pytest
 
@@ -352,3 +353,22 @@ async def test_a_malformed_command_is_dead_lettered_and_acked(start_dispatcher: 
     assert letters[garbage].payload == "not a command"
     assert "different sessions" in letters[stray].detail
     assert d.observer.events == [] and d.host.requests == []
+
+
+async def test_a_malformed_command_at_its_turn_moves_the_cursor_so_the_session_goes_on(
+    start_dispatcher: StartDispatcher,
+) -> None:
+    """A malformed seq 2 whose session and seq can be read waits for seq 1, is dead-lettered and
+    acked, and the cursor moves past it: seq 3 is sent, and nothing else of the session stalls."""
+    d = await start_dispatcher()
+    broken = command(d.tenant, d.session, 2).model_dump(mode="json") | {"content": {"type": "nope"}}
+    bad = await d.publish_raw(json.dumps(broken).encode())
+    third = await d.publish(3)
+    first = await d.publish(1)
+    await d.acked(first, third)
+    await eventually(lambda: d.observer.wire.of(bad, "ack"), "the malformed command acked")
+    assert d.host.seqs(d.session) == [1, 3]
+    (letter,) = d.observer.dead_letters
+    assert (letter.original_stream_seq, letter.reason) == (bad, FailureReason.MALFORMED_COMMAND)
+    cursor = await OrderGate(await d.bus.kv(streams.DISPATCH_BUCKET)).read(d.session, fresh=True)
+    assert cursor.done == 3

@@ -6,6 +6,7 @@ request and one cursor write for all of them. Each command keeps its own spans, 
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Coroutine, Iterator, Sequence
@@ -17,6 +18,7 @@ from uuid import UUID
 from nats.aio.msg import Msg
 from opentelemetry import trace
 
+from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
 from zaphub_contracts.content import MediaContent
 from zaphub_contracts.failures import FailureReason, is_transient
@@ -62,6 +64,25 @@ class _Gap:
     looks: int = 0
 
 
+def _place(msg: Msg) -> tuple[UUID, int] | None:
+    """The session (from the subject) and seq (read leniently from the JSON) of a command that does
+    not validate; None when either is unreadable or the body names another session or tenant."""
+    try:
+        where = subjects.parse(msg.subject)
+        raw = json.loads(msg.data)
+        if not isinstance(raw, dict) or where.session_id is None:
+            return None
+        seq = raw.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            return None
+        named = (str(raw.get("tenant_id", where.tenant_id)), str(raw.get("session_id", where.session_id)))
+        if named != (str(where.tenant_id), str(where.session_id)):
+            return None
+        return where.session_id, seq
+    except (ValueError, TypeError):
+        return None
+
+
 def _parse_send(msg: Msg) -> SendMessage:
     try:
         return routed(SendMessage)(msg)
@@ -94,14 +115,30 @@ class SendPipeline:
         self._run_seconds = run_seconds
 
     async def prepare(self, msg: Msg) -> PendingSend | None:
-        """The command a fetched message holds, or None when it was malformed and is dead-lettered."""
+        """The command a fetched message holds, or None when it was malformed and is dead-lettered
+        (at its turn in its session when its place can be read, moving the cursor past it)."""
         try:
-            command = await decode_or_dead_letter(self._bus, msg, _parse_send, COMPONENT)
+            return PendingSend(msg, _parse_send(msg))
+        except ValueError:
+            pass
+        try:
+            place = _place(msg)
+            if place is not None and not await self._skip_at_turn(msg, *place):
+                return None  # an earlier message is still open: this one waits for its turn
+            await decode_or_dead_letter(self._bus, msg, _parse_send, COMPONENT)
         except Exception:
             # NATS away: the command comes back after ack_wait; the rest of the batch must go on.
             log.warning("could not dead-letter a malformed command; it will be redelivered")
-            return None
-        return PendingSend(msg, command) if command is not None else None
+        return None
+
+    async def _skip_at_turn(self, msg: Msg, session_id: UUID, seq: int) -> bool:
+        """True when the malformed command `seq` may be dead-lettered now: it is the session's next
+        (the cursor moves past it, so the session does not stall) or already behind the cursor."""
+        cursor = await self._gate.read(session_id, fresh=True)
+        if seq <= cursor.done or await self._gate.skip(session_id, seq):
+            return True
+        await msg.nak(delay=_order_delay(cursor, msg.metadata.num_delivered or 1))
+        return False
 
     async def process(self, lane: Sequence[PendingSend]) -> tuple[list[PendingSend], float | None]:
         """Send the lane's next run, or hand its head back; see `lanes.Process`."""
