@@ -31,6 +31,7 @@ from zaphub_session_host.registry import Registry
 from zaphub_session_host.sent_log import SentLog
 from zaphub_session_host.sessions import HostContext, Sessions
 from zaphub_session_host.settings import AuthStoreName, HostSettings, TransportName
+from zaphub_session_host.spool import Spool
 from zaphub_session_host.transport.base import Transport
 from zaphub_session_host.transport.neonize import NeonizeTransport
 from zaphub_session_host.transport.sim import SimFaults, SimTransport
@@ -140,7 +141,10 @@ class SessionHost:
         for mirror in (desired, leased):
             await mirror.start()
             life.on_close(mirror.stop, mirror.name)
-        publisher = EventPublisher(bus)
+        spool = Spool(settings.data_dir / "spool" / f"{self.host_id}.jsonl", settings.spool_max_bytes)
+        await asyncio.to_thread(spool.open)
+        life.on_close(lambda: asyncio.to_thread(spool.close), "event spool")
+        publisher = EventPublisher(bus, spool, on_full=self._pause, on_drained=self._resume)
         publisher.start()
         life.on_close(lambda: publisher.close(timeout), "event publisher")
         saver = AuthSaver(self.auth_store)
@@ -177,6 +181,14 @@ class SessionHost:
         life.on_close(lambda: _unsubscribe(any_sub), "host.any subscription")
         await reconciler.heartbeat()
         life.spawn(reconciler.run(life.stop), "reconciler")
+
+    async def _pause(self) -> None:
+        if self.sessions is not None:
+            await self.sessions.pause()
+
+    async def _resume(self) -> None:
+        if self.sessions is not None:
+            await self.sessions.resume()
 
     async def _drain(self, reconciler: Reconciler) -> None:
         try:
