@@ -21,6 +21,7 @@ class StreamSpec:
     max_age: float = 0.0  # seconds, 0 = forever
     duplicate_window: float = 120.0
     allow_msg_ttl: bool = False
+    allow_msg_schedules: bool = False
     description: str = ""
 
 
@@ -50,6 +51,8 @@ CMD = StreamSpec(
     retention=Retention.WORK_QUEUE,
     # Long enough that the outbox sweeper's republish of a message is still deduplicated.
     duplicate_window=2 * 3600.0,
+    # Sends that wait longer than a few seconds are parked as message schedules (subjects.parked_send).
+    allow_msg_schedules=True,
     description="Commands: message sends and session actions (work queue)",
 )
 EVT = StreamSpec(
@@ -89,8 +92,8 @@ SEND_CONSUMER = ConsumerSpec(
     filter_subject=subjects.SEND_ALL,
     # Short, because replicas mark held commands in progress: a crashed replica's commands return fast.
     ack_wait=10.0,
-    # Rate-limited commands wait unacknowledged (NAK with delay); a tenant waiting for its daily window
-    # must not use up the pending allowance of everyone else.
+    # Only short waits stay pending (NAK with delay); longer ones are parked outside the consumer
+    # (docs/delivery.md), so one tenant's queue cannot use up the pending allowance of everyone else.
     max_ack_pending=1_000_000,
     description="Dispatcher replicas share this pull consumer for message sends",
 )

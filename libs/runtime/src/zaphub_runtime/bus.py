@@ -40,6 +40,7 @@ def _stream_config(spec: streams.StreamSpec, replicas: int) -> js_api.StreamConf
         max_age=spec.max_age or None,
         duplicate_window=spec.duplicate_window,
         allow_msg_ttl=spec.allow_msg_ttl or None,
+        allow_msg_schedules=spec.allow_msg_schedules or None,
         allow_direct=True,
         num_replicas=replicas,
     )
