@@ -106,3 +106,23 @@ async def test_media_too_large_for_the_bus_is_refused_and_not_stored(api: Any) -
     assert response.status_code == 413, response.text
     assert "url" in response.json()["detail"]
     assert (await api.client.get(path, headers=auth)).json() == []
+
+
+async def test_a_media_url_to_an_internal_address_is_refused_naming_url(small_media_api: Any) -> None:
+    """Metadata, loopback (by address, name and another spelling) and private media URLs are 422 on
+    `url` and nothing is stored; ZAPHUB_EGRESS_ALLOW is empty by default."""
+    client, auth, path = small_media_api
+    for url in (
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:8222/varz",
+        "http://localhost:4222/",
+        "http://2130706433/",
+        "http://[::1]/",
+        "http://10.0.0.1/a.pdf",
+    ):
+        response = await client.post(
+            path, json={"to": "+5511999998888", "type": "document", "url": url}, headers=auth
+        )
+        assert response.status_code == 422, (url, response.text)
+        assert [e["field"] for e in response.json()["errors"]] == ["url"], url
+    assert (await client.get(path, headers=auth)).json() == []

@@ -3,6 +3,8 @@ command's deliveries are told (ack, NAK and its delay), which events and dead le
 what reaches WhatsApp in which order."""
 
 import inspect
+import json
+import time
 
 import pytest
 
@@ -236,7 +238,7 @@ async def test_a_waiting_session_does_not_hold_back_another(start_dispatcher: St
     waiting, other = d.sessions
     d.limiter.script(waiting, denied(30.0))
     held = await d.publish(1, session=waiting)
-    await eventually(lambda: d.verdicts(held, "nak"), "the first session rate limited")
+    await eventually(lambda: d.verdicts(held, "nak", "ack"), "the first session rate limited (parked)")
     free = await d.publish(1, session=other)
     await d.acked(free)
 
@@ -352,3 +354,40 @@ async def test_a_malformed_command_is_dead_lettered_and_acked(start_dispatcher: 
     assert letters[garbage].payload == "not a command"
     assert "different sessions" in letters[stray].detail
     assert d.observer.events == [] and d.host.requests == []
+
+
+async def test_a_malformed_command_at_its_turn_moves_the_cursor_so_the_session_goes_on(
+    start_dispatcher: StartDispatcher,
+) -> None:
+    """A malformed seq 2 whose session and seq can be read waits for seq 1, is dead-lettered and
+    acked, and the cursor moves past it: seq 3 is sent, and nothing else of the session stalls."""
+    d = await start_dispatcher()
+    broken = command(d.tenant, d.session, 2).model_dump(mode="json") | {"content": {"type": "nope"}}
+    bad = await d.publish_raw(json.dumps(broken).encode())
+    third = await d.publish(3)
+    first = await d.publish(1)
+    await d.acked(first, third)
+    await eventually(lambda: d.observer.wire.of(bad, "ack"), "the malformed command acked")
+    assert d.host.seqs(d.session) == [1, 3]
+    (letter,) = d.observer.dead_letters
+    assert (letter.original_stream_seq, letter.reason) == (bad, FailureReason.MALFORMED_COMMAND)
+    cursor = await OrderGate(await d.bus.kv(streams.DISPATCH_BUCKET)).read(d.session, fresh=True)
+    assert cursor.done == 3
+
+
+async def test_a_long_rate_limit_wait_is_parked_off_the_consumer_and_sent_when_it_ends(
+    start_dispatcher: StartDispatcher,
+) -> None:
+    """Denied for 6 s, beyond PARK_AFTER: the command and the one behind it are acked at once (nothing
+    of the session stays pending on the shared consumer), come back from JetStream no sooner than
+    6 s later, and go out once, in order."""
+    d = await start_dispatcher()
+    d.limiter.script(d.session, denied(6.0))
+    first, second = await d.publish(1), await d.publish(2)
+    started = time.monotonic()
+    await eventually(lambda: d.verdicts(first, "ack") and d.verdicts(second, "ack"), "both parked")
+    assert time.monotonic() - started < 3 and d.host.seqs(d.session) == []
+    await eventually(lambda: d.host.seqs(d.session) == [1, 2], "both sent after the wait", within=20)
+    assert time.monotonic() - started >= 6.0 - EARLY
+    await eventually(lambda: d.observer.of("message.sent", first.message_id), "first announced as sent")
+    assert len(d.observer.of("message.sent", first.message_id)) == 1

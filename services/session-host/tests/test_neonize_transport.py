@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
-import httpx
 import pytest
 from neonize.aioze.client import NewAClient
 from neonize.proto import Neonize_pb2 as nz
@@ -46,7 +45,6 @@ from zaphub_session_host.transport.neonize.errors import map_send_error
 from zaphub_session_host.transport.neonize.events import content_from_message, parse_jid
 from zaphub_session_host.transport.neonize.media import (
     MediaBytes,
-    load_media,
     missing_media_tools,
     to_sticker,
     to_voice_note,
@@ -455,38 +453,6 @@ async def test_missing_ffmpeg_is_a_warning_at_start_and_a_named_error_on_send(
         await to_sticker(MediaBytes(b"\x89PNG", "image/png"))
     webp = MediaBytes(b"RIFF....WEBP", "image/webp")
     assert await to_sticker(webp) is webp
-
-
-async def test_media_by_url_is_capped_and_type_checked() -> None:
-    """URL media: too large or of the wrong type or 4xx is permanent, 5xx is transient, a fit one loads."""
-
-    def serve(request: httpx.Request) -> httpx.Response:
-        match request.url.path:
-            case "/ok.jpg":
-                return httpx.Response(200, content=b"\xff\xd8jpeg", headers={"content-type": "image/jpeg"})
-            case "/big.jpg":
-                return httpx.Response(200, content=b"x" * 2048, headers={"content-type": "image/jpeg"})
-            case "/page":
-                return httpx.Response(200, content=b"<html>", headers={"content-type": "text/html"})
-            case "/gone":
-                return httpx.Response(404)
-        return httpx.Response(503)
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(serve)) as http:
-        got = await load_media(ImageContent(url="https://m/ok.jpg"), http, max_bytes=1024)
-        assert got == MediaBytes(b"\xff\xd8jpeg", "image/jpeg")
-        with pytest.raises(InvalidContent, match="more than"):
-            await load_media(ImageContent(url="https://m/big.jpg"), http, max_bytes=1024)
-        with pytest.raises(InvalidContent, match="text/html"):
-            await load_media(ImageContent(url="https://m/page"), http, max_bytes=1024)
-        with pytest.raises(InvalidContent, match="404"):
-            await load_media(ImageContent(url="https://m/gone"), http, max_bytes=1024)
-        with pytest.raises(TransientSendError):
-            await load_media(ImageContent(url="https://m/down"), http, max_bytes=1024)
-        with pytest.raises(InvalidContent, match="base64"):
-            await load_media(ImageContent(data_base64="not base64!"), http)
-        doc = await load_media(DocumentContent(data_base64=base64.b64encode(b"%PDF").decode()), http)
-        assert doc.mimetype == "application/octet-stream"
 
 
 async def test_offline_connect_fails_retries_and_stops_on_close(tmp_path: Path) -> None:

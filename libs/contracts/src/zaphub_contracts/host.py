@@ -106,6 +106,7 @@ class FaultKind(StrEnum):
     SLOW = "slow"  # every send waits `seconds` (0 turns it off)
     FAIL_SENDS = "fail_sends"  # the next `count` sends fail with a transient transport error
     CLEAR = "clear"  # remove every fault of the session
+    INBOUND = "inbound"  # `count` messages from a contact arrive, 0.05 s apart, starting after `seconds`
 
 
 class InjectFault(BaseModel):

@@ -25,6 +25,7 @@ class StreamSpec:
     max_bytes: int = 0  # 0 = unlimited
     # When full: refuse new messages (the publisher sees the refusal) rather than drop the oldest.
     discard_new: bool = False
+    allow_msg_schedules: bool = False
     description: str = ""
 
 
@@ -59,6 +60,8 @@ CMD = StreamSpec(
     max_msgs=1_000_000,
     max_bytes=4 * 1024**3,
     discard_new=True,
+    # Sends that wait longer than a few seconds are parked as message schedules (subjects.parked_send).
+    allow_msg_schedules=True,
     description="Commands: message sends and session actions (work queue)",
 )
 EVT = StreamSpec(
@@ -108,8 +111,8 @@ SEND_CONSUMER = ConsumerSpec(
     filter_subject=subjects.SEND_ALL,
     # Short, because replicas mark held commands in progress: a crashed replica's commands return fast.
     ack_wait=10.0,
-    # Rate-limited commands wait unacknowledged (NAK with delay); a tenant waiting for its daily window
-    # must not use up the pending allowance of everyone else.
+    # Only short waits stay pending (NAK with delay); longer ones are parked outside the consumer
+    # (docs/delivery.md), so one tenant's queue cannot use up the pending allowance of everyone else.
     max_ack_pending=1_000_000,
     description="Dispatcher replicas share this pull consumer for message sends",
 )

@@ -37,6 +37,12 @@ def send_command(tenant_id: UUID, session_id: UUID) -> str:
     return f"{ROOT}.cmd.message.send.{tenant_id}.{session_id}"
 
 
+def parked_send(tenant_id: UUID, session_id: UUID, message_id: UUID) -> str:
+    """A send command that waits (rate limit, backoff) as a JetStream message schedule on the CMD
+    stream, outside every consumer; at its time the server publishes it to `send_command` again."""
+    return f"{ROOT}.cmd.parked.{tenant_id}.{session_id}.{message_id}"
+
+
 def session_command(action: SessionAction, tenant_id: UUID, session_id: UUID) -> str:
     return f"{ROOT}.cmd.session.{action.value}.{tenant_id}.{session_id}"
 

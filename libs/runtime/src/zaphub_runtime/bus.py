@@ -43,6 +43,7 @@ def _stream_config(spec: streams.StreamSpec, replicas: int) -> js_api.StreamConf
         max_msgs=spec.max_msgs or None,
         max_bytes=spec.max_bytes or None,
         discard=js_api.DiscardPolicy.NEW if spec.discard_new else None,
+        allow_msg_schedules=spec.allow_msg_schedules or None,
         allow_direct=True,
         num_replicas=replicas,
     )

@@ -91,6 +91,17 @@ class OrderGate:
 
         return await self._write(session_id, change)
 
+    async def skip(self, session_id: UUID, seq: int) -> bool:
+        """Move the cursor past `seq` only when it is next (a malformed command at its turn): True when
+        the cursor is past it now. An earlier message still open keeps its place."""
+
+        def change(cursor: Cursor) -> Cursor | None:
+            if cursor.done != seq - 1:
+                return None
+            return Cursor(done=seq, blocked_until=0.0)
+
+        return (await self._write(session_id, change)).done >= seq
+
     async def block(
         self,
         session_id: UUID,

@@ -6,7 +6,9 @@ request and one cursor write for all of them. Each command keeps its own spans, 
 
 import asyncio
 import contextlib
+import json
 import logging
+import math
 import time
 from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from uuid import UUID
 from nats.aio.msg import Msg
 from opentelemetry import trace
 
+from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
 from zaphub_contracts.content import MediaContent
 from zaphub_contracts.failures import FailureReason, is_transient
@@ -28,7 +31,7 @@ from zaphub_dispatcher.backoff import RetryPolicy
 from zaphub_dispatcher.clients import HostRunClient, RateLimiterClient, RateLimiterUnavailable
 from zaphub_dispatcher.message_events import MessageEvents
 from zaphub_dispatcher.order import Cursor, OrderGate
-from zaphub_runtime.bus import Bus
+from zaphub_runtime.bus import MSG_ID, Bus
 from zaphub_runtime.consumer import decode_or_dead_letter, routed
 from zaphub_runtime.telemetry import inject_headers, start_client_span, start_consumer_span
 
@@ -39,6 +42,10 @@ RATELIMITER_RETRY = 1.0  # seconds; the ratelimiter being away is not the messag
 # Times the commands behind a missing message of their session look again for it (0.04 s, then
 # doubling to 0.5 s: ~1.6 s in all) before they go back to JetStream.
 ORDER_LOOKS = 6
+# A command that must wait longer than this is parked outside the shared send consumer instead of
+# staying pending on it (NAK with delay): see `SendPipeline._hold`.
+PARK_AFTER = 5.0
+PARKED = "Zaphub-Parked"  # header of a parked command when the server publishes it back
 
 
 @dataclass(eq=False)
@@ -62,6 +69,25 @@ class _Gap:
     looks: int = 0
 
 
+def _place(msg: Msg) -> tuple[UUID, int] | None:
+    """The session (from the subject) and seq (read leniently from the JSON) of a command that does
+    not validate; None when either is unreadable or the body names another session or tenant."""
+    try:
+        where = subjects.parse(msg.subject)
+        raw = json.loads(msg.data)
+        if not isinstance(raw, dict) or where.session_id is None:
+            return None
+        seq = raw.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            return None
+        named = (str(raw.get("tenant_id", where.tenant_id)), str(raw.get("session_id", where.session_id)))
+        if named != (str(where.tenant_id), str(where.session_id)):
+            return None
+        return where.session_id, seq
+    except (ValueError, TypeError):
+        return None
+
+
 def _parse_send(msg: Msg) -> SendMessage:
     try:
         return routed(SendMessage)(msg)
@@ -81,6 +107,7 @@ class SendPipeline:
         events: MessageEvents,
         policy: RetryPolicy,
         run_seconds: float,
+        park_after: float = PARK_AFTER,
     ) -> None:
         self._bus = bus
         self._gate = gate
@@ -92,16 +119,50 @@ class SendPipeline:
         self._gaps: dict[UUID, _Gap] = {}
         self._run_bytes = bus.nc.max_payload // RUN_SHARE_OF_MAX_PAYLOAD
         self._run_seconds = run_seconds
+        self._park_after = park_after
 
     async def prepare(self, msg: Msg) -> PendingSend | None:
-        """The command a fetched message holds, or None when it was malformed and is dead-lettered."""
+        """The command a fetched message holds, or None when it was malformed and is dead-lettered
+        (at its turn in its session when its place can be read, moving the cursor past it)."""
         try:
-            command = await decode_or_dead_letter(self._bus, msg, _parse_send, COMPONENT)
+            pending = PendingSend(msg, _parse_send(msg))
+        except ValueError:
+            pass
+        else:
+            return None if await self._parked_at_intake(pending) else pending
+        try:
+            place = _place(msg)
+            if place is not None and not await self._skip_at_turn(msg, *place):
+                return None  # an earlier message is still open: this one waits for its turn
+            await decode_or_dead_letter(self._bus, msg, _parse_send, COMPONENT)
         except Exception:
             # NATS away: the command comes back after ack_wait; the rest of the batch must go on.
             log.warning("could not dead-letter a malformed command; it will be redelivered")
-            return None
-        return PendingSend(msg, command) if command is not None else None
+        return None
+
+    async def _parked_at_intake(self, pending: PendingSend) -> bool:
+        """Park a command at once, without taking a lane slot, when its session's head is known to
+        wait `park_after` or longer (this replica's cached cursor): a tenant's backlog behind its rate
+        limit leaves the shared consumer as fast as it is fetched."""
+        command = pending.command
+        cursor = await self._gate.read(command.session_id)
+        delay = cursor.blocked_until - time.time()
+        if command.seq <= cursor.done + 1 or delay < self._park_after:
+            return False
+        if cursor.rate_limited:
+            await self._events.rate_limited(command, delay, cursor.window)  # type: ignore[arg-type]
+        await self._hold(pending, delay + 0.01)
+        metrics.outcome("order_wait")
+        return True
+
+    async def _skip_at_turn(self, msg: Msg, session_id: UUID, seq: int) -> bool:
+        """True when the malformed command `seq` may be dead-lettered now: it is the session's next
+        (the cursor moves past it, so the session does not stall) or already behind the cursor."""
+        cursor = await self._gate.read(session_id, fresh=True)
+        if seq <= cursor.done or await self._gate.skip(session_id, seq):
+            return True
+        await msg.nak(delay=_order_delay(cursor, msg.metadata.num_delivered or 1))
+        return False
 
     async def process(self, lane: Sequence[PendingSend]) -> tuple[list[PendingSend], float | None]:
         """Send the lane's next run, or hand its head back; see `lanes.Process`."""
@@ -199,7 +260,7 @@ class SendPipeline:
         if cursor.rate_limited and blocked:
             # Waiting behind a rate-limited message is waiting for the rate limit too.
             await self._events.rate_limited(command, delay, cursor.window)  # type: ignore[arg-type]
-        await msg.nak(delay=delay)
+        await self._hold(pending, delay)
         metrics.outcome("order_wait")
         return False
 
@@ -213,11 +274,11 @@ class SendPipeline:
         with trace.use_span(denied[0].span):
             await self._events.rate_limited(head, retry_after, window)
             await self._gate.block(head.session_id, head.seq, retry_after, rate_limited=True, window=window)
-        await denied[0].msg.nak(delay=max(retry_after, 0.001))
+        await self._hold(denied[0], max(retry_after, 0.001))
         behind = denied[1:]
         emits = [self._events.rate_limited(p.command, retry_after, window) for p in behind]
         await asyncio.gather(*(_in_span(p.span, emit) for p, emit in zip(behind, emits, strict=True)))
-        await asyncio.gather(*(p.msg.nak(delay=retry_after + 0.01) for p in behind))
+        await asyncio.gather(*(self._hold(p, retry_after + 0.01) for p in behind))
         metrics.outcome("order_wait", len(behind))
 
     async def _retry_or_fail(self, pending: PendingSend, error: HostError) -> None:
@@ -241,7 +302,37 @@ class SendPipeline:
             },
         )
         await self._gate.block(command.session_id, command.seq, delay)
-        await msg.nak(delay=delay)
+        await self._hold(pending, delay)
+
+    async def _hold(self, pending: PendingSend, delay: float) -> None:
+        """Hand the command back to come again in `delay` seconds. A short wait is a NAK with that
+        delay; a longer one would keep the command pending on the consumer every tenant shares, so
+        it is parked instead: re-published as a JetStream message schedule that the server sends back
+        to the command's subject at the next whole second after the delay (never sooner), and the
+        original is acked. The copy keeps the body and headers, so order (seq), exactly-once (the
+        host's sent log) and idempotency are those of the original; only a failed park NAKs."""
+        msg = pending.msg
+        if delay < self._park_after:
+            await msg.nak(delay=delay)
+            return
+        command = pending.command
+        at = math.ceil(time.time() + delay)
+        headers = {k: v for k, v in (msg.headers or {}).items() if not k.startswith("Nats-")}
+        headers |= {
+            "Nats-Schedule": f"@at {datetime.fromtimestamp(at, UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}",
+            "Nats-Schedule-Target": msg.subject,
+            MSG_ID: f"{command.message_id}/park/{msg.metadata.sequence.stream}",
+            PARKED: "1",
+        }
+        subject = subjects.parked_send(command.tenant_id, command.session_id, command.message_id)
+        try:
+            await self._bus.js.publish(subject, msg.data, headers=headers)
+        except Exception:
+            log.warning("could not park a waiting command; it waits on the consumer", exc_info=True)
+            await msg.nak(delay=delay)
+            return
+        metrics.outcome("parked")
+        await msg.ack()
 
     async def _give_back(self, run: Sequence[PendingSend]) -> None:
         try:
@@ -269,7 +360,7 @@ class SendPipeline:
         steps: list[asyncio.Future[Any]] = [_in_span(p.span, e) for p, e in zip(done, events, strict=True)]
         steps.append(asyncio.ensure_future(self._gate.complete(last.session_id, last.seq)))
         for pending in done:
-            if (pending.msg.metadata.num_delivered or 1) > 1:
+            if (pending.msg.metadata.num_delivered or 1) > 1 or PARKED in (pending.msg.headers or {}):
                 # Attempts are counted only on a failure, and a failure always means a redelivery.
                 steps.append(asyncio.ensure_future(self._attempts.clear(pending.command.message_id)))
         await asyncio.gather(*steps)

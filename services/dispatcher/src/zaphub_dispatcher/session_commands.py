@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 
 from zaphub_contracts import subjects
 from zaphub_contracts.commands import SessionAction, SessionCommand
-from zaphub_contracts.failures import FailureReason
+from zaphub_contracts.failures import FailureReason, is_transient
 from zaphub_contracts.host import HostError, HostOk, HostOp, HostReply, PairCodeRequest, SessionControl
 from zaphub_contracts.sessions import DesiredSession, desired_key
 from zaphub_dispatcher.backoff import RetryPolicy
@@ -75,7 +75,7 @@ class SessionCommandPipeline:
             else SessionControl(tenant_id=command.tenant_id, session_id=command.session_id)
         )
         try:
-            await self._bus.request(subjects.host(command.session_id, op), body, self._host_timeout)
+            reply = await self._bus.request(subjects.host(command.session_id, op), body, self._host_timeout)
         except nats.errors.NoRespondersError:
             if command.action is SessionAction.DELETE:
                 await self._delete_unheld(command, msg)
@@ -88,6 +88,26 @@ class SessionCommandPipeline:
         except (nats.errors.Error, TimeoutError) as exc:
             await self._retry(command, msg, f"host request failed: {exc.__class__.__name__}")
             return
+        error = _host_error(reply.data)
+        if error is None:
+            await msg.ack()
+        elif error.reason is FailureReason.SESSION_NOT_FOUND and command.action is SessionAction.DELETE:
+            await self._delete_unheld(command, msg)  # the host let it go meanwhile
+        elif error.reason is FailureReason.SESSION_NOT_FOUND and command.action in OPTIONAL_HOST_OPS:
+            await msg.ack()
+        else:
+            await self._failed(command, msg, error)
+
+    async def _failed(self, command: SessionCommand, msg: Msg, error: HostError) -> None:
+        """The host answered with an error: transient ones are retried with backoff, a permanent one
+        is dead-lettered with its reason (never acked as if it had been done)."""
+        detail = f"{command.action} failed on the session-host: {error.reason}: {error.detail or ''}"
+        if is_transient(error.reason):
+            await self._retry(command, msg, detail)
+            return
+        fields = {"action": command.action, "reason": error.reason}
+        log.warning("session command failed", extra={"fields": fields})
+        await self._bus.dead_letter(msg, error.reason, detail, COMPONENT, msg.metadata.num_delivered or 1)
         await msg.ack()
 
     async def _delete_unheld(self, command: SessionCommand, msg: Msg) -> None:
@@ -99,15 +119,27 @@ class SessionCommandPipeline:
         except (nats.errors.Error, TimeoutError) as exc:
             await self._retry(command, msg, f"auth_data delete failed: {exc.__class__.__name__}")
             return
-        if isinstance(HOST_REPLY.validate_json(reply.data), HostError):
-            await self._retry(command, msg, "auth_data delete failed on the session-host")
+        error = _host_error(reply.data)
+        if error is not None:
+            await self._failed(command, msg, error)
             return
         await msg.ack()
 
     async def _retry(self, command: SessionCommand, msg: Msg, detail: str) -> None:
         attempt = msg.metadata.num_delivered or 1
+        log.info("session command retry", extra={"fields": {"action": command.action, "attempt": attempt}})
         if attempt >= self._policy.max_attempts:
             await self._bus.dead_letter(msg, FailureReason.ATTEMPTS_EXHAUSTED, detail, COMPONENT, attempt)
             await msg.ack()
             return
         await msg.nak(delay=self._policy.delay(attempt))
+
+
+def _host_error(data: bytes) -> HostError | None:
+    """The error a host replied with; None for an ok. A reply that cannot be read counts as a
+    transport error: the command is retried, not taken as done."""
+    try:
+        reply = HOST_REPLY.validate_json(data)
+    except ValueError:
+        return HostError(reason=FailureReason.TRANSPORT_ERROR, detail="unreadable host reply")
+    return reply if isinstance(reply, HostError) else None

@@ -10,6 +10,7 @@ from zaphub_contracts import subjects
 from zaphub_contracts.sessions import DesiredSession, Lease
 from zaphub_contracts.streams import HOSTS_BUCKET, LEASES_BUCKET, SENT_BUCKET, SESSIONS_BUCKET
 from zaphub_runtime.bus import Bus
+from zaphub_runtime.egress import EgressPolicy
 from zaphub_runtime.kv_watch import KvMirror
 from zaphub_runtime.lifecycle import Lifecycle
 from zaphub_runtime.media_store import MediaDownload, open_media_store
@@ -32,6 +33,7 @@ from zaphub_session_host.registry import Registry
 from zaphub_session_host.sent_log import SentLog
 from zaphub_session_host.sessions import HostContext, Sessions
 from zaphub_session_host.settings import AuthStoreName, HostSettings, TransportName
+from zaphub_session_host.spool import Spool
 from zaphub_session_host.transport.base import Transport
 from zaphub_session_host.transport.neonize import NeonizeTransport
 from zaphub_session_host.transport.sim import SimFaults, SimTransport
@@ -63,8 +65,14 @@ def make_transport(settings: HostSettings) -> Transport:
             autopair=settings.sim_autopair,
             pair_delay=settings.sim_pair_delay,
             faults=SimFaults.parse(settings.sim_faults),
+            egress=EgressPolicy.from_settings(settings),
         )
-    return NeonizeTransport(settings.data_dir, max_sessions=settings.max_concurrent_sessions)
+    return NeonizeTransport(
+        settings.data_dir,
+        max_sessions=settings.max_concurrent_sessions,
+        max_media_bytes=settings.media_max_bytes,
+        egress=EgressPolicy.from_settings(settings),
+    )
 
 
 class SessionHost:
@@ -137,7 +145,10 @@ class SessionHost:
         for mirror in (desired, leased):
             await mirror.start()
             life.on_close(mirror.stop, mirror.name)
-        publisher = EventPublisher(bus)
+        spool = Spool(settings.data_dir / "spool" / f"{self.host_id}.jsonl", settings.spool_max_bytes)
+        await asyncio.to_thread(spool.open)
+        life.on_close(lambda: asyncio.to_thread(spool.close), "event spool")
+        publisher = EventPublisher(bus, spool, on_full=self._pause, on_drained=self._resume)
         publisher.start()
         life.on_close(lambda: publisher.close(timeout), "event publisher")
         saver = AuthSaver(self.auth_store)
@@ -182,6 +193,14 @@ class SessionHost:
         life.on_close(lambda: _unsubscribe(any_sub), "host.any subscription")
         await reconciler.heartbeat()
         life.spawn(reconciler.run(life.stop), "reconciler")
+
+    async def _pause(self) -> None:
+        if self.sessions is not None:
+            await self.sessions.pause()
+
+    async def _resume(self) -> None:
+        if self.sessions is not None:
+            await self.sessions.resume()
 
     async def _drain(self, reconciler: Reconciler) -> None:
         try:

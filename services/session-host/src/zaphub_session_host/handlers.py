@@ -63,6 +63,7 @@ from zaphub_session_host.transport.base import (
     InvalidContent,
     LoggedOut,
     MediaToolsMissing,
+    MediaUrlRefused,
     NotConnected,
     NotGroupAdmin,
     RecipientNotOnWhatsApp,
@@ -106,6 +107,8 @@ def failure(exc: Exception) -> HostError:
             return HostError(reason=FailureReason.NOT_GROUP_ADMIN, detail=f"{exc.permission}: {exc}"[:1000])
         case AlreadyPaired() | FaultsUnsupported() | MediaToolsMissing() | SimulatorOnly() | Unsupported():
             reason = FailureReason.UNSUPPORTED
+        case MediaUrlRefused():
+            reason = FailureReason.MEDIA_URL_REFUSED
         case InvalidContent():
             reason = FailureReason.INVALID_PAYLOAD
         case TransportError():

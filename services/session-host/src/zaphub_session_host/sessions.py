@@ -81,6 +81,7 @@ class SessionRunner:
         "events",
         "identity",
         "machine",
+        "paused_auth",
         "refused",
         "send_lock",
         "session_id",
@@ -100,6 +101,7 @@ class SessionRunner:
         self.sub: Subscription | None = None
         self.deleted = False  # its auth_data was deleted: never write it again
         self.refused: str | None = None  # why its stored auth_data was refused, while it is
+        self.paused_auth: bytes | None = None  # the identity to reconnect with, while paused
 
     @property
     def status(self) -> SessionStatus:
@@ -253,6 +255,24 @@ class SessionRunner:
         self.connection = self.ctx.transport.open(self.tenant_id, self.session_id, auth, self)
         await self.connection.connect()
 
+    async def pause(self) -> None:
+        """Stop taking from WhatsApp (the host's event spool is full): close the connection and keep
+        its identity; WhatsApp holds what it could not deliver. Sends meanwhile find it not connected."""
+        connection = self.connection
+        if connection is None or self.paused_auth is not None:
+            return
+        self.paused_auth = connection.auth_data() or b""
+        self.connection = None
+        await connection.close()
+
+    async def resume(self) -> None:
+        """Connect again after `pause`, with the identity it had."""
+        auth, self.paused_auth = self.paused_auth, None
+        if auth is None or self.sub is None or self.connection is not None:
+            return
+        self.connection = self.ctx.transport.open(self.tenant_id, self.session_id, auth or None, self)
+        await self.connection.connect()
+
     async def pair_code(self, phone: str) -> str:
         if not self.machine.can_pair:
             raise AlreadyPaired(f"the session is {self.status.value}; only an unpaired session can pair")
@@ -379,6 +399,21 @@ class Sessions:
         runner = self.runners.pop(session_id, None)
         if runner is not None:
             await runner.stop(reason, lost=lost, handover=handover)
+
+    async def pause(self) -> None:
+        """Every session here stops taking from WhatsApp, until `resume`."""
+        runners = list(self.runners.values())
+        results = await asyncio.gather(*(r.pause() for r in runners), return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                log.warning("could not pause a session", exc_info=result)
+
+    async def resume(self) -> None:
+        runners = list(self.runners.values())
+        results = await asyncio.gather(*(r.resume() for r in runners), return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                log.warning("could not resume a session", exc_info=result)
 
     def save_auth(self) -> int:
         """Queue a save of every session's auth_data that changed since it was stored (periodic

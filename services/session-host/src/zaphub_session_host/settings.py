@@ -30,6 +30,15 @@ class HostSettings(CommonSettings):
         validation_alias=AliasChoices("ZAPHUB_MAX_CONCURRENT_SESSIONS", "MAX_CONCURRENT_SESSIONS"),
         description="Most sessions this host holds (MAX_CONCURRENT_SESSIONS is read too)",
     )
+    media_max_bytes: int = Field(
+        default=16 * 1024 * 1024, gt=0, description="Largest media a send carries, inline, uploaded or by URL"
+    )
+    spool_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        gt=0,
+        description="Bytes of events a host keeps on disk while NATS is away; when full, it disconnects"
+        " its sessions from WhatsApp until they are published",
+    )
     sim_autopair: bool = Field(default=True, description="sim: pair a new session by itself after a QR")
     sim_pair_delay: float = Field(default=2.0, ge=0.0, description="sim: seconds from first QR to pairing")
     sim_faults: str = Field(default="", description="sim: fault spec, see transport/sim/faults.py")

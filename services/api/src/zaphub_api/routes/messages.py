@@ -1,6 +1,7 @@
 """Tenant routes: sending messages and reading their status."""
 
 import base64
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,8 @@ from zaphub_api.schemas.messages import (
 from zaphub_api.store.messages import MessageStore, NewMessage
 from zaphub_api.store.sessions import SessionStore
 from zaphub_contracts.statuses import MessageStatus
+from zaphub_runtime.egress import EgressPolicy, EgressRefused
+from zaphub_runtime.egress.errors import UNRESOLVED
 
 IDEMPOTENCY_KEY = Annotated[
     str | None,
@@ -85,6 +88,11 @@ def _field_of(exc: ValidationError) -> tuple[str, str]:
     return ".".join(path[1:] if len(path) > 1 else path) or "body", first["msg"]
 
 
+@functools.cache
+def _egress_policy(allow: str) -> EgressPolicy:
+    return EgressPolicy.from_allow_list(allow)
+
+
 @dataclass(frozen=True, slots=True)
 class Sender:
     """What the send routes need, bound to the caller's tenant: one dependency, where four would be
@@ -95,6 +103,16 @@ class Sender:
     sessions: SessionStore
     max_content_bytes: int
     media_max_bytes: int
+    egress_allow: str  # ZAPHUB_EGRESS_ALLOW; a string, as litestar converts the fields of a dependency
+
+    async def check_media_url(self, url: str) -> None:
+        """422 on `url` when the egress policy refuses it now (literal address or resolved name); a
+        name that does not resolve yet is left to the host's fetch, which checks again."""
+        try:
+            await _egress_policy(self.egress_allow).check(url)
+        except EgressRefused as exc:
+            if exc.reason != UNRESOLVED:
+                raise InvalidField("url", exc.reason) from None
 
     async def accept(
         self, session_id: UUID, data: Any, idempotency_key: str | None
@@ -126,7 +144,14 @@ class Sender:
 
 def provide_sender(tenant_id: NamedDependency[UUID], state: State) -> Sender:
     c = state.collaborators
-    return Sender(tenant_id, c.accepts, c.sessions, c.outbox.max_content_bytes, c.settings.media_max_bytes)
+    return Sender(
+        tenant_id,
+        c.accepts,
+        c.sessions,
+        c.outbox.max_content_bytes,
+        c.settings.media_max_bytes,
+        c.settings.egress_allow,
+    )
 
 
 class MessageController(Controller):
@@ -159,6 +184,8 @@ class MessageController(Controller):
             check_mime(message.type, message.mimetype)
             if message.data_base64 is not None:
                 check_size(decoded_size(message.data_base64), sender.media_max_bytes, "data_base64")
+            if message.url is not None:
+                await sender.check_media_url(message.url)
         return await sender.accept(session_id, message, idempotency_key)
 
     @post(

@@ -32,6 +32,11 @@ class InvalidContent(TransportError):
     Permanent: a retry sends the same content."""
 
 
+class MediaUrlRefused(InvalidContent):
+    """The egress policy refused the media URL (a non-public address, by name, redirect or DNS
+    change): permanent, and the tenant is told only that it was refused."""
+
+
 class MediaToolsMissing(InvalidContent):
     """The send needs ffmpeg/ffprobe (voice notes, sticker conversion) and they are not on the PATH:
     permanent on this host until the tools are installed."""

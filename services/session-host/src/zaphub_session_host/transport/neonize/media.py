@@ -1,7 +1,16 @@
-"""Media for sends: bytes from `data_base64` or an http(s) URL (size cap, content-type check), and the
-ffmpeg/ffprobe steps WhatsApp needs (voice notes in ogg/opus, stickers in webp, video thumbnails).
+"""Media for sends: bytes from `data_base64` or an http(s) URL, and the ffmpeg/ffprobe steps WhatsApp
+needs (voice notes in ogg/opus, stickers in webp, video thumbnails).
 
-Downloads stream through httpx; ffmpeg runs as a subprocess; neither blocks the event loop.
+A URL is fetched through the egress policy (zaphub_runtime.egress): only public addresses (or the
+operator's `ZAPHUB_EGRESS_ALLOW`), each redirect checked again, a total deadline and a byte cap
+(`ZAPHUB_MEDIA_MAX_BYTES`). What a failure says is generic: never a remote body, a status code or an
+exception text, so a tenant cannot use sends to scan or read internal services.
+
+The content type of fetched media is the server's: it must fit the message kind (an image is
+image/*, ...), and the tenant's `mimetype` is only used when it names the same type or the server
+gave none. ffmpeg reads untrusted bytes, so it runs with `-protocol_whitelist file,pipe`, an explicit
+input demuxer chosen from that validated type (never a playlist or concat demuxer), and a deadline
+at which the process is killed.
 """
 
 import asyncio
@@ -13,8 +22,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from zaphub_contracts.content import (
     AudioContent,
     DocumentContent,
@@ -22,17 +29,32 @@ from zaphub_contracts.content import (
     StickerContent,
     VideoContent,
 )
-from zaphub_session_host.transport.base import InvalidContent, MediaToolsMissing, TransientSendError
+from zaphub_runtime.egress import (
+    EgressClient,
+    EgressFailed,
+    EgressRefused,
+    EgressTimeout,
+    EgressTooLarge,
+)
+from zaphub_session_host.transport.base import (
+    InvalidContent,
+    MediaToolsMissing,
+    MediaUrlRefused,
+    TransientSendError,
+)
 
 log = logging.getLogger(__name__)
 
 MediaBody = ImageContent | VideoContent | AudioContent | DocumentContent | StickerContent
 
-MAX_MEDIA_BYTES = 64 * 1024 * 1024  # WhatsApp's own cap for video and audio; documents may be larger
-FETCH_TIMEOUT = 60.0
+MAX_MEDIA_BYTES = 16 * 1024 * 1024  # ZAPHUB_MEDIA_MAX_BYTES's default
+FETCH_TIMEOUT = 60.0  # the whole download, redirects and body included
+FETCH_REDIRECTS = 3
 FFMPEG_TIMEOUT = 120.0
 MEDIA_TOOLS = ("ffmpeg", "ffprobe")
 OPUS_MIMETYPE = "audio/ogg; codecs=opus"
+# ffmpeg may open only the temporary input file and its own stdout: no http, tcp, data or concat.
+PROTOCOL_WHITELIST = ("-protocol_whitelist", "file,pipe")
 
 # The families of content type each kind accepts; a document takes anything.
 _ACCEPTED = {
@@ -48,6 +70,50 @@ _DEFAULT_MIMETYPE = {
     "document": "application/octet-stream",
     "sticker": "image/webp",
 }
+# The ffmpeg demuxer for each content type it may read; a type not here is not given to ffmpeg.
+DEMUXERS = {
+    "image/jpeg": "jpeg_pipe",
+    "image/png": "png_pipe",
+    "image/gif": "gif",
+    "image/webp": "webp_pipe",
+    "image/bmp": "bmp_pipe",
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/ogg": "ogg",
+    "audio/opus": "ogg",
+    "video/ogg": "ogg",
+    "application/ogg": "ogg",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/aac": "aac",
+    "audio/flac": "flac",
+    "audio/amr": "amr",
+    "audio/mp4": "mov",
+    "audio/x-m4a": "mov",
+    "audio/m4a": "mov",
+    "video/mp4": "mov",
+    "video/quicktime": "mov",
+    "video/3gpp": "mov",
+    "audio/webm": "matroska",
+    "video/webm": "matroska",
+    "video/x-matroska": "matroska",
+    "video/mpeg": "mpeg",
+    "video/x-msvideo": "avi",
+}
+
+
+def base_type(mimetype: str) -> str:
+    return mimetype.split(";", 1)[0].strip().lower()
+
+
+def demuxer(mimetype: str) -> str:
+    """ffmpeg's input format for `mimetype`, or InvalidContent: ffmpeg never guesses the format of
+    untrusted bytes (a guess could pick the hls or concat demuxer, which open other URLs)."""
+    found = DEMUXERS.get(base_type(mimetype))
+    if found is None:
+        raise InvalidContent(f"media of type {base_type(mimetype) or 'none'} cannot be converted")
+    return found
 
 
 def missing_media_tools() -> list[str]:
@@ -69,7 +135,7 @@ class MediaBytes:
 
 def _check_type(kind: str, mimetype: str) -> None:
     accepted = _ACCEPTED.get(kind)
-    base = mimetype.split(";", 1)[0].strip().lower()
+    base = base_type(mimetype)
     if accepted is not None and not base.startswith(accepted):
         raise InvalidContent(f"{kind} media must be {' or '.join(accepted)}*, got {base or 'no type'}")
 
@@ -81,47 +147,48 @@ def decode_base64(data_base64: str) -> bytes:
         raise InvalidContent(f"data_base64 is not valid base64: {exc}") from exc
 
 
-async def fetch(url: str, http: httpx.AsyncClient, max_bytes: int = MAX_MEDIA_BYTES) -> MediaBytes:
-    """Download `url` with a size cap. 4xx and oversize are permanent, network trouble and 5xx transient."""
+async def fetch(url: str, http: EgressClient, max_bytes: int = MAX_MEDIA_BYTES) -> MediaBytes:
+    """Download `url` through the egress policy. Refused: MediaUrlRefused; oversize or an answer that
+    is not 2xx: InvalidContent; timeouts, connection trouble, 429 and 5xx: transient. Every message is
+    generic (the tenant must not learn what an address answered, or whether a port is open)."""
     try:
-        async with http.stream("GET", url, follow_redirects=True, timeout=FETCH_TIMEOUT) as response:
-            if response.status_code >= 500 or response.status_code == 429:
-                raise TransientSendError(f"media URL answered {response.status_code}")
-            if response.status_code >= 400:
-                raise InvalidContent(f"media URL answered {response.status_code}")
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise InvalidContent(f"media is {declared} bytes, more than the {max_bytes} allowed")
-            chunks: list[bytes] = []
-            total = 0
-            async for chunk in response.aiter_bytes():
-                total += len(chunk)
-                if total > max_bytes:
-                    raise InvalidContent(f"media is more than the {max_bytes} bytes allowed")
-                chunks.append(chunk)
-            mimetype = response.headers.get("content-type", "").split(";", 1)[0].strip()
-            return MediaBytes(b"".join(chunks), mimetype)
-    except httpx.HTTPError as exc:
-        raise TransientSendError(f"media download failed: {exc!r}") from exc
+        got = await http.fetch(
+            url, max_bytes=max_bytes, deadline=FETCH_TIMEOUT, follow_redirects=FETCH_REDIRECTS
+        )
+    except EgressRefused as exc:
+        raise MediaUrlRefused(f"media URL refused: {exc.reason}") from None
+    except EgressTooLarge:
+        raise InvalidContent(f"media is more than the {max_bytes} bytes allowed") from None
+    except (EgressTimeout, EgressFailed) as exc:
+        raise TransientSendError(f"media download failed: {exc.reason}") from None
+    if got.status >= 500 or got.status == 429:
+        raise TransientSendError("media download failed: the media server is not answering")
+    if not 200 <= got.status < 300:
+        raise InvalidContent("media URL did not answer with the media")
+    return MediaBytes(got.body, got.content_type)
 
 
-async def load_media(
-    content: MediaBody, http: httpx.AsyncClient, max_bytes: int = MAX_MEDIA_BYTES
-) -> MediaBytes:
-    """The bytes and content type of a media send; the content's own `mimetype` wins over the server's."""
+async def load_media(content: MediaBody, http: EgressClient, max_bytes: int = MAX_MEDIA_BYTES) -> MediaBytes:
+    """The bytes and content type of a media send. Fetched media keeps the server's type (it must fit
+    the kind); the content's `mimetype` refines it only when it names the same type (adds codecs) or
+    the server gave none. Inline bytes take the content's `mimetype`, else the kind's default."""
     if content.data_base64 is not None:
         data = decode_base64(content.data_base64)
         if len(data) > max_bytes:
             raise InvalidContent(f"media is {len(data)} bytes, more than the {max_bytes} allowed")
-        fetched_type = ""
+        mimetype = content.mimetype or _DEFAULT_MIMETYPE[content.type]
     elif content.url is not None:
         got = await fetch(content.url, http, max_bytes)
-        data, fetched_type = got.data, got.mimetype
+        data, fetched = got.data, got.mimetype
+        generic = fetched in ("", "application/octet-stream", "binary/octet-stream")
+        if content.mimetype and (generic or base_type(content.mimetype) == fetched):
+            mimetype = content.mimetype
+        else:
+            mimetype = fetched or _DEFAULT_MIMETYPE[content.type]
     else:
         raise InvalidContent("sending media needs url or data_base64")
     if not data:
         raise InvalidContent("media is empty")
-    mimetype = content.mimetype or fetched_type or _DEFAULT_MIMETYPE[content.type]
     _check_type(content.type, mimetype)
     return MediaBytes(data, mimetype)
 
@@ -136,11 +203,14 @@ async def _run(*args: str, stdin: bytes | None = None) -> bytes:
     try:
         out, err = await asyncio.wait_for(proc.communicate(stdin), FFMPEG_TIMEOUT)
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
         raise InvalidContent(f"{args[0]} took more than {FFMPEG_TIMEOUT:g} s") from None
+    finally:
+        if proc.returncode is None:  # the deadline passed or the send was cancelled: never leave it running
+            proc.kill()
+            await proc.wait()
     if proc.returncode != 0:
-        raise InvalidContent(f"{args[0]} could not read the media: {err.decode(errors='replace')[-300:]}")
+        log.info("%s failed: %s", args[0], err.decode(errors="replace")[-300:])
+        raise InvalidContent(f"{args[0]} could not read the media")
     return out
 
 
@@ -151,12 +221,18 @@ async def _with_file(data: bytes, suffix: str) -> tuple[tempfile.TemporaryDirect
     return tmp, path
 
 
-async def probe_seconds(data: bytes) -> int:
+def _input(mimetype: str, path: Path) -> tuple[str, ...]:
+    """The input arguments of ffmpeg/ffprobe: local file only, the demuxer the type names."""
+    return (*PROTOCOL_WHITELIST, "-f", demuxer(mimetype), "-i", f"file:{path}")
+
+
+async def probe_seconds(data: bytes, mimetype: str) -> int:
     tmp, path = await _with_file(data, ".bin")
     try:
         out = await _run(
-            "ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)
-        )
+            "ffprobe", "-v", "error", *_input(mimetype, path),
+            "-show_entries", "format=duration", "-of", "csv=p=0",
+        )  # fmt: skip
     finally:
         await asyncio.to_thread(tmp.cleanup)
     try:
@@ -168,27 +244,29 @@ async def probe_seconds(data: bytes) -> int:
 async def to_voice_note(media: MediaBytes) -> tuple[MediaBytes, int]:
     """ogg/opus mono, as WhatsApp plays voice notes, and its length in seconds."""
     require_media_tools("a voice note")
+    demuxer(media.mimetype)  # refuse an unreadable type before anything is written
     tmp, path = await _with_file(media.data, ".in")
     try:
         out = await _run(
-            "ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-vn", "-ac", "1", "-ar", "48000",
-            "-c:a", "libopus", "-b:a", "32k", "-f", "ogg", "pipe:1",
+            "ffmpeg", "-nostdin", "-v", "error", *_input(media.mimetype, path), "-vn", "-ac", "1",
+            "-ar", "48000", "-c:a", "libopus", "-b:a", "32k", "-f", "ogg", "pipe:1",
         )  # fmt: skip
     finally:
         await asyncio.to_thread(tmp.cleanup)
     converted = MediaBytes(out, OPUS_MIMETYPE)
-    return converted, await probe_seconds(out)
+    return converted, await probe_seconds(out, OPUS_MIMETYPE)
 
 
 async def to_sticker(media: MediaBytes) -> MediaBytes:
     """A 512x512 webp; a webp is sent as given, anything else needs ffmpeg."""
-    if media.mimetype.split(";", 1)[0].strip().lower() == "image/webp":
+    if base_type(media.mimetype) == "image/webp":
         return media
     require_media_tools("a sticker that is not webp")
+    demuxer(media.mimetype)
     tmp, path = await _with_file(media.data, ".in")
     try:
         out = await _run(
-            "ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-vf",
+            "ffmpeg", "-nostdin", "-v", "error", *_input(media.mimetype, path), "-vf",
             "scale=512:512:force_original_aspect_ratio=decrease,"
             "pad=512:512:(ow-iw)/2:(oh-ih)/2:color=0x00000000",
             "-vcodec", "libwebp", "-loop", "0", "-an", "-f", "webp", "pipe:1",
@@ -198,18 +276,20 @@ async def to_sticker(media: MediaBytes) -> MediaBytes:
     return MediaBytes(out, "image/webp")
 
 
-async def video_thumbnail(data: bytes) -> tuple[bytes | None, int]:
-    """A small JPEG of the first second and the length, when ffmpeg is there; (None, 0) otherwise."""
-    if missing_media_tools():
+async def video_thumbnail(media: MediaBytes) -> tuple[bytes | None, int]:
+    """A small JPEG of the first second and the length, when ffmpeg is there and can read the type;
+    (None, 0) otherwise."""
+    if missing_media_tools() or base_type(media.mimetype) not in DEMUXERS:
         return None, 0
-    tmp, path = await _with_file(data, ".in")
+    tmp, path = await _with_file(media.data, ".in")
     try:
         thumb = await _run(
-            "ffmpeg", "-nostdin", "-v", "error", "-ss", "0", "-i", str(path), "-frames:v", "1",
-            "-vf", "scale=72:-2", "-f", "mjpeg", "pipe:1",
+            "ffmpeg", "-nostdin", "-v", "error", "-ss", "0", *_input(media.mimetype, path),
+            "-frames:v", "1", "-vf", "scale=72:-2", "-f", "mjpeg", "pipe:1",
         )  # fmt: skip
+        seconds = await probe_seconds(media.data, media.mimetype)
     except InvalidContent:
-        thumb = b""
+        thumb, seconds = b"", 0
     finally:
         await asyncio.to_thread(tmp.cleanup)
-    return (thumb or None), await probe_seconds(data)
+    return (thumb or None), seconds

@@ -305,7 +305,7 @@ class NeonizeMessages(Messages):
         elif isinstance(content, StickerContent):
             raw = await to_sticker(raw)
         elif isinstance(content, VideoContent):
-            thumbnail, seconds = await video_thumbnail(raw.data)
+            thumbnail, seconds = await video_thumbnail(raw)
         elif not isinstance(content, ImageContent | DocumentContent | AudioContent):  # pragma: no cover
             raise TypeError(content.type)
         self._conn.check_online()

@@ -1,5 +1,5 @@
-"""The process-wide part of the neonize transport: the store directory, the media HTTP client, the
-worker threads, and one `NeonizeConnection` opened per session."""
+"""The process-wide part of the neonize transport: the store directory, the media HTTP client (through
+the egress policy), the worker threads, and one `NeonizeConnection` opened per session."""
 
 import asyncio
 import logging
@@ -7,8 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from uuid import UUID
 
-import httpx
-
+from zaphub_runtime.egress import EgressClient, EgressPolicy
 from zaphub_session_host.transport.base import ConnectionEvents, Transport
 from zaphub_session_host.transport.neonize.connection import NeonizeConnection
 from zaphub_session_host.transport.neonize.media import MAX_MEDIA_BYTES, missing_media_tools
@@ -27,13 +26,15 @@ class NeonizeTransport(Transport):
         self,
         data_dir: Path | None = None,
         max_sessions: int = 1000,
-        http: httpx.AsyncClient | None = None,
+        http: EgressClient | None = None,
         max_media_bytes: int = MAX_MEDIA_BYTES,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self._data_dir = data_dir
         self.max_sessions = max_sessions
         self.max_media_bytes = max_media_bytes
         self._http = http
+        self._egress = egress or EgressPolicy()
         self._own_http = http is None
         self.media_tools_missing: list[str] = []
 
@@ -50,9 +51,9 @@ class NeonizeTransport(Transport):
         return self.store_root / str(tenant_id) / f"{session_id}.sqlite3"
 
     @property
-    def http(self) -> httpx.AsyncClient:
+    def http(self) -> EgressClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(headers={"User-Agent": "zaphub-session-host"})
+            self._http = EgressClient(self._egress, user_agent="zaphub-session-host")
         return self._http
 
     async def start(self) -> None:

@@ -12,12 +12,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from zaphub_contracts.host import InjectFault, Simulate
+from zaphub_contracts.content import TextContent
+from zaphub_contracts.host import FaultKind, InjectFault, Simulate
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
     Connection,
     ConnectionEvents,
     Identity,
+    InboundMessage,
     LoggedOut,
     NotConnected,
 )
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 QR_LIFETIME = 20.0
 RESUME_DELAY = 0.05
 MAX_RECONNECT_DELAY = 30.0
+INBOUND_INTERVAL = 0.05  # seconds between the messages of an `inbound` fault
+INBOUND_CONTACT = "5511900000001@s.whatsapp.net"
 PAIR_CODE_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
 
 
@@ -141,6 +145,18 @@ class SimConnection(Connection):
     def identity(self) -> SimIdentity | None:
         return self._identity
 
+    def _inbound(self, whatsapp_id: str, n: int) -> None:
+        """One message of an `inbound` fault: what a contact's phone would send this session."""
+        message = InboundMessage(
+            whatsapp_id=whatsapp_id,
+            chat=INBOUND_CONTACT,
+            sender=INBOUND_CONTACT,
+            push_name="Simulated contact",
+            sent_at=datetime.now(UTC),
+            content=TextContent(text=f"inbound {n}"),
+        )
+        self.messages.receive(message)
+
     @property
     def closed(self) -> bool:
         return self._closed
@@ -242,6 +258,11 @@ class SimConnection(Connection):
         return await simulate(self, request)
 
     async def inject_fault(self, fault: InjectFault) -> None:
+        if fault.kind is FaultKind.INBOUND:
+            tag = secrets.token_hex(4).upper()
+            for i in range(fault.count):
+                self.later(fault.seconds + i * INBOUND_INTERVAL, self._inbound, f"SIMIN{tag}{i:06d}", i)
+            return
         drop = self.faults.inject(fault, self._loop().time())
         if drop is not None:
             self._drop(drop.reason, drop.reconnect_after)

@@ -10,7 +10,8 @@
 | `drop_every` | a connected session drops about this often (seconds, exponential) and reconnects |
 
 Per session, the `fault` host op (`InjectFault`) drops the connection, bans it for a while, slows
-its sends, or fails its next N sends; `clear` undoes them.
+its sends, or fails its next N sends; `clear` undoes them. `inbound` (handled by the connection) makes
+N messages from a simulated contact arrive, for tests of the inbound path that need no second session.
 """
 
 import json

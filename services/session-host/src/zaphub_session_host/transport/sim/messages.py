@@ -22,9 +22,22 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from zaphub_contracts.content import MediaContent, MessageContent, TextContent, WhatsAppMedia
+from zaphub_contracts.content import (
+    AudioContent,
+    DocumentContent,
+    ImageContent,
+    MediaContent,
+    MessageContent,
+    StickerContent,
+    TextContent,
+    VideoContent,
+    WhatsAppMedia,
+)
+from zaphub_runtime.egress import EgressRefused
+from zaphub_runtime.egress.errors import UNRESOLVED
 from zaphub_session_host.transport.base import (
     InboundMessage,
+    MediaUrlRefused,
     Messages,
     Receipt,
     ReceiptKind,
@@ -77,6 +90,7 @@ class SimMessages(Messages):
             await asyncio.sleep(delay)
             conn.check_online()
         conn.faults.fail_send()
+        await self._check_media_url(content)
         group = await conn.groups.members(to) if to.endswith("@g.us") else None  # refused before logged
         if to.split("@", 1)[0].lstrip("+").startswith(NOT_ON_WHATSAPP_PREFIX):
             raise RecipientNotOnWhatsApp(f"{to} is not on WhatsApp (simulator: numbers starting 999)")
@@ -179,6 +193,18 @@ class SimMessages(Messages):
         if wire is None:
             self._conn.later(DELIVERED_AFTER, self._receipt, ReceiptKind.DELIVERED, whatsapp_id, g.jid)
             self._conn.later(READ_AFTER, self._receipt, ReceiptKind.READ, whatsapp_id, g.jid)
+
+    async def _check_media_url(self, content: MessageContent) -> None:
+        """A media URL goes through the egress policy as the neonize fetch does; nothing is fetched, so a
+        name that does not resolve (a demo's made-up host, an offline machine) is let through."""
+        media = ImageContent | VideoContent | AudioContent | DocumentContent | StickerContent
+        if isinstance(content, media) and content.url is not None:
+            try:
+                await self._conn.net.egress.check(content.url)
+            except EgressRefused as exc:
+                if exc.reason == UNRESOLVED:
+                    return
+                raise MediaUrlRefused(f"media URL refused: {exc.reason}") from None
 
     def receive(self, message: InboundMessage) -> None:
         if not self._conn.closed:

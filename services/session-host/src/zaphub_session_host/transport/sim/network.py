@@ -15,6 +15,7 @@ from uuid import UUID
 
 from zaphub_contracts.streams import SIM_GROUPS_BUCKET
 from zaphub_runtime.bus import Bus
+from zaphub_runtime.egress import EgressPolicy
 from zaphub_session_host.transport.base import ConnectionEvents, Transport
 from zaphub_session_host.transport.sim.connection import SimConnection, SimIdentity
 from zaphub_session_host.transport.sim.faults import SimFaults
@@ -34,12 +35,14 @@ class SimTransport(Transport):
         pair_delay: float = 2.0,
         faults: SimFaults | None = None,
         rng: random.Random | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.log_path = data_dir / "sim" / "delivered.jsonl"
         self.autopair = autopair
         self.pair_delay = pair_delay
         self.faults = faults or SimFaults()
         self.rng = rng or random.Random()
+        self.egress = egress or EgressPolicy()  # media URLs are refused as the neonize fetch would
         self.online: dict[str, SimConnection] = {}  # JID -> connected session, for in-process delivery
         self.wire: NatsWire | None = None  # None: sessions reach only sessions of this process
         self.groups = GroupDirectory(self)  # in this process until attached, then in a bucket
