@@ -5,6 +5,9 @@
         old = stack.kill("session-host-1")
         await stack.wait_restarted("session-host-1", old)
 
+With `ZAPHUB_NATS_CLUSTER=3` in `env` the stack runs three nats-servers (processes `nats-n1`..`nats-n3`,
+`stack.nats_nodes()`); connect with `nats.connect(stack.nats_servers)`.
+
 Test stacks use the simulator transport unless `env` says otherwise, and a free API port.
 """
 
@@ -24,7 +27,7 @@ from typing import ClassVar
 from zaphub_devstack.admin_key import FILE_NAME as ADMIN_KEY_FILE
 from zaphub_devstack.ports import free_port
 from zaphub_devstack.processes import die_with_parent
-from zaphub_devstack.stackfile import StackFile
+from zaphub_devstack.stackfile import NatsNode, StackFile
 from zaphub_devstack.supervisor import READY_MARKER
 
 LOG_NAME = "stack.log"
@@ -71,7 +74,22 @@ class Stack:
 
     @property
     def nats_url(self) -> str:
+        """Every node's URL, comma-separated (what the services get as ZAPHUB_NATS_URL)."""
         return self.state().nats_url
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """Every node's URL, as `nats.connect(servers=...)` takes them."""
+        return self.nats_url.split(",")
+
+    def nats_nodes(self) -> list[NatsNode]:
+        """The nats-servers (name, pid, client and monitoring URL) as stack.json lists them."""
+        return self.state().nats_nodes
+
+    @property
+    def api_urls(self) -> list[str]:
+        """One URL per API instance (`ZAPHUB_API_REPLICAS`), `api_url` first."""
+        return self.state().api_urls or [self.api_url]
 
     @property
     def database_url(self) -> str:
