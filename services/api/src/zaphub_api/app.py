@@ -81,7 +81,11 @@ class Collaborators:
 
 async def build(settings: ApiSettings) -> Collaborators:
     pool = await asyncpg.create_pool(
-        settings.database_url, min_size=2, max_size=settings.db_pool_max, reset=_keep_session_state
+        settings.database_url,
+        min_size=2,
+        max_size=settings.db_pool_max,
+        reset=_keep_session_state,
+        **settings.pool_options,
     )
     await migrate(pool)
     instance = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
