@@ -3,6 +3,7 @@
 import logging
 from typing import Any
 
+import asyncpg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
@@ -14,6 +15,7 @@ from zaphub_api.schemas.messages import MESSAGE_MODELS
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://zaphub.dev/problems/"
+RETRY_AFTER = 5  # seconds a 503 asks the client to wait before trying again
 
 
 class ApiError(Exception):
@@ -62,6 +64,20 @@ class UnsupportedMediaType(InvalidField):
 
 class Unavailable(ApiError):
     status, kind, title = 503, "unavailable", "A dependency is unavailable"
+
+
+class DatabaseUnavailable(Unavailable):
+    kind, title = "database-unavailable", "PostgreSQL is unavailable"
+
+
+# PostgreSQL (or PgBouncer before it) shutting down, out of connections or gone mid-statement; a
+# refused connection or one slower than ZAPHUB_DB_TIMEOUT surfaces as an OSError (TimeoutError is one).
+_DATABASE_DOWN = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError,
+)
+_RETRY = "retry later (with the same Idempotency-Key, a send that did get stored is not sent twice)"
 
 
 class FieldProblem(BaseModel):
@@ -117,6 +133,8 @@ def problem(status: int, kind: str, title: str, detail: str, instance: str, **ex
     }
     body.update(extra)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER)}
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -138,6 +156,12 @@ def _field_errors(exc: ValidationException) -> list[dict[str, str]]:
 def to_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """The only place where exceptions become HTTP responses."""
     path = request.url.path
+    if isinstance(exc, _DATABASE_DOWN):
+        log.warning("database unavailable: %r", exc)
+        exc = DatabaseUnavailable(f"PostgreSQL did not answer ({type(exc).__name__}); {_RETRY}")
+    elif isinstance(exc, OSError):
+        log.warning("dependency unavailable: %r", exc)
+        exc = Unavailable(f"A dependency is unreachable or too slow ({type(exc).__name__}); {_RETRY}")
     if isinstance(exc, ApiError):
         return problem(exc.status, exc.kind, exc.title, exc.detail, path, **exc.extra)
     if isinstance(exc, ValidationException):
