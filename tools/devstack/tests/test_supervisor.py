@@ -1,14 +1,17 @@
 """The `zaphub-stack` supervisor as a real process, with stand-in services."""
 
 import asyncio
+import contextlib
+import signal
 import sys
 from pathlib import Path
 
+import asyncpg
 import httpx
 import nats
 import pytest
 
-from zaphub_devstack.pytest_plugin import StackFactory
+from zaphub_devstack.pytest_plugin import StackFactory, require_program
 from zaphub_devstack.services import stack_services
 from zaphub_devstack.settings import StackSettings
 from zaphub_devstack.testing import Stack, alive
@@ -125,3 +128,32 @@ def test_api_replicas_are_named_and_counted_beside_the_workers() -> None:
     settings = StackSettings(api_replicas=2, dispatchers=2, ratelimiters=1, session_hosts=0)
     assert list(stack_services(settings)) == ["api", "api-2", "dispatcher-1", "dispatcher-2", "ratelimiter-1"]
     assert StackSettings(nats_cluster=3).replicas == 3 and StackSettings().replicas == 1
+
+
+async def test_pgbouncer_fronts_postgres_and_a_held_server_stays_down(run_stack: StackFactory) -> None:
+    """ZAPHUB_DB_POOLER=pgbouncer: services get PgBouncer's URL. `Stack.down` keeps PostgreSQL down
+    for the block (queries fail meanwhile), then the supervisor starts it again."""
+    require_program("pgbouncer", "pgbouncer")
+    stack = await run_stack(services=SERVICES, ZAPHUB_DB_POOLER="pgbouncer")
+    assert "pgbouncer" in stack.pids()
+    url = stack.database_url
+    assert url.endswith("/zaphub") and f":{stack.pids()['postgres']}" not in url
+    async with stack.down("postgres", signal.SIGINT):
+        await asyncio.sleep(1.5)  # longer than the supervisor's restart delay
+        assert "held down" in stack.log_path.read_text()
+        with pytest.raises((OSError, asyncpg.PostgresError)):
+            await _select_one(url)
+    for _ in range(50):  # PgBouncer retries a failed server login after a second (server_login_retry)
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            assert await _select_one(url) == 1
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("PostgreSQL not reachable through PgBouncer again")
+
+
+async def _select_one(url: str) -> int:
+    conn = await asyncpg.connect(url, statement_cache_size=0, timeout=5)
+    try:
+        return int(await conn.fetchval("SELECT 1", timeout=5))
+    finally:
+        await conn.close()

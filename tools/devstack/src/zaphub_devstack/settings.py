@@ -1,6 +1,7 @@
 """Settings of the dev stack, read once from `ZAPHUB_*` environment variables."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +28,9 @@ class StackSettings(BaseSettings):
         default=None, ge=1, le=5, description="Replicas of streams and buckets; default min(nats_cluster, 3)"
     )
     postgres_port: int = Field(default=0, ge=0, le=65535, description="0: a free port")
+    db_pooler: Literal["", "pgbouncer"] = Field(
+        default="", description="pgbouncer: the API reaches PostgreSQL through PgBouncer, transaction pooling"
+    )
     stack_services: dict[str, list[str]] | None = Field(
         default=None, description="JSON {instance name: argv} replacing the ZapHub services (tests)"
     )

@@ -17,6 +17,7 @@ from zaphub_devstack.children import Child, keep_server_alive
 from zaphub_devstack.errors import ServerError
 from zaphub_devstack.nats import EmbeddedNats, NatsCluster
 from zaphub_devstack.output import LineSink
+from zaphub_devstack.pgbouncer import EmbeddedPgBouncer
 from zaphub_devstack.ports import LOOPBACK, free_port
 from zaphub_devstack.postgres import EmbeddedPostgres
 from zaphub_devstack.readiness import wait_until_ready
@@ -26,6 +27,7 @@ from zaphub_devstack.settings import StackSettings
 from zaphub_devstack.stackfile import NatsNode, ProcessEntry, StackFile
 
 READY_MARKER = "ZAPHUB READY"  # scripts wait for a line starting with this
+HOLD_DIR = "hold"  # <data>/hold/<server>: while the file exists, that server is not restarted
 DATABASE = "zaphub"
 STOP_GRACE = 10.0
 
@@ -84,6 +86,7 @@ class Supervisor:
         self.children: list[Child] = []
         self._servers: dict[str, ChildServer] = {self._process_name(n): n for n in self.nats.nodes}
         self._servers["postgres"] = self.postgres
+        self.pgbouncer: EmbeddedPgBouncer | None = None
         self._server_restarts = dict.fromkeys(self._servers, 0)
         self._state: StackFile | None = None
         self._stop = asyncio.Event()
@@ -119,9 +122,22 @@ class Supervisor:
             try:
                 await asyncio.gather(self.nats.start(), self.postgres.start())
                 database_url = await self.postgres.create_database(DATABASE)
+                if self.settings.db_pooler == "pgbouncer":
+                    database_url = await self._start_pgbouncer()
                 await self._serve(services, key, database_url)
             finally:
                 await self._shutdown()
+
+    async def _start_pgbouncer(self) -> str:
+        """PgBouncer in front of PostgreSQL; the database URL the services get instead."""
+        self.pgbouncer = EmbeddedPgBouncer(
+            self.data_dir / "pgbouncer", LOOPBACK, self.postgres.port, output=self.logs_dir / "pgbouncer.log"
+        )
+        await self.pgbouncer.start()
+        await self.pgbouncer.check(DATABASE)
+        self._servers["pgbouncer"] = self.pgbouncer
+        self._server_restarts["pgbouncer"] = 0
+        return self.pgbouncer.url_for(DATABASE)
 
     async def _serve(self, services: dict[str, list[str]], key: str, database_url: str) -> None:
         self._state = StackFile(
@@ -151,9 +167,11 @@ class Supervisor:
         self._write_state()
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(child.run()) for child in self.children]
+            (self.data_dir / HOLD_DIR).mkdir(exist_ok=True)
             for name, server in self._servers.items():
                 back = functools.partial(self._server_back, name)
-                tasks.append(group.create_task(keep_server_alive(name, server, say, back)))
+                hold = self.data_dir / HOLD_DIR / name
+                tasks.append(group.create_task(keep_server_alive(name, server, say, back, hold)))
             tasks.append(group.create_task(self._announce_ready(key)))
             await self._stop.wait()
             say("stopping services")
@@ -184,7 +202,7 @@ class Supervisor:
         say(f"admin key  {key}  (kept in {self._state.admin_key_file})")
         for node in self.nats.nodes:
             say(f"NATS       {node.url}" + (f"  ({node.name})" if self.nats.clustered else ""))
-        say(f"PostgreSQL {self._state.database_url}")
+        say(f"PostgreSQL {self._state.database_url}" + (" (PgBouncer)" if self.pgbouncer else ""))
         say(f"server logs in {self.logs_dir}; Ctrl-C stops everything")
         console_line(f"{READY_MARKER} api={self.api_url}")
 
@@ -211,7 +229,9 @@ class Supervisor:
         """Services first (they flush to the bus and the database), then the servers."""
         for child in self.children:
             await child.stop(STOP_GRACE)  # no-op for those already stopped
-        say("stopping nats and postgres")
+        say("stopping the servers")
+        if self.pgbouncer is not None:
+            await self.pgbouncer.stop()
         await asyncio.gather(self.nats.stop(), self.postgres.stop(), return_exceptions=True)
         (self.data_dir / "stack.json").unlink(missing_ok=True)
         say("stopped")
