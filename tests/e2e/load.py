@@ -1,0 +1,139 @@
+"""A steady send load for fault tests: texts POSTed round-robin over tenants' sessions and API
+replicas while the test breaks things, with every answer kept for the checks afterwards.
+
+    async with SendLoad(stack.api_urls, targets, rate=40) as load:
+        ...  # kill, stop, restart
+    await load.wait_done(timeout=120)
+    assert_each_handed_over_once(stack.data_dir, load.accepted)
+"""
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+from e2e.client import Tenant, eventually
+from e2e.wire import delivered_lines
+
+DONE = {"sent", "delivered", "read"}
+UNLIMITED = {
+    "ZAPHUB_RATE_PER_MINUTE": "1000000",
+    "ZAPHUB_RATE_PER_HOUR": "1000000",
+    "ZAPHUB_RATE_PER_DAY": "1000000",
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One POST …/messages: when it was sent, how long it took, what came back."""
+
+    at: float
+    seconds: float
+    status: int  # 0: no HTTP answer (connection refused or reset)
+    retry_after: str | None = None
+    problem_type: str | None = None
+    message_id: str | None = None
+
+
+@dataclass
+class SendLoad:
+    """`rate` messages a second spread over `targets` (tenant, session id) and `api_urls`."""
+
+    api_urls: list[str]
+    targets: list[tuple[Tenant, str]]
+    rate: float = 30.0
+    workers: int = 4
+    request_timeout: float = 30.0
+    answers: list[Answer] = field(default_factory=list)
+    owners: dict[str, Tenant] = field(default_factory=dict)  # message id -> its tenant
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _count: "itertools.count[int]" = field(default_factory=itertools.count)
+
+    @property
+    def accepted(self) -> list[str]:
+        """Ids of the messages the API answered 202 for, in the order the answers came."""
+        return [a.message_id for a in self.answers if a.status == 202 and a.message_id]
+
+    def since(self, started: float) -> list[Answer]:
+        return [a for a in self.answers if a.at >= started]
+
+    async def __aenter__(self) -> "SendLoad":
+        self._tasks = [asyncio.create_task(self._worker(i)) for i in range(self.workers)]
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+
+    async def _worker(self, worker: int) -> None:
+        interval = self.workers / self.rate
+        async with httpx.AsyncClient(timeout=self.request_timeout) as http:
+            due = time.monotonic() + worker / self.rate
+            while not self._stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), max(0.0, due - time.monotonic()))
+                    return
+                due = max(due + interval, time.monotonic())
+                await self._send(http, next(self._count))
+
+    async def _send(self, http: httpx.AsyncClient, n: int) -> None:
+        tenant, session_id = self.targets[n % len(self.targets)]
+        url = self.api_urls[n % len(self.api_urls)]
+        started = time.monotonic()
+        try:
+            response = await http.post(
+                f"{url}/api/v1/sessions/{session_id}/messages",
+                json={"to": "+5511988887777", "type": "text", "text": f"load {n}"},
+                headers=tenant.headers,
+            )
+        except httpx.TransportError:
+            self.answers.append(Answer(started, time.monotonic() - started, 0))
+            return
+        body = response.json() if response.headers.get("content-type", "").endswith("json") else {}
+        answer = Answer(
+            at=started,
+            seconds=time.monotonic() - started,
+            status=response.status_code,
+            retry_after=response.headers.get("retry-after"),
+            problem_type=body.get("type") if response.status_code >= 400 else None,
+            message_id=body.get("id") if response.status_code == 202 else None,
+        )
+        if answer.message_id:
+            self.owners[answer.message_id] = tenant
+        self.answers.append(answer)
+
+    async def wait_done(self, timeout: float) -> dict[str, dict[str, object]]:
+        """Until every accepted message has reached sent (or later) as the API shows it; the messages."""
+        done: dict[str, dict[str, object]] = {}
+
+        async def check() -> bool:
+            for message_id in self.accepted:
+                if message_id not in done:
+                    message = await self.owners[message_id].message(message_id)
+                    if message["status"] in DONE:
+                        done[message_id] = message
+            return len(done) == len(self.accepted)
+
+        await eventually(check, timeout, f"{len(self.accepted) - len(done)} accepted messages to be sent")
+        return done
+
+
+def assert_each_handed_over_once(data_dir: Path, accepted: list[str]) -> None:
+    """The simulator's wire log (`delivered.jsonl`) is the oracle: every accepted message reached
+    WhatsApp, and no message (accepted or not) reached it twice."""
+    handovers = Counter(line["message_id"] for line in delivered_lines(data_dir))
+    missing = set(accepted) - set(handovers)
+    assert not missing, f"{len(missing)} of {len(accepted)} accepted messages never reached WhatsApp"
+    twice = {m: n for m, n in handovers.items() if n > 1}
+    assert not twice, f"messages handed over more than once: {twice}"
