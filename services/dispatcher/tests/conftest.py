@@ -2,7 +2,7 @@
 devstack plugin), what an observer sees on it (acks on the wire, events, dead letters), and fake
 peers standing in for the ratelimiter and the session-hosts.
 
-The dispatcher's wiring (`RetryPolicy`, `SendPipeline`, `Emitter`, the clients and `HostAnswer`) is
+The dispatcher's wiring (`RetryPolicy`, `SendPipeline`, `MessageEvents`, the clients and `HostAnswer`) is
 imported here only, so renaming one of them is an edit of this file.
 """
 
@@ -31,28 +31,20 @@ from zaphub_contracts.failures import FailureReason
 from zaphub_contracts.host import HostError, HostOk, HostReply
 from zaphub_contracts.ratelimit import AcquireReply, WindowName
 from zaphub_contracts.sessions import whatsapp_message_id
+from zaphub_devstack.inprocess import eventually
 from zaphub_dispatcher.attempts import Attempts
-from zaphub_dispatcher.clients import HostAnswer, HostClient, RateLimiterClient, RateLimiterUnavailable
-from zaphub_dispatcher.emitter import Emitter
+from zaphub_dispatcher.backoff import RetryPolicy
+from zaphub_dispatcher.clients import HostAnswer, HostRunClient, RateLimiterClient, RateLimiterUnavailable
 from zaphub_dispatcher.lanes import Lanes
+from zaphub_dispatcher.message_events import MessageEvents
 from zaphub_dispatcher.order import OrderGate
-from zaphub_dispatcher.sends import PendingSend, RetryPolicy, SendPipeline
+from zaphub_dispatcher.sends import PendingSend, SendPipeline
 from zaphub_runtime.bus import MSG_ID, Bus
 from zaphub_runtime.codec import encode
 from zaphub_runtime.consumer import run_pull_consumer
 
 TEXT = TextContent(text="olá")
 TO = "5511988887777@s.whatsapp.net"
-
-
-async def eventually(check: Callable[[], Any], what: str, within: float = 10.0) -> Any:
-    """Poll `check()` until it returns something truthy, and return that."""
-    deadline = time.monotonic() + within
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never: {what}")
-        await asyncio.sleep(0.01)
-    return result
 
 
 @dataclass(frozen=True)
@@ -154,7 +146,7 @@ HostOutcome = str | HostError
 
 
 class FakeHost:
-    """The session-hosts as the dispatcher sees them (`HostClient.send`): each session's requests are
+    """The session-hosts as the dispatcher sees them (`HostRunClient.send`): each session's requests are
     answered from its script in turn, then every command is handed over. Records what reached
     WhatsApp, in the order it did."""
 
@@ -228,7 +220,7 @@ class FakeRateLimiter:
 
 
 # Each fake and the client it stands in for: the fakes must keep the clients' methods.
-REAL_CLIENTS: dict[type, type] = {FakeHost: HostClient, FakeRateLimiter: RateLimiterClient}
+REAL_CLIENTS: dict[type, type] = {FakeHost: HostRunClient, FakeRateLimiter: RateLimiterClient}
 
 
 @dataclass(frozen=True)
@@ -329,7 +321,7 @@ async def start_dispatcher(nats_url: str, observer: Observer) -> AsyncIterator[S
             Attempts(bucket),
             limiter,  # type: ignore[arg-type]
             host,  # type: ignore[arg-type]
-            Emitter(bus),
+            MessageEvents(bus),
             RetryPolicy(settings.max_attempts, settings.base_delay, settings.max_delay),
             settings.run_seconds,
         )

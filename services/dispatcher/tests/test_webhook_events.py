@@ -2,7 +2,7 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from uuid import UUID, uuid4
 
@@ -11,6 +11,7 @@ from nats.aio.msg import Msg
 
 from zaphub_contracts import streams, subjects
 from zaphub_contracts.webhooks import WebhookConfig, webhook_key
+from zaphub_devstack.inprocess import eventually
 from zaphub_dispatcher.webhook_events import SPEC, WebhookEventsFilter
 from zaphub_dispatcher.webhooks import WebhookDirectory
 from zaphub_runtime.bus import Bus
@@ -48,14 +49,6 @@ class Worker:
         subject = subjects.event(tenant, SESSION, "message.sent")
         await self.bus.js.publish(subject, b"{}")
         return subject
-
-
-async def eventually(check: Callable[[], bool], what: str, within: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"never: {what}")
-        await asyncio.sleep(0.05)
 
 
 async def filter_on_server(bus: Bus) -> list[str]:

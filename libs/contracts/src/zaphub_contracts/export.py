@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 from uuid import UUID
 
-import yaml
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -613,10 +612,17 @@ def _dump_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def _dump_yaml(data: Any) -> str:
+    # Imported here: PyYAML is the `export` extra, so the services that import the contracts do without it.
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=True, allow_unicode=True, width=110)
+
+
 def render() -> dict[Path, str]:
     """Every generated file, by path, as it should be on disk."""
     files = {m.path: _dump_json(json_schema(m)) for m in all_messages()}
-    files[ASYNCAPI_PATH] = yaml.safe_dump(asyncapi(), sort_keys=True, allow_unicode=True, width=110)
+    files[ASYNCAPI_PATH] = _dump_yaml(asyncapi())
     return files
 
 

@@ -14,11 +14,11 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+from zaphub_api import docs
 from zaphub_api.accepts import AcceptQueue
 from zaphub_api.auth import KeyRing, provide_principal
 from zaphub_api.errors import EXCEPTION_HANDLERS
@@ -55,9 +55,6 @@ log = logging.getLogger(__name__)
 
 class MetricsController(PrometheusController):
     include_in_schema = False  # Prometheus' text format, for scrapers; not part of the REST contract
-
-
-DOCS_PATH = "/docs"
 
 
 @dataclass
@@ -212,6 +209,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             EventController,
             NatsCredentialsController,
             MetricsController,
+            docs.assets_router(),
         ],
         middleware=[prometheus.middleware],
         dependencies=dependencies,
@@ -231,8 +229,8 @@ def create_app(settings: ApiSettings) -> Litestar:
             title="ZapHub API",
             version="1.0.0",
             description="Multi-tenant WhatsApp gateway. Authenticate with `Authorization: Bearer <api key>`.",
-            path=DOCS_PATH,
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            path=docs.DOCS_PATH,
+            render_plugins=docs.render_plugins(),
             components=Components(
                 security_schemes={"BearerAuth": SecurityScheme(type="http", scheme="bearer")}
             ),

@@ -1,10 +1,8 @@
-"""The dispatcher's wiring: bus, buckets, the two command pipelines and their consumer loops."""
+"""The dispatcher's wiring: bus, buckets, the two command pipelines, the webhook worker and their
+consumer loops, opened in order and closed in reverse by one `Lifecycle`."""
 
 import asyncio
-import contextlib
 import logging
-import os
-import socket
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -14,23 +12,19 @@ from nats.aio.msg import Msg
 from zaphub_contracts import streams, subjects
 from zaphub_dispatcher import metrics
 from zaphub_dispatcher.attempts import Attempts
-from zaphub_dispatcher.clients import HostClient, RateLimiterClient
-from zaphub_dispatcher.emitter import Emitter
+from zaphub_dispatcher.backoff import RetryPolicy
+from zaphub_dispatcher.clients import HostRunClient, RateLimiterClient
 from zaphub_dispatcher.lanes import Arrival, Lanes
+from zaphub_dispatcher.message_events import MessageEvents
 from zaphub_dispatcher.order import OrderGate
-from zaphub_dispatcher.sends import PendingSend, RetryPolicy, SendPipeline
+from zaphub_dispatcher.sends import PendingSend, SendPipeline
 from zaphub_dispatcher.session_commands import SessionCommandPipeline
 from zaphub_dispatcher.settings import DispatcherSettings
 from zaphub_dispatcher.webhook_events import WebhookEventsFilter
-from zaphub_dispatcher.webhooks import (
-    WebhookDirectory,
-    WebhookFanout,
-    WebhookPolicy,
-    WebhookSender,
-    http_poster,
-)
+from zaphub_dispatcher.webhooks import WebhookDirectory, WebhookFanout, WebhookSender, http_poster
 from zaphub_runtime.bus import Bus
-from zaphub_runtime.consumer import run_pull_consumer
+from zaphub_runtime.consumer import BatchHandler, each_message, run_pull_consumer
+from zaphub_runtime.lifecycle import Lifecycle, instance_id
 from zaphub_runtime.metrics import start_metrics_server
 
 log = logging.getLogger(__name__)
@@ -44,17 +38,63 @@ def _lane_of(msg: Msg) -> UUID | str:
         return subjects.UNKNOWN
 
 
+def _send_intake(sends: SendPipeline, lanes: Lanes[PendingSend]) -> BatchHandler:
+    """Each fetched send command into its session's lane, one by one: a command that fails on the way is
+    NAK'd alone, never one of the batch already handed to a lane (the lane acks or NAKs that one)."""
+
+    async def take(msg: Msg) -> None:
+        pending = await sends.prepare(msg)
+        if pending is not None:
+            await lanes.submit(pending.command.session_id, pending)
+
+    return each_message(streams.SEND_CONSUMER.durable, take)
+
+
+def _session_command_intake(lanes: Lanes[Arrival]) -> BatchHandler:
+    """Each fetched session command into its session's lane, one by one (see `_send_intake`)."""
+
+    async def take(msg: Msg) -> None:
+        await lanes.submit(_lane_of(msg), Arrival(msg))
+
+    return each_message(streams.SESSION_CONSUMER.durable, take)
+
+
+def _one_at_a_time(pipeline: SessionCommandPipeline) -> Lanes[Arrival]:
+    async def process(lane: Sequence[Arrival]) -> tuple[list[Arrival], None]:
+        await pipeline.process(lane[0].msg)
+        return [lane[0]], None
+
+    return Lanes(process, max_in_flight=64)
+
+
 async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
-    instance = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
-    bus = await Bus.connect(
-        settings.nats_url,
-        name=f"dispatcher/{instance}",
-        source=f"/zaphub/dispatcher/{instance}",
-        replicas=settings.stream_replicas,
-    )
-    try:
+    instance = instance_id(settings)
+    async with Lifecycle("dispatcher", stop) as life:
+        bus = await Bus.connect(
+            settings.nats_url,
+            name=f"dispatcher/{instance}",
+            source=f"/zaphub/dispatcher/{instance}",
+            replicas=settings.stream_replicas,
+        )
+        life.on_close(bus.close, "bus close")  # the last step: its drain flushes what is still in flight
         await bus.ensure_streams()
         metrics_server = start_metrics_server(settings.metrics_port)
+        if metrics_server is not None:
+            life.on_close(metrics_server.close, "metrics server close")
+
+        http = httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False)
+        life.on_close(http.aclose, "http client close")
+        webhooks = WebhookDirectory()
+        await webhooks.start(await bus.kv(streams.WEBHOOKS_BUCKET))
+        life.on_close(webhooks.stop, "webhook directory stop")
+        webhook_policy = RetryPolicy(
+            settings.webhook_max_attempts, settings.webhook_retry_base_delay, settings.webhook_retry_max_delay
+        )
+        webhook_sender = WebhookSender(
+            bus, webhooks, http_poster(http), webhook_policy, settings.webhook_concurrency
+        )
+        life.on_close(lambda: webhook_sender.drain(timeout=10), "webhook sender drain")
+
         policy = RetryPolicy(settings.send_max_attempts, settings.retry_base_delay, settings.retry_max_delay)
         dispatch = await bus.kv(streams.DISPATCH_BUCKET)
         sends = SendPipeline(
@@ -62,78 +102,52 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
             OrderGate(dispatch),
             Attempts(dispatch),
             RateLimiterClient(bus, settings.ratelimit_timeout),
-            HostClient(bus, settings.host_timeout),
-            Emitter(bus),
+            HostRunClient(bus, settings.host_timeout),
+            MessageEvents(bus),
             policy,
             settings.send_run_seconds,
         )
         session_commands = SessionCommandPipeline(
             bus, await bus.kv(streams.SESSIONS_BUCKET), policy, settings.host_timeout
         )
+        session_lanes = _one_at_a_time(session_commands)
+        life.on_close(lambda: session_lanes.drain(timeout=5), "session command lanes drain")
         send_lanes: Lanes[PendingSend] = Lanes(sends.process, settings.max_in_flight, run=settings.send_run)
+        life.on_close(lambda: send_lanes.drain(timeout=10), "send lanes drain")
 
-        async def run_session_command(lane: Sequence[Arrival]) -> tuple[list[Arrival], None]:
-            await session_commands.process(lane[0].msg)
-            return [lane[0]], None
-
-        session_lanes: Lanes[Arrival] = Lanes(run_session_command, max_in_flight=64)
-
-        async def on_sends(msgs: list[Msg]) -> None:
-            for msg in msgs:
-                pending = await sends.prepare(msg)
-                if pending is not None:
-                    await send_lanes.submit(pending.command.session_id, pending)
-
-        async def on_session_commands(msgs: list[Msg]) -> None:
-            for msg in msgs:
-                await session_lanes.submit(_lane_of(msg), Arrival(msg))
-
-        webhooks = WebhookDirectory()
-        await webhooks.start(await bus.kv(streams.WEBHOOKS_BUCKET))
+        # Consumer loops start once everything they hand messages to is open; they end when `stop` is set.
         webhook_events = WebhookEventsFilter(bus, webhooks)
-        http = httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False)
-        webhook_sender = WebhookSender(
-            bus,
-            webhooks,
-            http_poster(http),
-            WebhookPolicy(
-                settings.webhook_max_attempts,
-                settings.webhook_retry_base_delay,
-                settings.webhook_retry_max_delay,
+        life.spawn(metrics.poll_consumer_lag(bus.js, life.stop), "consumer-lag")
+        life.spawn(
+            run_pull_consumer(
+                bus,
+                streams.SEND_CONSUMER,
+                _send_intake(sends, send_lanes),
+                life.stop,
+                batch=settings.fetch_batch,
             ),
-            settings.webhook_concurrency,
+            "sends",
         )
-        tasks = [
-            asyncio.create_task(metrics.poll_consumer_lag(bus.js, stop)),
-            asyncio.create_task(
-                run_pull_consumer(bus, streams.SEND_CONSUMER, on_sends, stop, batch=settings.fetch_batch)
+        life.spawn(
+            run_pull_consumer(
+                bus, streams.SESSION_CONSUMER, _session_command_intake(session_lanes), life.stop
             ),
-            asyncio.create_task(run_pull_consumer(bus, streams.SESSION_CONSUMER, on_session_commands, stop)),
-            asyncio.create_task(webhook_events.follow(stop)),
-            asyncio.create_task(
-                run_pull_consumer(
-                    bus,
-                    streams.WEBHOOK_EVENTS_CONSUMER,
-                    WebhookFanout(bus, webhooks).handle_batch,
-                    stop,
-                    ensure=webhook_events.ensure,
-                )
+            "session-commands",
+        )
+        life.spawn(webhook_events.follow(life.stop), "webhook-events-filter")
+        life.spawn(
+            run_pull_consumer(
+                bus,
+                streams.WEBHOOK_EVENTS_CONSUMER,
+                WebhookFanout(bus, webhooks).handle_batch,
+                life.stop,
+                ensure=webhook_events.ensure,
             ),
-            asyncio.create_task(
-                run_pull_consumer(bus, streams.WEBHOOK_DELIVERY_CONSUMER, webhook_sender.handle_batch, stop)
-            ),
-        ]
+            "webhook-fanout",
+        )
+        life.spawn(
+            run_pull_consumer(bus, streams.WEBHOOK_DELIVERY_CONSUMER, webhook_sender.handle_batch, life.stop),
+            "webhook-deliveries",
+        )
         log.info("dispatcher running", extra={"fields": {"instance": instance}})
-        await stop.wait()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(task, timeout=5)
-        await send_lanes.drain(timeout=10)
-        await session_lanes.drain(timeout=5)
-        await webhook_sender.drain(timeout=10)
-        await webhooks.stop()
-        await http.aclose()
-        if metrics_server is not None:
-            metrics_server.close()
-    finally:
-        await bus.close()
+        await life.stop.wait()

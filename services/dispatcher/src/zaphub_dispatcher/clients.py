@@ -49,7 +49,9 @@ class RateLimiterClient:
         return await self._routes.request(self._bus.nc, tenant_id, op, request, self._timeout)
 
 
-class HostClient:
+class HostRunClient:
+    """Sends runs of one session's send commands to the session-host that owns the session."""
+
     def __init__(self, bus: Bus, timeout: float) -> None:
         self._bus = bus
         self._timeout = timeout

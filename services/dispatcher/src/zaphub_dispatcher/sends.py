@@ -24,9 +24,9 @@ from zaphub_contracts.host import HostError, HostOk
 from zaphub_contracts.ratelimit import WindowName
 from zaphub_dispatcher import metrics
 from zaphub_dispatcher.attempts import Attempts
-from zaphub_dispatcher.backoff import backoff_delay
-from zaphub_dispatcher.clients import HostClient, RateLimiterClient, RateLimiterUnavailable
-from zaphub_dispatcher.emitter import Emitter
+from zaphub_dispatcher.backoff import RetryPolicy
+from zaphub_dispatcher.clients import HostRunClient, RateLimiterClient, RateLimiterUnavailable
+from zaphub_dispatcher.message_events import MessageEvents
 from zaphub_dispatcher.order import Cursor, OrderGate
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import decode_or_dead_letter, routed
@@ -62,13 +62,6 @@ class _Gap:
     looks: int = 0
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int
-    base_delay: float
-    max_delay: float
-
-
 def _parse_send(msg: Msg) -> SendMessage:
     try:
         return routed(SendMessage)(msg)
@@ -84,8 +77,8 @@ class SendPipeline:
         gate: OrderGate,
         attempts: Attempts,
         ratelimiter: RateLimiterClient,
-        hosts: HostClient,
-        emitter: Emitter,
+        hosts: HostRunClient,
+        events: MessageEvents,
         policy: RetryPolicy,
         run_seconds: float,
     ) -> None:
@@ -94,7 +87,7 @@ class SendPipeline:
         self._attempts = attempts
         self._ratelimiter = ratelimiter
         self._hosts = hosts
-        self._emit = emitter
+        self._events = events
         self._policy = policy
         self._gaps: dict[UUID, _Gap] = {}
         self._run_bytes = bus.nc.max_payload // RUN_SHARE_OF_MAX_PAYLOAD
@@ -205,7 +198,7 @@ class SendPipeline:
         delay = _order_delay(cursor, msg.metadata.num_delivered or 1)
         if cursor.rate_limited and blocked:
             # Waiting behind a rate-limited message is waiting for the rate limit too.
-            await self._emit.rate_limited(command, delay, cursor.window)  # type: ignore[arg-type]
+            await self._events.rate_limited(command, delay, cursor.window)  # type: ignore[arg-type]
         await msg.nak(delay=delay)
         metrics.outcome("order_wait")
         return False
@@ -218,11 +211,11 @@ class SendPipeline:
         head = denied[0].command
         metrics.rate_limited(head, window)
         with trace.use_span(denied[0].span):
-            await self._emit.rate_limited(head, retry_after, window)
+            await self._events.rate_limited(head, retry_after, window)
             await self._gate.block(head.session_id, head.seq, retry_after, rate_limited=True, window=window)
         await denied[0].msg.nak(delay=max(retry_after, 0.001))
         behind = denied[1:]
-        emits = [self._emit.rate_limited(p.command, retry_after, window) for p in behind]
+        emits = [self._events.rate_limited(p.command, retry_after, window) for p in behind]
         await asyncio.gather(*(_in_span(p.span, emit) for p, emit in zip(behind, emits, strict=True)))
         await asyncio.gather(*(p.msg.nak(delay=retry_after + 0.01) for p in behind))
         metrics.outcome("order_wait", len(behind))
@@ -236,7 +229,7 @@ class SendPipeline:
             await self._bus.dead_letter(msg, FailureReason.ATTEMPTS_EXHAUSTED, detail, COMPONENT, attempt)
             await self._fail(pending, FailureReason.ATTEMPTS_EXHAUSTED, detail, attempt)
             return
-        delay = backoff_delay(attempt, self._policy.base_delay, self._policy.max_delay)
+        delay = self._policy.delay(attempt)
         metrics.retried(error.reason.value)
         trace.get_current_span().add_event(
             "retry scheduled", {"attempt": attempt, "delay": delay, "reason": error.reason.value}
@@ -259,14 +252,14 @@ class SendPipeline:
 
     async def _fail(self, pending: PendingSend, reason: FailureReason, detail: str, attempts: int) -> None:
         metrics.failed(pending.command)
-        await self._finish([pending], [self._emit.failed(pending.command, reason, detail, attempts)])
+        await self._finish([pending], [self._events.failed(pending.command, reason, detail, attempts)])
 
     async def _finish_sent(self, sent: list[tuple[PendingSend, HostOk]]) -> None:
         events = []
         for pending, reply in sent:
             sent_at = reply.sent_at or datetime.now(UTC)
             metrics.sent(pending.command, sent_at)
-            events.append(self._emit.sent(pending.command, reply.whatsapp_id or "", sent_at))
+            events.append(self._events.sent(pending.command, reply.whatsapp_id or "", sent_at))
         await self._finish([p for p, _ in sent], events)
 
     async def _finish(self, done: list[PendingSend], events: list[Coroutine[Any, Any, None]]) -> None:

@@ -16,8 +16,7 @@ from zaphub_contracts.commands import SessionAction, SessionCommand
 from zaphub_contracts.failures import FailureReason
 from zaphub_contracts.host import HostError, HostOk, HostOp, HostReply, PairCodeRequest, SessionControl
 from zaphub_contracts.sessions import DesiredSession, desired_key
-from zaphub_dispatcher.backoff import backoff_delay
-from zaphub_dispatcher.sends import RetryPolicy
+from zaphub_dispatcher.backoff import RetryPolicy
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.codec import encode
 from zaphub_runtime.consumer import decode_or_dead_letter, routed
@@ -111,4 +110,4 @@ class SessionCommandPipeline:
             await self._bus.dead_letter(msg, FailureReason.ATTEMPTS_EXHAUSTED, detail, COMPONENT, attempt)
             await msg.ack()
             return
-        await msg.nak(delay=backoff_delay(attempt, self._policy.base_delay, self._policy.max_delay))
+        await msg.nak(delay=self._policy.delay(attempt))

@@ -31,13 +31,12 @@ from zaphub_contracts.webhooks import (
     delivery_id,
 )
 from zaphub_dispatcher import metrics
-from zaphub_dispatcher.backoff import backoff_delay
+from zaphub_dispatcher.backoff import RetryPolicy
 from zaphub_dispatcher.webhook_signing import SIGNATURE_HEADER, sign
-from zaphub_runtime.bus import MSG_ID, Bus
-from zaphub_runtime.codec import encode
+from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import decode_or_dead_letter, parse_body
-from zaphub_runtime.kv_watch import BucketWatch
-from zaphub_runtime.telemetry import consumer_span, inject_headers
+from zaphub_runtime.kv_watch import KvMirror
+from zaphub_runtime.telemetry import consumer_span
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("zaphub_dispatcher.webhooks")
@@ -47,11 +46,11 @@ USER_AGENT = "ZapHub-Webhooks/1"
 
 
 class WebhookDirectory:
-    """Every tenant's webhooks, kept current in memory by a watch of the webhooks bucket."""
+    """Every tenant's webhooks, kept current in memory by a mirror of the webhooks bucket."""
 
     def __init__(self) -> None:
         self._by_tenant: dict[UUID, dict[UUID, WebhookConfig]] = {}
-        self._watch: BucketWatch | None = None
+        self._mirror: KvMirror[WebhookConfig] | None = None
         self.changed = asyncio.Event()  # set on every change; whoever follows the changes clears it
 
     def has_webhooks(self, tenant_id: UUID) -> bool:
@@ -66,7 +65,8 @@ class WebhookDirectory:
     def get(self, tenant_id: UUID, webhook_id: UUID) -> WebhookConfig | None:
         return self._by_tenant.get(tenant_id, {}).get(webhook_id)
 
-    def apply(self, key: str, value: bytes | None) -> None:
+    def _apply(self, key: str, config: WebhookConfig | None) -> None:
+        """Index one change of the mirror by tenant (`config` None once deleted)."""
         tenant_token, _, webhook_token = key.partition(".")
         try:
             tenant_id, webhook_id = UUID(tenant_token), UUID(webhook_token)
@@ -74,27 +74,22 @@ class WebhookDirectory:
             log.warning("unreadable webhooks key", extra={"fields": {"key": key}})
             return
         self.changed.set()
-        if value is None:
+        if config is None:
             hooks = self._by_tenant.get(tenant_id, {})
             hooks.pop(webhook_id, None)
             if not hooks:
                 self._by_tenant.pop(tenant_id, None)
             return
-        try:
-            config = WebhookConfig.model_validate_json(value)
-        except ValidationError:
-            log.warning("unreadable webhook", extra={"fields": {"key": key}})
-            return
         self._by_tenant.setdefault(tenant_id, {})[webhook_id] = config
 
     async def start(self, bucket: KeyValue) -> None:
         """Load every entry, then keep following the bucket in the background."""
-        self._watch = BucketWatch(bucket, lambda key, value, _revision: self.apply(key, value), "webhooks")
-        await self._watch.start()
+        self._mirror = KvMirror(bucket, WebhookConfig, self._apply, "webhooks")
+        await self._mirror.start(timeout=30.0)
 
     async def stop(self) -> None:
-        if self._watch is not None:
-            await self._watch.stop()
+        if self._mirror is not None:
+            await self._mirror.stop()
 
 
 class WebhookFanout:
@@ -150,16 +145,8 @@ class WebhookFanout:
 
 async def enqueue(bus: Bus, delivery: WebhookDelivery) -> None:
     """Queue a delivery; a repeat of the same enqueue is dropped by JetStream."""
-    headers = inject_headers({MSG_ID: delivery.msg_id})
     subject = subjects.webhook_delivery(delivery.tenant_id, delivery.webhook_id)
-    await bus.js.publish(subject, encode(delivery), headers=headers, timeout=5.0)
-
-
-@dataclass(frozen=True)
-class WebhookPolicy:
-    max_attempts: int
-    base_delay: float
-    max_delay: float
+    await bus.publish(subject, delivery, delivery.msg_id)
 
 
 @dataclass(frozen=True)
@@ -194,7 +181,7 @@ class WebhookSender:
     """POSTs queued deliveries, several at once; records each attempt; retries, then dead-letters."""
 
     def __init__(
-        self, bus: Bus, directory: WebhookDirectory, post: Post, policy: WebhookPolicy, concurrency: int
+        self, bus: Bus, directory: WebhookDirectory, post: Post, policy: RetryPolicy, concurrency: int
     ) -> None:
         self._bus = bus
         self._directory = directory
@@ -266,7 +253,7 @@ class WebhookSender:
             )
             await msg.ack()
             return
-        delay = backoff_delay(attempt, self._policy.base_delay, self._policy.max_delay)
+        delay = self._policy.delay(attempt)
         next_at = datetime.now(UTC) + timedelta(seconds=delay)
         await self._record(
             delivery, attempt, AttemptStatus.RETRYING, result.code, error, duration_ms, next_at
@@ -300,6 +287,5 @@ class WebhookSender:
             at=datetime.now(UTC),
             next_attempt_at=next_attempt_at,
         )
-        headers = inject_headers({MSG_ID: f"{delivery.delivery_id}:attempt:{attempt}"})
         subject = subjects.webhook_attempt(delivery.tenant_id, delivery.webhook_id)
-        await self._bus.js.publish(subject, encode(record), headers=headers, timeout=5.0)
+        await self._bus.publish(subject, record, f"{delivery.delivery_id}:attempt:{attempt}")

@@ -7,11 +7,7 @@ message sent) the framework's per-message dependency resolution cost several tim
 import asyncio
 import contextlib
 import logging
-import os
-import signal
-import socket
 
-import prometheus_client
 from nats.aio.msg import Msg
 
 from zaphub_contracts import streams, subjects
@@ -21,6 +17,8 @@ from zaphub_ratelimiter.limiter import Limiter
 from zaphub_ratelimiter.limits import TenantLimits
 from zaphub_ratelimiter.settings import RatelimiterSettings
 from zaphub_runtime.bus import Bus
+from zaphub_runtime.lifecycle import Lifecycle, instance_id
+from zaphub_runtime.metrics import start_metrics_server
 from zaphub_runtime.ratelimit_routes import QUEUE_SUBJECTS
 
 log = logging.getLogger(__name__)
@@ -29,12 +27,12 @@ SERVICE = "zaphub-ratelimiter"
 
 
 class Ratelimiter:
-    """One replica; `serve()` runs until `stop()` (or SIGTERM/SIGINT via `run`)."""
+    """One replica; `serve()` runs until `stop()` is called or the `stop` event is set."""
 
-    def __init__(self, settings: RatelimiterSettings) -> None:
+    def __init__(self, settings: RatelimiterSettings, stop: asyncio.Event | None = None) -> None:
         self.settings = settings
-        self.instance = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
-        self._stopping = asyncio.Event()
+        self.instance = instance_id(settings)
+        self._stopping = stop or asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
 
     def stop(self) -> None:
@@ -42,30 +40,30 @@ class Ratelimiter:
 
     async def serve(self) -> None:
         settings = self.settings
-        async with contextlib.AsyncExitStack() as stack:
+        async with Lifecycle("ratelimiter", self._stopping) as life:
             name, source = f"{SERVICE}-{self.instance}", f"/zaphub/ratelimiter/{self.instance}"
             bus = await Bus.connect(
                 settings.nats_url, name=name, source=source, replicas=settings.stream_replicas
             )
-            stack.push_async_callback(bus.close)  # drains: in-flight requests are answered
+            life.on_close(bus.close, "bus close")  # drains: in-flight requests are answered
             await bus.ensure_streams()
-            if settings.metrics_port:
-                prometheus_client.start_http_server(settings.metrics_port)
+            metrics_server = start_metrics_server(settings.metrics_port)
+            if metrics_server is not None:
+                life.on_close(metrics_server.close, "metrics server close")
             limits = TenantLimits(settings.default_limits)
             await limits.start(await bus.kv(streams.LIMITS_BUCKET))
-            stack.push_async_callback(limits.stop)
+            life.on_close(limits.stop, "limits stop")
             limiter = Limiter(GrantLog(bus.nc, bus.js, timeout=settings.ratelimit_js_timeout), limits)
-            stack.push_async_callback(self._finish_inflight)
+            life.on_close(self._finish_inflight, "in-flight requests finish")
             replica = subjects.replica_token(self.instance)
             for op, handler in handlers(limiter, bus.nc, replica).items():
                 spawn = self._spawner(handler)
                 await bus.nc.subscribe(QUEUE_SUBJECTS[op], queue=settings.ratelimit_queue, cb=spawn)
                 await bus.nc.subscribe(subjects.ratelimit_replica(replica, op), cb=spawn)
             await bus.nc.flush()
-            sweeper = asyncio.create_task(_forget_idle(limiter, settings.ratelimit_idle_seconds))
-            stack.callback(sweeper.cancel)
+            life.spawn(_forget_idle(limiter, settings.ratelimit_idle_seconds, life.stop), "forget-idle")
             log.info("ratelimiter serving", extra={"fields": {"instance": self.instance}})
-            await self._stopping.wait()
+            await life.stop.wait()
             log.info("ratelimiter stopping", extra={"fields": {"instance": self.instance}})
 
     def _spawner(self, handler: Handler) -> Handler:
@@ -87,15 +85,14 @@ class Ratelimiter:
             await asyncio.wait(self._inflight, timeout=5)
 
 
-async def run(settings: RatelimiterSettings) -> None:
-    service = Ratelimiter(settings)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, service.stop)
-    await service.serve()
+async def run(settings: RatelimiterSettings, stop: asyncio.Event) -> None:
+    await Ratelimiter(settings, stop).serve()
 
 
-async def _forget_idle(limiter: Limiter, idle_seconds: float) -> None:
-    while True:
-        await asyncio.sleep(min(60.0, idle_seconds))
-        limiter.forget_idle(idle_seconds)
+async def _forget_idle(limiter: Limiter, idle_seconds: float, stop: asyncio.Event) -> None:
+    """Every minute (or `idle_seconds`, if shorter) until `stop`, forget the tenants unused that long."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), min(60.0, idle_seconds))
+        if not stop.is_set():
+            limiter.forget_idle(idle_seconds)

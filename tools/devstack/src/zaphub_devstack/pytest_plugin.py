@@ -10,6 +10,8 @@ Loaded for the whole workspace by `-p zaphub_devstack.pytest_plugin` in the root
 - `pgbouncer` (session): Debian's PgBouncer in transaction pooling in front of `postgres_server`;
   `pooled_database_url` (test): a fresh database reached through it.
 - `run_stack` (test): `await run_stack(ZAPHUB_SESSION_HOSTS="2")` runs the real `zaphub-stack`.
+- `browser` (session), `page` and `outside_requests` (test): headless Chromium kept on this machine,
+  from zaphub_devstack.browser.
 - `require_program("pgbouncer", "pgbouncer")`: tests of programs that are not wheels skip with how to
   install them, and fail instead under `CI=true`.
 """
@@ -31,6 +33,8 @@ from zaphub_devstack.nats import EmbeddedNats
 from zaphub_devstack.pgbouncer import EmbeddedPgBouncer
 from zaphub_devstack.postgres import EmbeddedPostgres
 from zaphub_devstack.testing import Stack
+
+pytest_plugins = ["zaphub_devstack.browser"]
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,8 @@ def require_program(program: str, package: str) -> str:
     if found:
         return found
     message = f"{program} is not installed: apt-get install {package} (or your system's package) runs this"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{message}; CI=true requires it")
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message}; CI=true requires it", pytrace=False)
     pytest.skip(message)
 
 

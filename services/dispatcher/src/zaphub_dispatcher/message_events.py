@@ -15,7 +15,9 @@ from zaphub_contracts.ratelimit import WindowName
 from zaphub_runtime.bus import Bus
 
 
-class Emitter:
+class MessageEvents:
+    """Publishes a message's lifecycle events as the send pipeline decides them."""
+
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
         # `message.rate_limited` goes out once per message; this spares repeated publishes that

@@ -1,0 +1,1 @@
+"""The `zaphub` command line: a client of the ZapHub REST API."""
