@@ -23,6 +23,7 @@ INFRA = ROOT / "infra"
 COMPOSE = INFRA / "compose" / "compose.yaml"
 DOCKERFILE = INFRA / "docker" / "Dockerfile"
 ALERTS = INFRA / "prometheus" / "alerts.yml"
+ALERT_TESTS = INFRA / "prometheus" / "alerts.test.yml"
 DASHBOARDS = INFRA / "grafana" / "dashboards"
 K8S = INFRA / "k8s"
 
@@ -108,10 +109,13 @@ def _exported_metric_names() -> set[str]:
 
 
 def _exprs() -> Iterator[tuple[str, str]]:
-    """(where, PromQL) of every alert rule and dashboard query."""
+    """(where, PromQL) of every alert rule, series of the rules' unit tests and dashboard query."""
     for group in _load(ALERTS)["groups"]:
         for rule in group["rules"]:
             yield f"alert {rule.get('alert')}", rule["expr"]
+    for case in _load(ALERT_TESTS)["tests"]:
+        for series in case["input_series"]:
+            yield f"{ALERT_TESTS.name}: {series['series']}", series["series"]
     for path in sorted(DASHBOARDS.glob("*.json")):
         dashboard = json.loads(path.read_text())
         for panel in dashboard["panels"]:
@@ -263,7 +267,8 @@ def test_alert_rules_have_the_shape_prometheus_loads() -> None:
 
 
 def test_alert_rules_cover_the_guide_thresholds_and_failures() -> None:
-    """Capacity over 80 %, over 95 % and at max, dead letters, consumer lag and hosts down all alert."""
+    """Capacity over 80 %, over 95 % and at max, dead letters, consumer lag, hosts down and the webhook
+    failure rate all alert."""
     rules = {r["alert"]: r for g in _load(ALERTS)["groups"] for r in g["rules"]}
 
     def by_expr(pattern: str) -> list[str]:
@@ -278,6 +283,7 @@ def test_alert_rules_cover_the_guide_thresholds_and_failures() -> None:
     assert by_expr(r"zaphub_dispatcher_dead_letters_total")
     assert by_expr(r"zaphub_jetstream_consumer_pending_messages")
     assert by_expr(r'up\{job=~?"[^"]*session-host')
+    assert by_expr(r'zaphub_webhook_deliveries_total\{outcome=~"retrying\|failed"\}')
 
 
 def test_session_hosts_get_time_to_drain() -> None:
