@@ -1,9 +1,10 @@
 """Idempotency of sends: `HandedOver` records in KV `zaphub_sent`, keyed by ZapHub message id.
 
 A record the bucket cannot take at once (its stream between two leaders after a NATS node died, or
-NATS unreachable) is written again for a while, and kept in memory until it is written: a repeat of
-that send (the dispatcher's reply was lost, it asks again) is then answered as a duplicate instead of
-handed to WhatsApp a second time.
+NATS unreachable) is written again until it is, and kept in memory meanwhile: a repeat of that send
+(the dispatcher's reply was lost, it asks again) is answered as a duplicate instead of handed to
+WhatsApp a second time, by this host from memory, by the next owner of the session from the bucket.
+The session's sends wait meanwhile: none may go out that could not be recorded.
 """
 
 import asyncio
@@ -17,7 +18,7 @@ from nats.js.kv import KeyValue
 from zaphub_contracts.sessions import HandedOver
 from zaphub_runtime.codec import encode
 
-RETRY_FOR = 10.0  # seconds: longer than a JetStream leader election takes
+RETRY_FOR = 60.0  # seconds: several JetStream leader elections (each takes up to about 10 s)
 RETRY_EVERY = 0.25
 
 
