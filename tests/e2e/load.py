@@ -15,12 +15,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 from e2e.client import Tenant, eventually
 from e2e.wire import delivered_lines
 
 DONE = {"sent", "delivered", "read"}
+PAGE = 500  # the API's largest page of messages
 UNLIMITED = {
     "ZAPHUB_RATE_PER_MINUTE": "1000000",
     "ZAPHUB_RATE_PER_HOUR": "1000000",
@@ -113,20 +115,47 @@ class SendLoad:
             self.owners[answer.message_id] = tenant
         self.answers.append(answer)
 
-    async def wait_done(self, timeout: float) -> dict[str, dict[str, object]]:
-        """Until every accepted message has reached sent (or later) as the API shows it; the messages."""
-        done: dict[str, dict[str, object]] = {}
+    async def wait_done(self, timeout: float, data_dir: Path | None = None) -> dict[str, dict[str, Any]]:
+        """Until every accepted message has reached sent (or later) as the API shows it; the messages
+        by id, with their history. With `data_dir`, first until the simulator's wire log holds them
+        all (a cheap file read while the backlog drains)."""
+        deadline = time.monotonic() + timeout
+        wanted = set(self.accepted)
+        if data_dir is not None:
+
+            async def on_the_wire() -> bool:
+                return wanted <= {line["message_id"] for line in delivered_lines(data_dir)}
+
+            await eventually(on_the_wire, timeout, f"the {len(wanted)} accepted messages on the wire")
+        done: dict[str, dict[str, Any]] = {}
+        sessions = {(id(tenant), session): (tenant, session) for tenant, session in self.targets}
 
         async def check() -> bool:
-            for message_id in self.accepted:
-                if message_id not in done:
-                    message = await self.owners[message_id].message(message_id)
-                    if message["status"] in DONE:
-                        done[message_id] = message
-            return len(done) == len(self.accepted)
+            for tenant, session_id in sessions.values():
+                for message in await _messages_of(tenant, session_id):
+                    if message["id"] in wanted and message["status"] in DONE:
+                        done[message["id"]] = message
+            return len(done) == len(wanted)
 
-        await eventually(check, timeout, f"{len(self.accepted) - len(done)} accepted messages to be sent")
+        left = max(1.0, deadline - time.monotonic())
+        await eventually(check, left, f"{len(wanted) - len(done)} accepted messages to show sent")
         return done
+
+
+async def _messages_of(tenant: Tenant, session_id: str) -> list[dict[str, Any]]:
+    """Every message of a session, page by page (newest first)."""
+    found: list[dict[str, Any]] = []
+    while True:
+        response = await tenant.http.get(
+            f"/api/v1/sessions/{session_id}/messages",
+            params={"limit": PAGE, "offset": len(found)},
+            headers=tenant.headers,
+        )
+        assert response.status_code == 200, response.text
+        page = response.json()
+        found += page
+        if len(page) < PAGE:
+            return found
 
 
 def assert_each_handed_over_once(data_dir: Path, accepted: list[str]) -> None:

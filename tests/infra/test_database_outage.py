@@ -56,7 +56,7 @@ async def test_api_replicas_and_projector_work_through_pgbouncer(pooled: Pooled)
     async with SendLoad(pooled.stack.api_urls, pooled.targets, rate=40) as load:
         await asyncio.sleep(3)
     assert {a.status for a in load.answers} == {202}, [a for a in load.answers if a.status != 202][:3]
-    await load.wait_done(timeout=60)
+    await load.wait_done(timeout=60, data_dir=pooled.stack.data_dir)
     assert_each_handed_over_once(pooled.stack.data_dir, load.accepted)
 
 
@@ -107,8 +107,9 @@ async def test_postgres_outage_answers_503_in_time_and_loses_nothing(pooled: Poo
     assert any(status == 503 for at, status in ready if down_at < at < up_at), "/ready never said 503"
     assert ready[-1][1] == 200
 
-    done = await load.wait_done(timeout=90)
+    await load.wait_done(timeout=90, data_dir=stack.data_dir)
     assert_each_handed_over_once(stack.data_dir, load.accepted)
-    for message in done.values():
-        statuses = [h["status"] for h in message["history"]]  # type: ignore[attr-defined]
+    for message_id in load.accepted:
+        message = await load.owners[message_id].message(message_id)
+        statuses = [h["status"] for h in message["history"]]
         assert "queued" in statuses and "sent" in statuses, statuses
