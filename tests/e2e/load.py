@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ class Answer:
 
     at: float
     seconds: float
-    status: int  # 0: no HTTP answer (connection refused or reset)
+    status: int  # 0: no API replica answered (connection refused or reset)
     retry_after: str | None = None
     problem_type: str | None = None
     message_id: str | None = None
@@ -90,18 +91,26 @@ class SendLoad:
                 await self._send(http, next(self._count))
 
     async def _send(self, http: httpx.AsyncClient, n: int) -> None:
+        """POST one text, as a client behind a load balancer would: an API replica that does not
+        answer (stopping, restarting) is skipped for the next one, under the same Idempotency-Key."""
         tenant, session_id = self.targets[n % len(self.targets)]
-        url = self.api_urls[n % len(self.api_urls)]
+        key = f"load-{n}-{uuid.uuid4().hex}"
         started = time.monotonic()
-        try:
-            response = await http.post(
-                f"{url}/api/v1/sessions/{session_id}/messages",
-                json={"to": "+5511988887777", "type": "text", "text": f"load {n}"},
-                headers=tenant.headers,
-            )
-        except httpx.TransportError:
-            self.answers.append(Answer(started, time.monotonic() - started, 0))
+        for attempt in range(len(self.api_urls)):
+            url = self.api_urls[(n + attempt) % len(self.api_urls)]
+            try:
+                response = await http.post(
+                    f"{url}/api/v1/sessions/{session_id}/messages",
+                    json={"to": "+5511988887777", "type": "text", "text": f"load {n}"},
+                    headers=tenant.headers | {"Idempotency-Key": key},
+                )
+            except httpx.TransportError:
+                continue
+            self._record(tenant, started, response)
             return
+        self.answers.append(Answer(started, time.monotonic() - started, 0))
+
+    def _record(self, tenant: Tenant, started: float, response: httpx.Response) -> None:
         body = response.json() if response.headers.get("content-type", "").endswith("json") else {}
         answer = Answer(
             at=started,
