@@ -21,6 +21,15 @@ from zaphub_devstack.processes import spawn
 from zaphub_devstack.server import ChildServer
 
 INSTALL_HINT = "apt-get install pgbouncer"
+# How the tests pool; infra/k8s/pgbouncer.yaml says the same (tests/infra checks it). A query waiting
+# for a server connection fails after `query_wait_timeout` s, below the API's ZAPHUB_DB_TIMEOUT, so the
+# API answers 503 in time; a failed server login is retried after a second, not the default 15.
+POOLING = {
+    "pool_mode": "transaction",
+    "query_wait_timeout": "3",
+    "server_connect_timeout": "3",
+    "server_login_retry": "1",
+}
 
 
 def pgbouncer_binary() -> Path | None:
@@ -33,10 +42,7 @@ class EmbeddedPgBouncer(ChildServer):
     """PgBouncer on 127.0.0.1:`port` (0: a free one, kept across restarts) for the PostgreSQL server at
     `upstream_host:upstream_port`.
 
-    Waits are short on purpose: a query that cannot get a server connection within
-    `query_wait_timeout` seconds fails (below the API's ZAPHUB_DB_TIMEOUT, so the API answers 503 in
-    time), and a failed server login is retried after a second, so the pool serves again as soon as
-    PostgreSQL is back.
+    Pooling as `POOLING` says: transactions, and short waits.
     """
 
     NAME = "pgbouncer"
@@ -50,7 +56,6 @@ class EmbeddedPgBouncer(ChildServer):
         port: int = 0,
         *,
         pool_size: int = 20,
-        query_wait_timeout: int = 3,
         output: Output | None = None,
     ) -> None:
         self.run_dir = run_dir.absolute()
@@ -58,7 +63,6 @@ class EmbeddedPgBouncer(ChildServer):
         self.upstream_port = upstream_port
         self.port = port
         self.pool_size = pool_size
-        self.query_wait_timeout = query_wait_timeout
         self._output: Output = output or self.run_dir / "pgbouncer.log"
         self._user = unprivileged_user()
 
@@ -83,12 +87,9 @@ class EmbeddedPgBouncer(ChildServer):
                     "unix_socket_dir =",
                     "auth_type = trust",
                     f"auth_file = {users}",
-                    "pool_mode = transaction",
+                    *(f"{name} = {value}" for name, value in POOLING.items()),
                     "max_client_conn = 1000",
                     f"default_pool_size = {self.pool_size}",
-                    f"query_wait_timeout = {self.query_wait_timeout}",
-                    "server_connect_timeout = 3",
-                    "server_login_retry = 1",
                     "ignore_startup_parameters = extra_float_digits",
                     "",
                 ]
