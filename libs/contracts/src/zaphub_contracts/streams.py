@@ -55,11 +55,8 @@ CMD = StreamSpec(
     retention=Retention.WORK_QUEUE,
     # Long enough that the outbox sweeper's republish of a message is still deduplicated.
     duplicate_window=2 * 3600.0,
-    # Bounded, refusing new commands when full: a flood is refused at the API (503) instead of filling
-    # the disk under every tenant's commands. Per-tenant admission (`max_queued`) keeps it far below.
-    max_msgs=1_000_000,
-    max_bytes=4 * 1024**3,
-    discard_new=True,
+    # No stream limits here: NATS refuses message schedules on a `discard: new` stream, and limits with
+    # `discard: old` would drop accepted commands. Per-tenant admission (`max_queued`) bounds it instead.
     # Sends that wait longer than a few seconds are parked as message schedules (subjects.parked_send).
     allow_msg_schedules=True,
     description="Commands: message sends and session actions (work queue)",

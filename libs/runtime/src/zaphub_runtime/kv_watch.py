@@ -1,5 +1,6 @@
 """Following a NATS KV bucket: every current entry, then every change, with the watch restarted
-when it fails (a NATS restart, a lost consumer); and a typed in-memory mirror built on it."""
+when it fails (a NATS restart, a lost consumer) and every `resync` seconds; and a typed in-memory
+mirror built on it."""
 
 import asyncio
 import contextlib
@@ -19,13 +20,19 @@ log = logging.getLogger(__name__)
 DELETE_OPERATIONS = ("DEL", "PURGE")
 # key, value (None once deleted), revision
 Apply = Callable[[str, bytes | None, int], None]
+# A watch's consumer lives on one NATS node; when that node dies the client makes a new one from the
+# last sequence it saw, and what was removed meanwhile (a TTL's expiry marker lasts a second) is never
+# seen. Each fresh snapshot drops the keys it no longer holds, so a missed delete heals this quickly.
+RESYNC = 15.0
 
 
 class BucketWatch:
-    def __init__(self, bucket: KeyValue, apply: Apply, name: str) -> None:
+    def __init__(self, bucket: KeyValue, apply: Apply, name: str, resync: float = RESYNC) -> None:
         self._bucket = bucket
         self._apply = apply
         self._name = name
+        self._resync = resync
+        self._live: dict[str, int] = {}  # key -> revision applied, for keys not deleted since
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, timeout: float = 30.0) -> None:
@@ -43,23 +50,45 @@ class BucketWatch:
     async def _follow(self, ready: asyncio.Future[None]) -> None:
         while True:
             try:
-                watcher = await self._bucket.watchall()
-                try:
-                    async for entry in watcher:
-                        if entry is None:  # the initial values are all in
-                            if not ready.done():
-                                ready.set_result(None)
-                            continue
-                        deleted = entry.operation in DELETE_OPERATIONS or not entry.value
-                        self._apply(entry.key, None if deleted else entry.value, entry.revision or 0)
-                finally:
-                    with contextlib.suppress(Exception):
-                        await watcher.stop()  # type: ignore[no-untyped-call]
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._watch_once(ready), self._resync)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("watch of %s failed; restarting it", self._name)
                 await asyncio.sleep(0.5)
+
+    async def _watch_once(self, ready: asyncio.Future[None]) -> None:
+        """One watch: the snapshot (then keys it lacks are deleted), then changes until cancelled."""
+        watcher = await self._bucket.watchall()
+        snapshot: set[str] | None = set()
+        try:
+            async for entry in watcher:
+                if entry is None:  # the initial values are all in
+                    if snapshot is not None:
+                        for key in set(self._live) - snapshot:
+                            self._set(key, None, 0)
+                        snapshot = None
+                    if not ready.done():
+                        ready.set_result(None)
+                    continue
+                deleted = entry.operation in DELETE_OPERATIONS or not entry.value
+                if snapshot is not None and not deleted:
+                    snapshot.add(entry.key)
+                self._set(entry.key, None if deleted else entry.value, entry.revision or 0)
+        finally:
+            with contextlib.suppress(Exception):
+                await watcher.stop()  # type: ignore[no-untyped-call]
+
+    def _set(self, key: str, value: bytes | None, revision: int) -> None:
+        if value is None:
+            if self._live.pop(key, None) is None and revision == 0:
+                return  # a resync's delete of a key that is gone already
+        elif self._live.get(key) == revision:
+            return  # a resync's snapshot repeating what was applied
+        else:
+            self._live[key] = revision
+        self._apply(key, value, revision)
 
 
 class KvMirror(Generic[M]):

@@ -102,7 +102,11 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
     """Open the API's collaborators, each registered with `life` to be closed at stop in reverse order,
     or at once should a later step fail."""
     pool = await asyncpg.create_pool(
-        settings.database_url, min_size=2, max_size=settings.db_pool_max, reset=_keep_session_state
+        settings.database_url,
+        min_size=2,
+        max_size=settings.db_pool_max,
+        reset=_keep_session_state,
+        **settings.pool_options,
     )
     life.on_close(pool.close, "postgres pool")
     await migrate(pool)

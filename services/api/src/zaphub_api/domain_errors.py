@@ -229,6 +229,12 @@ class Unavailable(DomainError):
     retry_after: float = 2.0
 
 
+class DatabaseUnavailable(Unavailable):
+    """PostgreSQL (or PgBouncer) is down, out of connections, or slower than ZAPHUB_DB_TIMEOUT."""
+
+    retry_after = 5.0
+
+
 class BusUnavailable(Unavailable):
     def __init__(self) -> None:
         super().__init__("The message bus is unavailable; nothing was changed, retry")

@@ -5,6 +5,7 @@ import logging
 import math
 from typing import Any
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 from zaphub_api.domain_errors import (
     CommandStreamFull,
     Conflict,
+    DatabaseUnavailable,
     DomainError,
     Forbidden,
     Gone,
@@ -39,6 +41,17 @@ from zaphub_api.schemas.messages import MESSAGE_MODELS
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://zaphub.dev/problems/"
+RETRY_AFTER = 5  # seconds a 503 asks the client to wait before trying again
+
+
+# PostgreSQL (or PgBouncer before it) shutting down, out of connections or gone mid-statement; a
+# refused connection or one slower than ZAPHUB_DB_TIMEOUT surfaces as an OSError (TimeoutError is one).
+_DATABASE_DOWN = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError,
+)
+_RETRY = "retry later (with the same Idempotency-Key, a send that did get stored is not sent twice)"
 
 
 class FieldProblem(BaseModel):
@@ -131,6 +144,7 @@ PROBLEMS: dict[type, tuple[int, str, str]] = {
     UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported media type"),
     TooManyStreams: (429, "too-many-event-streams", "Too many event streams"),
     Unavailable: (503, "unavailable", "A dependency is unavailable"),
+    DatabaseUnavailable: (503, "database-unavailable", "PostgreSQL is unavailable"),
     RateLimited: (429, "rate-limited", "Rate limit reached"),
 }
 
@@ -166,6 +180,12 @@ def _field_errors(exc: ValidationException) -> list[dict[str, str]]:
 def to_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """The only place where exceptions become HTTP responses."""
     path = request.url.path
+    if isinstance(exc, _DATABASE_DOWN):
+        log.warning("database unavailable: %r", exc)
+        exc = DatabaseUnavailable(f"PostgreSQL did not answer ({type(exc).__name__}); {_RETRY}")
+    elif isinstance(exc, OSError):
+        log.warning("dependency unavailable: %r", exc)
+        exc = Unavailable(f"A dependency is unreachable or too slow ({type(exc).__name__}); {_RETRY}")
     if isinstance(exc, DomainError):
         return _domain_problem(exc, path)
     if isinstance(exc, ValidationException):

@@ -1,5 +1,7 @@
 """Settings of the API process (REST, projector and outbox sweeper), from `ZAPHUB_*` variables."""
 
+from typing import Any, Literal
+
 from pydantic import Field
 
 from zaphub_runtime.settings import CommonSettings, RateLimitDefaults
@@ -14,6 +16,14 @@ class ApiSettings(CommonSettings, RateLimitDefaults):
         description="PostgreSQL of the API and projector",
     )
     db_pool_max: int = Field(default=20, description="PostgreSQL connections per API process")
+    db_pooler: Literal["", "pgbouncer"] = Field(
+        default="",
+        description="`pgbouncer` when ZAPHUB_DATABASE_URL is PgBouncer in transaction pooling: no cache of"
+        " prepared statements (a statement prepared on one server connection is unknown on the next)",
+    )
+    db_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to connect to PostgreSQL or run one statement; then 503"
+    )
     admin_key: str = Field(default="", description="Admin API key; generated and printed when empty")
     tenant_max_sessions: int = Field(default=100, description="Default sessions a tenant may hold")
     outbox_sweep_interval: float = Field(default=2.0, description="Seconds between outbox sweeps")
@@ -53,3 +63,11 @@ class ApiSettings(CommonSettings, RateLimitDefaults):
     media_max_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1, description="Largest media file accepted inline or by upload (bytes)"
     )
+
+    @property
+    def pool_options(self) -> dict[str, Any]:
+        """asyncpg pool arguments: bounded waits, and no statement cache behind PgBouncer."""
+        options: dict[str, Any] = {"timeout": self.db_timeout, "command_timeout": self.db_timeout}
+        if self.db_pooler == "pgbouncer":
+            options["statement_cache_size"] = 0
+        return options

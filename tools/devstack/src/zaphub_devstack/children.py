@@ -5,6 +5,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from zaphub_devstack.output import LineSink
@@ -92,14 +93,23 @@ class Server(Protocol):
     async def wait(self) -> int: ...
 
 
-async def keep_server_alive(name: str, server: Server, log: LineSink, on_restart: Callable[[], None]) -> None:
-    """Restart `server` (same port, same data) whenever it exits; cancel this task before stopping it."""
+async def keep_server_alive(
+    name: str, server: Server, log: LineSink, on_restart: Callable[[], None], hold: Path | None = None
+) -> None:
+    """Restart `server` (same port, same data) whenever it exits, unless the file `hold` exists: then
+    once it is removed (a way to keep a server down, as in an outage). Cancel this task before stopping
+    the server."""
     backoff = Backoff()
     started = time.monotonic()
     while True:
         code = await server.wait()
         delay = backoff.after_run_of(time.monotonic() - started)
-        log(f"{name} exited ({_describe(code)}); restarting in {delay:.1f} s")
+        if _held(hold):
+            log(f"{name} exited ({_describe(code)}); held down until {hold} is removed")
+            while _held(hold):  # noqa: ASYNC110 - a file someone removes: nothing to await instead
+                await asyncio.sleep(0.1)
+        else:
+            log(f"{name} exited ({_describe(code)}); restarting in {delay:.1f} s")
         await asyncio.sleep(delay)
         started = time.monotonic()
         try:
@@ -109,6 +119,10 @@ async def keep_server_alive(name: str, server: Server, log: LineSink, on_restart
             continue
         log(f"{name} is back")
         on_restart()
+
+
+def _held(hold: Path | None) -> bool:
+    return hold is not None and hold.exists()
 
 
 def _describe(code: int | str) -> str:

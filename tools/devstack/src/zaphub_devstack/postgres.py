@@ -42,8 +42,8 @@ def postgres_bin_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
-def _system_user() -> pwd.struct_passwd | None:
-    """The account to run PostgreSQL as, or None to run as ourselves."""
+def unprivileged_user() -> pwd.struct_passwd | None:
+    """The account to run PostgreSQL and PgBouncer as (neither runs as root), or None: ourselves."""
     if os.geteuid() != 0:
         return None
     with contextlib.suppress(KeyError):
@@ -60,7 +60,7 @@ def _system_user() -> pwd.struct_passwd | None:
         raise ServerError(f"PostgreSQL cannot run as root and useradd {SYSTEM_USER} failed") from None
 
 
-def _open_path_to(path: Path) -> None:
+def open_path_to(path: Path) -> None:
     """Let other users traverse every directory above `path` (not list or read them)."""
     for parent in path.parents:
         mode = parent.stat().st_mode
@@ -86,7 +86,7 @@ class EmbeddedPostgres(ChildServer):
         self.port = port
         self.durable = durable
         self._output: Output = output or self.data_dir.parent / "postgres.log"
-        self._user = _system_user()
+        self._user = unprivileged_user()
         self._socket_dir: Path | None = None
 
     @property
@@ -175,7 +175,7 @@ class EmbeddedPostgres(ChildServer):
     def _chown(self, path: Path) -> None:
         if self._user is None:
             return
-        _open_path_to(path)  # the system user must be able to walk down to it
+        open_path_to(path)  # the system user must be able to walk down to it
         if path.stat().st_uid != self._user.pw_uid:
             for entry in [path, *path.rglob("*")]:
                 os.chown(entry, self._user.pw_uid, self._user.pw_gid, follow_symlinks=False)

@@ -5,6 +5,9 @@
         old = stack.kill("session-host-1")
         await stack.wait_restarted("session-host-1", old)
 
+With `ZAPHUB_NATS_CLUSTER=3` in `env` the stack runs three nats-servers (processes `nats-n1`..`nats-n3`,
+`stack.nats_nodes()`); connect with `nats.connect(stack.nats_servers)`.
+
 Test stacks use the simulator transport unless `env` says otherwise, and a free API port.
 """
 
@@ -16,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar
@@ -24,8 +27,8 @@ from typing import ClassVar
 from zaphub_devstack.admin_key import FILE_NAME as ADMIN_KEY_FILE
 from zaphub_devstack.ports import free_port
 from zaphub_devstack.processes import die_with_parent
-from zaphub_devstack.stackfile import StackFile
-from zaphub_devstack.supervisor import READY_MARKER
+from zaphub_devstack.stackfile import NatsNode, StackFile
+from zaphub_devstack.supervisor import HOLD_DIR, READY_MARKER
 
 LOG_NAME = "stack.log"
 
@@ -71,7 +74,22 @@ class Stack:
 
     @property
     def nats_url(self) -> str:
+        """Every node's URL, comma-separated (what the services get as ZAPHUB_NATS_URL)."""
         return self.state().nats_url
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """Every node's URL, as `nats.connect(servers=...)` takes them."""
+        return self.nats_url.split(",")
+
+    def nats_nodes(self) -> list[NatsNode]:
+        """The nats-servers (name, pid, client and monitoring URL) as stack.json lists them."""
+        return self.state().nats_nodes
+
+    @property
+    def api_urls(self) -> list[str]:
+        """One URL per API instance (`ZAPHUB_API_REPLICAS`), `api_url` first."""
+        return self.state().api_urls or [self.api_url]
 
     @property
     def database_url(self) -> str:
@@ -138,6 +156,22 @@ class Stack:
             yield
         finally:
             os.kill(pid, signal.SIGCONT)
+
+    @contextlib.asynccontextmanager
+    async def down(self, name: str, sig: signal.Signals = signal.SIGKILL) -> AsyncIterator[int]:
+        """Server `name` (`postgres`, `pgbouncer`, `nats`, `nats-n2`) stopped by `sig` and kept down for
+        the block (the supervisor's hold file), then started again on its port and data; yields the pid."""
+        hold = self.data_dir / HOLD_DIR / name
+        hold.touch()
+        pid = self.pids()[name]
+        try:
+            os.kill(pid, sig)
+            while alive(pid):  # noqa: ASYNC110 - another process's exit, polled
+                await asyncio.sleep(0.05)
+            yield pid
+        finally:
+            hold.unlink(missing_ok=True)
+        await self.wait_restarted(name, pid, within=60)
 
     async def wait_restarted(self, name: str, old_pid: int, within: float = 30.0) -> int:
         """Until stack.json shows `name` running with another pid than `old_pid`; the new pid."""
