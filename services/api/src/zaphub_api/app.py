@@ -24,15 +24,19 @@ from zaphub_api.host_requests import HostRequests
 from zaphub_api.limits import LimitsPublisher
 from zaphub_api.nats_credentials import CredentialIssuer
 from zaphub_api.placement import Placement
+from zaphub_api.routes.contacts import ContactController
 from zaphub_api.routes.events import EventController
 from zaphub_api.routes.hosts import HostController
 from zaphub_api.routes.messages import MessageController
 from zaphub_api.routes.nats_credentials import NatsCredentialsController
+from zaphub_api.routes.presence import PresenceController
 from zaphub_api.routes.sessions import SessionController
 from zaphub_api.routes.system import SystemController
 from zaphub_api.routes.tenants import TenantController
 from zaphub_api.routes.usage import UsageController
 from zaphub_api.routes.webhooks import WebhookController
+from zaphub_api.services.contacts import ContactService
+from zaphub_api.services.presence import PresenceService
 from zaphub_api.services.sessions import SessionService
 from zaphub_api.services.tenants import TenantService
 from zaphub_api.services.webhooks import WebhookService
@@ -73,6 +77,8 @@ class Collaborators:
     usage: UsageClient
     webhooks: WebhookStore
     session_service: SessionService
+    contact_service: ContactService
+    presence_service: PresenceService
     tenant_service: TenantService
     webhook_service: WebhookService
 
@@ -104,6 +110,7 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
     sessions = SessionStore(pool)
     webhooks = WebhookStore(pool, await bus.kv(streams.WEBHOOKS_BUCKET))
     commands = CommandPublisher(bus)
+    hosts = HostRequests(bus, settings.host_request_timeout)
     keyring = KeyRing(pool, settings.admin_key)
     limits = LimitsPublisher(await bus.kv(streams.LIMITS_BUCKET))
     return Collaborators(
@@ -120,7 +127,9 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
         keyring=keyring,
         usage=UsageClient(bus),
         webhooks=webhooks,
-        session_service=SessionService(sessions, commands, HostRequests(bus)),
+        session_service=SessionService(sessions, commands, hosts),
+        contact_service=ContactService(sessions, hosts),
+        presence_service=PresenceService(sessions, hosts),
         tenant_service=TenantService(tenants, commands, limits, keyring),
         webhook_service=WebhookService(webhooks, bus),
     )
@@ -191,6 +200,8 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
             "webhooks",
             "usage",
             "session_service",
+            "contact_service",
+            "presence_service",
             "tenant_service",
             "webhook_service",
         )
@@ -216,6 +227,8 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
             TenantController,
             SessionController,
             MessageController,
+            ContactController,
+            PresenceController,
             UsageController,
             WebhookController,
             EventController,

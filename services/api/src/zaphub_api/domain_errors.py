@@ -82,6 +82,17 @@ class CannotPair(Conflict):
     """The session-host refused: the session is logged out, gone from it, or its transport cannot pair."""
 
 
+class SessionNotConnected(Conflict):
+    """The session is not connected to WhatsApp now: a query or presence cannot be served."""
+
+    def __init__(self, session_id: UUID, status: str) -> None:
+        super().__init__(f"Session {session_id} is not connected to WhatsApp (status {status})")
+
+
+class NotOnWhatsApp(NotFound):
+    """The contact asked about has no WhatsApp account."""
+
+
 class WebhookInactive(Conflict):
     def __init__(self, webhook_id: UUID) -> None:
         super().__init__(f"Webhook {webhook_id} is inactive; activate it before redelivering")
@@ -119,7 +130,9 @@ class BusUnavailable(Unavailable):
 
 
 class HostUnavailable(Unavailable):
-    """No session-host holds the session, or it did not answer usefully."""
+    """No session-host holds the session, or it did not answer usefully; answered with Retry-After."""
+
+    retry_after = 2
 
 
 class RatelimiterUnavailable(Unavailable):

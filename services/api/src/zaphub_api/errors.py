@@ -14,9 +14,12 @@ from zaphub_api.domain_errors import (
     Conflict,
     DomainError,
     Forbidden,
+    HostUnavailable,
     InvalidField,
     NotFound,
+    NotOnWhatsApp,
     PayloadTooLarge,
+    SessionNotConnected,
     Unauthorized,
     Unavailable,
     UnsupportedMediaType,
@@ -71,7 +74,15 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-def problem(status: int, kind: str, title: str, detail: str, instance: str, **extra: Any) -> Response[Any]:
+def problem(
+    status: int,
+    kind: str,
+    title: str,
+    detail: str,
+    instance: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[Any]:
     body = {
         "type": TYPE_BASE + kind,
         "title": title,
@@ -80,7 +91,8 @@ def problem(status: int, kind: str, title: str, detail: str, instance: str, **ex
         "instance": instance,
     }
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -95,6 +107,8 @@ PROBLEMS: dict[type, tuple[int, str, str]] = {
     PayloadTooLarge: (413, "payload-too-large", "Payload too large"),
     UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported media type"),
     Unavailable: (503, "unavailable", "A dependency is unavailable"),
+    SessionNotConnected: (409, "session-not-connected", "Session not connected"),
+    NotOnWhatsApp: (404, "not-on-whatsapp", "Not on WhatsApp"),
 }
 
 
@@ -103,6 +117,8 @@ def _domain_problem(exc: DomainError, path: str) -> Response[Any]:
     if isinstance(exc, InvalidField):
         errors = [{"field": exc.field, "message": exc.message}]
         return problem(status, kind, title, exc.detail, path, errors=errors)
+    if isinstance(exc, HostUnavailable):
+        return problem(status, kind, title, exc.detail, path, {"Retry-After": str(exc.retry_after)})
     return problem(status, kind, title, exc.detail, path)
 
 

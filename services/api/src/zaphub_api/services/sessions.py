@@ -7,7 +7,7 @@ from uuid import UUID
 import asyncpg
 
 from zaphub_api.commands import CommandPublisher
-from zaphub_api.domain_errors import AlreadyPaired, NoQrCode
+from zaphub_api.domain_errors import AlreadyPaired, NoQrCode, SessionNotConnected
 from zaphub_api.host_requests import HostRequests
 from zaphub_api.store.sessions import SessionStore
 from zaphub_contracts.commands import SessionAction
@@ -53,3 +53,11 @@ class SessionService:
         if qr is None:
             raise NoQrCode(session_id, status)
         return qr, expires_at, SessionStatus(status)
+
+
+async def require_connected(sessions: SessionStore, tenant_id: UUID, session_id: UUID) -> asyncpg.Record:
+    """The tenant's session when it is connected to WhatsApp; `SessionNotConnected` otherwise."""
+    row = await sessions.get(tenant_id, session_id)
+    if row["status"] != SessionStatus.CONNECTED:
+        raise SessionNotConnected(session_id, row["status"])
+    return row

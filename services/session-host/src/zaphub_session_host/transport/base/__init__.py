@@ -3,12 +3,15 @@
 - connection.py: `Transport` (process-wide) opens one `Connection` per session: its lifecycle.
 - events.py: what a connection reports (`ConnectionEvents`) and the values it carries.
 - messages.py: `Messages`, the messaging capability of a connection.
+- contacts.py: `Contacts`, on-WhatsApp checks, profiles and the blocklist.
+- presence.py: `Presence`, online/offline, typing in a chat and read marks.
 - errors.py: the named errors of every transport.
 
 Each capability is one module here and one module per transport (`transport/<name>/<capability>.py`).
 """
 
 from zaphub_session_host.transport.base.connection import Connection, Transport
+from zaphub_session_host.transport.base.contacts import Contacts
 from zaphub_session_host.transport.base.errors import (
     AlreadyPaired,
     FaultsUnsupported,
@@ -29,11 +32,13 @@ from zaphub_session_host.transport.base.events import (
     ReceiptKind,
 )
 from zaphub_session_host.transport.base.messages import Messages
+from zaphub_session_host.transport.base.presence import Presence, Unread
 
 __all__ = [
     "AlreadyPaired",
     "Connection",
     "ConnectionEvents",
+    "Contacts",
     "FaultsUnsupported",
     "Identity",
     "InboundMessage",
@@ -42,6 +47,7 @@ __all__ = [
     "MediaToolsMissing",
     "Messages",
     "NotConnected",
+    "Presence",
     "Receipt",
     "ReceiptKind",
     "RecipientNotOnWhatsApp",
@@ -49,4 +55,5 @@ __all__ = [
     "Transport",
     "TransportError",
     "TransportUnavailable",
+    "Unread",
 ]

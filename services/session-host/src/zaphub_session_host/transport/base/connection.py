@@ -9,9 +9,11 @@ from abc import ABC, abstractmethod
 from uuid import UUID
 
 from zaphub_contracts.host import InjectFault
+from zaphub_session_host.transport.base.contacts import Contacts
 from zaphub_session_host.transport.base.errors import FaultsUnsupported
 from zaphub_session_host.transport.base.events import ConnectionEvents
 from zaphub_session_host.transport.base.messages import Messages
+from zaphub_session_host.transport.base.presence import Presence
 
 
 class Connection(ABC):
@@ -19,7 +21,10 @@ class Connection(ABC):
 
     __slots__ = ()
 
-    messages: Messages  # set by each implementation; one attribute per capability
+    # Set by each implementation; one attribute per capability.
+    messages: Messages
+    contacts: Contacts
+    presence: Presence
 
     @abstractmethod
     async def connect(self) -> None:

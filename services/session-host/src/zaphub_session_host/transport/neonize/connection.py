@@ -44,6 +44,7 @@ from zaphub_session_host.transport.base import (
     NotConnected,
 )
 from zaphub_session_host.transport.neonize import gate
+from zaphub_session_host.transport.neonize.contacts import NeonizeContacts
 from zaphub_session_host.transport.neonize.errors import map_send_error
 from zaphub_session_host.transport.neonize.events import (
     USER_SERVER,
@@ -56,6 +57,7 @@ from zaphub_session_host.transport.neonize.events import (
     temporary_ban_reason,
 )
 from zaphub_session_host.transport.neonize.messages import NeonizeMessages
+from zaphub_session_host.transport.neonize.presence import NeonizePresence
 from zaphub_session_host.transport.neonize.store_snapshot import is_sqlite, seed_sqlite, snapshot_sqlite
 
 if TYPE_CHECKING:
@@ -80,6 +82,8 @@ class NeonizeConnection(Connection):
     """One session's neonize client and what it reported."""
 
     messages: NeonizeMessages
+    contacts: NeonizeContacts
+    presence: NeonizePresence
 
     __slots__ = (
         "_attempts",
@@ -100,8 +104,10 @@ class NeonizeConnection(Connection):
         "_snapshot_timer",
         "_stopped_reason",
         "client",
+        "contacts",
         "messages",
         "path",
+        "presence",
         "session_id",
         "tenant_id",
     )
@@ -144,6 +150,8 @@ class NeonizeConnection(Connection):
         self._qr_seen = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self.messages = NeonizeMessages(self, transport)
+        self.contacts = NeonizeContacts(self)
+        self.presence = NeonizePresence(self)
         self._register()
 
     # Wiring of neonize events.
@@ -267,6 +275,7 @@ class NeonizeConnection(Connection):
         if inbound is not None:
             sender = jid_str(event.Info.MessageSource.Sender) or inbound.sender
             self.messages.remember(inbound.whatsapp_id, sender, event.Message)
+            self.presence.unread.received(inbound.chat, inbound.whatsapp_id, sender)
             self._events.on_message(inbound)
         self.store_changed()
 

@@ -21,8 +21,10 @@ from zaphub_session_host.transport.base import (
     LoggedOut,
     NotConnected,
 )
+from zaphub_session_host.transport.sim.contacts import SimContacts
 from zaphub_session_host.transport.sim.faults import SessionFaults
 from zaphub_session_host.transport.sim.messages import SimMessages
+from zaphub_session_host.transport.sim.presence import SimPresence
 
 if TYPE_CHECKING:
     from zaphub_session_host.transport.sim.network import SimTransport
@@ -71,6 +73,8 @@ class SimConnection(Connection):
     """One simulated session's link to the network of its process."""
 
     messages: SimMessages
+    contacts: SimContacts
+    presence: SimPresence
 
     __slots__ = (
         "_closed",
@@ -82,10 +86,12 @@ class SimConnection(Connection):
         "_online",
         "_pair_timer",
         "_qr_timer",
+        "contacts",
         "events",
         "faults",
         "messages",
         "net",
+        "presence",
         "session_id",
     )
 
@@ -106,6 +112,8 @@ class SimConnection(Connection):
         self._drops = 0
         self._last_online = 0.0
         self.messages = SimMessages(self)
+        self.contacts = SimContacts(self)
+        self.presence = SimPresence(self)
 
     @staticmethod
     def _loop() -> asyncio.AbstractEventLoop:
