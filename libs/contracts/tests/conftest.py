@@ -42,6 +42,18 @@ EVENT_DATA: dict[str, ev.EventData] = {
         sent_at=NOW,
         content=TextContent(text="olá"),
     ),
+    "message.edited": ev.MessageEditedData(
+        message_id=MESSAGE, whatsapp_id="3EB0ABCDEF", chat=JID, from_me=True, text="olá!", edited_at=NOW
+    ),
+    "message.revoked": ev.MessageRevokedData(
+        whatsapp_id="3EB0ABCDEF", chat=JID, from_me=False, revoked_at=NOW
+    ),
+    "message.reaction": ev.MessageReactionData(
+        whatsapp_id="3EB0ABCDEF", chat=JID, sender=JID, emoji="👍", from_me=True, at=NOW
+    ),
+    "poll.vote": ev.PollVoteData(poll_id="3EB0ABCDEF", chat=JID, voter=JID, options=["Yes"], at=NOW),
+    "presence.updated": ev.PresenceUpdatedData(jid=JID, available=False, last_seen=NOW),
+    "chat.presence": ev.ChatPresenceData(chat=JID, sender=JID, state="composing"),
 }
 
 

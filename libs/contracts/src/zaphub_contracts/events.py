@@ -93,6 +93,54 @@ class MessageReceivedData(EventData):
     content: MessageContent
 
 
+class MessageEditedData(EventData):
+    message_id: UUID | None = Field(default=None, description="ZapHub id of the edited message, when ours")
+    whatsapp_id: str = Field(description="WhatsApp id of the edited message")
+    chat: str
+    from_me: bool = Field(description="This session edited its own message")
+    text: str | None = None
+    caption: str | None = None
+    edited_at: datetime
+
+
+class MessageRevokedData(EventData):
+    message_id: UUID | None = Field(default=None, description="ZapHub id of the revoked message, when ours")
+    whatsapp_id: str = Field(description="WhatsApp id of the revoked message")
+    chat: str
+    from_me: bool = Field(description="This session revoked its own message")
+    revoked_at: datetime
+
+
+class MessageReactionData(EventData):
+    whatsapp_id: str = Field(description="WhatsApp id of the message reacted to")
+    chat: str
+    sender: str = Field(description="Who reacted")
+    emoji: str = Field(description="Empty when an earlier reaction was removed")
+    from_me: bool = Field(default=False, description="The message reacted to was sent by this session")
+    at: datetime
+
+
+class PollVoteData(EventData):
+    poll_id: str = Field(description="WhatsApp id of the poll")
+    message_id: UUID | None = Field(default=None, description="ZapHub id of the poll, when ours")
+    chat: str
+    voter: str
+    options: list[str] = Field(description="The options the voter selects now (empty: vote withdrawn)")
+    at: datetime
+
+
+class PresenceUpdatedData(EventData):
+    jid: str = Field(description="Whose presence")
+    available: bool
+    last_seen: datetime | None = None
+
+
+class ChatPresenceData(EventData):
+    chat: str
+    sender: str
+    state: Literal["composing", "recording", "paused"]
+
+
 class EventBase(BaseModel):
     """The CloudEvents 1.0 envelope shared by every event."""
 
@@ -192,6 +240,42 @@ class MessageReceived(EventBase):
     data: MessageReceivedData
 
 
+class MessageEdited(EventBase):
+    short = "message.edited"
+    type: Literal["io.zaphub.message.edited.v1"] = "io.zaphub.message.edited.v1"
+    data: MessageEditedData
+
+
+class MessageRevoked(EventBase):
+    short = "message.revoked"
+    type: Literal["io.zaphub.message.revoked.v1"] = "io.zaphub.message.revoked.v1"
+    data: MessageRevokedData
+
+
+class MessageReaction(EventBase):
+    short = "message.reaction"
+    type: Literal["io.zaphub.message.reaction.v1"] = "io.zaphub.message.reaction.v1"
+    data: MessageReactionData
+
+
+class PollVote(EventBase):
+    short = "poll.vote"
+    type: Literal["io.zaphub.poll.vote.v1"] = "io.zaphub.poll.vote.v1"
+    data: PollVoteData
+
+
+class PresenceUpdated(EventBase):
+    short = "presence.updated"
+    type: Literal["io.zaphub.presence.updated.v1"] = "io.zaphub.presence.updated.v1"
+    data: PresenceUpdatedData
+
+
+class ChatPresence(EventBase):
+    short = "chat.presence"
+    type: Literal["io.zaphub.chat.presence.v1"] = "io.zaphub.chat.presence.v1"
+    data: ChatPresenceData
+
+
 EVENT_CLASSES: tuple[type[EventBase], ...] = (
     SessionQr,
     SessionPairCode,
@@ -205,6 +289,12 @@ EVENT_CLASSES: tuple[type[EventBase], ...] = (
     MessageFailed,
     MessageRateLimited,
     MessageReceived,
+    MessageEdited,
+    MessageRevoked,
+    MessageReaction,
+    PollVote,
+    PresenceUpdated,
+    ChatPresence,
 )
 EVENT_BY_SHORT: dict[str, type[EventBase]] = {cls.short: cls for cls in EVENT_CLASSES}
 assert all(_type(c.short) == c.model_fields["type"].default for c in EVENT_CLASSES)
@@ -221,7 +311,13 @@ AnyEvent = Annotated[
     | MessageRead
     | MessageFailed
     | MessageRateLimited
-    | MessageReceived,
+    | MessageReceived
+    | MessageEdited
+    | MessageRevoked
+    | MessageReaction
+    | PollVote
+    | PresenceUpdated
+    | ChatPresence,
     Field(discriminator="type"),
 ]
 ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

@@ -15,6 +15,7 @@ class FailureReason(StrEnum):
     SESSION_NOT_FOUND = "session_not_found"
     INVALID_PAYLOAD = "invalid_payload"
     UNSUPPORTED = "unsupported"
+    EDIT_WINDOW_EXPIRED = "edit_window_expired"  # the message is too old to edit
     # Terminal outcomes of the dispatcher itself.
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
     MALFORMED_COMMAND = "malformed_command"

@@ -53,6 +53,7 @@ from zaphub_session_host.auth_store import AuthSaver
 from zaphub_session_host.sessions import SessionRunner, Sessions
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
+    EditWindowExpired,
     FaultsUnsupported,
     InvalidContent,
     LoggedOut,
@@ -90,6 +91,8 @@ def failure(exc: Exception) -> HostError:
             reason = FailureReason.SESSION_LOGGED_OUT
         case RecipientNotOnWhatsApp():
             reason = FailureReason.RECIPIENT_NOT_ON_WHATSAPP
+        case EditWindowExpired():
+            reason = FailureReason.EDIT_WINDOW_EXPIRED
         case AlreadyPaired() | FaultsUnsupported() | MediaToolsMissing():
             reason = FailureReason.UNSUPPORTED
         case InvalidContent():

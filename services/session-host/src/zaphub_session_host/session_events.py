@@ -6,15 +6,22 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
+from zaphub_contracts.content import EditContent, ReactionContent, RevokeContent
 from zaphub_contracts.events import (
     EVENT_NAMESPACE,
     EventBase,
     EventData,
     MessageDelivered,
+    MessageEdited,
+    MessageEditedData,
+    MessageReaction,
+    MessageReactionData,
     MessageRead,
     MessageReceiptData,
     MessageReceived,
     MessageReceivedData,
+    MessageRevoked,
+    MessageRevokedData,
     SessionConnected,
     SessionConnectedData,
     SessionDisconnected,
@@ -101,6 +108,25 @@ class SessionEvents:
         self._emit(SessionFailed, SessionFailedData(reason=reason, detail=detail))
 
     def message(self, message: InboundMessage) -> None:
+        """A received message; a contact's edit, revoke or reaction is its own event."""
+        content = message.content
+        if isinstance(content, EditContent | RevokeContent):
+            self.acted(message.chat, content, message.sent_at, from_me=False, event_key=message.whatsapp_id)
+            return
+        if isinstance(content, ReactionContent):
+            self._emit(
+                MessageReaction,
+                MessageReactionData(
+                    whatsapp_id=content.message_id,
+                    chat=message.chat,
+                    sender=message.sender,
+                    emoji=content.emoji,
+                    from_me=content.from_me,
+                    at=message.sent_at,
+                ),
+                event_id=EventBase.derive_id(self.session_id, message.whatsapp_id, "reaction"),
+            )
+            return
         message_id = uuid5(EVENT_NAMESPACE, f"received/{self.session_id}/{message.whatsapp_id}")
         self._emit(
             MessageReceived,
@@ -117,6 +143,48 @@ class SessionEvents:
             ),
             event_id=EventBase.derive_id(self.session_id, message.whatsapp_id, "received"),
             subject=f"messages/{message_id}",
+        )
+
+    def acted(
+        self,
+        chat: str,
+        content: EditContent | RevokeContent,
+        at: datetime,
+        *,
+        from_me: bool,
+        event_key: str,
+    ) -> None:
+        """An edit or revoke of the message `content.message_id`: this session's own once handed over
+        (`from_me`), or a contact's as received. `event_key` (the action's WhatsApp id) dedups it."""
+        message_id = self._recent.get(content.message_id) if from_me else None
+        subject = f"messages/{message_id}" if message_id else None
+        if isinstance(content, EditContent):
+            self._emit(
+                MessageEdited,
+                MessageEditedData(
+                    message_id=message_id,
+                    whatsapp_id=content.message_id,
+                    chat=chat,
+                    from_me=from_me,
+                    text=content.text,
+                    caption=content.caption,
+                    edited_at=at,
+                ),
+                event_id=EventBase.derive_id(self.session_id, event_key, "edited"),
+                subject=subject,
+            )
+            return
+        self._emit(
+            MessageRevoked,
+            MessageRevokedData(
+                message_id=message_id,
+                whatsapp_id=content.message_id,
+                chat=chat,
+                from_me=from_me,
+                revoked_at=at,
+            ),
+            event_id=EventBase.derive_id(self.session_id, event_key, "revoked"),
+            subject=subject,
         )
 
     def receipt(self, receipt: Receipt) -> None:

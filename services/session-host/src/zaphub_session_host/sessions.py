@@ -23,6 +23,7 @@ from nats.errors import Error as NatsError
 
 from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
+from zaphub_contracts.content import EditContent, RevokeContent
 from zaphub_contracts.host import HostOk, InjectFault
 from zaphub_contracts.sessions import HandedOver, whatsapp_message_id
 from zaphub_contracts.statuses import SessionStatus
@@ -206,11 +207,14 @@ class SessionRunner:
             cmd.to, cmd.content, whatsapp_message_id(cmd.message_id), cmd.message_id
         )
         self.ctx.recent_sends.remember(whatsapp_id, cmd.message_id)
+        sent_at = datetime.now(UTC)
+        if isinstance(cmd.content, EditContent | RevokeContent):
+            self.events.acted(cmd.to, cmd.content, sent_at, from_me=True, event_key=whatsapp_id)
         return HandedOver(
             message_id=cmd.message_id,
             whatsapp_id=whatsapp_id,
             session_id=self.session_id,
-            sent_at=datetime.now(UTC),
+            sent_at=sent_at,
             host_id=self.ctx.host_id,
         )
 

@@ -14,6 +14,7 @@ from zaphub_session_host.transport.base.connection import Connection, Transport
 from zaphub_session_host.transport.base.contacts import Contacts
 from zaphub_session_host.transport.base.errors import (
     AlreadyPaired,
+    EditWindowExpired,
     FaultsUnsupported,
     InvalidContent,
     LoggedOut,
@@ -31,7 +32,7 @@ from zaphub_session_host.transport.base.events import (
     Receipt,
     ReceiptKind,
 )
-from zaphub_session_host.transport.base.messages import Messages
+from zaphub_session_host.transport.base.messages import Messages, check_edit_window
 from zaphub_session_host.transport.base.presence import Presence, Unread
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "Connection",
     "ConnectionEvents",
     "Contacts",
+    "EditWindowExpired",
     "FaultsUnsupported",
     "Identity",
     "InboundMessage",
@@ -56,4 +58,5 @@ __all__ = [
     "TransportError",
     "TransportUnavailable",
     "Unread",
+    "check_edit_window",
 ]

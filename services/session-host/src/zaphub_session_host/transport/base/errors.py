@@ -43,3 +43,7 @@ class AlreadyPaired(TransportError):
 
 class FaultsUnsupported(TransportError):
     """Fault injection was asked of a transport that talks to the real WhatsApp."""
+
+
+class EditWindowExpired(InvalidContent):
+    """An edit of a message older than WhatsApp's edit window (permanent)."""

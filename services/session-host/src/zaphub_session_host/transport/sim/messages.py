@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from zaphub_contracts.content import MessageContent
+from zaphub_contracts.content import EditContent, MessageContent
 from zaphub_session_host.transport.base import (
     InboundMessage,
     Messages,
     Receipt,
     ReceiptKind,
     RecipientNotOnWhatsApp,
+    check_edit_window,
 )
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class SimMessages(Messages):
         conn.faults.fail_send()
         if to.split("@", 1)[0].lstrip("+").startswith(NOT_ON_WHATSAPP_PREFIX):
             raise RecipientNotOnWhatsApp(f"{to} is not on WhatsApp (simulator: numbers starting 999)")
+        if isinstance(content, EditContent):
+            check_edit_window(content)
         now = datetime.now(UTC)
         conn.net.record_delivery(
             {
