@@ -9,6 +9,8 @@ from uuid import UUID, uuid4, uuid5
 from zaphub_contracts.content import EditContent, ReactionContent, RevokeContent
 from zaphub_contracts.events import (
     EVENT_NAMESPACE,
+    ChatPresence,
+    ChatPresenceData,
     EventBase,
     EventData,
     MessageDelivered,
@@ -22,6 +24,8 @@ from zaphub_contracts.events import (
     MessageReceivedData,
     MessageRevoked,
     MessageRevokedData,
+    PresenceUpdated,
+    PresenceUpdatedData,
     SessionConnected,
     SessionConnectedData,
     SessionDisconnected,
@@ -36,7 +40,14 @@ from zaphub_contracts.events import (
     SessionQrData,
 )
 from zaphub_session_host.event_publisher import EventPublisher
-from zaphub_session_host.transport.base import Identity, InboundMessage, Receipt, ReceiptKind
+from zaphub_session_host.transport.base import (
+    ChatPresenceSeen,
+    Identity,
+    InboundMessage,
+    PresenceSeen,
+    Receipt,
+    ReceiptKind,
+)
 
 RECENT_SENDS = 100_000  # WhatsApp id -> ZapHub id, so receipts carry the message id
 
@@ -186,6 +197,17 @@ class SessionEvents:
             event_id=EventBase.derive_id(self.session_id, event_key, "revoked"),
             subject=subject,
         )
+
+    def presence(self, presence: PresenceSeen) -> None:
+        data = PresenceUpdatedData(
+            jid=presence.jid, available=presence.available, last_seen=presence.last_seen
+        )
+        self._emit(PresenceUpdated, data)
+
+    def chat_presence(self, presence: ChatPresenceSeen) -> None:
+        if presence.state in ("composing", "recording", "paused"):
+            data = ChatPresenceData(chat=presence.chat, sender=presence.sender, state=presence.state)
+            self._emit(ChatPresence, data)
 
     def receipt(self, receipt: Receipt) -> None:
         message_id = self._recent.get(receipt.whatsapp_id)

@@ -34,11 +34,13 @@ from zaphub_session_host.session_events import RecentSends, SessionEvents
 from zaphub_session_host.state import InvalidTransition, SessionEvent, SessionMachine
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
+    ChatPresenceSeen,
     Connection,
     Identity,
     InboundMessage,
     LoggedOut,
     NotConnected,
+    PresenceSeen,
     Receipt,
     Transport,
 )
@@ -303,6 +305,12 @@ class SessionRunner:
 
     def on_receipt(self, receipt: Receipt) -> None:
         self.events.receipt(receipt)
+
+    def on_presence(self, presence: PresenceSeen) -> None:
+        self.events.presence(presence)
+
+    def on_chat_presence(self, presence: ChatPresenceSeen) -> None:
+        self.events.chat_presence(presence)
 
     def _move(self, event: SessionEvent) -> bool:
         try:

@@ -26,9 +26,11 @@ from zaphub_session_host.transport.base.errors import (
     TransportUnavailable,
 )
 from zaphub_session_host.transport.base.events import (
+    ChatPresenceSeen,
     ConnectionEvents,
     Identity,
     InboundMessage,
+    PresenceSeen,
     Receipt,
     ReceiptKind,
 )
@@ -37,6 +39,7 @@ from zaphub_session_host.transport.base.presence import Presence, Unread
 
 __all__ = [
     "AlreadyPaired",
+    "ChatPresenceSeen",
     "Connection",
     "ConnectionEvents",
     "Contacts",
@@ -50,6 +53,7 @@ __all__ = [
     "Messages",
     "NotConnected",
     "Presence",
+    "PresenceSeen",
     "Receipt",
     "ReceiptKind",
     "RecipientNotOnWhatsApp",

@@ -47,6 +47,24 @@ class InboundMessage:
     is_group: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class PresenceSeen:
+    """A contact shown available or unavailable."""
+
+    jid: str
+    available: bool
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatPresenceSeen:
+    """A contact typing (composing), recording or pausing in a chat."""
+
+    chat: str
+    sender: str
+    state: str  # composing | recording | paused
+
+
 class ConnectionEvents(Protocol):
     """What a connection reports; neonize's qr/pair/connected/disconnected/logged_out/message/receipt."""
 
@@ -63,3 +81,7 @@ class ConnectionEvents(Protocol):
     def on_message(self, message: InboundMessage) -> None: ...
 
     def on_receipt(self, receipt: Receipt) -> None: ...
+
+    def on_presence(self, presence: PresenceSeen) -> None: ...
+
+    def on_chat_presence(self, presence: ChatPresenceSeen) -> None: ...
