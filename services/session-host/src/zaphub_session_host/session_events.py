@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
-from zaphub_contracts.content import EditContent, ReactionContent, RevokeContent
+from zaphub_contracts.content import EditContent, PollVoteContent, ReactionContent, RevokeContent
 from zaphub_contracts.events import (
     EVENT_NAMESPACE,
     ChatPresence,
@@ -24,6 +24,8 @@ from zaphub_contracts.events import (
     MessageReceivedData,
     MessageRevoked,
     MessageRevokedData,
+    PollVote,
+    PollVoteData,
     PresenceUpdated,
     PresenceUpdatedData,
     SessionConnected,
@@ -123,6 +125,20 @@ class SessionEvents:
         content = message.content
         if isinstance(content, EditContent | RevokeContent):
             self.acted(message.chat, content, message.sent_at, from_me=False, event_key=message.whatsapp_id)
+            return
+        if isinstance(content, PollVoteContent):
+            self._emit(
+                PollVote,
+                PollVoteData(
+                    poll_id=content.poll_id,
+                    message_id=self._recent.get(content.poll_id),
+                    chat=message.chat,
+                    voter=message.sender,
+                    options=content.options,
+                    at=message.sent_at,
+                ),
+                event_id=EventBase.derive_id(self.session_id, message.whatsapp_id, "poll_vote"),
+            )
             return
         if isinstance(content, ReactionContent):
             self._emit(
