@@ -9,11 +9,11 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from zaphub_contracts import subjects
 from zaphub_contracts.commands import SessionAction, SessionCommand
-from zaphub_contracts.failures import FailureReason
+from zaphub_contracts.failures import FailureReason, is_transient
 from zaphub_contracts.host import HostError, HostOk, HostOp, HostReply, PairCodeRequest, SessionControl
 from zaphub_contracts.sessions import DesiredSession, desired_key
 from zaphub_dispatcher.backoff import RetryPolicy
@@ -57,7 +57,9 @@ class SessionCommandPipeline:
             )
             with contextlib.suppress(Exception):  # already desired: keep the first record
                 await self._desired.create(key, encode(desired))
-        elif command.action in (SessionAction.STOP, SessionAction.DELETE, SessionAction.LOGOUT):
+        elif command.action in (SessionAction.STOP, SessionAction.DELETE):
+            # Not on logout: the session still exists and pairs again on its host; deleting the key
+            # would also stop it there before the logout op reaches it, leaving the device linked.
             with contextlib.suppress(KeyNotFoundError):
                 await self._desired.delete(key)
         if command.action is SessionAction.START:
@@ -75,7 +77,7 @@ class SessionCommandPipeline:
             else SessionControl(tenant_id=command.tenant_id, session_id=command.session_id)
         )
         try:
-            await self._bus.request(subjects.host(command.session_id, op), body, self._host_timeout)
+            reply = await self._bus.request(subjects.host(command.session_id, op), body, self._host_timeout)
         except nats.errors.NoRespondersError:
             if command.action is SessionAction.DELETE:
                 await self._delete_unheld(command, msg)
@@ -88,6 +90,21 @@ class SessionCommandPipeline:
         except (nats.errors.Error, TimeoutError) as exc:
             await self._retry(command, msg, f"host request failed: {exc.__class__.__name__}")
             return
+        try:
+            answer = HOST_REPLY.validate_json(reply.data)
+        except ValidationError:
+            await self._retry(command, msg, "the session-host gave an unreadable answer")
+            return
+        if isinstance(answer, HostError):
+            detail = (
+                f"{command.action.value} refused by the session-host: {answer.reason.value} {answer.detail}"
+            )
+            if is_transient(answer.reason):
+                await self._retry(command, msg, detail)
+                return
+            await self._bus.dead_letter(
+                msg, answer.reason, detail, COMPONENT, msg.metadata.num_delivered or 1
+            )
         await msg.ack()
 
     async def _delete_unheld(self, command: SessionCommand, msg: Msg) -> None:
