@@ -89,6 +89,12 @@ class Recorder:
     def on_receipt(self, receipt: Receipt) -> None:
         self._add("receipt", receipt)
 
+    def on_presence(self, presence: object) -> None:
+        self._add("presence", presence)
+
+    def on_chat_presence(self, presence: object) -> None:
+        self._add("chat_presence", presence)
+
     def named(self, name: str) -> list[tuple[object, ...]]:
         return [args for n, args in self.calls if n == name]
 
