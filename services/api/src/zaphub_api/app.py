@@ -43,6 +43,7 @@ from zaphub_api.store.migrate import migrate
 from zaphub_api.store.sessions import SessionStore
 from zaphub_api.store.tenants import TenantStore
 from zaphub_api.store.webhooks import WebhookStore
+from zaphub_api.ui import install as install_dashboard
 from zaphub_api.usage import UsageClient
 from zaphub_api.webhook_log import WebhookLog
 from zaphub_contracts import streams
@@ -210,6 +211,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         middleware=[prometheus.middleware],
         dependencies=dependencies,
         lifespan=[lifespan],
+        on_app_init=[install_dashboard(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[
             OpenTelemetryPlugin(
