@@ -13,7 +13,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, Schema
 from litestar.params import JSONBody, Parameter
 
-from zaphub_api.auth import provide_tenant_id
+from zaphub_api.auth import Principal, provide_tenant_id
 from zaphub_api.errors import problem_responses
 from zaphub_api.placement import Placement
 from zaphub_api.routes.pagination import Limit, Offset
@@ -107,16 +107,21 @@ class SessionController(Controller):
 
     @get(
         "/stats",
-        summary="Capacity, sessions by status and limits (the seed's shape)",
+        summary="Capacity, sessions by status and limits (the seed's shape); the installation's with the "
+        "admin key",
         responses=problem_responses(),
     )
     async def stats(
         self,
-        tenant_id: NamedDependency[UUID],
+        principal: NamedDependency[Principal],
         sessions: NamedDependency[SessionStore],
         tenants: NamedDependency[TenantStore],
         settings: NamedDependency[ApiSettings],
+        placement: NamedDependency[Placement],
     ) -> SessionStats:
+        if principal.tenant_id is None:
+            return await installation_stats(sessions, placement, settings)
+        tenant_id = principal.tenant_id
         tenant = await tenants.get(tenant_id)
         by_status = {s: 0 for s in STATS_STATUSES} | await sessions.count_by_status(tenant_id)
         active = by_status.get("connected", 0)
@@ -235,6 +240,38 @@ async def _command(
 ) -> SessionCommandAccepted:
     await service.command(action, tenant_id, session_id)
     return SessionCommandAccepted(session_id=session_id, action=action)
+
+
+async def installation_stats(sessions: SessionStore, placement: Placement, settings: ApiSettings) -> SessionStats:
+    """The operator's view: the live hosts' capacity (hosts bucket), every tenant's sessions, the
+    installation's limits, and the seed's thresholds crossed."""
+    hosts = await placement.live_hosts()
+    by_status = dict.fromkeys(STATS_STATUSES, 0) | await sessions.count_by_status(None)
+    capacity = _capacity(by_status["connected"], sum(h.capacity for h in hosts))
+    usage = capacity.usage_percent
+    defaults = settings.default_limits
+    return SessionStats(
+        capacity=capacity,
+        sessions_by_status=by_status,
+        limits={
+            "db_pool_max": settings.db_pool_max,
+            "hosts": len(hosts),
+            "max_sessions_per_host": max((h.capacity for h in hosts), default=0),
+            "tenant_max_sessions": settings.tenant_max_sessions,
+            "rate_per_minute": defaults.per_minute,
+            "rate_per_hour": defaults.per_hour,
+            "rate_per_day": defaults.per_day,
+        },
+        alerts=[
+            name
+            for name, crossed in (
+                ("warning", usage > 80),
+                ("critical", usage > 95),
+                ("blocked", capacity.active >= capacity.max),
+            )
+            if crossed
+        ],
+    )
 
 
 def _capacity(active: int, maximum: int) -> Capacity:

@@ -43,6 +43,11 @@ class SessionStats(BaseModel):
     capacity: Capacity
     sessions_by_status: dict[str, int]
     limits: dict[str, int]
+    alerts: list[Literal["warning", "critical", "blocked"]] = Field(
+        default_factory=list,
+        description="Admin key only: the seed's thresholds the installation crossed (warning: usage over"
+        " 80 %, critical: over 95 %, blocked: active at max)",
+    )
 
 
 class QrCode(BaseModel):
