@@ -135,3 +135,37 @@ async def test_the_80_percent_alert_fires_when_sessions_fill_a_small_host(scrape
 
     states = await eventually(firing, 30, "ZaphubCapacityOver80Percent to fire")
     assert "ZaphubCapacityOver95Percent" not in states and "ZaphubCapacityAtMax" not in states
+
+
+async def test_admin_stats_describe_the_installation_and_name_the_threshold_crossed(scraped: Scraped) -> None:
+    """The admin key's stats give the live hosts' capacity, every tenant's sessions and the
+    installation's limits: 9 of 10 is `warning`, 10 of 10 adds `critical` and `blocked`; a tenant key
+    keeps its own view (its quota, no alerts)."""
+    stack, tenant = scraped.stack, scraped.tenant
+    http = tenant.http
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    sessions = (await http.get("/api/v1/sessions", headers=tenant.headers)).json()
+    await _connect(tenant, [f"c{i}" for i in range(9 - len(sessions))])
+
+    async def admin_stats(active: int) -> dict[str, Any] | None:
+        response = await http.get("/api/v1/sessions/stats", headers=admin)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body if body["capacity"]["active"] == active else None
+
+    stats = await eventually(lambda: admin_stats(9), 30, "9 sessions connected")
+    assert stats["capacity"] == {"active": 9, "max": HOST_MAX, "available": 1, "usage_percent": 90.0}
+    assert stats["alerts"] == ["warning"]
+    assert stats["limits"]["hosts"] == 1 and stats["limits"]["max_sessions_per_host"] == HOST_MAX
+    assert {"db_pool_max", "rate_per_minute", "rate_per_hour", "rate_per_day"} <= set(stats["limits"])
+
+    other = await new_tenant(http, stack.admin_key, "other")
+    await other.connected_session("tenth", timeout=60)
+    stats = await eventually(lambda: admin_stats(10), 30, "the tenth session connected")
+    assert stats["capacity"]["available"] == 0 and stats["capacity"]["usage_percent"] == 100.0
+    assert stats["sessions_by_status"]["connected"] == 10  # both tenants
+    assert stats["alerts"] == ["warning", "critical", "blocked"]
+
+    mine = (await http.get("/api/v1/sessions/stats", headers=tenant.headers)).json()
+    assert mine["capacity"]["active"] == 9 and mine["capacity"]["max"] == mine["limits"]["max_sessions"]
+    assert mine["alerts"] == []
