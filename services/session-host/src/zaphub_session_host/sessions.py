@@ -38,6 +38,8 @@ from zaphub_session_host.transport.base import (
     Connection,
     GroupChange,
     Groups,
+    HistoryBatch,
+    HistorySync,
     Identity,
     InboundMessage,
     LoggedOut,
@@ -71,6 +73,7 @@ class HostContext:
     requests: "RequestHandler"
     recent_sends: RecentSends = field(default_factory=RecentSends)
     media: "MediaSaver | None" = None  # None: received media is not stored (ZAPHUB_MEDIA_DOWNLOAD=off)
+    history_sync: HistorySync = HistorySync.RECENT
 
 
 class SessionRunner:
@@ -343,6 +346,10 @@ class SessionRunner:
 
     def on_group(self, change: GroupChange) -> None:
         self.events.group(change)
+
+    def on_history(self, batch: HistoryBatch) -> None:
+        if self.ctx.history_sync is not HistorySync.OFF:
+            self.events.history(batch, self.identity.jid if self.identity else None)
 
     def _move(self, event: SessionEvent) -> bool:
         try:
