@@ -237,3 +237,64 @@ async def test_a_customers_message_is_posted_to_webhooks_and_its_history_sync_is
         (chat,) = [c for c in await chats_of(tenant, sid) if c["chat"] == jid]
         assert chat["unread_count"] == 1 and chat["name"] == "Rui"
         assert all(r.headers["zaphub-event-type"] == "message.received" for r in receiver.requests)
+
+
+async def test_every_kind_of_inbound_message_is_stored_with_its_bytes(stack: Stack) -> None:
+    """A customer's video, voice note, document and sticker are stored with exactly the bytes sent;
+    a location, a contact card, a reply and a reaction land in the history with their content."""
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=10) as http:
+        tenant = await new_tenant(http, stack.admin_key, name="kinds")
+        sid = (await tenant.connected_session("kinds"))["id"]
+        customer = "+5521987650004"
+
+        async def simulate(body: dict[str, Any]) -> str:
+            body = {"from": customer, "push_name": "Lia", **body}
+            response = await http.post(f"/api/v1/sessions/{sid}/simulate", json=body, headers=tenant.headers)
+            assert response.status_code == 202, response.text
+            return str(response.json().get("whatsapp_id"))
+
+        media = {
+            "video": (b"\x00\x00\x00\x18ftypmp42 a video", "video/mp4", {}),
+            "audio": (b"OggS a voice note", "audio/ogg", {"voice": True}),
+            "document": (b"%PDF-1.4 an invoice", "application/pdf", {"filename": "nf-1042.pdf"}),
+            "sticker": (b"RIFF\x10\x00\x00\x00WEBPVP8 a sticker", "image/webp", {}),
+        }
+        sent: dict[str, str] = {}
+        for kind, (data, mimetype, extra) in media.items():
+            content = {"type": kind, "data_base64": base64.b64encode(data).decode(), "mimetype": mimetype}
+            sent[kind] = await simulate({"action": "message", "content": content | extra})
+        vcard = "BEGIN:VCARD\nVERSION:3.0\nFN:Ana\nTEL;waid=5511988887777:+5511988887777\nEND:VCARD"
+        others: list[dict[str, Any]] = [
+            {"type": "location", "latitude": -22.97, "longitude": -43.18, "name": "Copacabana"},
+            {"type": "contact", "display_name": "Ana", "vcard": vcard},
+            {"type": "text", "text": "esse aqui", "reply_to": sent["document"]},
+        ]
+        for content in others:
+            sent[content["type"]] = await simulate({"action": "message", "content": content})
+        await simulate({"action": "reaction", "message_id": sent["video"], "emoji": "❤️"})
+
+        async def all_of_them() -> dict[str, dict[str, Any]] | None:
+            page = await get(tenant, f"/api/v1/sessions/{sid}/chats/{customer}/messages")
+            return {m["type"]: m for m in page["items"]} if len(page["items"]) == 8 else None
+
+        stored = await eventually(all_of_them, 20, "the eight messages in the history")
+        assert stored["location"]["content"]["name"] == "Copacabana"
+        assert stored["contact"]["content"]["vcard"] == vcard
+        assert stored["text"]["content"]["reply_to"] == sent["document"]
+        reaction = stored["reaction"]["content"]
+        assert (reaction["message_id"], reaction["emoji"]) == (sent["video"], "❤️")
+        assert stored["audio"]["content"]["voice"] is True
+        for kind, (data, mimetype, _) in media.items():
+
+            async def downloaded(message_id: str = stored[kind]["id"]) -> httpx.Response | None:
+                response = await http.get(f"/api/v1/messages/{message_id}/media", headers=tenant.headers)
+                return response if response.status_code == 200 else None
+
+            got = await eventually(downloaded, 20, f"the {kind}'s bytes")
+            assert got.content == data and got.headers["content-type"] == mimetype, kind
+        assert "nf-1042.pdf" in (await downloaded_headers(http, tenant, stored["document"]["id"]))
+
+
+async def downloaded_headers(http: httpx.AsyncClient, tenant: Tenant, message_id: str) -> str:
+    response = await http.get(f"/api/v1/messages/{message_id}/media", headers=tenant.headers)
+    return str(response.headers["content-disposition"])
