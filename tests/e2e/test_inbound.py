@@ -95,6 +95,14 @@ async def test_an_image_from_a_session_on_host_1_reaches_a_session_on_host_2(sta
         assert got.headers["content-type"] == "image/png"
         assert got.headers["content-length"] == str(len(PNG))
         assert "filename=" in got.headers["content-disposition"]
+
+        # What A sent is served from A's side too: the same bytes.
+        async def sent_media() -> httpx.Response | None:
+            response = await http.get(f"/api/v1/messages/{sent.json()['id']}/media", headers=tenant.headers)
+            return response if response.status_code == 200 else None
+
+        mine_media = await eventually(sent_media, 20, "the sent image's media to be stored")
+        assert mine_media.content == PNG and mine_media.headers["content-type"] == "image/png"
         # The sender's side: the chat with B, answered by A itself (nothing unread).
         (mine,) = [c for c in await chats_of(tenant, a["id"]) if c["chat"] == b["jid"]]
         assert mine["unread_count"] == 0 and mine["last_message"]["direction"] == "outbound"

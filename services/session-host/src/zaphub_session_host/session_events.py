@@ -3,7 +3,7 @@ CloudEvents (ids derived where a repeat must not double an event) and hands them
 
 from collections import OrderedDict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4, uuid5
 
 from opentelemetry import trace
@@ -216,6 +216,18 @@ class SessionEvents:
             self._emit(HistoryImported, data, event_id=event_id, subject=f"chats/{batch.chat}")
 
     def media_stored(self, message_id: UUID, whatsapp_id: str, media: StoredMedia) -> None:
+        self._media_stored(message_id, whatsapp_id, media, "inbound")
+
+    def sent_media_stored(self, message_id: UUID, whatsapp_id: str, media: StoredMedia) -> None:
+        self._media_stored(message_id, whatsapp_id, media, "outbound")
+
+    def _media_stored(
+        self,
+        message_id: UUID,
+        whatsapp_id: str,
+        media: StoredMedia,
+        direction: Literal["inbound", "outbound"],
+    ) -> None:
         ref = StoredMediaRef(
             url=f"/api/v1/messages/{message_id}/media",
             mimetype=media.mimetype,
@@ -225,7 +237,9 @@ class SessionEvents:
         )
         self._emit(
             MessageMediaStored,
-            MessageMediaStoredData(message_id=message_id, whatsapp_id=whatsapp_id, media=ref),
+            MessageMediaStoredData(
+                message_id=message_id, whatsapp_id=whatsapp_id, direction=direction, media=ref
+            ),
             event_id=EventBase.derive_id(self.session_id, whatsapp_id, "media_stored"),
             subject=f"messages/{message_id}",
         )

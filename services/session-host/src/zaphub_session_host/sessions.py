@@ -23,6 +23,7 @@ from nats.errors import Error as NatsError
 
 from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
+from zaphub_contracts.content import MediaContent
 from zaphub_contracts.host import HostOk, InjectFault, Simulate
 from zaphub_contracts.sessions import HandedOver, whatsapp_message_id
 from zaphub_contracts.statuses import SessionStatus
@@ -209,6 +210,15 @@ class SessionRunner:
             cmd.to, cmd.content, whatsapp_message_id(cmd.message_id), cmd.message_id
         )
         self.ctx.recent_sends.remember(whatsapp_id, cmd.message_id)
+        if self.ctx.media is not None and isinstance(cmd.content, MediaContent):
+            self.ctx.media.save_sent(
+                self.tenant_id,
+                self.session_id,
+                cmd.message_id,
+                whatsapp_id,
+                cmd.content,
+                self.events.sent_media_stored,
+            )
         return HandedOver(
             message_id=cmd.message_id,
             whatsapp_id=whatsapp_id,
