@@ -10,7 +10,7 @@ import nats
 
 from zaphub_contracts import events as ev
 from zaphub_contracts import subjects
-from zaphub_contracts.content import TextContent
+from zaphub_contracts.content import ImageContent, TextContent, WhatsAppMedia
 from zaphub_runtime.codec import encode
 
 Api = Any  # the `api` fixture of conftest.py
@@ -145,3 +145,34 @@ async def test_received_and_imported_messages_keep_their_senders_and_history_sta
         MEMBER_LID,
         MEMBER,
     )
+
+
+async def test_media_sent_by_url_is_not_kept_and_received_media_is_waited_for(
+    api: Api, nats_url: str
+) -> None:
+    """An image ZapHub sends by URL has no stored media (404, not a 409 to retry forever); a received
+    image not stored yet is a 409 with Retry-After."""
+    tenant, auth = await api.tenant()
+    sid = (await api.session(auth))["id"]
+    body = {"to": "+5511988887777", "type": "image", "url": "https://example.com/a.png"}
+    sent = await api.client.post(f"/api/v1/sessions/{sid}/messages", json=body, headers=auth)
+    assert sent.status_code == 202, sent.text
+    by_url = await api.client.get(f"/api/v1/messages/{sent.json()['id']}/media", headers=auth)
+    assert by_url.status_code == 404 and by_url.headers["content-type"] == "application/problem+json"
+    image_id = uuid.uuid4()
+    ref = {"direct_path": "/v/x", "media_key": "AA==", "file_sha256": "AA==", "file_enc_sha256": "AA=="}
+    received = ev.MessageReceived(
+        **envelope(tenant["id"], sid, f"messages/{image_id}"),
+        data=ev.MessageReceivedData(
+            message_id=image_id,
+            whatsapp_id="IMG1",
+            chat=PEER,
+            sender=PEER,
+            sent_at=datetime.now(UTC),
+            content=ImageContent(mimetype="image/jpeg", whatsapp_media=WhatsAppMedia(**ref)),
+        ),
+    )
+    await publish(nats_url, [received])
+    await until(api, f"/api/v1/messages/{image_id}", auth, lambda b: b["type"] == "image")
+    waiting = await api.client.get(f"/api/v1/messages/{image_id}/media", headers=auth)
+    assert waiting.status_code == 409 and waiting.headers["retry-after"]
