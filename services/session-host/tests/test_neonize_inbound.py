@@ -18,6 +18,7 @@ from neonize.proto.waWeb.WAWebProtobufsWeb_pb2 import WebMessageInfo
 from zaphub_contracts import events as ev
 from zaphub_contracts.content import ImageContent, TextContent
 from zaphub_session_host.session_events import RecentSends, SessionEvents, received_id
+from zaphub_session_host.sessions import HostContext, SessionRunner
 from zaphub_session_host.transport.base import (
     HistoryBatch,
     HistoryMessage,
@@ -267,3 +268,38 @@ def test_base64_of_media_keys_round_trips() -> None:
     content = content_from_message(image_message())
     assert isinstance(content, ImageContent) and content.whatsapp_media is not None
     assert base64.b64decode(content.whatsapp_media.media_key) == b"k" * 32
+
+
+def _runner(history: HistorySync, max_messages: int) -> tuple[SessionRunner, Published]:
+    published = Published()
+    ctx = HostContext(
+        host_id="h1",
+        source="/test",
+        nc=None,  # type: ignore[arg-type]  # on_history reaches nothing but the publisher
+        transport=None,  # type: ignore[arg-type]
+        auth=None,  # type: ignore[arg-type]
+        publisher=published,  # type: ignore[arg-type]
+        sent_log=None,  # type: ignore[arg-type]
+        requests=None,  # type: ignore[arg-type]
+        history_sync=history,
+        history_max_messages=max_messages,
+    )
+    return SessionRunner(ctx, uuid4(), uuid4()), published
+
+
+def test_a_session_imports_at_most_its_history_bound_newest_kept_and_nothing_when_off() -> None:
+    """Past ZAPHUB_HISTORY_MAX_MESSAGES a session's history sync is cut (the newest of a chunk kept,
+    later chunks dropped); with ZAPHUB_HISTORY_SYNC=off nothing is imported at all."""
+    at = datetime.now(UTC)
+    batch = HistoryBatch(
+        PEER, tuple(HistoryMessage(f"W{i}", False, PEER, at, TextContent(text=str(i))) for i in range(5))
+    )
+    runner, published = _runner(HistorySync.RECENT, 3)
+    runner.on_history(batch)
+    runner.on_history(batch)
+    (event,) = published.events
+    assert isinstance(event, ev.HistoryImported)
+    assert [m.whatsapp_id for m in event.data.messages] == ["W2", "W3", "W4"]
+    off, nothing = _runner(HistorySync.OFF, 100)
+    off.on_history(batch)
+    assert nothing.events == []

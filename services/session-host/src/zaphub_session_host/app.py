@@ -175,6 +175,7 @@ class SessionHost:
             requests=HostHandlers(after_reply),
             media=media,
             history_sync=settings.history_sync,
+            history_max_messages=settings.history_max_messages,
         )
         self.sessions = sessions = Sessions(ctx)
         leases = Leases(bus.js, leases_kv, self.host_id, ttl)

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID
@@ -75,6 +75,7 @@ class HostContext:
     recent_sends: RecentSends = field(default_factory=RecentSends)
     media: "MediaSaver | None" = None  # None: received media is not stored (ZAPHUB_MEDIA_DOWNLOAD=off)
     history_sync: HistorySync = HistorySync.RECENT
+    history_max_messages: int = 20_000
 
 
 class SessionRunner:
@@ -83,6 +84,7 @@ class SessionRunner:
         "ctx",
         "deleted",
         "events",
+        "history_left",
         "identity",
         "machine",
         "paused_auth",
@@ -97,6 +99,7 @@ class SessionRunner:
         self.ctx = ctx
         self.tenant_id = tenant_id
         self.session_id = session_id
+        self.history_left = ctx.history_max_messages  # a full sync must not flood the host's events
         self.machine = SessionMachine()
         self.events = SessionEvents(ctx.publisher, ctx.source, ctx.recent_sends, tenant_id, session_id)
         self.connection: Connection | None = None
@@ -358,8 +361,21 @@ class SessionRunner:
         self.events.group(change)
 
     def on_history(self, batch: HistoryBatch) -> None:
-        if self.ctx.history_sync is not HistorySync.OFF:
-            self.events.history(batch, self.identity.jid if self.identity else None)
+        if self.ctx.history_sync is HistorySync.OFF or self.history_left <= 0:
+            return
+        if len(batch.messages) > self.history_left:  # the newest ones are kept
+            log.info(
+                "history sync over ZAPHUB_HISTORY_MAX_MESSAGES: older messages not imported",
+                extra={
+                    "fields": {
+                        "session_id": str(self.session_id),
+                        "dropped": len(batch.messages) - self.history_left,
+                    }
+                },
+            )
+            batch = replace(batch, messages=batch.messages[-self.history_left :])
+        self.history_left -= len(batch.messages)
+        self.events.history(batch, self.identity.jid if self.identity else None)
 
     def _move(self, event: SessionEvent) -> bool:
         try:

@@ -45,6 +45,12 @@ class HostSettings(CommonSettings):
         description="What a newly paired session imports of its chats' past: recent (WhatsApp's default"
         " sync), full (requireFullSync: all the phone holds) or off (nothing imported)",
     )
+    history_max_messages: int = Field(
+        default=20_000,
+        ge=0,
+        description="Most messages one session imports from WhatsApp's history sync (per host run); the"
+        " oldest beyond are dropped",
+    )
     sim_autopair: bool = Field(default=True, description="sim: pair a new session by itself after a QR")
     sim_pair_delay: float = Field(default=2.0, ge=0.0, description="sim: seconds from first QR to pairing")
     sim_faults: str = Field(default="", description="sim: fault spec, see transport/sim/faults.py")
