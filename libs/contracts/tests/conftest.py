@@ -77,6 +77,23 @@ EVENT_DATA: dict[str, ev.EventData] = {
         group=GROUP, action=ParticipantAction.PROMOTE, participants=[JID], by=JID
     ),
     "group.join_request": ev.GroupJoinRequestData(group=GROUP, jid=JID),
+    "history.imported": ev.HistoryImportedData(
+        chat=JID,
+        name="Ana",
+        sync_type="initial_bootstrap",
+        messages=[
+            ev.ImportedMessage(
+                message_id=MESSAGE,
+                whatsapp_id="3EB0HISTORY",
+                direction="inbound",
+                sender=JID,
+                sender_lid="123456789012345@lid",
+                push_name="Ana",
+                sent_at=NOW - timedelta(days=3),
+                content=TextContent(text="oi"),
+            )
+        ],
+    ),
 }
 
 

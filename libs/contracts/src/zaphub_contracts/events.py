@@ -96,6 +96,39 @@ class MessageReceivedData(EventData):
     content: MessageContent
 
 
+HISTORY_BATCH = 100  # messages per `history.imported` event, so one stays far below NATS's payload cap
+
+
+class ImportedMessage(BaseModel):
+    """One message of a chat's history as WhatsApp's history sync gave it, in either direction."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    message_id: UUID
+    whatsapp_id: str
+    direction: Literal["inbound", "outbound"]
+    sender: str = Field(description="Phone-number JID of the sender (the account's own when outbound)")
+    sender_lid: str | None = None
+    push_name: str | None = None
+    participant: str | None = Field(default=None, description="In a group: the sender's JID")
+    participant_lid: str | None = None
+    sent_at: datetime
+    content: MessageContent
+
+
+class HistoryImportedData(EventData):
+    """Part of a chat's history after pairing (WhatsApp's history sync): stored as imported, never
+    re-sent as `message.received` and not delivered to webhooks."""
+
+    chat: str
+    name: str | None = None
+    is_group: bool = False
+    sync_type: str = Field(
+        default="recent", description="WhatsApp's kind of sync: initial, recent, full, ..."
+    )
+    messages: list[ImportedMessage] = Field(max_length=HISTORY_BATCH)
+
+
 class StoredMediaRef(BaseModel):
     """Where a message's media can be fetched with the tenant's API key, and what it is."""
 
@@ -201,7 +234,15 @@ class EventBase(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     tenantid: UUID
     sessionid: UUID
+    traceparent: str | None = Field(
+        default=None,
+        max_length=128,
+        description="W3C trace context of the span that produced the event (CloudEvents distributed tracing"
+        " extension): an inbound message's trace from the host on",
+    )
     data: Any
+    # False: the event is projected and streamed, but never POSTed to webhooks.
+    webhooks: ClassVar[bool] = True
 
     @staticmethod
     def derive_id(*parts: object) -> UUID:
@@ -283,6 +324,13 @@ class MessageReceived(EventBase):
     short = "message.received"
     type: Literal["io.zaphub.message.received.v1"] = "io.zaphub.message.received.v1"
     data: MessageReceivedData
+
+
+class HistoryImported(EventBase):
+    short = "history.imported"
+    type: Literal["io.zaphub.history.imported.v1"] = "io.zaphub.history.imported.v1"
+    data: HistoryImportedData
+    webhooks: ClassVar[bool] = False
 
 
 class MessageMediaStored(EventBase):
@@ -368,6 +416,7 @@ EVENT_CLASSES: tuple[type[EventBase], ...] = (
     GroupUpdated,
     GroupParticipants,
     GroupJoinRequest,
+    HistoryImported,
 )
 EVENT_BY_SHORT: dict[str, type[EventBase]] = {cls.short: cls for cls in EVENT_CLASSES}
 assert all(_type(c.short) == c.model_fields["type"].default for c in EVENT_CLASSES)
@@ -394,7 +443,8 @@ AnyEvent = Annotated[
     | GroupLeft
     | GroupUpdated
     | GroupParticipants
-    | GroupJoinRequest,
+    | GroupJoinRequest
+    | HistoryImported,
     Field(discriminator="type"),
 ]
 ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

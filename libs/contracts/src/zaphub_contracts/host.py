@@ -131,6 +131,17 @@ class SimulateAction(StrEnum):
     POLL_VOTE = "poll_vote"  # votes `options` in the poll `message_id`
     TYPING = "typing"  # starts (`state` composing/recording) or stops (`paused`) typing
     RECEIPT = "receipt"  # marks `message_id`, which the session sent it, `delivered` or `read`
+    HISTORY_SYNC = "history_sync"  # the phone syncs the chat with the contact: `history`, oldest first
+
+
+class SimHistoryEntry(BaseModel):
+    """One older message of the chat a `history_sync` brings: the contact's, or the account's own."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    from_me: bool = False
+    content: MessageContent
+    at: datetime | None = Field(default=None, description="When it was sent; spaced a minute apart if absent")
 
 
 class Simulate(BaseModel):
@@ -154,6 +165,7 @@ class Simulate(BaseModel):
     options: list[str] = Field(default_factory=list, max_length=32)
     state: Literal["composing", "recording", "paused"] = "composing"
     receipt: Literal["delivered", "read"] = "read"
+    history: list[SimHistoryEntry] = Field(default_factory=list, max_length=1000)
 
     @model_validator(mode="after")
     def _what_the_action_needs(self) -> Self:
@@ -164,6 +176,7 @@ class Simulate(BaseModel):
             SimulateAction.REVOKE: ("message_id",),
             SimulateAction.POLL_VOTE: ("message_id", "options"),
             SimulateAction.RECEIPT: ("message_id",),
+            SimulateAction.HISTORY_SYNC: ("history",),
         }
         missing = [f for f in needs.get(self.action, ()) if getattr(self, f) in (None, [])]
         if missing:

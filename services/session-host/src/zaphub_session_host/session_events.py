@@ -3,11 +3,14 @@ CloudEvents (ids derived where a repeat must not double an event) and hands them
 
 from collections import OrderedDict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4, uuid5
+
+from opentelemetry import trace
 
 from zaphub_contracts.events import (
     EVENT_NAMESPACE,
+    HISTORY_BATCH,
     ChatPresence,
     ChatPresenceData,
     EventBase,
@@ -22,6 +25,9 @@ from zaphub_contracts.events import (
     GroupParticipantsData,
     GroupUpdated,
     GroupUpdatedData,
+    HistoryImported,
+    HistoryImportedData,
+    ImportedMessage,
     MessageDelivered,
     MessageEdited,
     MessageEditedData,
@@ -50,11 +56,13 @@ from zaphub_contracts.events import (
     StoredMediaRef,
 )
 from zaphub_runtime.media_store import StoredMedia
+from zaphub_runtime.telemetry import inject_headers
 from zaphub_session_host.event_publisher import EventPublisher
 from zaphub_session_host.transport.base import (
     ChatUpdate,
     Edited,
     GroupChange,
+    HistoryBatch,
     Identity,
     InboundMessage,
     Presence,
@@ -71,6 +79,8 @@ GROUP_EVENTS: dict[type[EventData], type[EventBase]] = {
     GroupParticipantsData: GroupParticipants,
     GroupJoinRequestData: GroupJoinRequest,
 }
+
+tracer = trace.get_tracer("zaphub_session_host.inbound")
 
 RECENT_SENDS = 100_000  # WhatsApp id -> ZapHub id, so receipts carry the message id
 
@@ -143,7 +153,15 @@ class SessionEvents:
 
     def message(self, message: InboundMessage) -> UUID:
         """`message.received`; the ZapHub id of the message (derived: a repeat keeps it)."""
-        message_id = uuid5(EVENT_NAMESPACE, f"received/{self.session_id}/{message.whatsapp_id}")
+        message_id = received_id(self.session_id, message.whatsapp_id)
+        # The inbound trace starts here; the projector and the webhook delivery continue it.
+        span = tracer.start_span(
+            "receive message",
+            kind=trace.SpanKind.PRODUCER,
+            attributes={"zaphub.session_id": str(self.session_id), "zaphub.message_id": str(message_id)},
+        )
+        traceparent = inject_headers(span=span).get("traceparent")
+        span.end()
         self._emit(
             MessageReceived,
             MessageReceivedData(
@@ -161,10 +179,55 @@ class SessionEvents:
             ),
             event_id=EventBase.derive_id(self.session_id, message.whatsapp_id, "received"),
             subject=f"messages/{message_id}",
+            traceparent=traceparent,
         )
         return message_id
 
+    def history(self, batch: HistoryBatch, own_jid: str | None) -> None:
+        """`history.imported`, `HISTORY_BATCH` messages an event; a message keeps the id a live
+        `message.received` of it would have, so whichever comes second is not stored twice."""
+        for start in range(0, len(batch.messages), HISTORY_BATCH):
+            part = batch.messages[start : start + HISTORY_BATCH]
+            imported = [
+                ImportedMessage(
+                    message_id=received_id(self.session_id, m.whatsapp_id)
+                    if not m.from_me
+                    else uuid5(EVENT_NAMESPACE, f"history/{self.session_id}/{m.whatsapp_id}"),
+                    whatsapp_id=m.whatsapp_id,
+                    direction="outbound" if m.from_me else "inbound",
+                    sender=(own_jid or m.sender) if m.from_me else m.sender,
+                    sender_lid=m.sender_lid,
+                    push_name=m.push_name,
+                    participant=m.sender if batch.is_group and not m.from_me else None,
+                    participant_lid=m.sender_lid if batch.is_group and not m.from_me else None,
+                    sent_at=m.sent_at,
+                    content=m.content,
+                )
+                for m in part
+            ]
+            data = HistoryImportedData(
+                chat=batch.chat,
+                name=batch.name,
+                is_group=batch.is_group,
+                sync_type=batch.sync_type,
+                messages=imported,
+            )
+            event_id = EventBase.derive_id(self.session_id, "history", batch.chat, part[0].whatsapp_id)
+            self._emit(HistoryImported, data, event_id=event_id, subject=f"chats/{batch.chat}")
+
     def media_stored(self, message_id: UUID, whatsapp_id: str, media: StoredMedia) -> None:
+        self._media_stored(message_id, whatsapp_id, media, "inbound")
+
+    def sent_media_stored(self, message_id: UUID, whatsapp_id: str, media: StoredMedia) -> None:
+        self._media_stored(message_id, whatsapp_id, media, "outbound")
+
+    def _media_stored(
+        self,
+        message_id: UUID,
+        whatsapp_id: str,
+        media: StoredMedia,
+        direction: Literal["inbound", "outbound"],
+    ) -> None:
         ref = StoredMediaRef(
             url=f"/api/v1/messages/{message_id}/media",
             mimetype=media.mimetype,
@@ -174,7 +237,9 @@ class SessionEvents:
         )
         self._emit(
             MessageMediaStored,
-            MessageMediaStoredData(message_id=message_id, whatsapp_id=whatsapp_id, media=ref),
+            MessageMediaStoredData(
+                message_id=message_id, whatsapp_id=whatsapp_id, direction=direction, media=ref
+            ),
             event_id=EventBase.derive_id(self.session_id, whatsapp_id, "media_stored"),
             subject=f"messages/{message_id}",
         )
@@ -235,6 +300,7 @@ class SessionEvents:
         data: EventData,
         event_id: UUID | None = None,
         subject: str | None = None,
+        traceparent: str | None = None,
     ) -> None:
         fields: dict[str, Any] = {
             "id": event_id or uuid4(),
@@ -244,5 +310,11 @@ class SessionEvents:
             "sessionid": self.session_id,
             "subject": subject or f"sessions/{self.session_id}",
             "data": data,
+            "traceparent": traceparent,
         }
         self._publisher.emit(cls(**fields))
+
+
+def received_id(session_id: UUID, whatsapp_id: str) -> UUID:
+    """The ZapHub id of a received message (derived: a repeat, or its copy in a history sync, keeps it)."""
+    return uuid5(EVENT_NAMESPACE, f"received/{session_id}/{whatsapp_id}")

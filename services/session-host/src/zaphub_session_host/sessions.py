@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID
@@ -23,6 +23,7 @@ from nats.errors import Error as NatsError
 
 from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
+from zaphub_contracts.content import MediaContent
 from zaphub_contracts.host import HostOk, InjectFault, Simulate
 from zaphub_contracts.sessions import HandedOver, whatsapp_message_id
 from zaphub_contracts.statuses import SessionStatus
@@ -38,6 +39,8 @@ from zaphub_session_host.transport.base import (
     Connection,
     GroupChange,
     Groups,
+    HistoryBatch,
+    HistorySync,
     Identity,
     InboundMessage,
     LoggedOut,
@@ -71,6 +74,8 @@ class HostContext:
     requests: "RequestHandler"
     recent_sends: RecentSends = field(default_factory=RecentSends)
     media: "MediaSaver | None" = None  # None: received media is not stored (ZAPHUB_MEDIA_DOWNLOAD=off)
+    history_sync: HistorySync = HistorySync.RECENT
+    history_max_messages: int = 20_000
 
 
 class SessionRunner:
@@ -79,6 +84,7 @@ class SessionRunner:
         "ctx",
         "deleted",
         "events",
+        "history_left",
         "identity",
         "machine",
         "paused_auth",
@@ -93,6 +99,7 @@ class SessionRunner:
         self.ctx = ctx
         self.tenant_id = tenant_id
         self.session_id = session_id
+        self.history_left = ctx.history_max_messages  # a full sync must not flood the host's events
         self.machine = SessionMachine()
         self.events = SessionEvents(ctx.publisher, ctx.source, ctx.recent_sends, tenant_id, session_id)
         self.connection: Connection | None = None
@@ -206,6 +213,15 @@ class SessionRunner:
             cmd.to, cmd.content, whatsapp_message_id(cmd.message_id), cmd.message_id
         )
         self.ctx.recent_sends.remember(whatsapp_id, cmd.message_id)
+        if self.ctx.media is not None and isinstance(cmd.content, MediaContent):
+            self.ctx.media.save_sent(
+                self.tenant_id,
+                self.session_id,
+                cmd.message_id,
+                whatsapp_id,
+                cmd.content,
+                self.events.sent_media_stored,
+            )
         return HandedOver(
             message_id=cmd.message_id,
             whatsapp_id=whatsapp_id,
@@ -343,6 +359,23 @@ class SessionRunner:
 
     def on_group(self, change: GroupChange) -> None:
         self.events.group(change)
+
+    def on_history(self, batch: HistoryBatch) -> None:
+        if self.ctx.history_sync is HistorySync.OFF or self.history_left <= 0:
+            return
+        if len(batch.messages) > self.history_left:  # the newest ones are kept
+            log.info(
+                "history sync over ZAPHUB_HISTORY_MAX_MESSAGES: older messages not imported",
+                extra={
+                    "fields": {
+                        "session_id": str(self.session_id),
+                        "dropped": len(batch.messages) - self.history_left,
+                    }
+                },
+            )
+            batch = replace(batch, messages=batch.messages[-self.history_left :])
+        self.history_left -= len(batch.messages)
+        self.events.history(batch, self.identity.jid if self.identity else None)
 
     def _move(self, event: SessionEvent) -> bool:
         try:

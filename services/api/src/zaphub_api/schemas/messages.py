@@ -161,6 +161,11 @@ class MessageRead(BaseModel):
     status: MessageStatus
     chat: str
     sender: str | None = None
+    sender_lid: str | None = Field(default=None, description="The sender's LID, when WhatsApp gave one")
+    push_name: str | None = None
+    participant: str | None = Field(default=None, description="In a group: the JID of who sent it")
+    participant_lid: str | None = None
+    imported: bool = Field(default=False, description="From WhatsApp's history sync after pairing")
     type: str
     content: dict[str, Any]
     whatsapp_id: str | None = None

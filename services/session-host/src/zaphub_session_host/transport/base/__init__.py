@@ -41,6 +41,7 @@ from zaphub_session_host.transport.base.events import (
     Voted,
 )
 from zaphub_session_host.transport.base.groups import Groups
+from zaphub_session_host.transport.base.history import HistoryBatch, HistoryMessage, HistorySync
 from zaphub_session_host.transport.base.messages import Messages
 
 __all__ = [
@@ -53,6 +54,9 @@ __all__ = [
     "GroupChange",
     "GroupNotFound",
     "Groups",
+    "HistoryBatch",
+    "HistoryMessage",
+    "HistorySync",
     "Identity",
     "InboundMessage",
     "InvalidContent",

@@ -18,6 +18,7 @@ from zaphub_contracts.events import (
     GroupParticipantsData,
     GroupUpdatedData,
 )
+from zaphub_session_host.transport.base.history import HistoryBatch
 
 # A change in a group the account is in, as the `group.*` event it becomes.
 GroupChange = (
@@ -124,3 +125,5 @@ class ConnectionEvents(Protocol):
 
     def on_update(self, update: ChatUpdate) -> None: ...
     def on_group(self, change: GroupChange) -> None: ...
+
+    def on_history(self, batch: HistoryBatch) -> None: ...

@@ -27,6 +27,7 @@ from neonize.aioze.events import (
     ConnectFailureEv,
     DisconnectedEv,
     GroupInfoEv,
+    HistorySyncEv,
     JoinedGroupEv,
     LoggedOutEv,
     MessageEv,
@@ -42,10 +43,12 @@ from zaphub_session_host.transport.base import (
     Connection,
     ConnectionEvents,
     Identity,
+    InboundMessage,
     LoggedOut,
     NotConnected,
 )
 from zaphub_session_host.transport.neonize import gate
+from zaphub_session_host.transport.neonize.downloads import DOWNLOAD_TIMEOUT, download_request
 from zaphub_session_host.transport.neonize.errors import map_send_error
 from zaphub_session_host.transport.neonize.events import (
     USER_SERVER,
@@ -62,6 +65,7 @@ from zaphub_session_host.transport.neonize.groups import (
     change_from_joined,
     changes_from_info_event,
 )
+from zaphub_session_host.transport.neonize.history import batches_from_history, device_props
 from zaphub_session_host.transport.neonize.messages import NeonizeMessages
 from zaphub_session_host.transport.neonize.store_snapshot import is_sqlite, seed_sqlite, snapshot_sqlite
 
@@ -138,7 +142,11 @@ class NeonizeConnection(Connection):
         self._seeded = False
         # The uuid is the key of the Go client table; unique per connection, because neonize stops the
         # Go client of that key when the Python object is collected (an old one must not stop a new one).
-        self.client = NewAClient(str(self.path), uuid=f"{session_id}-{secrets.token_hex(4)}")
+        self.client = NewAClient(
+            str(self.path),
+            props=device_props(transport.history_sync),
+            uuid=f"{session_id}-{secrets.token_hex(4)}",
+        )
         self._go: asyncio.Future[Any] | None = None
         self._identity: Identity | None = None
         self._online = False
@@ -172,6 +180,7 @@ class NeonizeConnection(Connection):
             ReceiptEv: self._on_receipt,
             JoinedGroupEv: self._on_joined_group,
             GroupInfoEv: self._on_group_info,
+            HistorySyncEv: self._on_history_sync,
         }
 
     def _register(self) -> None:
@@ -292,6 +301,21 @@ class NeonizeConnection(Connection):
     def _on_group_info(self, event: Any) -> None:
         for change in changes_from_info_event(event):
             self._events.on_group(change)
+
+    def _on_history_sync(self, event: Any) -> None:
+        for batch in batches_from_history(event):
+            self._events.on_history(batch)
+
+    async def download(self, message: InboundMessage) -> bytes | None:
+        """Received media through whatsmeow (`download_any`: CDN fetch, hash checks, decryption)."""
+        if message.media is not None:
+            return message.media
+        request = download_request(message.content)
+        if request is None:
+            return None
+        self.check_online()
+        data: bytes = await asyncio.wait_for(self.client.download_any(request), DOWNLOAD_TIMEOUT)
+        return data
 
     def _stop_for_good(self, reason: str) -> None:
         """Ban, replaced stream, outdated client: disconnected without a reconnect loop."""

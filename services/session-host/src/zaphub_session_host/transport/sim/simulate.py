@@ -3,13 +3,15 @@ WhatsApp deliver to the session, fed to the same connection events as the networ
 
 import base64
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from zaphub_contracts.content import MediaContent, MessageContent, ReactionContent
 from zaphub_contracts.host import Simulate, SimulateAction
 from zaphub_session_host.transport.base import (
     Edited,
+    HistoryBatch,
+    HistoryMessage,
     InboundMessage,
     InvalidContent,
     Presence,
@@ -88,4 +90,31 @@ async def simulate(conn: "SimConnection", request: Simulate) -> str | None:
         case SimulateAction.TYPING:
             conn.events.on_update(Presence(jid, jid, request.state, now))
             return None
+        case SimulateAction.HISTORY_SYNC:
+            conn.events.on_history(_history(conn, request, jid, push_name, now))
+            return None
     raise InvalidContent(f"the simulator cannot {request.action.value}")
+
+
+def _history(
+    conn: "SimConnection", request: Simulate, jid: str, push_name: str, now: datetime
+) -> HistoryBatch:
+    """What WhatsApp's history sync would bring of the chat with the contact: media without bytes is
+    a reference only (history media is not downloaded)."""
+    own = conn.identity.jid if conn.identity else jid
+    count = len(request.history)
+    messages = []
+    for i, entry in enumerate(request.history):
+        whatsapp_id = new_whatsapp_id()
+        content, _ = as_received(entry.content, whatsapp_id)
+        messages.append(
+            HistoryMessage(
+                whatsapp_id=whatsapp_id,
+                from_me=entry.from_me,
+                sender=own if entry.from_me else jid,
+                sent_at=entry.at or now - timedelta(minutes=count - i),
+                content=content,
+                push_name=None if entry.from_me else push_name,
+            )
+        )
+    return HistoryBatch(chat=jid, messages=tuple(messages), name=push_name, sync_type="initial_bootstrap")
