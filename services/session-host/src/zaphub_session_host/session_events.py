@@ -52,12 +52,12 @@ from zaphub_contracts.events import (
 from zaphub_runtime.media_store import StoredMedia
 from zaphub_session_host.event_publisher import EventPublisher
 from zaphub_session_host.transport.base import (
+    ChatPresenceSeen,
     ChatUpdate,
     Edited,
     GroupChange,
     Identity,
     InboundMessage,
-    Presence,
     Receipt,
     ReceiptKind,
     Revoked,
@@ -220,7 +220,7 @@ class SessionEvents:
                     at=update.at,
                 )
                 self._emit(PollVote, data)
-            case Presence():
+            case ChatPresenceSeen():
                 state = update.state if update.state in ("composing", "recording") else "paused"
                 data = ChatPresenceData(chat=update.chat, sender=update.sender, state=state, at=update.at)
                 self._emit(ChatPresence, data)

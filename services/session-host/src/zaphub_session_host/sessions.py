@@ -163,6 +163,13 @@ class SessionRunner:
             raise NotConnected("the session is stopping")
         return self.connection
 
+    def online(self) -> Connection:
+        """The connection, for the host requests that read or act on WhatsApp (contacts, presence);
+        each capability then checks it is online."""
+        if self.status is SessionStatus.LOGGED_OUT:
+            raise LoggedOut("the session was logged out; pair it again")
+        return self._require_connection()
+
     async def send_run(
         self,
         commands: Sequence[SendMessage],

@@ -4,12 +4,15 @@
 - events.py: what a connection reports (`ConnectionEvents`) and the values it carries.
 - messages.py: `Messages`, the messaging capability of a connection.
 - groups.py: `Groups`, creating and managing groups.
+- contacts.py: `Contacts`, on-WhatsApp checks, profiles and the blocklist.
+- presence.py: `Presence`, online/offline, typing in a chat and read marks.
 - errors.py: the named errors of every transport.
 
 Each capability is one module here and one module per transport (`transport/<name>/<capability>.py`).
 """
 
 from zaphub_session_host.transport.base.connection import Connection, Transport
+from zaphub_session_host.transport.base.contacts import Contacts
 from zaphub_session_host.transport.base.errors import (
     AlreadyPaired,
     FaultsUnsupported,
@@ -28,13 +31,13 @@ from zaphub_session_host.transport.base.errors import (
     Unsupported,
 )
 from zaphub_session_host.transport.base.events import (
+    ChatPresenceSeen,
     ChatUpdate,
     ConnectionEvents,
     Edited,
     GroupChange,
     Identity,
     InboundMessage,
-    Presence,
     Receipt,
     ReceiptKind,
     Revoked,
@@ -42,12 +45,15 @@ from zaphub_session_host.transport.base.events import (
 )
 from zaphub_session_host.transport.base.groups import Groups
 from zaphub_session_host.transport.base.messages import Messages
+from zaphub_session_host.transport.base.presence import Presence, Unread
 
 __all__ = [
     "AlreadyPaired",
+    "ChatPresenceSeen",
     "ChatUpdate",
     "Connection",
     "ConnectionEvents",
+    "Contacts",
     "Edited",
     "FaultsUnsupported",
     "GroupChange",
@@ -72,6 +78,7 @@ __all__ = [
     "Transport",
     "TransportError",
     "TransportUnavailable",
+    "Unread",
     "Unsupported",
     "Voted",
 ]

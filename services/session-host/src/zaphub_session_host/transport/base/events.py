@@ -93,7 +93,7 @@ class Voted:
 
 
 @dataclass(frozen=True, slots=True)
-class Presence:
+class ChatPresenceSeen:
     """A contact typing (`composing`), recording audio, or stopping (`paused`) in a chat."""
 
     chat: str
@@ -102,7 +102,7 @@ class Presence:
     at: datetime
 
 
-ChatUpdate = Edited | Revoked | Voted | Presence
+ChatUpdate = Edited | Revoked | Voted | ChatPresenceSeen
 
 
 class ConnectionEvents(Protocol):

@@ -46,6 +46,7 @@ from zaphub_session_host.transport.base import (
     NotConnected,
 )
 from zaphub_session_host.transport.neonize import gate
+from zaphub_session_host.transport.neonize.contacts import NeonizeContacts
 from zaphub_session_host.transport.neonize.errors import map_send_error
 from zaphub_session_host.transport.neonize.events import (
     USER_SERVER,
@@ -63,6 +64,7 @@ from zaphub_session_host.transport.neonize.groups import (
     changes_from_info_event,
 )
 from zaphub_session_host.transport.neonize.messages import NeonizeMessages
+from zaphub_session_host.transport.neonize.presence import NeonizePresence
 from zaphub_session_host.transport.neonize.store_snapshot import is_sqlite, seed_sqlite, snapshot_sqlite
 
 if TYPE_CHECKING:
@@ -88,6 +90,8 @@ class NeonizeConnection(Connection):
 
     messages: NeonizeMessages
     groups: NeonizeGroups
+    contacts: NeonizeContacts
+    presence: NeonizePresence
 
     __slots__ = (
         "_attempts",
@@ -108,9 +112,11 @@ class NeonizeConnection(Connection):
         "_snapshot_timer",
         "_stopped_reason",
         "client",
+        "contacts",
         "groups",
         "messages",
         "path",
+        "presence",
         "session_id",
         "tenant_id",
     )
@@ -154,6 +160,8 @@ class NeonizeConnection(Connection):
         self._background: set[asyncio.Task[Any]] = set()
         self.messages = NeonizeMessages(self, transport)
         self.groups = NeonizeGroups(self)
+        self.contacts = NeonizeContacts(self)
+        self.presence = NeonizePresence(self)
         self._register()
 
     # Wiring of neonize events.
@@ -279,6 +287,7 @@ class NeonizeConnection(Connection):
         if inbound is not None:
             sender = jid_str(event.Info.MessageSource.Sender) or inbound.sender
             self.messages.remember(inbound.whatsapp_id, sender, event.Message)
+            self.presence.unread.received(inbound.chat, inbound.whatsapp_id, sender)
             self._events.on_message(inbound)
         self.store_changed()
 

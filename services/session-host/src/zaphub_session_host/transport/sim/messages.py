@@ -208,6 +208,7 @@ class SimMessages(Messages):
 
     def receive(self, message: InboundMessage) -> None:
         if not self._conn.closed:
+            self._conn.presence.unread.received(message.chat, message.whatsapp_id, message.sender)
             self._conn.events.on_message(message)
 
     def take(self, frame: SimFrame) -> bool:

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from zaphub_contracts.content import MediaContent, MessageContent, ReactionContent
 from zaphub_contracts.host import Simulate, SimulateAction
 from zaphub_session_host.transport.base import (
+    ChatPresenceSeen,
     Edited,
     InboundMessage,
     InvalidContent,
-    Presence,
     Receipt,
     ReceiptKind,
     Revoked,
@@ -86,6 +86,6 @@ async def simulate(conn: "SimConnection", request: Simulate) -> str | None:
             conn.events.on_update(Voted(request.message_id, jid, jid, tuple(request.options), now))
             return None
         case SimulateAction.TYPING:
-            conn.events.on_update(Presence(jid, jid, request.state, now))
+            conn.events.on_update(ChatPresenceSeen(jid, jid, request.state, now))
             return None
     raise InvalidContent(f"the simulator cannot {request.action.value}")

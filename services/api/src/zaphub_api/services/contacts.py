@@ -1,0 +1,59 @@
+"""Contact use cases: the tenant's session is checked here (another tenant's is 404, one not connected
+409), then the owning host is asked. Contact checks are cached briefly per session."""
+
+import time
+from collections import OrderedDict
+from uuid import UUID
+
+from zaphub_api.host_requests import HostRequests
+from zaphub_api.services.sessions import require_connected
+from zaphub_api.store.sessions import SessionStore
+from zaphub_contracts.host import BlocklistChange, Contact, ContactCheck
+
+CHECK_TTL = 60.0
+CHECK_CACHE_MAX = 10_000  # entries across sessions
+
+
+class ContactService:
+    def __init__(self, sessions: SessionStore, hosts: HostRequests, check_ttl: float = CHECK_TTL) -> None:
+        self._sessions = sessions
+        self._hosts = hosts
+        self._ttl = check_ttl
+        self._checks: OrderedDict[tuple[UUID, str], tuple[float, ContactCheck]] = OrderedDict()
+
+    async def check(self, tenant_id: UUID, session_id: UUID, numbers: list[str]) -> list[ContactCheck]:
+        """One result per number, in order; numbers answered in the last minute are not asked again."""
+        await require_connected(self._sessions, tenant_id, session_id)
+        now = time.monotonic()
+        known: dict[str, ContactCheck] = {}
+        for number in numbers:
+            hit = self._checks.get((session_id, number))
+            if hit is not None and now - hit[0] < self._ttl:
+                known[number] = hit[1]
+        missing = list(dict.fromkeys(n for n in numbers if n not in known))
+        if missing:
+            for result in await self._hosts.contacts_check(tenant_id, session_id, missing):
+                known[result.number] = result
+                self._checks[(session_id, result.number)] = (now, result)
+                self._checks.move_to_end((session_id, result.number))
+            while len(self._checks) > CHECK_CACHE_MAX:
+                self._checks.popitem(last=False)
+        return [known[n] for n in numbers if n in known]
+
+    async def contacts(self, tenant_id: UUID, session_id: UUID) -> list[Contact]:
+        await require_connected(self._sessions, tenant_id, session_id)
+        return await self._hosts.contacts(tenant_id, session_id)
+
+    async def contact(self, tenant_id: UUID, session_id: UUID, jid: str) -> Contact:
+        await require_connected(self._sessions, tenant_id, session_id)
+        return await self._hosts.contact(tenant_id, session_id, jid)
+
+    async def blocklist(self, tenant_id: UUID, session_id: UUID) -> list[str]:
+        await require_connected(self._sessions, tenant_id, session_id)
+        return await self._hosts.blocklist(tenant_id, session_id)
+
+    async def update_blocklist(
+        self, tenant_id: UUID, session_id: UUID, jid: str, change: BlocklistChange
+    ) -> list[str]:
+        await require_connected(self._sessions, tenant_id, session_id)
+        return await self._hosts.update_blocklist(tenant_id, session_id, jid, change)
