@@ -47,6 +47,7 @@ from zaphub_api.routes.tenants import TenantController
 from zaphub_api.routes.usage import UsageController
 from zaphub_api.routes.webhooks import WebhookController
 from zaphub_api.services.contacts import ContactService
+from zaphub_api.services.message_actions import MessageActions
 from zaphub_api.services.presence import PresenceService
 from zaphub_api.services.sessions import SessionService
 from zaphub_api.services.tenants import TenantService
@@ -98,6 +99,7 @@ class Collaborators:
     hosts: HostRequests
     session_service: SessionService
     contact_service: ContactService
+    message_actions: MessageActions
     presence_service: PresenceService
     tenant_service: TenantService
     webhook_service: WebhookService
@@ -160,6 +162,7 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
         hosts=hosts,
         session_service=SessionService(sessions, commands, hosts),
         contact_service=ContactService(sessions, hosts),
+        message_actions=MessageActions(messages, accepts),
         presence_service=PresenceService(sessions, hosts),
         tenant_service=TenantService(tenants, commands, limits, keyring, webhooks),
         webhook_service=WebhookService(webhooks, bus, EgressPolicy.from_settings(settings)),
@@ -237,6 +240,7 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
             "hosts",
             "session_service",
             "contact_service",
+            "message_actions",
             "presence_service",
             "tenant_service",
             "webhook_service",

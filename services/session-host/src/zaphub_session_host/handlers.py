@@ -70,6 +70,7 @@ from zaphub_session_host.auth_store import AuthSaver
 from zaphub_session_host.sessions import SessionRunner, Sessions
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
+    EditWindowExpired,
     FaultsUnsupported,
     GroupNotFound,
     InvalidContent,
@@ -117,6 +118,8 @@ def failure(exc: Exception) -> HostError:
         case NotGroupAdmin():
             # The permission leads the detail, so the API can name it in the problem type.
             return HostError(reason=FailureReason.NOT_GROUP_ADMIN, detail=f"{exc.permission}: {exc}"[:1000])
+        case EditWindowExpired():
+            reason = FailureReason.EDIT_WINDOW_EXPIRED
         case AlreadyPaired() | FaultsUnsupported() | MediaToolsMissing() | SimulatorOnly() | Unsupported():
             reason = FailureReason.UNSUPPORTED
         case MediaUrlRefused():

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
+from zaphub_contracts.content import EditContent, ReactionContent, RevokeContent
 from zaphub_contracts.events import (
     EVENT_NAMESPACE,
     ChatPresence,
@@ -27,6 +28,8 @@ from zaphub_contracts.events import (
     MessageEditedData,
     MessageMediaStored,
     MessageMediaStoredData,
+    MessageReaction,
+    MessageReactionData,
     MessageRead,
     MessageReceiptData,
     MessageReceived,
@@ -141,8 +144,34 @@ class SessionEvents:
     def failed(self, reason: str, detail: str) -> None:
         self._emit(SessionFailed, SessionFailedData(reason=reason, detail=detail))
 
-    def message(self, message: InboundMessage) -> UUID:
-        """`message.received`; the ZapHub id of the message (derived: a repeat keeps it)."""
+    def message(self, message: InboundMessage) -> UUID | None:
+        """`message.received` and the ZapHub id of the message (derived: a repeat keeps it); a contact's
+        edit, revoke or reaction is its own event instead, and None."""
+        content = message.content
+        if isinstance(content, EditContent | RevokeContent):
+            self.acted(
+                message.chat,
+                content,
+                message.sent_at,
+                from_me=False,
+                event_key=message.whatsapp_id,
+                sender=message.sender,
+            )
+            return None
+        if isinstance(content, ReactionContent):
+            self._emit(
+                MessageReaction,
+                MessageReactionData(
+                    whatsapp_id=content.message_id,
+                    chat=message.chat,
+                    sender=message.sender,
+                    emoji=content.emoji,
+                    from_me=content.from_me,
+                    at=message.sent_at,
+                ),
+                event_id=EventBase.derive_id(self.session_id, message.whatsapp_id, "reaction"),
+            )
+            return None
         message_id = uuid5(EVENT_NAMESPACE, f"received/{self.session_id}/{message.whatsapp_id}")
         self._emit(
             MessageReceived,
@@ -179,6 +208,51 @@ class SessionEvents:
             subject=f"messages/{message_id}",
         )
 
+    def acted(
+        self,
+        chat: str,
+        content: EditContent | RevokeContent,
+        at: datetime,
+        *,
+        from_me: bool,
+        event_key: str,
+        sender: str | None = None,
+    ) -> None:
+        """An edit or revoke of the message `content.message_id`: this session's own once handed over
+        (`from_me`), or a contact's as received. `event_key` (the action's WhatsApp id) dedups it."""
+        message_id = self._recent.get(content.message_id) if from_me else None
+        subject = f"messages/{message_id}" if message_id else None
+        if isinstance(content, EditContent):
+            self._emit(
+                MessageEdited,
+                MessageEditedData(
+                    message_id=message_id,
+                    whatsapp_id=content.message_id,
+                    chat=chat,
+                    sender=sender,
+                    from_me=from_me,
+                    text=content.text,
+                    caption=content.caption,
+                    edited_at=at,
+                ),
+                event_id=EventBase.derive_id(self.session_id, event_key, "edited"),
+                subject=subject,
+            )
+            return
+        self._emit(
+            MessageRevoked,
+            MessageRevokedData(
+                message_id=message_id,
+                whatsapp_id=content.message_id,
+                chat=chat,
+                sender=sender,
+                from_me=from_me,
+                revoked_at=at,
+            ),
+            event_id=EventBase.derive_id(self.session_id, event_key, "revoked"),
+            subject=subject,
+        )
+
     def receipt(self, receipt: Receipt) -> None:
         message_id = self._recent.get(receipt.whatsapp_id)
         cls: type[EventBase] = MessageDelivered if receipt.kind is ReceiptKind.DELIVERED else MessageRead
@@ -213,7 +287,7 @@ class SessionEvents:
                 self._emit(MessageRevoked, data)
             case Voted():
                 data = PollVoteData(
-                    poll_whatsapp_id=update.poll_whatsapp_id,
+                    poll_id=update.poll_whatsapp_id,
                     chat=update.chat,
                     voter=update.voter,
                     options=list(update.options),

@@ -23,6 +23,7 @@ from nats.errors import Error as NatsError
 
 from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
+from zaphub_contracts.content import EditContent, RevokeContent
 from zaphub_contracts.host import HostOk, InjectFault, Simulate
 from zaphub_contracts.sessions import HandedOver, whatsapp_message_id
 from zaphub_contracts.statuses import SessionStatus
@@ -213,11 +214,14 @@ class SessionRunner:
             cmd.to, cmd.content, whatsapp_message_id(cmd.message_id), cmd.message_id
         )
         self.ctx.recent_sends.remember(whatsapp_id, cmd.message_id)
+        sent_at = datetime.now(UTC)
+        if isinstance(cmd.content, EditContent | RevokeContent):
+            self.events.acted(cmd.to, cmd.content, sent_at, from_me=True, event_key=whatsapp_id)
         return HandedOver(
             message_id=cmd.message_id,
             whatsapp_id=whatsapp_id,
             session_id=self.session_id,
-            sent_at=datetime.now(UTC),
+            sent_at=sent_at,
             host_id=self.ctx.host_id,
         )
 
@@ -332,7 +336,7 @@ class SessionRunner:
 
     def on_message(self, message: InboundMessage) -> None:
         message_id = self.events.message(message)
-        if self.ctx.media is not None and self.connection is not None:
+        if message_id is not None and self.ctx.media is not None and self.connection is not None:
             self.ctx.media.save(
                 self.tenant_id,
                 self.session_id,

@@ -168,4 +168,23 @@ class MessageRead(BaseModel):
     failure_detail: str | None = None
     created_at: datetime
     updated_at: datetime
+    edited_at: datetime | None = Field(default=None, description="When the message was last edited")
+    revoked_at: datetime | None = Field(default=None, description="When the message was deleted for everyone")
     history: list[StatusChange]
+
+
+class MessageEdit(BaseModel):
+    """A new text (text messages) or caption (image, video, document); exactly one."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"text": "Your order ships today (updated)"}]}
+    )
+
+    text: str | None = Field(default=None, min_length=1, max_length=c.MAX_TEXT_LENGTH)
+    caption: str | None = Field(default=None, max_length=c.MAX_CAPTION_LENGTH)
+
+    @model_validator(mode="after")
+    def _one(self) -> "MessageEdit":
+        if (self.text is None) == (self.caption is None):
+            raise ValueError("give exactly one of text or caption")
+        return self

@@ -15,6 +15,7 @@ from zaphub_session_host.transport.base.connection import Connection, Transport
 from zaphub_session_host.transport.base.contacts import Contacts
 from zaphub_session_host.transport.base.errors import (
     AlreadyPaired,
+    EditWindowExpired,
     FaultsUnsupported,
     GroupNotFound,
     InvalidContent,
@@ -44,7 +45,7 @@ from zaphub_session_host.transport.base.events import (
     Voted,
 )
 from zaphub_session_host.transport.base.groups import Groups
-from zaphub_session_host.transport.base.messages import Messages
+from zaphub_session_host.transport.base.messages import Messages, check_edit_window
 from zaphub_session_host.transport.base.presence import Presence, Unread
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "Connection",
     "ConnectionEvents",
     "Contacts",
+    "EditWindowExpired",
     "Edited",
     "FaultsUnsupported",
     "GroupChange",
@@ -81,4 +83,5 @@ __all__ = [
     "Unread",
     "Unsupported",
     "Voted",
+    "check_edit_window",
 ]
