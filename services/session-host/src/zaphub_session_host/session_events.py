@@ -38,6 +38,8 @@ from zaphub_contracts.events import (
     MessageRevokedData,
     PollVote,
     PollVoteData,
+    PresenceUpdated,
+    PresenceUpdatedData,
     SessionConnected,
     SessionConnectedData,
     SessionDisconnected,
@@ -61,6 +63,7 @@ from zaphub_session_host.transport.base import (
     GroupChange,
     Identity,
     InboundMessage,
+    PresenceSeen,
     Receipt,
     ReceiptKind,
     Revoked,
@@ -252,6 +255,12 @@ class SessionEvents:
             event_id=EventBase.derive_id(self.session_id, event_key, "revoked"),
             subject=subject,
         )
+
+    def presence(self, presence: PresenceSeen) -> None:
+        data = PresenceUpdatedData(
+            jid=presence.jid, available=presence.available, last_seen=presence.last_seen
+        )
+        self._emit(PresenceUpdated, data)
 
     def receipt(self, receipt: Receipt) -> None:
         message_id = self._recent.get(receipt.whatsapp_id)

@@ -43,6 +43,7 @@ from zaphub_session_host.transport.base import (
     InboundMessage,
     LoggedOut,
     NotConnected,
+    PresenceSeen,
     Receipt,
     Transport,
 )
@@ -354,6 +355,9 @@ class SessionRunner:
 
     def on_group(self, change: GroupChange) -> None:
         self.events.group(change)
+
+    def on_presence(self, presence: PresenceSeen) -> None:
+        self.events.presence(presence)
 
     def _move(self, event: SessionEvent) -> bool:
         try:

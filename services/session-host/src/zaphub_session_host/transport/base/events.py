@@ -94,7 +94,7 @@ class Voted:
 
 @dataclass(frozen=True, slots=True)
 class ChatPresenceSeen:
-    """A contact typing (`composing`), recording audio, or stopping (`paused`) in a chat."""
+    """A contact typing (`composing`), recording audio, or stopping (`paused`) in a chat (`on_update`)."""
 
     chat: str
     sender: str
@@ -103,6 +103,15 @@ class ChatPresenceSeen:
 
 
 ChatUpdate = Edited | Revoked | Voted | ChatPresenceSeen
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceSeen:
+    """A contact shown available or unavailable."""
+
+    jid: str
+    available: bool
+    last_seen: datetime | None = None
 
 
 class ConnectionEvents(Protocol):
@@ -123,4 +132,7 @@ class ConnectionEvents(Protocol):
     def on_receipt(self, receipt: Receipt) -> None: ...
 
     def on_update(self, update: ChatUpdate) -> None: ...
+
     def on_group(self, change: GroupChange) -> None: ...
+
+    def on_presence(self, presence: PresenceSeen) -> None: ...
