@@ -113,6 +113,31 @@ class ReactionContent(ContentBase):
     )
 
 
+class PollContent(ContentBase):
+    """A poll: a question and 2 to 12 options, of which a voter may select `selectable_count`."""
+
+    type: Literal["poll"] = "poll"
+    name: str = Field(min_length=1, max_length=255, description="The question")
+    options: list[str] = Field(min_length=2, max_length=12)
+    selectable_count: int = Field(default=1, ge=1, le=12, description="How many options a voter may select")
+
+    @model_validator(mode="after")
+    def _options(self) -> Self:
+        if len(set(self.options)) != len(self.options) or not all(o.strip() for o in self.options):
+            raise ValueError("options must be distinct and not empty")
+        if self.selectable_count > len(self.options):
+            raise ValueError("selectable_count cannot exceed the number of options")
+        return self
+
+
+class PollVoteContent(ContentBase):
+    """A vote on a poll: the options the voter selects now (none withdraws the vote)."""
+
+    type: Literal["poll_vote"] = "poll_vote"
+    poll_id: str = Field(min_length=1, max_length=128, description="WhatsApp id of the poll")
+    options: list[str] = Field(default_factory=list, max_length=12)
+
+
 EDIT_WINDOW_SECONDS = 15 * 60  # WhatsApp refuses edits of messages older than this
 
 
@@ -154,6 +179,8 @@ MessageContent = Annotated[
     | LocationContent
     | ContactContent
     | ReactionContent
+    | PollContent
+    | PollVoteContent
     | EditContent
     | RevokeContent,
     Field(discriminator="type"),

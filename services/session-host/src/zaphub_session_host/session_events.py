@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
-from zaphub_contracts.content import EditContent, ReactionContent, RevokeContent
+from zaphub_contracts.content import EditContent, PollVoteContent, ReactionContent, RevokeContent
 from zaphub_contracts.events import (
     EVENT_NAMESPACE,
     ChatPresence,
@@ -161,6 +161,20 @@ class SessionEvents:
                 sender=message.sender,
             )
             return None
+        if isinstance(content, PollVoteContent):
+            self._emit(
+                PollVote,
+                PollVoteData(
+                    poll_id=content.poll_id,
+                    message_id=self._recent.get(content.poll_id),
+                    chat=message.chat,
+                    voter=message.sender,
+                    options=content.options,
+                    at=message.sent_at,
+                ),
+                event_id=EventBase.derive_id(self.session_id, message.whatsapp_id, "poll_vote"),
+            )
+            return None
         if isinstance(content, ReactionContent):
             self._emit(
                 MessageReaction,
@@ -297,6 +311,7 @@ class SessionEvents:
             case Voted():
                 data = PollVoteData(
                     poll_id=update.poll_whatsapp_id,
+                    message_id=self._recent.get(update.poll_whatsapp_id),
                     chat=update.chat,
                     voter=update.voter,
                     options=list(update.options),

@@ -312,7 +312,18 @@ def _accepted(accepted: Accepted) -> Response[MessageAccepted]:
     return Response(body, status_code=202)
 
 
+def tallies(content: dict[str, Any]) -> dict[str, int]:
+    """A poll's votes per option, from each voter's current selection (`votes`, kept by the projector)."""
+    counts = dict.fromkeys(content.get("options", []), 0)
+    for selected in content.get("votes", {}).values():
+        for option in selected:
+            if option in counts:
+                counts[option] += 1
+    return counts
+
+
 def to_read(row: asyncpg.Record, history: list[asyncpg.Record]) -> MessageRead:
+    content = json.loads(row["content"])
     return MessageRead(
         id=row["id"],
         session_id=row["session_id"],
@@ -321,7 +332,8 @@ def to_read(row: asyncpg.Record, history: list[asyncpg.Record]) -> MessageRead:
         chat=row["chat"],
         sender=row["sender"],
         type=row["type"],
-        content=json.loads(row["content"]),
+        content=content,
+        tallies=tallies(content) if row["type"] == "poll" else None,
         whatsapp_id=row["whatsapp_id"],
         failure_reason=row["failure_reason"],
         failure_detail=row["failure_detail"],

@@ -323,6 +323,23 @@ async def _revoked(conn: Conn, e: ev.MessageRevoked) -> None:
         )
 
 
+async def _poll_vote(conn: Conn, e: ev.PollVote) -> None:
+    """The voter's current selection on the session's poll (a later vote replaces an earlier one);
+    `GET /messages/{id}` counts them."""
+    d = e.data
+    await conn.execute(
+        "UPDATE messages SET content = jsonb_set(content, '{votes}',"
+        " COALESCE(content->'votes', '{}'::jsonb) || jsonb_build_object($4::text, $5::jsonb)),"
+        " updated_at = now()"
+        " WHERE whatsapp_id = $1 AND tenant_id = $2 AND session_id = $3 AND type = 'poll'",
+        d.poll_id,
+        e.tenantid,
+        e.sessionid,
+        d.voter,
+        json.dumps(d.options),
+    )
+
+
 async def _ignore(conn: Conn, e: ev.EventBase) -> None:
     return None
 
@@ -353,7 +370,7 @@ PROJECTIONS: dict[type[ev.EventBase], Projection] = {
     ev.MessageReaction: _ignore,
     ev.PresenceUpdated: _ignore,
     ev.ChatPresence: _ignore,
-    ev.PollVote: _ignore,
+    ev.PollVote: _poll_vote,
     # Group reads ask the owning host (the account's view, always current); the events go to
     # webhooks and SSE. Nothing to keep here yet.
     ev.GroupJoined: _ignore,

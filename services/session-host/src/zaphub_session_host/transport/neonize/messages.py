@@ -32,7 +32,7 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
     VideoMessage,
 )
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
-from neonize.utils.enum import MediaType
+from neonize.utils.enum import MediaType, VoteType
 
 from zaphub_contracts.content import (
     AudioContent,
@@ -42,6 +42,8 @@ from zaphub_contracts.content import (
     ImageContent,
     LocationContent,
     MessageContent,
+    PollContent,
+    PollVoteContent,
     ReactionContent,
     RevokeContent,
     StickerContent,
@@ -233,6 +235,11 @@ def build_message(
             )
         case EditContent():
             return build_edit(parse_jid(chat), content.message_id, _edited(content, quoted))
+        case PollVoteContent():
+            raise InvalidContent(
+                "voting on a poll needs the poll's own message info (whatsmeow's BuildPollVote); "
+                "only the simulator sends votes"
+            )
         case RevokeContent():
             # Our own message (the only kind ZapHub revokes): fromMe, as neonize's build_revoke does it.
             key = MessageKey(fromMe=True, ID=content.message_id, remoteJID=chat)
@@ -287,7 +294,10 @@ class NeonizeMessages(Messages):
             content.message_id if isinstance(content, EditContent) else getattr(content, "reply_to", None)
         )
         quoted = self._recent.get(reply_to) if reply_to else None
-        message = build_message(content, chat, media, quoted)
+        if isinstance(content, PollContent):
+            message = await self._poll(content)
+        else:
+            message = build_message(content, chat, media, quoted)
         self._conn.check_online()
         try:
             response = await self._conn.client.send_message(jid, message)
@@ -312,6 +322,14 @@ class NeonizeMessages(Messages):
         )
         self._conn.store_changed()
         return str(sent_id)
+
+    async def _poll(self, content: PollContent) -> WAMessage:
+        """whatsmeow builds a poll itself (it holds the poll's encryption secret for the votes)."""
+        vote_type = VoteType.SINGLE if content.selectable_count == 1 else VoteType.MULTIPLE
+        try:
+            return await self._conn.client.build_poll_vote_creation(content.name, content.options, vote_type)
+        except NeonizeError as exc:
+            raise map_send_error(str(exc)) from exc
 
     async def _resolve_recipient(self, jid: JID) -> JID:
         """The JID WhatsApp knows for a number (it may differ, e.g. Brazil's ninth digit), or
