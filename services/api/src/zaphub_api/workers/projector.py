@@ -81,7 +81,18 @@ async def _disconnected(conn: Conn, e: ev.SessionDisconnected) -> None:
 
 
 async def _logged_out(conn: Conn, e: ev.SessionLoggedOut) -> None:
-    await _session_status(conn, e, SessionStatus.LOGGED_OUT, e.data.reason, qr=None, host_id=None)
+    # The device is unlinked: no identity is left, so the session can pair again (pair-code, QR).
+    await _session_status(
+        conn,
+        e,
+        SessionStatus.LOGGED_OUT,
+        e.data.reason,
+        qr=None,
+        host_id=None,
+        jid=None,
+        lid=None,
+        push_name=None,
+    )
 
 
 async def _failed_session(conn: Conn, e: ev.SessionFailed) -> None:
