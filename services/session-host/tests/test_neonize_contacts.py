@@ -195,3 +195,26 @@ async def test_capabilities_refuse_while_not_connected(tmp_path: Path) -> None:
         await conn.contacts.check(["5511987654321"])
     with pytest.raises(NotConnected):
         await conn.presence.set_presence(PresenceState.AVAILABLE)
+
+
+async def test_contacts_presence_and_typing_events_map_from_neonizes_events(tmp_path: Path) -> None:
+    """Presence becomes available/unavailable with last seen; chat presence composing, recording
+    (composing with audio) and paused, in the chat it names."""
+    rec = Recorder()
+    conn = NeonizeTransport(tmp_path, max_sessions=10).open(uuid4(), uuid4(), None, rec)
+    conn.client.me = nz.Device(JID=parse_jid("5511900000001:7@s.whatsapp.net"), PushName="Loja")
+    await conn.handle(nz.Connected(status=True))  # type: ignore[misc]
+    conn.handle(nz.Presence(From=parse_jid(PEER), Unavailable=True, LastSeen=1_700_000_000))
+    conn.handle(nz.Presence(From=parse_jid(PEER), Unavailable=False))
+    source = nz.MessageSource(Chat=parse_jid(PEER), Sender=parse_jid(PEER))
+    for state, media in (
+        (nz.ChatPresence.COMPOSING, nz.ChatPresence.TEXT),
+        (nz.ChatPresence.COMPOSING, nz.ChatPresence.AUDIO),
+        (nz.ChatPresence.PAUSED, nz.ChatPresence.TEXT),
+    ):
+        conn.handle(nz.ChatPresence(MessageSource=source, State=state, Media=media))
+    gone, back = (args[0] for args in rec.named("presence"))
+    assert (gone.jid, gone.available, gone.last_seen.timestamp()) == (PEER, False, 1_700_000_000)  # type: ignore[attr-defined]
+    assert (back.available, back.last_seen) == (True, None)  # type: ignore[attr-defined]
+    states = [(p.chat, p.state) for (p,) in rec.named("update")]  # type: ignore[attr-defined]
+    assert states == [(PEER, "composing"), (PEER, "recording"), (PEER, "paused")]

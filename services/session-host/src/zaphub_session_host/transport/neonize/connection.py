@@ -22,6 +22,7 @@ from uuid import UUID
 
 from neonize.aioze.client import NewAClient
 from neonize.aioze.events import (
+    ChatPresenceEv,
     ClientOutdatedEv,
     ConnectedEv,
     ConnectFailureEv,
@@ -31,6 +32,7 @@ from neonize.aioze.events import (
     LoggedOutEv,
     MessageEv,
     PairStatusEv,
+    PresenceEv,
     ReceiptEv,
     StreamReplacedEv,
     TemporaryBanEv,
@@ -50,11 +52,13 @@ from zaphub_session_host.transport.neonize.contacts import NeonizeContacts
 from zaphub_session_host.transport.neonize.errors import map_send_error
 from zaphub_session_host.transport.neonize.events import (
     USER_SERVER,
+    chat_presence_from_event,
     failure_reason_name,
     identity_from_device,
     inbound_from_event,
     jid_str,
     logged_out_reason,
+    presence_from_event,
     receipts_from_event,
     temporary_ban_reason,
 )
@@ -180,6 +184,8 @@ class NeonizeConnection(Connection):
             ReceiptEv: self._on_receipt,
             JoinedGroupEv: self._on_joined_group,
             GroupInfoEv: self._on_group_info,
+            PresenceEv: self._on_presence,
+            ChatPresenceEv: self._on_chat_presence,
         }
 
     def _register(self) -> None:
@@ -290,6 +296,16 @@ class NeonizeConnection(Connection):
             self.presence.unread.received(inbound.chat, inbound.whatsapp_id, sender)
             self._events.on_message(inbound)
         self.store_changed()
+
+    def _on_presence(self, event: Any) -> None:
+        seen = presence_from_event(event)
+        if seen is not None:
+            self._events.on_presence(seen)
+
+    def _on_chat_presence(self, event: Any) -> None:
+        seen = chat_presence_from_event(event)
+        if seen is not None:
+            self._events.on_update(seen)
 
     def _on_receipt(self, event: Any) -> None:
         for receipt in receipts_from_event(event):

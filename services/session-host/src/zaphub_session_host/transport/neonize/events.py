@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 
 from neonize.proto.Neonize_pb2 import (
     JID,
+    ChatPresence,
     ConnectFailureReason,
     Device,
     LoggedOut,
     Message,
     MessageSource,
+    Presence,
     Receipt,
     TemporaryBan,
 )
@@ -35,7 +37,13 @@ from zaphub_contracts.content import (
     VideoContent,
     WhatsAppMedia,
 )
-from zaphub_session_host.transport.base import Identity, InboundMessage, ReceiptKind
+from zaphub_session_host.transport.base import (
+    ChatPresenceSeen,
+    Identity,
+    InboundMessage,
+    PresenceSeen,
+    ReceiptKind,
+)
 from zaphub_session_host.transport.base import Receipt as ContractReceipt
 
 STATUS_BROADCAST = "status@broadcast"  # contacts' status updates
@@ -297,3 +305,26 @@ def temporary_ban_reason(event: TemporaryBan) -> str:
         else ""
     )
     return f"temporarily banned by WhatsApp: {code}{expiry}"
+
+
+def presence_from_event(event: Presence) -> PresenceSeen | None:
+    """A contact's availability (whatsmeow sends it for contacts subscribed to)."""
+    jid = jid_str(event.From)
+    if jid is None:
+        return None
+    last_seen = _ts(event.LastSeen) if event.Unavailable and event.LastSeen > 0 else None
+    return PresenceSeen(jid=jid, available=not event.Unavailable, last_seen=last_seen)
+
+
+def chat_presence_from_event(event: ChatPresence) -> ChatPresenceSeen | None:
+    """Typing in a chat: composing with audio media is recording, as the phone shows it."""
+    source = event.MessageSource
+    chat, sender = jid_str(source.Chat), jid_str(source.Sender) or jid_str(source.Chat)
+    if chat is None or sender is None:
+        return None
+    if event.State == ChatPresence.PAUSED:
+        state = "paused"
+    else:
+        state = "recording" if event.Media == ChatPresence.AUDIO else "composing"
+    # whatsmeow's ChatPresence carries no time: it is shown as it arrives.
+    return ChatPresenceSeen(chat=chat, sender=sender, state=state, at=datetime.now(UTC))
