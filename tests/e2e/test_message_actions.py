@@ -27,7 +27,7 @@ async def test_send_edit_revoke(sim_stack: Stack) -> None:
         path = f"/api/v1/messages/{accepted['id']}"
         await tenant.wait_status(accepted["id"], {"sent", "delivered", "read"}, timeout=20)
 
-        for body, field in (({"text": ""}, "text"), ({"caption": "x"}, "caption"), ({}, "body")):
+        for body, field in (({"text": ""}, "text"), ({"caption": "x"}, "caption"), ({}, "text")):
             refused = await http.patch(path, json=body, headers=tenant.headers)
             assert refused.status_code == 422, refused.text
             assert refused.json()["errors"][0]["field"] == field

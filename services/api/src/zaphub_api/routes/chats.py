@@ -116,16 +116,13 @@ class ChatController(Controller):
         tenant_id: NamedDependency[UUID],
         session_id: SESSION_ID,
         chat: CHAT,
-        sessions: NamedDependency[SessionStore],
         chats: NamedDependency[ChatStore],
         presence_service: NamedDependency[PresenceService],
         data: Annotated[MarkReadCreate | None, Body()] = None,
     ) -> ChatReadMark:
-        # The session is looked up (404) before the chat or the body are checked: the isolation walk.
-        await sessions.get(tenant_id, session_id)
-        jid = chat_jid(chat)
+        # The session is looked up (404, then 409 when not connected) before the chat is checked.
         up_to = data.up_to if data is not None else None
-        marked = await presence_service.mark_read(tenant_id, session_id, jid, up_to)
+        jid, marked = await presence_service.mark_read(tenant_id, session_id, chat, up_to)
         if not await chats.mark_read(tenant_id, session_id, jid) and not marked:
             raise ChatNotFound(jid)
         return ChatReadMark(chat=jid, marked=marked)

@@ -10,22 +10,13 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, Parameter
 
 from zaphub_api.auth import provide_tenant_id
-from zaphub_api.domain_errors import InvalidField
 from zaphub_api.errors import problem_responses
 from zaphub_api.schemas.contacts import BlocklistRead, ContactCheckRead, ContactRead, ContactsCheckCreate
-from zaphub_api.schemas.phones import normalise_contact
 from zaphub_api.services.contacts import ContactService
 from zaphub_contracts.host import BlocklistChange, Contact
 
 SESSION_ID = Annotated[UUID, Parameter(description="The session's id")]
 JID = Annotated[str, Parameter(description="E.164 number, user JID or LID", max_length=64)]
-
-
-def contact_jid(value: str) -> str:
-    try:
-        return normalise_contact(value)
-    except ValueError as exc:
-        raise InvalidField("jid", str(exc)) from None
 
 
 def to_read(contact: Contact) -> ContactRead:
@@ -84,7 +75,7 @@ class ContactController(Controller):
         jid: JID,
         contact_service: NamedDependency[ContactService],
     ) -> ContactRead:
-        return to_read(await contact_service.contact(tenant_id, session_id, contact_jid(jid)))
+        return to_read(await contact_service.contact(tenant_id, session_id, jid))
 
     @get("/blocklist", summary="The JIDs the account has blocked", responses=problem_responses(409, 503))
     async def blocklist(
@@ -108,9 +99,7 @@ class ContactController(Controller):
         contact_service: NamedDependency[ContactService],
     ) -> BlocklistRead:
         change = BlocklistChange.BLOCK
-        return BlocklistRead(
-            jids=await contact_service.update_blocklist(tenant_id, session_id, contact_jid(jid), change)
-        )
+        return BlocklistRead(jids=await contact_service.update_blocklist(tenant_id, session_id, jid, change))
 
     @delete(
         "/blocklist/{jid:str}",
@@ -126,6 +115,4 @@ class ContactController(Controller):
         contact_service: NamedDependency[ContactService],
     ) -> BlocklistRead:
         change = BlocklistChange.UNBLOCK
-        return BlocklistRead(
-            jids=await contact_service.update_blocklist(tenant_id, session_id, contact_jid(jid), change)
-        )
+        return BlocklistRead(jids=await contact_service.update_blocklist(tenant_id, session_id, jid, change))

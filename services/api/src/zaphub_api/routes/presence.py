@@ -10,21 +10,12 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, Parameter
 
 from zaphub_api.auth import provide_tenant_id
-from zaphub_api.domain_errors import InvalidField
 from zaphub_api.errors import problem_responses
-from zaphub_api.schemas.phones import normalise_recipient
 from zaphub_api.schemas.presence import ChatPresenceCreate, PresenceAccepted, PresenceCreate
 from zaphub_api.services.presence import PresenceService
 
 SESSION_ID = Annotated[UUID, Parameter(description="The session's id")]
 CHAT = Annotated[str, Parameter(description="E.164 number or JID of the chat", max_length=64)]
-
-
-def chat_jid(value: str) -> str:
-    try:
-        return normalise_recipient(value)
-    except ValueError as exc:
-        raise InvalidField("chat", str(exc)) from None
 
 
 class PresenceController(Controller):
@@ -62,6 +53,5 @@ class PresenceController(Controller):
         data: JSONBody[ChatPresenceCreate],
         presence_service: NamedDependency[PresenceService],
     ) -> PresenceAccepted:
-        jid = chat_jid(chat)
-        await presence_service.chat_presence(tenant_id, session_id, jid, data.state)
+        jid = await presence_service.chat_presence(tenant_id, session_id, chat, data.state)
         return PresenceAccepted(session_id=session_id, chat=jid, state=data.state)

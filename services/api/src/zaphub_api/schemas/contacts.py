@@ -12,7 +12,10 @@ class ContactsCheckCreate(BaseModel):
     )
 
     numbers: list[str] = Field(
-        min_length=1, max_length=MAX_CHECK, description=f"E.164 numbers, at most {MAX_CHECK}"
+        min_length=1,
+        max_length=MAX_CHECK,
+        description=f"E.164 numbers, at most {MAX_CHECK}",
+        examples=[["+5511999998888", "+999123456"]],
     )
 
     @field_validator("numbers")

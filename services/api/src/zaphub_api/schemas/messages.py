@@ -194,7 +194,8 @@ class MessageRead(BaseModel):
 
 
 class MessageEdit(BaseModel):
-    """A new text (text messages) or caption (image, video, document); exactly one."""
+    """A new text (text messages) or caption (image, video, document); exactly one, checked once the
+    message is found (another tenant's message is 404 whatever the body)."""
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"text": "Your order ships today (updated)"}]}
@@ -202,9 +203,3 @@ class MessageEdit(BaseModel):
 
     text: str | None = Field(default=None, min_length=1, max_length=c.MAX_TEXT_LENGTH)
     caption: str | None = Field(default=None, max_length=c.MAX_CAPTION_LENGTH)
-
-    @model_validator(mode="after")
-    def _one(self) -> "MessageEdit":
-        if (self.text is None) == (self.caption is None):
-            raise ValueError("give exactly one of text or caption")
-        return self

@@ -5,7 +5,9 @@ import time
 from collections import OrderedDict
 from uuid import UUID
 
+from zaphub_api.domain_errors import InvalidField
 from zaphub_api.host_requests import HostRequests
+from zaphub_api.schemas.phones import normalise_contact
 from zaphub_api.services.sessions import require_connected
 from zaphub_api.store.sessions import SessionStore
 from zaphub_contracts.host import BlocklistChange, Contact, ContactCheck
@@ -46,7 +48,7 @@ class ContactService:
 
     async def contact(self, tenant_id: UUID, session_id: UUID, jid: str) -> Contact:
         await require_connected(self._sessions, tenant_id, session_id)
-        return await self._hosts.contact(tenant_id, session_id, jid)
+        return await self._hosts.contact(tenant_id, session_id, contact_jid(jid))
 
     async def blocklist(self, tenant_id: UUID, session_id: UUID) -> list[str]:
         await require_connected(self._sessions, tenant_id, session_id)
@@ -56,4 +58,13 @@ class ContactService:
         self, tenant_id: UUID, session_id: UUID, jid: str, change: BlocklistChange
     ) -> list[str]:
         await require_connected(self._sessions, tenant_id, session_id)
-        return await self._hosts.update_blocklist(tenant_id, session_id, jid, change)
+        return await self._hosts.update_blocklist(tenant_id, session_id, contact_jid(jid), change)
+
+
+def contact_jid(value: str) -> str:
+    """`{jid}` of a path: a person, validated like `to`; checked after the session, so another
+    tenant's session is 404 whatever the path."""
+    try:
+        return normalise_contact(value)
+    except ValueError as exc:
+        raise InvalidField("jid", str(exc)) from None

@@ -49,6 +49,8 @@ class MessageActions:
 
     async def edit(self, tenant_id: UUID, message_id: UUID, edit: MessageEdit) -> Accepted:
         target = await self._target(tenant_id, message_id, "edited")
+        if (edit.text is None) == (edit.caption is None):
+            raise InvalidField("text", "give exactly one of text or caption")
         if edit.text is not None and target.type != "text":
             raise InvalidField("text", f"only text messages have a text; this is a {target.type} message")
         if edit.caption is not None and target.type not in CAPTIONED:
