@@ -89,6 +89,7 @@ class SessionRunner:
         "session_id",
         "sub",
         "tenant_id",
+        "unlinked",
     )
 
     def __init__(self, ctx: HostContext, tenant_id: UUID, session_id: UUID) -> None:
@@ -104,6 +105,8 @@ class SessionRunner:
         self.deleted = False  # its auth_data was deleted: never write it again
         self.refused: str | None = None  # why its stored auth_data was refused, while it is
         self.paused_auth: bytes | None = None  # the identity to reconnect with, while paused
+        # Logged out by request and showing a new QR code: refused as logged out until paired again.
+        self.unlinked = False
 
     @property
     def status(self) -> SessionStatus:
@@ -165,10 +168,15 @@ class SessionRunner:
             raise NotConnected("the session is stopping")
         return self.connection
 
+    @property
+    def logged_out(self) -> bool:
+        """Logged out, or logged out by request and waiting at a new QR code for its next pairing."""
+        return self.status is SessionStatus.LOGGED_OUT or self.unlinked
+
     def online(self) -> Connection:
         """The connection, for the host requests that read or act on WhatsApp (contacts, presence);
         each capability then checks it is online."""
-        if self.status is SessionStatus.LOGGED_OUT:
+        if self.logged_out:
             raise LoggedOut("the session was logged out; pair it again")
         return self._require_connection()
 
@@ -206,7 +214,7 @@ class SessionRunner:
         return done, None
 
     async def _hand_over(self, cmd: SendMessage) -> HandedOver:
-        if self.status is SessionStatus.LOGGED_OUT:
+        if self.logged_out:
             raise LoggedOut("the session was logged out; pair it again")
         if not self.machine.can_send:
             raise NotConnected(f"the session is {self.status.value}")
@@ -235,6 +243,8 @@ class SessionRunner:
         )
 
     async def logout(self) -> None:
+        """Unlink the device; the session stays here and shows a new QR code (or takes a pairing code)
+        for its next pairing, as the logout route promises."""
         if self.connection is None and self.refused is not None:
             self.ctx.auth.put(
                 self.tenant_id, self.session_id, None
@@ -242,6 +252,21 @@ class SessionRunner:
         else:
             await self._require_connection().logout()
         await self.ctx.auth.flush()
+        await self._pair_again()
+
+    async def _pair_again(self) -> None:
+        """A fresh connection without an identity, after a logout by request."""
+        if self.deleted or self.sub is None:
+            return  # being deleted or stopped: nothing to pair
+        old, self.connection = self.connection, None
+        if old is not None:
+            await old.close()
+        self.unlinked = True
+        self.identity = None
+        self.refused = None
+        self._move(SessionEvent.RESTARTED)
+        self.connection = self.ctx.transport.open(self.tenant_id, self.session_id, None, self)
+        await self.connection.connect()
 
     async def delete_auth(self) -> None:
         """Delete the stored auth_data now; whatever the connection reports later is not written."""
@@ -294,7 +319,7 @@ class SessionRunner:
 
     def groups(self) -> Groups:
         """The connection's groups capability, once the session can talk to WhatsApp."""
-        if self.status is SessionStatus.LOGGED_OUT:
+        if self.logged_out:
             raise LoggedOut("the session was logged out; pair it again")
         if not self.machine.can_send:
             raise NotConnected(f"the session is {self.status.value}")
@@ -314,6 +339,7 @@ class SessionRunner:
 
     def on_connected(self, identity: Identity) -> None:
         if self._move(SessionEvent.CONNECTED):
+            self.unlinked = False
             self.identity = identity
             self.events.connected(identity, self.ctx.host_id)
 

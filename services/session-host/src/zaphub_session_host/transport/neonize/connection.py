@@ -83,6 +83,7 @@ RECONNECT_MAX = 60.0
 SNAPSHOT_DEBOUNCE = 30.0  # at most one auth snapshot per this many seconds after activity
 SNAPSHOT_EVERY = 300.0
 PAIR_WAIT = 15.0  # pairing by phone needs the first QR (whatsmeow's rule); wait this long for it
+LOGOUT_SETTLE_TIMEOUT = 10.0  # the Go client stopping and its store emptied after a logout
 
 
 def _fields(**kv: object) -> dict[str, dict[str, object]]:
@@ -505,3 +506,8 @@ class NeonizeConnection(Connection):
                 extra=_fields(session_id=str(self.session_id)),
             )
         self._forget("logged out by request")
+        # The Go client stops and its store is emptied in the background: wait for it, so the
+        # session's next connection (a new QR code) does not share the store file with it.
+        pending = [task for task in self._background if not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=LOGOUT_SETTLE_TIMEOUT)
