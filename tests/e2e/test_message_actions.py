@@ -123,7 +123,8 @@ async def test_contacts_blocklist_presence_and_read(sim_stack: Stack) -> None:
             await eventually(both, 10, "presence and typing at the other session")
             assert of("presence.updated")[0] == {"jid": alice["jid"], "available": True, "last_seen": None}
             typed = of("chat.presence")[0]
-            assert (typed["chat"], typed["sender"], typed["state"]) == (alice["jid"], alice["jid"], "composing")
+            who = (typed["chat"], typed["sender"], typed["state"])
+            assert who == (alice["jid"], alice["jid"], "composing")
             assert typed["at"]
         finally:
             await nc.close()

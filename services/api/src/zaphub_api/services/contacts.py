@@ -1,5 +1,6 @@
 """Contact use cases: the tenant's session is checked here (another tenant's is 404, one not connected
-409), then the owning host is asked. Contact checks are cached briefly per session."""
+409), then the owning host is asked. Contact checks are cached briefly per session, in a cache bounded
+per tenant, so one tenant's checks never evict another's."""
 
 import time
 from collections import OrderedDict
@@ -13,7 +14,7 @@ from zaphub_api.store.sessions import SessionStore
 from zaphub_contracts.host import BlocklistChange, Contact, ContactCheck
 
 CHECK_TTL = 60.0
-CHECK_CACHE_MAX = 10_000  # entries across sessions
+CHECK_CACHE_PER_TENANT = 2_000  # entries across one tenant's sessions
 
 
 class ContactService:
@@ -21,25 +22,26 @@ class ContactService:
         self._sessions = sessions
         self._hosts = hosts
         self._ttl = check_ttl
-        self._checks: OrderedDict[tuple[UUID, str], tuple[float, ContactCheck]] = OrderedDict()
+        self._checks: dict[UUID, OrderedDict[tuple[UUID, str], tuple[float, ContactCheck]]] = {}
 
     async def check(self, tenant_id: UUID, session_id: UUID, numbers: list[str]) -> list[ContactCheck]:
         """One result per number, in order; numbers answered in the last minute are not asked again."""
         await require_connected(self._sessions, tenant_id, session_id)
         now = time.monotonic()
+        cache = self._checks.setdefault(tenant_id, OrderedDict())
         known: dict[str, ContactCheck] = {}
         for number in numbers:
-            hit = self._checks.get((session_id, number))
+            hit = cache.get((session_id, number))
             if hit is not None and now - hit[0] < self._ttl:
                 known[number] = hit[1]
         missing = list(dict.fromkeys(n for n in numbers if n not in known))
         if missing:
             for result in await self._hosts.contacts_check(tenant_id, session_id, missing):
                 known[result.number] = result
-                self._checks[(session_id, result.number)] = (now, result)
-                self._checks.move_to_end((session_id, result.number))
-            while len(self._checks) > CHECK_CACHE_MAX:
-                self._checks.popitem(last=False)
+                cache[(session_id, result.number)] = (now, result)
+                cache.move_to_end((session_id, result.number))
+            while len(cache) > CHECK_CACHE_PER_TENANT:
+                cache.popitem(last=False)
         return [known[n] for n in numbers if n in known]
 
     async def contacts(self, tenant_id: UUID, session_id: UUID) -> list[Contact]:
