@@ -57,17 +57,13 @@ from zaphub_contracts.events import (
 from zaphub_runtime.media_store import StoredMedia
 from zaphub_session_host.event_publisher import EventPublisher
 from zaphub_session_host.transport.base import (
-    ChatPresenceSeen,
     ChatUpdate,
-    Edited,
     GroupChange,
     Identity,
     InboundMessage,
     PresenceSeen,
     Receipt,
     ReceiptKind,
-    Revoked,
-    Voted,
 )
 
 GROUP_EVENTS: dict[type[EventData], type[EventBase]] = {
@@ -289,39 +285,10 @@ class SessionEvents:
         )
 
     def update(self, update: ChatUpdate) -> None:
-        """What a contact did to a chat: an edit, a revoke, a poll vote, typing."""
-        match update:
-            case Edited():
-                data: EventData = MessageEditedData(
-                    whatsapp_id=update.whatsapp_id,
-                    chat=update.chat,
-                    sender=update.sender,
-                    text=update.text,
-                    edited_at=update.at,
-                )
-                self._emit(MessageEdited, data)
-            case Revoked():
-                data = MessageRevokedData(
-                    whatsapp_id=update.whatsapp_id,
-                    chat=update.chat,
-                    sender=update.sender,
-                    revoked_at=update.at,
-                )
-                self._emit(MessageRevoked, data)
-            case Voted():
-                data = PollVoteData(
-                    poll_id=update.poll_whatsapp_id,
-                    message_id=self._recent.get(update.poll_whatsapp_id),
-                    chat=update.chat,
-                    voter=update.voter,
-                    options=list(update.options),
-                    at=update.at,
-                )
-                self._emit(PollVote, data)
-            case ChatPresenceSeen():
-                state = update.state if update.state in ("composing", "recording") else "paused"
-                data = ChatPresenceData(chat=update.chat, sender=update.sender, state=state, at=update.at)
-                self._emit(ChatPresence, data)
+        """What a contact did to a chat that is not a message: typing."""
+        state = update.state if update.state in ("composing", "recording") else "paused"
+        data = ChatPresenceData(chat=update.chat, sender=update.sender, state=state, at=update.at)
+        self._emit(ChatPresence, data)
 
     def group(self, change: GroupChange) -> None:
         jid = change.group.jid if isinstance(change, GroupJoinedData) else change.group

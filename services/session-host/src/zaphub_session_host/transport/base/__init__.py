@@ -35,15 +35,12 @@ from zaphub_session_host.transport.base.events import (
     ChatPresenceSeen,
     ChatUpdate,
     ConnectionEvents,
-    Edited,
     GroupChange,
     Identity,
     InboundMessage,
     PresenceSeen,
     Receipt,
     ReceiptKind,
-    Revoked,
-    Voted,
 )
 from zaphub_session_host.transport.base.groups import Groups
 from zaphub_session_host.transport.base.messages import Messages, check_edit_window
@@ -57,7 +54,6 @@ __all__ = [
     "ConnectionEvents",
     "Contacts",
     "EditWindowExpired",
-    "Edited",
     "FaultsUnsupported",
     "GroupChange",
     "GroupNotFound",
@@ -76,7 +72,6 @@ __all__ = [
     "Receipt",
     "ReceiptKind",
     "RecipientNotOnWhatsApp",
-    "Revoked",
     "SimulatorOnly",
     "TransientSendError",
     "Transport",
@@ -84,6 +79,5 @@ __all__ = [
     "TransportUnavailable",
     "Unread",
     "Unsupported",
-    "Voted",
     "check_edit_window",
 ]

@@ -61,38 +61,6 @@ class InboundMessage:
 
 
 @dataclass(frozen=True, slots=True)
-class Edited:
-    """A contact edited one of its messages."""
-
-    whatsapp_id: str
-    chat: str
-    sender: str
-    text: str
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Revoked:
-    """A contact deleted one of its messages for everyone."""
-
-    whatsapp_id: str
-    chat: str
-    sender: str
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Voted:
-    """A contact's vote in a poll: the options it holds now."""
-
-    poll_whatsapp_id: str
-    chat: str
-    voter: str
-    options: tuple[str, ...]
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class ChatPresenceSeen:
     """A contact typing (`composing`), recording audio, or stopping (`paused`) in a chat (`on_update`)."""
 
@@ -102,7 +70,9 @@ class ChatPresenceSeen:
     at: datetime
 
 
-ChatUpdate = Edited | Revoked | Voted | ChatPresenceSeen
+# What a contact does to a chat that is not a message (a contact's edits, revokes, reactions and poll
+# votes arrive as messages whose content is the action, as neonize reports them).
+ChatUpdate = ChatPresenceSeen
 
 
 @dataclass(frozen=True, slots=True)
