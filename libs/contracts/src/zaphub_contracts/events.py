@@ -149,26 +149,47 @@ class MessageMediaStoredData(EventData):
 
 
 class MessageEditedData(EventData):
+    message_id: UUID | None = Field(default=None, description="ZapHub id of the edited message, when ours")
     whatsapp_id: str = Field(description="WhatsApp id of the message edited")
     chat: str
-    sender: str
-    text: str
+    sender: str | None = Field(default=None, description="Who edited it: the contact; null for this session")
+    from_me: bool = Field(default=False, description="This session edited its own message")
+    text: str | None = None
+    caption: str | None = None
     edited_at: datetime
 
 
 class MessageRevokedData(EventData):
+    message_id: UUID | None = Field(default=None, description="ZapHub id of the revoked message, when ours")
     whatsapp_id: str = Field(description="WhatsApp id of the message deleted for everyone")
     chat: str
-    sender: str
+    sender: str | None = Field(default=None, description="Who deleted it: the contact; null for this session")
+    from_me: bool = Field(default=False, description="This session revoked its own message")
     revoked_at: datetime
 
 
+class MessageReactionData(EventData):
+    whatsapp_id: str = Field(description="WhatsApp id of the message reacted to")
+    chat: str
+    sender: str = Field(description="Who reacted")
+    emoji: str = Field(description="Empty when an earlier reaction was removed")
+    from_me: bool = Field(default=False, description="The message reacted to was sent by this session")
+    at: datetime
+
+
 class PollVoteData(EventData):
-    poll_whatsapp_id: str = Field(description="WhatsApp id of the poll")
+    poll_id: str = Field(description="WhatsApp id of the poll")
+    message_id: UUID | None = Field(default=None, description="ZapHub id of the poll, when ours")
     chat: str
     voter: str
     options: list[str] = Field(description="The options the voter holds now; empty: vote withdrawn")
     at: datetime
+
+
+class PresenceUpdatedData(EventData):
+    jid: str = Field(description="Whose presence")
+    available: bool
+    last_seen: datetime | None = None
 
 
 class ChatPresenceData(EventData):
@@ -351,10 +372,22 @@ class MessageRevoked(EventBase):
     data: MessageRevokedData
 
 
+class MessageReaction(EventBase):
+    short = "message.reaction"
+    type: Literal["io.zaphub.message.reaction.v1"] = "io.zaphub.message.reaction.v1"
+    data: MessageReactionData
+
+
 class PollVote(EventBase):
     short = "poll.vote"
     type: Literal["io.zaphub.poll.vote.v1"] = "io.zaphub.poll.vote.v1"
     data: PollVoteData
+
+
+class PresenceUpdated(EventBase):
+    short = "presence.updated"
+    type: Literal["io.zaphub.presence.updated.v1"] = "io.zaphub.presence.updated.v1"
+    data: PresenceUpdatedData
 
 
 class ChatPresence(EventBase):
@@ -409,7 +442,9 @@ EVENT_CLASSES: tuple[type[EventBase], ...] = (
     MessageMediaStored,
     MessageEdited,
     MessageRevoked,
+    MessageReaction,
     PollVote,
+    PresenceUpdated,
     ChatPresence,
     GroupJoined,
     GroupLeft,
@@ -437,7 +472,9 @@ AnyEvent = Annotated[
     | MessageMediaStored
     | MessageEdited
     | MessageRevoked
+    | MessageReaction
     | PollVote
+    | PresenceUpdated
     | ChatPresence
     | GroupJoined
     | GroupLeft

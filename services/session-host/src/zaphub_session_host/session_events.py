@@ -8,6 +8,7 @@ from uuid import UUID, uuid4, uuid5
 
 from opentelemetry import trace
 
+from zaphub_contracts.content import EditContent, PollVoteContent, ReactionContent, RevokeContent
 from zaphub_contracts.events import (
     EVENT_NAMESPACE,
     HISTORY_BATCH,
@@ -33,6 +34,8 @@ from zaphub_contracts.events import (
     MessageEditedData,
     MessageMediaStored,
     MessageMediaStoredData,
+    MessageReaction,
+    MessageReactionData,
     MessageRead,
     MessageReceiptData,
     MessageReceived,
@@ -41,6 +44,8 @@ from zaphub_contracts.events import (
     MessageRevokedData,
     PollVote,
     PollVoteData,
+    PresenceUpdated,
+    PresenceUpdatedData,
     SessionConnected,
     SessionConnectedData,
     SessionDisconnected,
@@ -60,16 +65,13 @@ from zaphub_runtime.telemetry import inject_headers
 from zaphub_session_host.event_publisher import EventPublisher
 from zaphub_session_host.transport.base import (
     ChatUpdate,
-    Edited,
     GroupChange,
     HistoryBatch,
     Identity,
     InboundMessage,
-    Presence,
+    PresenceSeen,
     Receipt,
     ReceiptKind,
-    Revoked,
-    Voted,
 )
 
 GROUP_EVENTS: dict[type[EventData], type[EventBase]] = {
@@ -151,8 +153,48 @@ class SessionEvents:
     def failed(self, reason: str, detail: str) -> None:
         self._emit(SessionFailed, SessionFailedData(reason=reason, detail=detail))
 
-    def message(self, message: InboundMessage) -> UUID:
-        """`message.received`; the ZapHub id of the message (derived: a repeat keeps it)."""
+    def message(self, message: InboundMessage) -> UUID | None:
+        """`message.received` and the ZapHub id of the message (derived: a repeat keeps it); a contact's
+        edit, revoke or reaction is its own event instead, and None."""
+        content = message.content
+        if isinstance(content, EditContent | RevokeContent):
+            self.acted(
+                message.chat,
+                content,
+                message.sent_at,
+                from_me=False,
+                event_key=message.whatsapp_id,
+                sender=message.sender,
+            )
+            return None
+        if isinstance(content, PollVoteContent):
+            self._emit(
+                PollVote,
+                PollVoteData(
+                    poll_id=content.poll_id,
+                    message_id=self._recent.get(content.poll_id),
+                    chat=message.chat,
+                    voter=message.sender,
+                    options=content.options,
+                    at=message.sent_at,
+                ),
+                event_id=EventBase.derive_id(self.session_id, message.whatsapp_id, "poll_vote"),
+            )
+            return None
+        if isinstance(content, ReactionContent):
+            self._emit(
+                MessageReaction,
+                MessageReactionData(
+                    whatsapp_id=content.message_id,
+                    chat=message.chat,
+                    sender=message.sender,
+                    emoji=content.emoji,
+                    from_me=content.from_me,
+                    at=message.sent_at,
+                ),
+                event_id=EventBase.derive_id(self.session_id, message.whatsapp_id, "reaction"),
+            )
+            return None
         message_id = received_id(self.session_id, message.whatsapp_id)
         # The inbound trace starts here; the projector and the webhook delivery continue it.
         span = tracer.start_span(
@@ -244,6 +286,57 @@ class SessionEvents:
             subject=f"messages/{message_id}",
         )
 
+    def acted(
+        self,
+        chat: str,
+        content: EditContent | RevokeContent,
+        at: datetime,
+        *,
+        from_me: bool,
+        event_key: str,
+        sender: str | None = None,
+    ) -> None:
+        """An edit or revoke of the message `content.message_id`: this session's own once handed over
+        (`from_me`), or a contact's as received. `event_key` (the action's WhatsApp id) dedups it."""
+        message_id = self._recent.get(content.message_id) if from_me else None
+        subject = f"messages/{message_id}" if message_id else None
+        if isinstance(content, EditContent):
+            self._emit(
+                MessageEdited,
+                MessageEditedData(
+                    message_id=message_id,
+                    whatsapp_id=content.message_id,
+                    chat=chat,
+                    sender=sender,
+                    from_me=from_me,
+                    text=content.text,
+                    caption=content.caption,
+                    edited_at=at,
+                ),
+                event_id=EventBase.derive_id(self.session_id, event_key, "edited"),
+                subject=subject,
+            )
+            return
+        self._emit(
+            MessageRevoked,
+            MessageRevokedData(
+                message_id=message_id,
+                whatsapp_id=content.message_id,
+                chat=chat,
+                sender=sender,
+                from_me=from_me,
+                revoked_at=at,
+            ),
+            event_id=EventBase.derive_id(self.session_id, event_key, "revoked"),
+            subject=subject,
+        )
+
+    def presence(self, presence: PresenceSeen) -> None:
+        data = PresenceUpdatedData(
+            jid=presence.jid, available=presence.available, last_seen=presence.last_seen
+        )
+        self._emit(PresenceUpdated, data)
+
     def receipt(self, receipt: Receipt) -> None:
         message_id = self._recent.get(receipt.whatsapp_id)
         cls: type[EventBase] = MessageDelivered if receipt.kind is ReceiptKind.DELIVERED else MessageRead
@@ -257,38 +350,10 @@ class SessionEvents:
         )
 
     def update(self, update: ChatUpdate) -> None:
-        """What a contact did to a chat: an edit, a revoke, a poll vote, typing."""
-        match update:
-            case Edited():
-                data: EventData = MessageEditedData(
-                    whatsapp_id=update.whatsapp_id,
-                    chat=update.chat,
-                    sender=update.sender,
-                    text=update.text,
-                    edited_at=update.at,
-                )
-                self._emit(MessageEdited, data)
-            case Revoked():
-                data = MessageRevokedData(
-                    whatsapp_id=update.whatsapp_id,
-                    chat=update.chat,
-                    sender=update.sender,
-                    revoked_at=update.at,
-                )
-                self._emit(MessageRevoked, data)
-            case Voted():
-                data = PollVoteData(
-                    poll_whatsapp_id=update.poll_whatsapp_id,
-                    chat=update.chat,
-                    voter=update.voter,
-                    options=list(update.options),
-                    at=update.at,
-                )
-                self._emit(PollVote, data)
-            case Presence():
-                state = update.state if update.state in ("composing", "recording") else "paused"
-                data = ChatPresenceData(chat=update.chat, sender=update.sender, state=state, at=update.at)
-                self._emit(ChatPresence, data)
+        """What a contact did to a chat that is not a message: typing."""
+        state = update.state if update.state in ("composing", "recording") else "paused"
+        data = ChatPresenceData(chat=update.chat, sender=update.sender, state=state, at=update.at)
+        self._emit(ChatPresence, data)
 
     def group(self, change: GroupChange) -> None:
         jid = change.group.jid if isinstance(change, GroupJoinedData) else change.group

@@ -24,7 +24,7 @@ from zaphub_contracts.statuses import MessageStatus
 MESSAGE_COLUMNS = (
     "id, tenant_id, session_id, direction, seq, chat, sender, type, content, status, whatsapp_id,"
     " failure_reason, failure_detail, created_at, updated_at, sender_lid, push_name, participant,"
-    " participant_lid, imported"
+    " participant_lid, imported, edited_at, revoked_at"
 )
 
 

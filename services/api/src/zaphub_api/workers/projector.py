@@ -81,7 +81,18 @@ async def _disconnected(conn: Conn, e: ev.SessionDisconnected) -> None:
 
 
 async def _logged_out(conn: Conn, e: ev.SessionLoggedOut) -> None:
-    await _session_status(conn, e, SessionStatus.LOGGED_OUT, e.data.reason, qr=None, host_id=None)
+    # The device is unlinked: no identity is left, so the session can pair again (pair-code, QR).
+    await _session_status(
+        conn,
+        e,
+        SessionStatus.LOGGED_OUT,
+        e.data.reason,
+        qr=None,
+        host_id=None,
+        jid=None,
+        lid=None,
+        push_name=None,
+    )
 
 
 async def _failed_session(conn: Conn, e: ev.SessionFailed) -> None:
@@ -162,8 +173,13 @@ def _receipt(e: ev.MessageDelivered | ev.MessageRead) -> Statement | None:
 
 
 async def _receipt_by_whatsapp_id(conn: Conn, e: ev.MessageDelivered | ev.MessageRead) -> None:
+    # Receipts are for what this session sent: an inbound message may carry the same WhatsApp id.
     message_id = await conn.fetchval(
-        "SELECT id FROM messages WHERE whatsapp_id = $1 AND tenant_id = $2", e.data.whatsapp_id, e.tenantid
+        "SELECT id FROM messages WHERE whatsapp_id = $1 AND tenant_id = $2 AND session_id = $3"
+        " AND direction = 'outbound'",
+        e.data.whatsapp_id,
+        e.tenantid,
+        e.sessionid,
     )
     if message_id is not None:
         sql, args = _record(e, message_id, _receipt_status(e), {})
@@ -347,6 +363,61 @@ async def _media_stored(conn: Conn, e: ev.MessageMediaStored) -> None:
     )
 
 
+async def _target(conn: Conn, e: ev.MessageEdited | ev.MessageRevoked) -> Any:
+    """The message an edit or revoke is about: the session's own (outbound) when `from_me`, else the
+    contact's (inbound)."""
+    return await conn.fetchval(
+        "SELECT id FROM messages WHERE whatsapp_id = $1 AND tenant_id = $2 AND session_id = $3"
+        " AND direction = $4",
+        e.data.whatsapp_id,
+        e.tenantid,
+        e.sessionid,
+        "outbound" if e.data.from_me else "inbound",
+    )
+
+
+async def _edited(conn: Conn, e: ev.MessageEdited) -> None:
+    d = e.data
+    target = await _target(conn, e)
+    field, value = ("text", d.text) if d.text is not None else ("caption", d.caption)
+    if target is None or not await _history(conn, e, target, MessageStatus.EDITED, {field: value}):
+        return
+    # Edits may be projected out of order: the content is the latest edit's.
+    await conn.execute(
+        "UPDATE messages SET content = jsonb_set(content, $2, to_jsonb($3::text)),"
+        " edited_at = $4, updated_at = now() WHERE id = $1 AND (edited_at IS NULL OR edited_at <= $4)",
+        target,
+        [field],
+        value,
+        d.edited_at,
+    )
+
+
+async def _revoked(conn: Conn, e: ev.MessageRevoked) -> None:
+    target = await _target(conn, e)
+    if target is not None and await _history(conn, e, target, MessageStatus.REVOKED, {}):
+        await conn.execute(
+            "UPDATE messages SET revoked_at = $2, updated_at = now() WHERE id = $1", target, e.data.revoked_at
+        )
+
+
+async def _poll_vote(conn: Conn, e: ev.PollVote) -> None:
+    """The voter's current selection on the session's poll (a later vote replaces an earlier one);
+    `GET /messages/{id}` counts them."""
+    d = e.data
+    await conn.execute(
+        "UPDATE messages SET content = jsonb_set(content, '{votes}',"
+        " COALESCE(content->'votes', '{}'::jsonb) || jsonb_build_object($4::text, $5::jsonb)),"
+        " updated_at = now()"
+        " WHERE whatsapp_id = $1 AND tenant_id = $2 AND session_id = $3 AND type = 'poll'",
+        d.poll_id,
+        e.tenantid,
+        e.sessionid,
+        d.voter,
+        json.dumps(d.options),
+    )
+
+
 async def _ignore(conn: Conn, e: ev.EventBase) -> None:
     return None
 
@@ -372,11 +443,13 @@ PROJECTIONS: dict[type[ev.EventBase], Projection] = {
     ev.MessageReceived: _received,
     ev.MessageMediaStored: _media_stored,
     ev.HistoryImported: _history_imported,
-    # Fanned out to webhooks and SSE; the message-actions projections (edits, polls) come with them.
-    ev.MessageEdited: _ignore,
-    ev.MessageRevoked: _ignore,
-    ev.PollVote: _ignore,
+    ev.MessageEdited: _edited,
+    ev.MessageRevoked: _revoked,
+    # Fanned out to webhooks and SSE; nothing to keep.
+    ev.MessageReaction: _ignore,
+    ev.PresenceUpdated: _ignore,
     ev.ChatPresence: _ignore,
+    ev.PollVote: _poll_vote,
     # Group reads ask the owning host (the account's view, always current); the events go to
     # webhooks and SSE. Nothing to keep here yet.
     ev.GroupJoined: _ignore,

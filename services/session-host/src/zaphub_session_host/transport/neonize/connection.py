@@ -22,6 +22,7 @@ from uuid import UUID
 
 from neonize.aioze.client import NewAClient
 from neonize.aioze.events import (
+    ChatPresenceEv,
     ClientOutdatedEv,
     ConnectedEv,
     ConnectFailureEv,
@@ -32,6 +33,7 @@ from neonize.aioze.events import (
     LoggedOutEv,
     MessageEv,
     PairStatusEv,
+    PresenceEv,
     ReceiptEv,
     StreamReplacedEv,
     TemporaryBanEv,
@@ -48,15 +50,18 @@ from zaphub_session_host.transport.base import (
     NotConnected,
 )
 from zaphub_session_host.transport.neonize import gate
+from zaphub_session_host.transport.neonize.contacts import NeonizeContacts
 from zaphub_session_host.transport.neonize.downloads import DOWNLOAD_TIMEOUT, download_request
 from zaphub_session_host.transport.neonize.errors import map_send_error
 from zaphub_session_host.transport.neonize.events import (
     USER_SERVER,
+    chat_presence_from_event,
     failure_reason_name,
     identity_from_device,
     inbound_from_event,
     jid_str,
     logged_out_reason,
+    presence_from_event,
     receipts_from_event,
     temporary_ban_reason,
 )
@@ -67,6 +72,7 @@ from zaphub_session_host.transport.neonize.groups import (
 )
 from zaphub_session_host.transport.neonize.history import batches_from_history, device_props
 from zaphub_session_host.transport.neonize.messages import NeonizeMessages
+from zaphub_session_host.transport.neonize.presence import NeonizePresence
 from zaphub_session_host.transport.neonize.store_snapshot import is_sqlite, seed_sqlite, snapshot_sqlite
 
 if TYPE_CHECKING:
@@ -81,6 +87,7 @@ RECONNECT_MAX = 60.0
 SNAPSHOT_DEBOUNCE = 30.0  # at most one auth snapshot per this many seconds after activity
 SNAPSHOT_EVERY = 300.0
 PAIR_WAIT = 15.0  # pairing by phone needs the first QR (whatsmeow's rule); wait this long for it
+LOGOUT_SETTLE_TIMEOUT = 10.0  # the Go client stopping and its store emptied after a logout
 
 
 def _fields(**kv: object) -> dict[str, dict[str, object]]:
@@ -92,6 +99,8 @@ class NeonizeConnection(Connection):
 
     messages: NeonizeMessages
     groups: NeonizeGroups
+    contacts: NeonizeContacts
+    presence: NeonizePresence
 
     __slots__ = (
         "_attempts",
@@ -112,9 +121,11 @@ class NeonizeConnection(Connection):
         "_snapshot_timer",
         "_stopped_reason",
         "client",
+        "contacts",
         "groups",
         "messages",
         "path",
+        "presence",
         "session_id",
         "tenant_id",
     )
@@ -162,6 +173,8 @@ class NeonizeConnection(Connection):
         self._background: set[asyncio.Task[Any]] = set()
         self.messages = NeonizeMessages(self, transport)
         self.groups = NeonizeGroups(self)
+        self.contacts = NeonizeContacts(self)
+        self.presence = NeonizePresence(self)
         self._register()
 
     # Wiring of neonize events.
@@ -181,6 +194,8 @@ class NeonizeConnection(Connection):
             JoinedGroupEv: self._on_joined_group,
             GroupInfoEv: self._on_group_info,
             HistorySyncEv: self._on_history_sync,
+            PresenceEv: self._on_presence,
+            ChatPresenceEv: self._on_chat_presence,
         }
 
     def _register(self) -> None:
@@ -288,8 +303,19 @@ class NeonizeConnection(Connection):
         if inbound is not None:
             sender = jid_str(event.Info.MessageSource.Sender) or inbound.sender
             self.messages.remember(inbound.whatsapp_id, sender, event.Message)
+            self.presence.unread.received(inbound.chat, inbound.whatsapp_id, sender)
             self._events.on_message(inbound)
         self.store_changed()
+
+    def _on_presence(self, event: Any) -> None:
+        seen = presence_from_event(event)
+        if seen is not None:
+            self._events.on_presence(seen)
+
+    def _on_chat_presence(self, event: Any) -> None:
+        seen = chat_presence_from_event(event)
+        if seen is not None:
+            self._events.on_update(seen)
 
     def _on_receipt(self, event: Any) -> None:
         for receipt in receipts_from_event(event):
@@ -504,3 +530,8 @@ class NeonizeConnection(Connection):
                 extra=_fields(session_id=str(self.session_id)),
             )
         self._forget("logged out by request")
+        # The Go client stops and its store is emptied in the background: wait for it, so the
+        # session's next connection (a new QR code) does not share the store file with it.
+        pending = [task for task in self._background if not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=LOGOUT_SETTLE_TIMEOUT)
