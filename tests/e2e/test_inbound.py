@@ -2,6 +2,7 @@
 sends an image to a session on the other, which sees the chat, the history and exactly the bytes;
 and `simulate` drives a customer conversation into chats, history and media."""
 
+import asyncio
 import base64
 import hashlib
 from collections.abc import AsyncIterator
@@ -249,7 +250,8 @@ async def test_a_customers_message_is_posted_to_webhooks_and_its_history_sync_is
 
 async def test_every_kind_of_inbound_message_is_stored_with_its_bytes(stack: Stack) -> None:
     """A customer's video, voice note, document and sticker are stored with exactly the bytes sent;
-    a location, a contact card, a reply and a reaction land in the history with their content."""
+    a location, a contact card and a reply land in the history with their content. A reaction is a
+    `message.reaction` event (docs/messages.md), not a message of the history."""
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=10) as http:
         tenant = await new_tenant(http, stack.admin_key, name="kinds")
         sid = (await tenant.connected_session("kinds"))["id"]
@@ -283,14 +285,14 @@ async def test_every_kind_of_inbound_message_is_stored_with_its_bytes(stack: Sta
 
         async def all_of_them() -> dict[str, dict[str, Any]] | None:
             page = await get(tenant, f"/api/v1/sessions/{sid}/chats/{customer}/messages")
-            return {m["type"]: m for m in page["items"]} if len(page["items"]) == 8 else None
+            return {m["type"]: m for m in page["items"]} if len(page["items"]) >= 7 else None
 
-        stored = await eventually(all_of_them, 20, "the eight messages in the history")
+        stored = await eventually(all_of_them, 20, "the seven messages in the history")
+        await asyncio.sleep(0.5)  # the reaction came last: had it been stored, it would be by now
+        assert "reaction" not in (await all_of_them() or {})
         assert stored["location"]["content"]["name"] == "Copacabana"
         assert stored["contact"]["content"]["vcard"] == vcard
         assert stored["text"]["content"]["reply_to"] == sent["document"]
-        reaction = stored["reaction"]["content"]
-        assert (reaction["message_id"], reaction["emoji"]) == (sent["video"], "❤️")
         assert stored["audio"]["content"]["voice"] is True
         for kind, (data, mimetype, _) in media.items():
 
