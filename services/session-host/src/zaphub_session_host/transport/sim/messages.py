@@ -225,6 +225,9 @@ class SimMessages(Messages):
         if frame.kind == "receipt" and frame.receipt is not None:
             self._receipt(frame.receipt, frame.whatsapp_id, frame.sender)
             return True
+        if frame.kind == "typing":
+            conn.presence.typed(frame)
+            return True
         if frame.kind == "group":
             change = change_from_frame(frame)
             if change is not None and not conn.closed:
