@@ -460,6 +460,35 @@ async def test_a_body_over_the_cap_is_cut_whether_declared_or_streamed() -> None
         assert len(got.body) == 4096
 
 
+async def test_a_cut_fetch_returns_the_head_of_a_long_body_and_a_type_filter_reads_no_body() -> None:
+    """With `cut`, a declared or streamed body over the cap comes back as its first bytes; with
+    `content_types`, another type fails before its body is read."""
+    sent: list[int] = []
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/html; charset=utf-8"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for i in range(10_000):
+            await response.write(b"<p>" + b"x" * 1021)
+            sent.append(i)
+            await asyncio.sleep(0.001)
+        return response
+
+    policy = EgressPolicy.from_allow_list("127.0.0.1")
+    routes = {"/declared": recorder(b"a" * 10_000, **{"Content-Type": "text/html"}), "/endless": endless}
+    async with serve(routes) as port, EgressClient(policy) as client:
+        base = f"http://127.0.0.1:{port}"
+        got = await client.fetch(f"{base}/declared", max_bytes=4096, deadline=5, cut=True)
+        assert got.body == b"a" * 4096 and got.content_type == "text/html"
+        head = await client.fetch(f"{base}/endless", max_bytes=4096, deadline=5, cut=True)
+        assert len(head.body) == 4096 and head.body.startswith(b"<p>x")
+        assert len(sent) < 1000  # the server was not read to its end
+        with pytest.raises(EgressFailed) as wrong:
+            await client.fetch(f"{base}/declared", max_bytes=4096, deadline=5, content_types={"image/png"})
+        assert wrong.value.reason == reasons.UNEXPECTED_TYPE
+
+
 async def test_a_webhook_post_reads_at_most_a_few_bytes_and_only_the_status_is_returned() -> None:
     """An endless error body does not hold the POST: the status comes back once read_bytes are read."""
 

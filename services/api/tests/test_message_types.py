@@ -128,3 +128,16 @@ async def test_a_media_url_to_an_internal_address_is_refused_naming_url(small_me
         assert response.status_code == 422, (url, response.text)
         assert [e["field"] for e in response.json()["errors"]] == ["url"], url
     assert (await client.get(path, headers=auth)).json() == []
+
+
+async def test_a_text_asks_for_a_link_preview_with_a_boolean(small_media_api: Any) -> None:
+    """`link_preview: true` is accepted and kept in the content (the host fetches the preview, even
+    for an internal URL, which its egress policy then refuses); a non-boolean is 422 naming it."""
+    client, auth, path = small_media_api
+    body = {"to": "+5511999998888", "type": "text", "text": "see http://10.0.0.1/", "link_preview": True}
+    accepted = await client.post(path, json=body, headers=auth)
+    assert accepted.status_code == 202, accepted.text
+    message = (await client.get(f"/api/v1/messages/{accepted.json()['id']}", headers=auth)).json()
+    assert message["content"]["link_preview"] is True and message["content"].get("preview") is None
+    refused = await client.post(path, json=body | {"link_preview": "maybe"}, headers=auth)
+    assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == ["link_preview"]

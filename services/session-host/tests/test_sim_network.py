@@ -1,5 +1,6 @@
 """The simulated network spans host processes over NATS: a message from a session on one host reaches
-a session on another, waits while that one is off line, and receipts come back the same way."""
+a session on another, waits while that one is off line, and receipts come back the same way; presence
+and typing cross it too."""
 
 import asyncio
 import base64
@@ -8,6 +9,14 @@ from uuid import UUID, uuid4
 
 from zaphub_contracts.content import ImageContent, TextContent
 from zaphub_contracts.events import MessageReceivedData
+from zaphub_contracts.host import (
+    ChatPresenceRequest,
+    ChatPresenceState,
+    HostOk,
+    HostOp,
+    PresenceRequest,
+    PresenceState,
+)
 
 from .conftest import Client_, HostFactory, eventually
 from .test_host import connected, connected_session, send_cmd
@@ -71,3 +80,33 @@ async def test_an_unlinked_number_is_a_contact_that_is_always_online(
     tenant, session = await connected_session(client)
     await client.send(session, send_cmd(tenant, session, to=f"55119{uuid4().int % 10**8:08d}@s.whatsapp.net"))
     await eventually(lambda: client.events.of("message.read", session))
+
+
+async def test_presence_and_typing_cross_hosts(client: Client_, start_host: HostFactory) -> None:
+    """A session's availability reaches a session on another host as presence.updated, and its typing
+    in their chat as chat.presence; the sender sees neither of its own."""
+    await start_host("presence-1", max_concurrent_sessions=1)
+    tenant_a, a = await connected_session(client)
+    await start_host("presence-2", max_concurrent_sessions=1)
+    _, b = await connected_session(client)
+    assert client.events.of("session.connected", b)[-1].data.host_id == "presence-2"
+    jid_a, jid_b = jid_of(client, a), jid_of(client, b)
+    await asyncio.sleep(0.3)  # both numbers linked and their consumers bound
+
+    online = PresenceRequest(tenant_id=tenant_a, session_id=a, state=PresenceState.AVAILABLE)
+    assert isinstance(await client.request(a, HostOp.PRESENCE, online), HostOk)
+    typing = ChatPresenceRequest(
+        tenant_id=tenant_a, session_id=a, chat=jid_b, state=ChatPresenceState.COMPOSING
+    )
+    assert isinstance(await client.request(a, HostOp.CHAT_PRESENCE, typing), HostOk)
+
+    (seen,) = await eventually(lambda: client.events.of("presence.updated", b))
+    assert (seen.data.jid, seen.data.available, seen.data.last_seen) == (jid_a, True, None)
+    (typed,) = await eventually(lambda: client.events.of("chat.presence", b))
+    assert (typed.data.chat, typed.data.sender, typed.data.state) == (jid_a, jid_a, "composing")
+
+    away = PresenceRequest(tenant_id=tenant_a, session_id=a, state=PresenceState.UNAVAILABLE)
+    assert isinstance(await client.request(a, HostOp.PRESENCE, away), HostOk)
+    gone = await eventually(lambda: client.events.of("presence.updated", b)[1:])
+    assert gone[0].data.available is False and gone[0].data.last_seen is not None
+    assert client.events.of("presence.updated", a) == client.events.of("chat.presence", a) == []

@@ -9,11 +9,25 @@ MAX_TEXT_LENGTH = 65536  # WhatsApp's own limit for a text body
 MAX_CAPTION_LENGTH = 1024  # WhatsApp cuts media captions longer than this
 MAX_MEDIA_BASE64 = 22_369_624  # 16 MiB of media, base64-encoded; larger files go by `url`
 MEDIA_URL_PATTERN = r"^https?://[^\s]+$"
+MAX_PREVIEW_TITLE = 1024
+MAX_PREVIEW_DESCRIPTION = 4096
+MAX_PREVIEW_THUMBNAIL_BASE64 = 200_000  # an inline JPEG; WhatsApp's are a few kB
 
 
 class ContentBase(BaseModel):
     # Consumers ignore fields they do not know: v1 grows by adding optional fields.
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class LinkPreview(ContentBase):
+    """What a text shows of the page its first URL points to (WhatsApp's link preview)."""
+
+    url: str = Field(min_length=1, max_length=4096, description="The URL as it appears in the text")
+    title: str | None = Field(default=None, max_length=MAX_PREVIEW_TITLE)
+    description: str | None = Field(default=None, max_length=MAX_PREVIEW_DESCRIPTION)
+    thumbnail_base64: str | None = Field(
+        default=None, max_length=MAX_PREVIEW_THUMBNAIL_BASE64, description="A small JPEG, base64"
+    )
 
 
 class TextContent(ContentBase):
@@ -22,6 +36,14 @@ class TextContent(ContentBase):
     mentions: list[str] = Field(default_factory=list, description="JIDs or E.164 numbers mentioned")
     mention_all: bool = Field(default=False, description="In a group: mention every participant")
     reply_to: str | None = Field(default=None, description="WhatsApp id of the quoted message")
+    link_preview: bool = Field(
+        default=False,
+        description="Sending: the session-host fetches the first URL's title, description and thumbnail"
+        " (through the egress policy) and sends them as the preview; without one if that fails",
+    )
+    preview: LinkPreview | None = Field(
+        default=None, description="The link preview it went with or arrived with, when it has one"
+    )
 
 
 class WhatsAppMedia(ContentBase):

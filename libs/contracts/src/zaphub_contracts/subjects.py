@@ -22,8 +22,11 @@ RATELIMIT_REPLICA_HEADER = "Zaphub-Ratelimiter"
 WEBHOOK_DELIVERY_ALL = f"{ROOT}.webhook.delivery.>"
 WEBHOOK_ATTEMPT_ALL = f"{ROOT}.webhook.attempt.>"
 # The simulated WhatsApp network between session-hosts: frames addressed to one number (the digits of
-# a JID), `<kind>` "message" or "receipt". Only the simulator transport uses them.
+# a JID), `<kind>` "message", "receipt", "group" or "typing". Only the simulator transport uses them.
 SIM_ALL = f"{ROOT}.sim.>"
+# A simulated account's availability, told once to every host process (core NATS, outside ZAPHUB_SIM:
+# presence is not kept, only the sessions online when it is sent see it).
+SIM_PRESENCE = f"{ROOT}.simpresence"
 # Deliveries waiting for a later try (a retry, a tenant at its cap, an open breaker), apart from new ones.
 WEBHOOK_RETRY_ALL = f"{ROOT}.webhook.retry.>"
 UNKNOWN = "unknown"  # stands for a tenant or session token that could not be read

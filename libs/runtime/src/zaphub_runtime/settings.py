@@ -48,7 +48,7 @@ class CommonSettings(BaseSettings):
     egress_allow: str = Field(
         default="",
         description="CIDRs and host names, comma-separated, that tenant-caused requests (media by URL,"
-        " webhooks) may reach although not public; empty = public addresses only",
+        " link previews, webhooks) may reach although not public; empty = public addresses only",
     )
 
 

@@ -10,7 +10,7 @@ from zaphub_contracts import subjects
 from zaphub_contracts.sessions import DesiredSession, Lease
 from zaphub_contracts.streams import HOSTS_BUCKET, LEASES_BUCKET, SENT_BUCKET, SESSIONS_BUCKET
 from zaphub_runtime.bus import Bus
-from zaphub_runtime.egress import EgressPolicy
+from zaphub_runtime.egress import EgressClient, EgressPolicy
 from zaphub_runtime.kv_watch import KvMirror
 from zaphub_runtime.lifecycle import Lifecycle
 from zaphub_runtime.media_store import MediaDownload, open_media_store
@@ -27,6 +27,7 @@ from zaphub_session_host.auth_store import (
 from zaphub_session_host.event_publisher import EventPublisher
 from zaphub_session_host.handlers import AfterReply, AnyHostHandler, HostHandlers
 from zaphub_session_host.leases import Leases
+from zaphub_session_host.link_previews import LinkPreviews
 from zaphub_session_host.media_saver import MediaSaver
 from zaphub_session_host.reconciler import Reconciler
 from zaphub_session_host.registry import Registry
@@ -163,6 +164,10 @@ class SessionHost:
             life.on_close(lambda: media.close(timeout), "media saver")  # before the publisher closes
             life.spawn(media.sweep_until(life.stop), "media sweeper")
 
+        # Link previews are fetched by this host, through the one egress policy, with their own client.
+        preview_http = EgressClient(EgressPolicy.from_settings(settings), user_agent="zaphub-session-host")
+        life.on_close(preview_http.aclose, "link preview client")
+
         after_reply = AfterReply()
         ctx = HostContext(
             host_id=self.host_id,
@@ -174,6 +179,7 @@ class SessionHost:
             sent_log=SentLog(sent_kv),
             requests=HostHandlers(after_reply),
             media=media,
+            previews=LinkPreviews(preview_http),
             history_sync=settings.history_sync,
             history_max_messages=settings.history_max_messages,
         )

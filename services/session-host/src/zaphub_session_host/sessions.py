@@ -23,12 +23,13 @@ from nats.errors import Error as NatsError
 
 from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
-from zaphub_contracts.content import EditContent, MediaContent, RevokeContent
+from zaphub_contracts.content import EditContent, MediaContent, RevokeContent, TextContent
 from zaphub_contracts.host import HostOk, InjectFault, Simulate
 from zaphub_contracts.sessions import HandedOver, whatsapp_message_id
 from zaphub_contracts.statuses import SessionStatus
 from zaphub_session_host.auth_store import AuthDataRefused, AuthSaver
 from zaphub_session_host.event_publisher import EventPublisher
+from zaphub_session_host.link_previews import LinkPreviews
 from zaphub_session_host.media_saver import MediaSaver
 from zaphub_session_host.sent_log import SentLog
 from zaphub_session_host.session_events import RecentSends, SessionEvents
@@ -75,6 +76,7 @@ class HostContext:
     requests: "RequestHandler"
     recent_sends: RecentSends = field(default_factory=RecentSends)
     media: "MediaSaver | None" = None  # None: received media is not stored (ZAPHUB_MEDIA_DOWNLOAD=off)
+    previews: LinkPreviews | None = None  # None: `link_preview` is ignored, texts go without one
     history_sync: HistorySync = HistorySync.RECENT
     history_max_messages: int = 20_000
 
@@ -225,8 +227,11 @@ class SessionRunner:
         if not self.machine.can_send:
             raise NotConnected(f"the session is {self.status.value}")
         connection = self._require_connection()
+        content = cmd.content
+        if isinstance(content, TextContent) and self.ctx.previews is not None:
+            content = await self.ctx.previews.attach(content)  # never fails: without a preview instead
         whatsapp_id = await connection.messages.send(
-            cmd.to, cmd.content, whatsapp_message_id(cmd.message_id), cmd.message_id
+            cmd.to, content, whatsapp_message_id(cmd.message_id), cmd.message_id
         )
         self.ctx.recent_sends.remember(whatsapp_id, cmd.message_id)
         if self.ctx.media is not None and isinstance(cmd.content, MediaContent):

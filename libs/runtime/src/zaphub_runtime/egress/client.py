@@ -13,7 +13,7 @@ import contextvars
 import http.cookiejar
 import ssl
 import urllib.request
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -26,6 +26,7 @@ from zaphub_runtime.egress.errors import (
     ENCODED_RESPONSE,
     NOT_ALLOWED,
     TOO_MANY_REDIRECTS,
+    UNEXPECTED_TYPE,
     EgressError,
     EgressFailed,
     EgressRefused,
@@ -212,15 +213,22 @@ class EgressClient:
         deadline: float,
         follow_redirects: int = 0,
         headers: Mapping[str, str] | None = None,
+        content_types: Collection[str] | None = None,
+        cut: bool = False,
     ) -> EgressResponse:
         """GET `url`, following up to `follow_redirects` redirects (each checked; one more raises
         EgressFailed, 0 returns the 3xx as it is), all within `deadline` seconds, body included. A 2xx
-        body longer than `max_bytes` raises EgressTooLarge, as soon as declared or streamed."""
+        body longer than `max_bytes` raises EgressTooLarge, as soon as declared or streamed; with
+        `cut`, its first `max_bytes` are returned instead and the rest is never read (a page's head).
+        With `content_types`, a 2xx of any other media type raises EgressFailed before its body is read."""
         if follow_redirects < 0:
             raise ValueError("follow_redirects must be 0 or more")
+        types = None if content_types is None else frozenset(t.lower() for t in content_types)
         try:
             async with asyncio.timeout(deadline):
-                return await self._fetch(url, max_bytes, deadline, follow_redirects, dict(headers or {}))
+                return await self._fetch(
+                    url, max_bytes, deadline, follow_redirects, dict(headers or {}), types, cut
+                )
         except TimeoutError:
             raise EgressTimeout() from None
 
@@ -249,7 +257,14 @@ class EgressClient:
             raise EgressTimeout() from None
 
     async def _fetch(
-        self, url: str, max_bytes: int, deadline: float, follow_redirects: int, headers: dict[str, str]
+        self,
+        url: str,
+        max_bytes: int,
+        deadline: float,
+        follow_redirects: int,
+        headers: dict[str, str],
+        content_types: frozenset[str] | None,
+        cut: bool,
     ) -> EgressResponse:
         next_url: str | httpx.URL = url
         for hop in range(follow_redirects + 1):
@@ -268,14 +283,16 @@ class EgressClient:
                         headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
                     continue
                 body = b""
+                content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
                 if 200 <= response.status_code < 300:
                     if response.headers.get("content-encoding", "identity").lower() != "identity":
                         raise EgressFailed(ENCODED_RESPONSE)
+                    if content_types is not None and content_type not in content_types:
+                        raise EgressFailed(UNEXPECTED_TYPE)
                     declared = response.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > max_bytes:
+                    if not cut and declared.isdigit() and int(declared) > max_bytes:
                         raise EgressTooLarge()
-                    body = await _read(response, max_bytes, cap=True)
-                content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+                    body = await _read(response, max_bytes, cap=not cut)
                 return EgressResponse(
                     response.status_code, response.headers, content_type, body, str(target.url)
                 )

@@ -16,6 +16,7 @@ __all__ = [
     "TIMED_OUT",
     "TOO_LARGE",
     "TOO_MANY_REDIRECTS",
+    "UNEXPECTED_TYPE",
     "UNRESOLVED",
     "EgressError",
     "EgressFailed",
@@ -36,6 +37,7 @@ CONNECTION_FAILED = "the connection failed"
 TOO_MANY_REDIRECTS = "too many redirects"
 BAD_REDIRECT = "the redirect is not valid"
 ENCODED_RESPONSE = "the response is compressed although identity was asked for"
+UNEXPECTED_TYPE = "the response is not of an accepted type"
 
 
 class EgressError(Exception):

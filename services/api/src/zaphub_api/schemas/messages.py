@@ -38,6 +38,11 @@ class TextMessageCreate(MessageCreateBase):
     mentions: list[str] = _MENTIONS
     mention_all: bool = Field(default=False, description="Sending to a group: mention every participant")
     reply_to: str | None = _REPLY_TO
+    link_preview: bool = Field(
+        default=False,
+        description="Show a preview of the first URL in `text` (title, description, thumbnail), fetched"
+        " by the session-host through the egress policy; the text goes without one if that fails",
+    )
 
 
 class MediaMessageCreate(MessageCreateBase):

@@ -18,16 +18,20 @@ from neonize.proto.Neonize_pb2 import (
     Receipt,
     TemporaryBan,
 )
-from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ContextInfo, ProtocolMessage
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ContextInfo, ExtendedTextMessage, ProtocolMessage
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 from pydantic import ValidationError
 
 from zaphub_contracts.content import (
+    MAX_PREVIEW_DESCRIPTION,
+    MAX_PREVIEW_THUMBNAIL_BASE64,
+    MAX_PREVIEW_TITLE,
     AudioContent,
     ContactContent,
     DocumentContent,
     EditContent,
     ImageContent,
+    LinkPreview,
     LocationContent,
     MessageContent,
     ReactionContent,
@@ -151,6 +155,22 @@ def _protocol(msg: WAMessage) -> MessageContent | None:
     return None
 
 
+def _link_preview(ext: ExtendedTextMessage) -> LinkPreview | None:
+    """The preview a contact's text came with; fields cut to the contract's limits, a thumbnail too
+    large to carry dropped."""
+    if not ext.matchedText:
+        return None
+    thumbnail = base64.b64encode(ext.JPEGThumbnail).decode() if ext.JPEGThumbnail else None
+    if thumbnail is not None and len(thumbnail) > MAX_PREVIEW_THUMBNAIL_BASE64:
+        thumbnail = None
+    return LinkPreview(
+        url=ext.matchedText[:4096],
+        title=ext.title[:MAX_PREVIEW_TITLE] or None,
+        description=ext.description[:MAX_PREVIEW_DESCRIPTION] or None,
+        thumbnail_base64=thumbnail,
+    )
+
+
 def _content(msg: WAMessage) -> MessageContent | None:
     if msg.HasField("protocolMessage"):
         return _protocol(msg)
@@ -161,7 +181,10 @@ def _content(msg: WAMessage) -> MessageContent | None:
     if msg.HasField("extendedTextMessage"):
         ext = msg.extendedTextMessage
         return TextContent(
-            text=ext.text, mentions=list(ext.contextInfo.mentionedJID), reply_to=_reply_to(ext.contextInfo)
+            text=ext.text,
+            mentions=list(ext.contextInfo.mentionedJID),
+            reply_to=_reply_to(ext.contextInfo),
+            preview=_link_preview(ext),
         )
     if msg.HasField("imageMessage"):
         img = msg.imageMessage

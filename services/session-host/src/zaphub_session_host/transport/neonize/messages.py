@@ -7,6 +7,7 @@ mapping failures to the named errors (errors.py).
 can be checked without a connection.
 """
 
+import base64
 import logging
 import time
 from collections import OrderedDict
@@ -40,6 +41,7 @@ from zaphub_contracts.content import (
     DocumentContent,
     EditContent,
     ImageContent,
+    LinkPreview,
     LocationContent,
     MessageContent,
     PollContent,
@@ -124,6 +126,19 @@ def context_info(
     return ctx
 
 
+def link_preview(preview: LinkPreview) -> ExtendedTextMessage:
+    """The preview fields of an ExtendedTextMessage, as WhatsApp shows a link: the URL it matched in
+    the text, title, description and an inline JPEG thumbnail (not uploaded)."""
+    ext = ExtendedTextMessage(matchedText=preview.url, previewType=ExtendedTextMessage.PreviewType.NONE)
+    if preview.title is not None:
+        ext.title = preview.title
+    if preview.description is not None:
+        ext.description = preview.description
+    if preview.thumbnail_base64 is not None:
+        ext.JPEGThumbnail = base64.b64decode(preview.thumbnail_base64)
+    return ext
+
+
 def _media_fields(media: Media) -> dict[str, object]:
     up = media.upload
     return {
@@ -151,9 +166,12 @@ def build_message(
     match content:
         case TextContent():
             ctx = context_info(chat, content.reply_to, content.mentions, quoted)
-            if ctx is None:
+            if ctx is None and content.preview is None:
                 return WAMessage(conversation=content.text)
-            return WAMessage(extendedTextMessage=ExtendedTextMessage(text=content.text, contextInfo=ctx))
+            ext = ExtendedTextMessage(text=content.text, contextInfo=ctx)
+            if content.preview is not None:
+                ext.MergeFrom(link_preview(content.preview))
+            return WAMessage(extendedTextMessage=ext)
         case ImageContent():
             m = _need(media, "an image")
             ctx = context_info(chat, content.reply_to, content.mentions, quoted)

@@ -59,7 +59,10 @@ MAX_FRAME_MEDIA = 700_000  # bytes carried on the network (a NATS message holds 
 
 
 def as_received(content: MessageContent, whatsapp_id: str) -> tuple[MessageContent, bytes | None]:
-    """`content` as its recipient sees it: media by a `whatsapp_media` reference, and its bytes."""
+    """`content` as its recipient sees it: media by a `whatsapp_media` reference, and its bytes; a
+    text with the preview its sender's host made, not the sender's request for one."""
+    if isinstance(content, TextContent) and content.link_preview:
+        return content.model_copy(update={"link_preview": False}), None
     if not isinstance(content, MediaContent) or content.whatsapp_media is not None:
         return content, None
     data = base64.b64decode(content.data_base64) if content.data_base64 else None
@@ -224,6 +227,9 @@ class SimMessages(Messages):
             return False
         if frame.kind == "receipt" and frame.receipt is not None:
             self._receipt(frame.receipt, frame.whatsapp_id, frame.sender)
+            return True
+        if frame.kind == "typing":
+            conn.presence.typed(frame)
             return True
         if frame.kind == "group":
             change = change_from_frame(frame)

@@ -20,7 +20,7 @@ from zaphub_session_host.transport.base import ConnectionEvents, Transport
 from zaphub_session_host.transport.sim.connection import SimConnection, SimIdentity
 from zaphub_session_host.transport.sim.faults import SimFaults
 from zaphub_session_host.transport.sim.groups import GroupDirectory, KvGroups, MemoryGroups
-from zaphub_session_host.transport.sim.wire import NatsWire
+from zaphub_session_host.transport.sim.wire import NatsWire, SimFrame
 
 
 class SimTransport(Transport):
@@ -53,7 +53,7 @@ class SimTransport(Transport):
         self._log_fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     async def attach(self, bus: Bus) -> None:
-        self.wire = await NatsWire.open(bus)
+        self.wire = await NatsWire.open(bus, self._presence)
         self.groups.store = KvGroups(await bus.kv(SIM_GROUPS_BUCKET))
 
     async def detach(self) -> None:
@@ -67,6 +67,12 @@ class SimTransport(Transport):
         if self._log_fd is not None:
             os.close(self._log_fd)
             self._log_fd = None
+
+    def _presence(self, frame: SimFrame) -> None:
+        """An account's availability, from any host process: every other session on line here sees it."""
+        for jid, peer in list(self.online.items()):
+            if jid != frame.sender:
+                peer.presence.seen(frame)
 
     def open(
         self, tenant_id: UUID, session_id: UUID, auth_data: bytes | None, events: ConnectionEvents

@@ -8,6 +8,13 @@ durable consumer named after its number, so a session that goes off line, or mov
 resumes where it stopped. Logout unregisters the number and deletes what was pending for it.
 
 A number nobody registered is a simulated contact of the outside world (messages.py answers for it).
+
+Typing in a chat is a frame to the chat's number like a message (so it arrives in order with the
+messages), dropped on arrival when older than `PRESENCE_TTL`: a session coming back on line does not
+see a contact typing minutes ago. Availability is for every account at once and is not kept: one
+`presence` frame on `zaphub.v1.simpresence` (core NATS, not the stream) reaches every host process,
+and each gives it to its sessions online then, as WhatsApp shows presence to who is looking. One
+publish per change, however many numbers are linked: presence is not rate limited.
 """
 
 import asyncio
@@ -32,7 +39,8 @@ from zaphub_session_host.transport.base import ReceiptKind
 
 log = logging.getLogger(__name__)
 
-FrameKind = Literal["message", "receipt", "group"]
+FrameKind = Literal["message", "receipt", "group", "typing", "presence"]
+PRESENCE_TTL = 30.0  # seconds a typing frame stays worth showing
 
 
 class SimNumber(BaseModel):
@@ -46,7 +54,8 @@ class SimNumber(BaseModel):
 
 
 class SimFrame(BaseModel):
-    """One thing one simulated account sends another: a message, or a receipt for one."""
+    """One thing one simulated account sends another: a message, a receipt for one, a group change,
+    typing in their chat; or its availability, to everyone."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -62,6 +71,8 @@ class SimFrame(BaseModel):
     chat: str | None = None  # message: the group it was sent to (None: to the recipient itself)
     group_event: str | None = None  # group: the `group.*` event it becomes at the recipient
     group_data: dict[str, Any] | None = None  # group: that event's data
+    chat_state: str | None = None  # typing: composing, recording or paused
+    available: bool | None = None  # presence
 
 
 def number_of(jid: str) -> str:
@@ -75,6 +86,7 @@ def _consumer(number: str) -> str:
 
 
 Deliver = Callable[[SimFrame], bool]  # False: not taken now (the session is going away), redeliver
+OnPresence = Callable[[SimFrame], None]
 
 
 class NatsWire:
@@ -82,6 +94,7 @@ class NatsWire:
 
     def __init__(self, bus: Bus, numbers_kv: KeyValue, numbers: KvMirror[SimNumber]) -> None:
         self._bus = bus
+        self._presence_sub: Any = None
         self._kv = numbers_kv
         self._numbers = numbers
         self._subs: dict[str, Any] = {}  # number -> push subscription of the session online here
@@ -90,14 +103,30 @@ class NatsWire:
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
-    async def open(cls, bus: Bus) -> "NatsWire":
+    async def open(cls, bus: Bus, on_presence: OnPresence) -> "NatsWire":
+        """Join the network; `on_presence` gets every account's availability (this process's too)."""
         await bus.ensure_stream(SIM)
         kv = await bus.kv(SIM_NUMBERS_BUCKET)
         mirror: KvMirror[SimNumber] = KvMirror(kv, SimNumber, name="sim-numbers")
         await mirror.start()
-        return cls(bus, kv, mirror)
+        wire = cls(bus, kv, mirror)
+
+        async def on_msg(msg: Msg) -> None:
+            try:
+                frame = SimFrame.model_validate_json(msg.data)
+            except ValueError:
+                log.warning("simulated network: unreadable presence frame dropped")
+                return
+            on_presence(frame)
+
+        wire._presence_sub = await bus.nc.subscribe(subjects.SIM_PRESENCE, cb=on_msg)
+        return wire
 
     async def close(self) -> None:
+        if self._presence_sub is not None:
+            with contextlib.suppress(Exception):
+                await self._presence_sub.unsubscribe()
+            self._presence_sub = None
         for task in list(self._chains.values()):
             with contextlib.suppress(Exception):
                 await task
@@ -207,6 +236,19 @@ class NatsWire:
             await self._bus.js.purge_stream(SIM.name, subject=subjects.sim_inbox(number))
 
         self._then(number, forget)
+
+    def announce(self, frame: SimFrame) -> None:
+        """Tell every host process `frame` (a `presence`); whoever is not on line misses it."""
+
+        async def publish() -> None:
+            try:
+                await self._bus.nc.publish(subjects.SIM_PRESENCE, frame.model_dump_json().encode())
+            except Exception:
+                log.exception("simulated network: a presence frame of %s was lost", frame.sender)
+
+        task = asyncio.get_running_loop().create_task(publish())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def send(self, to: str, frame: SimFrame) -> None:
         """Hand `frame` to the network for the number of `to`; it waits there until taken."""
