@@ -54,6 +54,7 @@ from zaphub_api.store.migrate import migrate
 from zaphub_api.store.sessions import SessionStore
 from zaphub_api.store.tenants import TenantStore
 from zaphub_api.store.webhooks import WebhookStore
+from zaphub_api.ui import install as install_dashboard
 from zaphub_api.usage import UsageClient
 from zaphub_api.workers.outbox import Outbox
 from zaphub_api.workers.projector import Projector
@@ -274,6 +275,7 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
         request_max_body_size=settings.api_max_body_bytes,
         dependencies=dependencies,
         lifespan=[lifespan],
+        on_app_init=[install_dashboard(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[
             OpenTelemetryPlugin(
