@@ -111,6 +111,14 @@ async def sign_in(page: Page, stack: Stack, key: str) -> None:
     await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
+async def qr_drawn(page: Page) -> None:
+    """Until the QR code's image has loaded: an SVG with a width, not a broken or pending image."""
+    qr = page.get_by_role("img", name="QR code to scan with WhatsApp")
+    await expect(qr).to_be_visible(timeout=LIVE_MS)
+    await expect(qr).to_have_js_property("complete", True)
+    assert await qr.evaluate("img => img.naturalWidth") > 0
+
+
 async def test_a_bad_key_gets_a_clear_error(stack: Stack, page: Page, outside_requests: list[str]) -> None:
     """Signing in with an unknown key stays on the sign-in form and says why, next to the key."""
     await page.goto(f"{stack.api_url}/ui")
@@ -131,7 +139,7 @@ async def test_pairing_shows_the_qr_then_connected_without_a_reload(
     await page.get_by_label("Name").fill("sales-br")
     await page.get_by_role("button", name="Create").click()
     await expect(page.get_by_role("heading", name="sales-br")).to_be_visible()
-    await expect(page.get_by_role("img", name="QR code to scan with WhatsApp")).to_be_visible(timeout=LIVE_MS)
+    await qr_drawn(page)
     await expect(page.get_by_text(re.compile(r"Expires in \d+ s"))).to_be_visible()
     await page.evaluate("window.sameDocument = true")
     await expect(page.get_by_text(re.compile(r"Connected as \+55\d+"))).to_be_visible(timeout=LIVE_MS)
@@ -211,7 +219,7 @@ async def test_admin_sees_installation_capacity(
     await expect(page.get_by_role("heading", name="Installation capacity")).to_be_visible()
     await expect(page.get_by_role("meter", name="Installation capacity")).to_be_visible()
     capacity = page.get_by_role("region", name="Installation capacity")
-    await expect(capacity).to_contain_text(re.compile(r"\d+ of \d+ sessions on 1 hosts · [\d.]+ % · ok"))
+    await expect(capacity).to_contain_text(re.compile(r"\d+ of \d+ sessions on 1 host · [\d.]+ % · ok"))
     await expect(page.get_by_role("cell", name="session-host-1")).to_be_visible()
     await expect(page.get_by_role("link", name="acme", exact=True)).to_be_visible()
     await expect(page.get_by_role("link", name="Sessions")).to_have_count(0)  # tenant pages are not offered
@@ -284,25 +292,38 @@ async def test_screenshots(stack: Stack, page: Page, acme: Tenant, acme_session:
     await page.goto(f"{base}/ui/sign-in")
     await shot("sign-in")
     await sign_in(page, stack, acme.key)
-    await page.goto(f"{base}/ui/sessions/{acme_session}/chats")
-    for text in ("Olá! Your order #4521 has shipped.", "It arrives tomorrow before noon."):
-        await page.get_by_label("Message", exact=True).fill(text)
-        await page.get_by_role("button", name="Send", exact=True).click()
-        await expect(page.get_by_role("listitem").filter(has_text=text)).to_be_visible()
-    await expect(page.locator(".msg-status").last).to_have_text("read", timeout=LIVE_MS)
-    await shot("conversations")
-    await page.goto(f"{base}/ui/sessions")
     await page.get_by_role("button", name="New session").click()
     await page.get_by_label("Name").fill("marketing")
     await page.get_by_role("button", name="Create").click()
-    await expect(page.get_by_role("img", name="QR code to scan with WhatsApp")).to_be_visible(timeout=LIVE_MS)
+    await qr_drawn(page)
     await expect(page.get_by_text(re.compile(r"Expires in \d+ s"))).to_be_visible()
     await page.screenshot(path=out / "dashboard-pairing.png")
     await expect(page.get_by_text(re.compile(r"Connected as"))).to_be_visible(timeout=LIVE_MS)
+    marketing = page.url.rsplit("/", 1)[1]
+    # Two simulated sessions of one host talk to each other: support writes, marketing answers.
+    support_jid = (await connected(acme, acme_session))["jid"]
+    marketing_phone = "+" + (await connected(acme, marketing))["jid"].split("@")[0]
+    await page.goto(f"{base}/ui/sessions/{acme_session}/chats")
+    thread = page.get_by_role("list", name="Chat history")
+    for text in ("Olá! Your order #4521 has shipped.", "It arrives tomorrow before noon."):
+        await page.get_by_label("To", exact=True).fill(marketing_phone)
+        await page.get_by_label("Message", exact=True).fill(text)
+        await page.get_by_role("button", name="Send", exact=True).click()
+        await expect(thread.get_by_role("listitem").filter(has_text=text)).to_be_visible()
+    await acme.http.post(
+        f"/api/v1/sessions/{marketing}/messages",
+        json={"to": support_jid, "type": "text", "text": "Obrigado! Até amanhã."},
+        headers=acme.headers,
+    )
+    await expect(thread.get_by_role("listitem").filter(has_text="Obrigado")).to_be_visible(timeout=LIVE_MS)
+    await expect(thread.locator(".msg-outbound .msg-status").last).to_have_text("read", timeout=LIVE_MS)
+    await page.reload()  # the chat list too shows the last message
+    await shot("conversations")
     await page.goto(f"{base}/ui/sessions")
     await shot("sessions")
     await page.goto(f"{base}/ui/messages")
-    await page.get_by_role("row").nth(1).get_by_text(re.compile("changes")).click()
+    await page.get_by_role("row").filter(has_text="outbound").first.get_by_text("History").click()
+    await expect(page.get_by_role("row").filter(has_text="outbound").first).to_contain_text("delivered")
     await shot("messages")
     async with Receiver() as receiver:
         await page.goto(f"{base}/ui/webhooks")
@@ -315,7 +336,7 @@ async def test_screenshots(stack: Stack, page: Page, acme: Tenant, acme_session:
             headers=acme.headers,
         )
         await page.get_by_role("link", name="Deliveries").last.click()
-        await expect(page.get_by_text("succeeded").first).to_be_visible(timeout=LIVE_MS)
+        await expect(page.get_by_role("cell", name="succeeded").first).to_be_visible(timeout=LIVE_MS)
         await shot("deliveries")
     await page.goto(f"{base}/ui/usage")
     await shot("usage")

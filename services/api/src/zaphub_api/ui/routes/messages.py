@@ -1,4 +1,4 @@
-"""The Messages page: a log of one session's messages with filters, each with its status history."""
+"""The Messages page: a log of the sessions' messages with filters, each with its status history."""
 
 import asyncio
 from typing import Any
@@ -71,3 +71,9 @@ class MessagePages(Controller):
     async def message(self, signed: NamedDependency[Signed], message_id: UUID) -> Template:
         message = await signed.api.get(f"/api/v1/messages/{message_id}")
         return page("message.html", signed, m=message, preview=preview, nav="messages")
+
+    @get("/{message_id:uuid}/history")
+    async def history(self, signed: NamedDependency[Signed], message_id: UUID) -> Template:
+        """The status history of one message (the log lists messages without it)."""
+        message = await signed.api.get(f"/api/v1/messages/{message_id}")
+        return page("partials/history.html", signed, m=message)
