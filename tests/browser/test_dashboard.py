@@ -32,9 +32,10 @@ LIVE_MS = 20_000  # the simulator pairs after PAIR_DELAY s; receipts come within
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     env = {
         "ZAPHUB_TRANSPORT": "sim",
-        "ZAPHUB_SIM_PAIR_DELAY": "3",  # long enough to see the QR code first
+        "ZAPHUB_SIM_PAIR_DELAY": "5",  # long enough to see the QR code first, on a busy machine too
         "ZAPHUB_EGRESS_ALLOW": "127.0.0.1",  # the webhook receiver of these tests
         "ZAPHUB_WEBHOOK_RETRY_BASE_DELAY": "0.2",
+        "ZAPHUB_SSE_HEARTBEAT": "1",  # an event stream no one reads fills its socket within a second
     }
     async with Stack(tmp_path_factory.mktemp("dashboard-stack"), env=env) as stack:
         yield stack
@@ -258,6 +259,33 @@ async def test_a_revoked_key_ends_the_session_within_seconds(
     assert revoked.status_code == 204, revoked.text
     await expect(page.get_by_role("status")).to_contain_text("no longer accepts its key", timeout=15_000)
     await expect(page.get_by_label("API key")).to_be_visible()
+
+
+def unread_streams_to(port: int) -> int:
+    """Established TCP connections to `port` on this machine with received bytes no one has read:
+    event streams whose reader went away without closing them (from /proc/net/tcp, Linux)."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    count = 0
+    for line in lines:
+        fields = line.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        unread = int(fields[4].split(":")[1], 16)
+        if fields[3] == "01" and remote_port == port and unread > 0:
+            count += 1
+    return count
+
+
+async def test_closed_pages_leave_no_event_stream_open(stack: Stack, browser: Browser, acme: Tenant) -> None:
+    """Each page's event stream is relayed from the API's own; closing the pages closes both."""
+    for _ in range(3):
+        context = await browser.new_context()
+        page = await context.new_page()
+        async with page.expect_response(lambda r: r.url.endswith("/ui/events")):
+            await sign_in(page, stack, acme.key)
+        await page.wait_for_timeout(500)
+        await context.close()
+    await asyncio.sleep(3)  # several heartbeats
+    assert await asyncio.to_thread(unread_streams_to, stack.api_port) == 0
 
 
 async def test_forms_without_the_csrf_token_are_refused(stack: Stack, acme: Tenant) -> None:

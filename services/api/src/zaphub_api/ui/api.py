@@ -53,6 +53,11 @@ class ApiRefused(Exception):
         return {e.get("field", ""): e.get("message", "") for e in self.errors}
 
 
+def _plain(message: str) -> str:
+    """A field error as people read it: without pydantic's "Value error, " in front."""
+    return message.removeprefix("Value error, ")
+
+
 def _refused(response: httpx.Response) -> ApiRefused:
     try:
         body = response.json()
@@ -64,8 +69,10 @@ def _refused(response: httpx.Response) -> ApiRefused:
     return ApiRefused(
         status=response.status_code,
         title=str(body.get("title") or response.reason_phrase or "The API refused the request"),
-        detail=str(body.get("detail") or ""),
-        errors=[{"field": str(e.get("field", "")), "message": str(e.get("message", ""))} for e in errors],
+        detail=str(body.get("detail") or "").replace("Value error, ", ""),
+        errors=[
+            {"field": str(e.get("field", "")), "message": _plain(str(e.get("message", "")))} for e in errors
+        ],
     )
 
 

@@ -6,11 +6,12 @@ signed out, idles out or the API rejects the key. One store per API process: wit
 worker a dashboard user signs in again whenever a request lands on another worker (docs/dashboard.md).
 """
 
+import asyncio
 import hmac
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -112,6 +113,7 @@ class Dashboard:
 
     sessions: UiSessions
     http: httpx.AsyncClient
+    closing: set[asyncio.Task[None]] = field(default_factory=set)  # event relays closing their stream
 
 
 @dataclass

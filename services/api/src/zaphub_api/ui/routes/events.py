@@ -8,7 +8,6 @@ it, the session ends and the stream says `signed-out` (data: why) and ends.
 """
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -64,9 +63,13 @@ def _session_partials(render: Render, kind: str, sid: str, data: dict[str, Any])
             (f"phone-{sid}", render("partials/phone.html", {"jid": data.get("jid")})),
             (f"host-{sid}", str(data.get("host_id", ""))),
             (f"pairform-{sid}", ""),
+            (f"paircode-{sid}", ""),
         ]
     elif kind == "session.logged_out":
-        out.append((f"phone-{sid}", ""))
+        out += [
+            (f"phone-{sid}", ""),
+            (f"pairform-{sid}", render("partials/pair_form.html", {"session": session})),
+        ]
     return out
 
 
@@ -140,9 +143,12 @@ async def _relay(
                 for name, html in partials(render, kind, data):
                     yield ServerSentEventMessage(event=name, data=html or " ")
     finally:
+        # Not awaited: this request is being cancelled, and awaiting the pump would pass each repeat of
+        # that cancellation on to it, cutting short its closing of the API's stream (which then stays
+        # open on a socket no one reads). Kept referenced until it has closed.
         pumping.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pumping
+        dashboard.closing.add(pumping)
+        pumping.add_done_callback(dashboard.closing.discard)
 
 
 class EventStream(Controller):

@@ -125,7 +125,7 @@ class SessionPages(Controller):
     @post("/{session_id:uuid}/logout")
     async def logout(self, signed: NamedDependency[Signed], session_id: UUID) -> Template:
         await signed.api.post(f"/api/v1/sessions/{session_id}/logout")
-        return page("partials/notice.html", signed, message="Logout requested: a new QR code follows.")
+        return page("partials/notice.html", signed, message="Logout requested.")
 
     @post("/{session_id:uuid}/delete")
     async def delete(
