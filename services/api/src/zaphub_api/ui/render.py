@@ -75,7 +75,8 @@ def _signed_out(request: Request[Any, Any, Any], notice: str | None) -> Response
 
 
 def on_not_signed_in(request: Request[Any, Any, Any], exc: NotSignedIn) -> Response[Any]:
-    return _signed_out(request, None)
+    # From a page's own htmx request the session was there when the page loaded: it has ended.
+    return _signed_out(request, "ended" if is_htmx(request) else None)
 
 
 def on_key_rejected(request: Request[Any, Any, Any], exc: KeyRejected) -> Response[Any]:

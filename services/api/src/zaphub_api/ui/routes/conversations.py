@@ -75,6 +75,21 @@ class ConversationPages(Controller):
             nav="sessions",
         )
 
+    @get("/list")
+    async def chat_list(
+        self, signed: NamedDependency[Signed], session_id: UUID, chat: str | None = None
+    ) -> Template:
+        messages = await signed.api.get(f"/api/v1/sessions/{session_id}/messages", limit=RECENT)
+        session = {"id": session_id}
+        return page(
+            "partials/chat_list.html",
+            signed,
+            session=session,
+            chats=chats_of(messages),
+            chat=chat,
+            preview=preview,
+        )
+
     @get("/thread")
     async def thread(
         self, signed: NamedDependency[Signed], session_id: UUID, chat: str | None = None
@@ -158,4 +173,6 @@ async def _accepted(
     message = await signed.api.get(f"/api/v1/messages/{message_id}")
     if message["chat"] != chat:
         return go(request, f"/ui/sessions/{session_id}/chats?chat={quote(message['chat'])}")
-    return page("partials/message.html", signed, m=message, preview=preview)
+    response = page("partials/message.html", signed, m=message, preview=preview)
+    response.headers["HX-Trigger"] = "chat-sent"  # the chat list shows it as the last message
+    return response

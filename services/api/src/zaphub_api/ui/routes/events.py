@@ -40,36 +40,40 @@ def message_status(render: Render, status: str) -> str:
 def _session_partials(render: Render, kind: str, sid: str, data: dict[str, Any]) -> list[tuple[str, str]]:
     session: dict[str, Any] = {"id": sid, "jid": None, "status_reason": None}
     qr = None
+    known: tuple[str, ...] = ()  # the facts this event tells besides the status
     if kind == "session.qr":
         session["status"] = "qr_pending"
         qr = {"expires_at": data.get("expires_at")}
     elif kind == "session.connected":
-        session.update(status="connected", jid=data.get("jid"), push_name=data.get("push_name"))
+        session.update(
+            status="connected", jid=data.get("jid"), push_name=data.get("push_name"), host=data.get("host_id")
+        )
+        known = ("jid", "host")
     elif kind == "session.disconnected":
         session["status"] = "connecting" if data.get("will_reconnect", True) else "disconnected"
         session["status_reason"] = data.get("reason")
     elif kind == "session.logged_out":
         session.update(status="logged_out", status_reason=data.get("reason"))
+        known = ("jid",)
     elif kind == "session.failed":
         session.update(status="failed", status_reason=f"{data.get('reason')}: {data.get('detail', '')}")
     else:
         return []
+    # The pairing panel first: swapping it aborts a refetch of it still on its way, which would
+    # otherwise land after the status below with older facts.
+    panel = render("partials/pairing_panel.html", {"session": session, "qr": qr, "known": known})
     out = [
+        (f"pairing-{sid}", panel),
         (f"status-{sid}", render("partials/session_status.html", {"status": session["status"]})),
-        (f"pairing-{sid}", render("partials/pairing.html", {"session": session, "qr": qr})),
     ]
+    if "jid" in known:
+        out.append((f"phone-{sid}", render("partials/phone.html", {"jid": session["jid"]})))
+    if "host" in known:
+        out.append((f"host-{sid}", str(session.get("host") or "")))
     if kind == "session.connected":
-        out += [
-            (f"phone-{sid}", render("partials/phone.html", {"jid": data.get("jid")})),
-            (f"host-{sid}", str(data.get("host_id", ""))),
-            (f"pairform-{sid}", ""),
-            (f"paircode-{sid}", ""),
-        ]
+        out += [(f"pairform-{sid}", ""), (f"paircode-{sid}", "")]
     elif kind == "session.logged_out":
-        out += [
-            (f"phone-{sid}", ""),
-            (f"pairform-{sid}", render("partials/pair_form.html", {"session": session})),
-        ]
+        out.append((f"pairform-{sid}", render("partials/pair_form.html", {"session": session})))
     return out
 
 

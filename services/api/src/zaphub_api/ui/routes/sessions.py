@@ -87,11 +87,7 @@ class SessionPages(Controller):
     async def pairing_panel(self, signed: NamedDependency[Signed], session_id: UUID) -> Template:
         session = await _session(signed, session_id)
         qr = await _qr(signed, session_id) if session["status"] == "qr_pending" else None
-        return page("partials/pairing.html", signed, session=session, qr=qr)
-
-    @get("/{session_id:uuid}/facts")
-    async def facts(self, signed: NamedDependency[Signed], session_id: UUID) -> Template:
-        return page("partials/session_facts.html", signed, session=await _session(signed, session_id))
+        return page("partials/pairing_panel.html", signed, session=session, qr=qr, known=("jid", "host"))
 
     @get("/{session_id:uuid}/qr.svg")
     async def qr_image(

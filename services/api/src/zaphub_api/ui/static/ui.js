@@ -11,6 +11,8 @@
   }
   setInterval(tick, 1000);
   document.addEventListener("DOMContentLoaded", tick);
+  // htmx, loaded first, has processed the page by now: what browser tests wait for before clicking.
+  document.addEventListener("DOMContentLoaded", function () { document.documentElement.dataset.htmx = "ready"; });
   document.addEventListener("htmx:afterSettle", tick);
 
   // A receipt can overtake another (read before delivered): never show a status behind the shown one.
@@ -20,6 +22,16 @@
     var shown = evt.target.querySelector("[data-rank]");
     var incoming = /data-rank="(\d+)"/.exec(message.data || "");
     if (shown && incoming && Number(incoming[1]) < Number(shown.dataset.rank)) evt.preventDefault();
+  });
+
+  // What an event is about to put in an element is newer than what a refetch of it still in flight
+  // will bring (the resync after a reconnection, a poll): abort the refetches of the element and of
+  // what it holds. (A refetch of a larger part, a thread or a table, goes on: it brings more.)
+  document.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    if (evt.defaultPrevented || !evt.target.querySelectorAll) return;
+    var stale = Array.prototype.slice.call(evt.target.querySelectorAll("[hx-get]"));
+    if (evt.target.hasAttribute("hx-get")) stale.push(evt.target);
+    stale.forEach(function (el) { htmx.trigger(el, "htmx:abort"); });
   });
 
   // The event stream says the session ended (the key was revoked, or it was signed out elsewhere).
