@@ -233,7 +233,9 @@ async def test_admin_sees_installation_capacity(
     await expect(page.get_by_role("heading", name="Installation capacity")).to_be_visible()
     await expect(page.get_by_role("meter", name="Installation capacity")).to_be_visible()
     capacity = page.get_by_role("region", name="Installation capacity")
-    await expect(capacity).to_contain_text(re.compile(r"\d+ of \d+ sessions on 1 host · [\d.]+ % · ok"))
+    await expect(capacity).to_contain_text(
+        re.compile(r"\d+ of \d+ sessions connected on 1 host · [\d.]+ % · ok")
+    )
     await expect(page.get_by_role("cell", name="session-host-1")).to_be_visible()
     await expect(page.get_by_role("link", name="acme", exact=True)).to_be_visible()
     await expect(page.get_by_role("link", name="Sessions")).to_have_count(0)  # tenant pages are not offered

@@ -43,14 +43,20 @@ def test_capacity_levels_follow_the_runbook(percent: float, level: str) -> None:
     assert 'low="80" high="95"' in html
 
 
-def test_installation_capacity_counts_hosts_that_take_sessions() -> None:
-    """Draining hosts are left out; with no live host nothing can be placed, so it shows blocked."""
-    hosts = [
-        {"host_id": "a", "sessions": 45, "capacity": 50, "draining": False},
-        {"host_id": "b", "sessions": 10, "capacity": 50, "draining": True},
-    ]
-    assert capacity(hosts) == {"held": 45, "max": 50, "percent": 90.0, "hosts": 1}
-    assert render.level(capacity([])["percent"]) == "blocked"
+def stats(active: int, maximum: int, hosts: int, alerts: list[str]) -> dict[str, Any]:
+    usage = round(100.0 * active / maximum, 2) if maximum else 0.0
+    return {
+        "capacity": {"active": active, "max": maximum, "available": maximum - active, "usage_percent": usage},
+        "sessions_by_status": {},
+        "limits": {"hosts": hosts},
+        "alerts": alerts,
+    }
+
+
+def test_installation_capacity_is_the_apis_stats() -> None:
+    """The meter shows the API's usage; its "blocked" alert (with no live host, 0 of 0) shows blocked."""
+    assert capacity(stats(45, 50, 1, ["warning"])) == {"active": 45, "max": 50, "percent": 90.0, "hosts": 1}
+    assert render.level(capacity(stats(0, 0, 0, ["blocked"]))["percent"]) == "blocked"
 
 
 def test_a_qr_event_redraws_the_pairing_panel_and_the_status() -> None:

@@ -1,7 +1,7 @@
 """The dashboard at /ui: Jinja pages with htmx swaps, served by the API process and using only its public
 REST API and event stream, with the signed-in key (see docs/dashboard.md).
 
-`create_app` wires it with one hook, `install(settings)`, which adds the /ui router, the template
+`create_app` wires it with one hook, `install(settings, throttle)`, which adds the /ui router, the template
 engine and the lifespan of the dashboard's HTTP client to the app.
 """
 
@@ -18,6 +18,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from zaphub_api.auth import FailureThrottle
 from zaphub_api.settings import ApiSettings
 from zaphub_api.ui import render
 from zaphub_api.ui.api import TIMEOUT, own_base_url
@@ -62,8 +63,9 @@ def _filters(engine: JinjaTemplateEngine) -> None:
     engine.engine.globals.update(percent=render.percent, level=render.level, rank=render.rank)
 
 
-def install(settings: ApiSettings) -> Callable[[AppConfig], AppConfig]:
-    """The `on_app_init` hook that adds the dashboard to the API app."""
+def install(settings: ApiSettings, throttle: FailureThrottle) -> Callable[[AppConfig], AppConfig]:
+    """The `on_app_init` hook that adds the dashboard to the API app; wrong keys at its sign-in form
+    count in the API's own `throttle`, by the browser's address."""
     base_url = own_base_url(settings)
     # httpx logs each request at INFO: for the dashboard's calls to this very API, that is noise.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -72,7 +74,7 @@ def install(settings: ApiSettings) -> Callable[[AppConfig], AppConfig]:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # trust_env=False: calls to this very process never go through an HTTP(S)_PROXY.
         async with httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT, trust_env=False) as http:
-            app.state.dashboard = Dashboard(sessions=UiSessions(), http=http)
+            app.state.dashboard = Dashboard(sessions=UiSessions(), http=http, throttle=throttle)
             yield
 
     def on_app_init(app_config: AppConfig) -> AppConfig:

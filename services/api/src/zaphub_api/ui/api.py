@@ -123,19 +123,6 @@ class Api:
     async def delete(self, path: str) -> None:
         await self.request("DELETE", path)
 
-    async def check(self) -> bool:
-        """Whether the key still works (KeyRejected otherwise); True for the admin key.
-
-        A tenant route answers 403 to the admin key before it reads anything, so this one call tells
-        a valid tenant key, a valid admin key and a rejected key apart."""
-        try:
-            await self.request("GET", "/api/v1/sessions", params={"limit": 1})
-        except ApiRefused as exc:
-            if exc.status == 403:
-                return True
-            raise
-        return False
-
     async def events(self) -> AsyncIterator[tuple[str, str]]:
         """The tenant's live events from `/api/v1/events` as (event type, data) until the stream ends;
         first ("open", "") once the API has subscribed (its `: connected` comment)."""

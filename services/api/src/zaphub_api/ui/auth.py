@@ -18,6 +18,8 @@ import httpx
 from litestar import Request
 from litestar.datastructures import Cookie
 
+from zaphub_api.auth import FailureThrottle, KeyRing, Principal, client_address
+from zaphub_api.domain_errors import Unauthorized
 from zaphub_api.ui.api import Api
 
 COOKIE = "zaphub_ui"
@@ -113,6 +115,7 @@ class Dashboard:
 
     sessions: UiSessions
     http: httpx.AsyncClient
+    throttle: FailureThrottle  # the API's, shared: wrong keys count alike at the form and in headers
     closing: set[asyncio.Task[None]] = field(default_factory=set)  # event relays closing their stream
 
 
@@ -131,6 +134,37 @@ class Signed:
 def dashboard_of(request: Request[Any, Any, Any]) -> Dashboard:
     dashboard: Dashboard = request.app.state.dashboard
     return dashboard
+
+
+def keyring_of(request: Request[Any, Any, Any]) -> KeyRing:
+    keyring: KeyRing = request.app.state.keyring
+    return keyring
+
+
+async def key_works(keyring: KeyRing, key: str) -> bool:
+    """Whether the API still accepts `key` (the KeyRing's answer, at most CACHE_SECONDS old)."""
+    try:
+        await keyring.resolve(key)
+    except Unauthorized:
+        return False
+    return True
+
+
+async def sign_in_principal(request: Request[Any, Any, Any], key: str) -> Principal | int | None:
+    """The principal of a key typed into the sign-in form, as the API's middleware resolves a header:
+    None for a wrong key (counted against the browser's address), or the seconds to wait when that
+    address failed too often (a key known without a query still gets in)."""
+    dashboard = dashboard_of(request)
+    keyring = keyring_of(request)
+    client = client_address(request.scope)
+    wait = dashboard.throttle.retry_after(client)
+    if wait:
+        return keyring.known(key) or wait
+    try:
+        return await keyring.resolve(key)
+    except Unauthorized:
+        dashboard.throttle.failed(client)
+        return None
 
 
 def is_https(request: Request[Any, Any, Any]) -> bool:

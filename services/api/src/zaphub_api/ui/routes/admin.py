@@ -13,14 +13,17 @@ from zaphub_api.ui.auth import Signed
 from zaphub_api.ui.render import go, page
 
 
-def capacity(hosts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Sessions held against the capacity of the live hosts that take new sessions (not draining);
-    with none, nothing can be placed: 100 %, blocked."""
-    open_hosts = [h for h in hosts if not h.get("draining")]
-    held = sum(int(h["sessions"]) for h in open_hosts)
-    total = sum(int(h["capacity"]) for h in open_hosts)
-    used = round(100.0 * held / total, 1) if total else 100.0
-    return {"held": held, "max": total, "percent": min(used, 100.0), "hosts": len(open_hosts)}
+def capacity(stats: dict[str, Any]) -> dict[str, Any]:
+    """The meter of the API's installation stats (`GET /sessions/stats` with the admin key): its usage,
+    or 100 % once the API says "blocked" (with no live host, 0 of 0 is blocked too)."""
+    used = stats["capacity"]
+    percent = 100.0 if "blocked" in stats.get("alerts", []) else min(float(used["usage_percent"]), 100.0)
+    return {
+        "active": used["active"],
+        "max": used["max"],
+        "percent": percent,
+        "hosts": stats["limits"]["hosts"],
+    }
 
 
 class AdminPages(Controller):
@@ -29,13 +32,14 @@ class AdminPages(Controller):
     async def _overview(self, signed: Signed, status_code: int = 200, **context: Any) -> Template:
         tenants = await signed.api.get("/api/v1/tenants", limit=500)
         hosts = await signed.api.get("/api/v1/hosts")
+        stats = await signed.api.get("/api/v1/sessions/stats")
         return page(
             "admin.html",
             signed,
             status_code,
             tenants=tenants,
             hosts=hosts,
-            capacity=capacity(hosts),
+            capacity=capacity(stats),
             nav="admin",
             **context,
         )

@@ -127,7 +127,8 @@ class ConversationPages(Controller):
             body["name"] = name
         return await _send(request, signed, session_id, body, "location-error")
 
-    @post("/media", request_max_body_size=UPLOAD_LIMIT)
+    # Named `upload` so that the auth middleware gives it the upload cap (BodyLimits.upload_suffix).
+    @post("/upload", request_max_body_size=UPLOAD_LIMIT)
     async def send_media(
         self, request: Request[Any, Any, Any], signed: NamedDependency[Signed], session_id: UUID
     ) -> Response[Any]:

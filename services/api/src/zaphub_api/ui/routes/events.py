@@ -16,8 +16,9 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from zaphub_api.ui.api import ApiRefused, KeyRejected
-from zaphub_api.ui.auth import RECHECK_SECONDS, Dashboard, Signed, dashboard_of
+from zaphub_api.auth import KeyRing
+from zaphub_api.ui.api import KeyRejected
+from zaphub_api.ui.auth import RECHECK_SECONDS, Dashboard, Signed, dashboard_of, key_works, keyring_of
 from zaphub_api.ui.render import rank
 
 Render = Callable[[str, dict[str, Any]], str]
@@ -97,7 +98,7 @@ def partials(render: Render, kind: str, raw: str) -> list[tuple[str, str]]:
 
 
 async def _relay(
-    dashboard: Dashboard, signed: Signed, render: Render
+    dashboard: Dashboard, keyring: KeyRing, signed: Signed, render: Render
 ) -> AsyncIterator[ServerSentEventMessage]:
     queue: asyncio.Queue[tuple[str, str] | Exception | None] = asyncio.Queue(maxsize=1000)
 
@@ -129,15 +130,10 @@ async def _relay(
             if dashboard.sessions.get(session.id) is None:  # signed out elsewhere, or idled out
                 yield ServerSentEventMessage(event="signed-out", data="ended")
                 return
-            if dashboard.sessions.due_for_check(session):
-                try:
-                    await signed.api.check()
-                except KeyRejected:
-                    dashboard.sessions.end_key(session.key)
-                    yield SIGNED_OUT_REVOKED
-                    return
-                except ApiRefused:
-                    pass  # the API is busy or restarting: the key is checked again next time
+            if dashboard.sessions.due_for_check(session) and not await key_works(keyring, session.key):
+                dashboard.sessions.end_key(session.key)
+                yield SIGNED_OUT_REVOKED
+                return
             kind, data = item
             if kind == "tick":
                 yield ServerSentEventMessage(data=None, comment="heartbeat")
@@ -166,4 +162,4 @@ class EventStream(Controller):
         def render(name: str, context: dict[str, Any]) -> str:
             return str(engine.get_template(name).render(**context)).strip()
 
-        return ServerSentEvent(_relay(dashboard_of(request), signed, render))
+        return ServerSentEvent(_relay(dashboard_of(request), keyring_of(request), signed, render))

@@ -7,7 +7,6 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 
-from zaphub_api.ui.api import Api, ApiRefused, KeyRejected
 from zaphub_api.ui.auth import (
     COOKIE,
     CSRF_FIELD,
@@ -16,6 +15,7 @@ from zaphub_api.ui.auth import (
     cookie,
     dashboard_of,
     expired,
+    sign_in_principal,
     tokens_match,
 )
 from zaphub_api.ui.render import go, page
@@ -64,15 +64,17 @@ class SignInPages(Controller):
             return _sign_in_page(request, "This form expired; try again.", 403)
         if not key:
             return _sign_in_page(request, "Enter an API key.", 422)
-        dashboard = dashboard_of(request)
-        try:
-            is_admin = await Api(dashboard.http, key).check()
-        except KeyRejected:
+        principal = await sign_in_principal(request, key)
+        if principal is None:
             return _sign_in_page(request, "This API key is unknown or revoked.", 401)
-        except ApiRefused as exc:
-            return _sign_in_page(request, f"The API could not check the key: {exc.message}", 503)
-        session = dashboard.sessions.create(key, is_admin)
-        response = go(request, home_of(is_admin))
+        if isinstance(principal, int):
+            throttled = _sign_in_page(
+                request, f"Too many failed sign-ins from this address; try again in {principal} s.", 429
+            )
+            throttled.headers["Retry-After"] = str(principal)
+            return throttled
+        session = dashboard_of(request).sessions.create(key, principal.is_admin)
+        response = go(request, home_of(principal.is_admin))
         response.set_cookie(cookie(request, COOKIE, session.id))
         response.set_cookie(expired(request, SIGN_IN_COOKIE))
         return response
