@@ -6,9 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Request, Response
+from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
 from litestar.types import ExceptionHandlersMap
 
+from zaphub_api.domain_errors import DomainError
+from zaphub_api.errors import to_problem
 from zaphub_api.ui.api import ApiRefused, KeyRejected
 from zaphub_api.ui.auth import COOKIE, CsrfRefused, NotSignedIn, Signed, dashboard_of, expired
 from zaphub_contracts.statuses import MESSAGE_STATUS_RANK, MessageStatus
@@ -110,6 +113,10 @@ def on_csrf(request: Request[Any, Any, Any], exc: CsrfRefused) -> Response[Any]:
 
 
 def on_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, DomainError | HTTPException):
+        # Refused by the API's own edge before a page ran (a body over its cap, a malformed id): its
+        # problem+json, from its one mapper.
+        return to_problem(request, exc)
     log.exception("dashboard error", exc_info=exc)
     return _error_page(request, 500, "Internal error", "The error was logged.")
 

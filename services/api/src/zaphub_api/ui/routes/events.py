@@ -121,7 +121,9 @@ async def _relay(
                 )
             except TimeoutError:
                 item = ("tick", "")
-            if isinstance(item, KeyRejected):
+            # The API ends its own stream of a key it revoked: asked again, the key says why it ended.
+            ended = item is None or isinstance(item, Exception)
+            if isinstance(item, KeyRejected) or (ended and not await key_works(keyring, session.key)):
                 dashboard.sessions.end_key(session.key)
                 yield SIGNED_OUT_REVOKED
                 return
