@@ -1,5 +1,7 @@
 """The dashboard at /ui in a real Chromium against one whole stack on the simulator: signing in and out,
-pairing by QR, the composer, webhooks, tenant isolation, the admin's capacity and a revoked key.
+pairing by QR, the composer, webhooks, tenant isolation, the admin's capacity and a revoked key. The
+attacks on its sessions that need no browser (CSRF, cookie flags, throttling) are in
+tests/security/test_dashboard_sessions.py.
 
 `ZAPHUB_UI_SCREENSHOTS=docs/images ./dev test tests/browser/test_dashboard.py -k screenshots` writes
 the screenshots of docs/dashboard.md and the README.
@@ -169,7 +171,8 @@ async def test_pairing_shows_the_qr_then_connected_without_a_reload(
 async def test_a_text_from_the_composer_reaches_read(
     stack: Stack, page: Page, acme: Tenant, acme_session: str, outside_requests: list[str]
 ) -> None:
-    """A text sent from a session's composer appears in the chat and its status moves on to "read"."""
+    """A text sent from a session's composer appears in the chat, its status moves on to "read", and the
+    chat list shows the chat with it as the last message."""
     await connected(acme, acme_session)
     await sign_in(page, stack, acme.key)
     await goto(page, f"{stack.api_url}/ui/sessions/{acme_session}/chats")
@@ -182,6 +185,10 @@ async def test_a_text_from_the_composer_reaches_read(
         .filter(has_text="Olá from the dashboard")
     )
     await expect(bubble.locator(".msg-status")).to_have_text("read", timeout=LIVE_MS)
+    chats = page.get_by_role("complementary", name="Chats")
+    await expect(chats.get_by_role("link", name=re.compile(re.escape(TO)))).to_contain_text(
+        "Olá from the dashboard", timeout=LIVE_MS
+    )
     assert outside_requests == []
 
 
@@ -302,22 +309,6 @@ async def test_closed_pages_leave_no_event_stream_open(stack: Stack, browser: Br
         await context.close()
     await asyncio.sleep(3)  # several heartbeats
     assert await asyncio.to_thread(unread_streams_to, stack.api_port) == 0
-
-
-async def test_forms_without_the_csrf_token_are_refused(stack: Stack, acme: Tenant) -> None:
-    """A POST that carries the session cookie but not its CSRF token changes nothing (403)."""
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as browserless:
-        form = await browserless.get("/ui/sign-in")
-        token = re.search(r'name="_csrf" value="([^"]+)"', form.text)
-        assert token is not None
-        signed_in = await browserless.post("/ui/sign-in", data={"api_key": acme.key, "_csrf": token.group(1)})
-        assert signed_in.status_code == 303, signed_in.text
-        forged = await browserless.post("/ui/sessions", data={"name": "forged"})
-        assert forged.status_code == 403
-        listed = await acme.http.get("/api/v1/sessions", headers=acme.headers)
-        assert "forged" not in {s["name"] for s in listed.json()}
-        no_form_token = await browserless.post("/ui/sign-in", data={"api_key": acme.key})
-        assert no_form_token.status_code == 403
 
 
 @pytest.mark.skipif(not os.environ.get(SCREENSHOTS_ENV), reason=f"on demand: {SCREENSHOTS_ENV}=docs/images")

@@ -13,7 +13,6 @@ from zaphub_api.ui import TEMPLATES, render
 from zaphub_api.ui.api import own_base_url
 from zaphub_api.ui.auth import UiSessions
 from zaphub_api.ui.routes.admin import capacity
-from zaphub_api.ui.routes.conversations import chats_of
 from zaphub_api.ui.routes.events import partials
 
 SID = "7b0c6f9e-5d3a-4a57-9a55-0d6c1d1a0001"
@@ -111,11 +110,20 @@ def test_sessions_idle_out_and_end_with_their_key() -> None:
     assert first.csrf != second.csrf and len(first.id) >= 40
 
 
-def test_chats_are_grouped_newest_first() -> None:
-    """Messages (newest first, as the API lists them) make one chat each, most recent first."""
-    messages = [{"chat": "b", "id": 3}, {"chat": "a", "id": 2}, {"chat": "b", "id": 1}]
-    chats = chats_of(messages)
-    assert [(c["chat"], c["count"], c["last"]["id"]) for c in chats] == [("b", 2, 3), ("a", 1, 2)]
+def test_the_chat_list_shows_the_apis_chats() -> None:
+    """Each chat of `GET /sessions/{id}/chats`: its name (else its number), unread count and preview."""
+    chats = [
+        {
+            "chat": "5511988887777@s.whatsapp.net",
+            "name": None,
+            "unread_count": 0,
+            "last_message": {"preview": "hi"},
+        },
+        {"chat": "5511977776666@s.whatsapp.net", "name": "Ana", "unread_count": 2, "last_message": {}},
+    ]
+    html = renderer("partials/chat_list.html", {"session": {"id": SID}, "chats": chats, "chat": None})
+    assert "<strong>+5511988887777</strong>" in html and "<small>hi</small>" in html
+    assert 'Ana <span class="unread">2 unread</span>' in html
 
 
 def test_the_dashboard_calls_its_own_api_on_loopback() -> None:

@@ -1,6 +1,5 @@
-"""A session's Conversations: its messages grouped by chat, one chat's thread, and the composer (text,
-media by upload, location). Until the API has chats routes, the chats are the `chat` of the session's
-last messages (`GET /sessions/{id}/messages`)."""
+"""A session's Conversations: its chats (`GET /sessions/{id}/chats`), one chat's thread
+(`GET /sessions/{id}/chats/{chat}/messages`), and the composer (text, media by upload, location)."""
 
 from typing import Any
 from urllib.parse import quote
@@ -15,18 +14,10 @@ from zaphub_api.ui.api import ApiRefused
 from zaphub_api.ui.auth import Signed
 from zaphub_api.ui.render import form_error, go, page
 
-RECENT = 500  # messages read to build the chat list
+CHATS = 100  # the most recent chats listed
+THREAD = 200  # a thread's most recent messages shown (the API's largest page)
 UPLOAD_LIMIT = 64 * 1024 * 1024  # as the API's upload route; the API applies the real media cap
 MEDIA_TYPES = ("image", "video", "audio", "document")
-
-
-def chats_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per chat, the most recent first, with its last message and its count."""
-    chats: dict[str, dict[str, Any]] = {}
-    for message in messages:  # newest first, as the API lists them
-        chat = chats.setdefault(message["chat"], {"chat": message["chat"], "last": message, "count": 0})
-        chat["count"] += 1
-    return list(chats.values())
 
 
 def preview(message: dict[str, Any]) -> str:
@@ -40,11 +31,19 @@ def preview(message: dict[str, Any]) -> str:
     return f"[{kind}] {caption}".strip()
 
 
+async def _chats(signed: Signed, session_id: UUID) -> list[dict[str, Any]]:
+    listed: dict[str, Any] = await signed.api.get(f"/api/v1/sessions/{session_id}/chats", limit=CHATS)
+    return list(listed["items"])
+
+
 async def _thread(signed: Signed, session_id: UUID, chat: str | None) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = await signed.api.get(
-        f"/api/v1/sessions/{session_id}/messages", limit=RECENT
+    """The chat's last messages, oldest first (as a thread reads)."""
+    if not chat:
+        return []
+    listed: dict[str, Any] = await signed.api.get(
+        f"/api/v1/sessions/{session_id}/chats/{quote(chat, safe='')}/messages", limit=THREAD
     )
-    return [m for m in reversed(messages) if m["chat"] == chat] if chat else []
+    return list(reversed(listed["items"]))
 
 
 def _to(form: dict[str, Any]) -> str:
@@ -59,11 +58,10 @@ class ConversationPages(Controller):
         self, signed: NamedDependency[Signed], session_id: UUID, chat: str | None = None
     ) -> Template:
         session = await signed.api.get(f"/api/v1/sessions/{session_id}")
-        messages = await signed.api.get(f"/api/v1/sessions/{session_id}/messages", limit=RECENT)
-        chats = chats_of(messages)
+        chats = await _chats(signed, session_id)
         if chat is None and chats:
             chat = chats[0]["chat"]
-        thread = [m for m in reversed(messages) if m["chat"] == chat] if chat else []
+        thread = await _thread(signed, session_id, chat)
         return page(
             "conversations.html",
             signed,
@@ -79,13 +77,12 @@ class ConversationPages(Controller):
     async def chat_list(
         self, signed: NamedDependency[Signed], session_id: UUID, chat: str | None = None
     ) -> Template:
-        messages = await signed.api.get(f"/api/v1/sessions/{session_id}/messages", limit=RECENT)
         session = {"id": session_id}
         return page(
             "partials/chat_list.html",
             signed,
             session=session,
-            chats=chats_of(messages),
+            chats=await _chats(signed, session_id),
             chat=chat,
             preview=preview,
         )

@@ -91,7 +91,10 @@ def partials(render: Render, kind: str, raw: str) -> list[tuple[str, str]]:
             return [(f"paircode-{sid}", render("partials/pair_code.html", data))]
         return _session_partials(render, kind, sid, data)
     if kind in MESSAGE_STATUS and data.get("message_id"):
-        return [(f"msg-{data['message_id']}", message_status(render, MESSAGE_STATUS[kind]))]
+        out = [(f"msg-{data['message_id']}", message_status(render, MESSAGE_STATUS[kind]))]
+        if kind == "message.sent":  # a sent message moves its chat to the top of the chat list
+            out.append((f"sent-{sid}", ""))
+        return out
     if kind == "message.received":
         return [(f"inbound-{sid}", "")]
     return []
