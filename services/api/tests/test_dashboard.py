@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from jinja2 import Environment, FileSystemLoader
 
+from zaphub_api.app import create_app
 from zaphub_api.settings import ApiSettings
 from zaphub_api.ui import TEMPLATES, render
 from zaphub_api.ui.api import own_base_url
-from zaphub_api.ui.auth import UiSessions
+from zaphub_api.ui.auth import PUBLIC, UiSessions, signed_in_only
 from zaphub_api.ui.routes.admin import capacity
 from zaphub_api.ui.routes.events import partials
 
@@ -131,3 +132,21 @@ def test_the_dashboard_calls_its_own_api_on_loopback() -> None:
     assert own_base_url(ApiSettings(api_host="0.0.0.0", api_port=3000)) == "http://127.0.0.1:3000"
     assert own_base_url(ApiSettings(api_host="::", api_port=3000)) == "http://[::1]:3000"
     assert own_base_url(ApiSettings(api_host="10.1.2.3", api_port=80)) == "http://10.1.2.3:80"
+
+
+def test_every_dashboard_route_needs_a_session_but_sign_in_and_static_files() -> None:
+    """The API's middleware lets /ui through without a key: each /ui route is guarded by the dashboard
+    session, and only the landing redirect, the sign-in form and the static files are marked open."""
+    app = create_app(ApiSettings(admin_key="zh_admin_test_0123456789abcdef0123456789"))
+    handlers = [
+        (route.path, handler)
+        for route in app.routes
+        if route.path.startswith("/ui")
+        for handler in getattr(route, "route_handlers", [])
+        if handler.http_methods != {"OPTIONS"}  # Litestar's own answer to a preflight, for every path
+    ]
+    assert len(handlers) > 20
+    for path, handler in handlers:
+        assert signed_in_only in [getattr(g, "func", g) for g in handler.resolve_guards()], path
+    open_paths = {path for path, handler in handlers if handler.opt.get(PUBLIC)}
+    assert open_paths == {"/ui", "/ui/sign-in", "/ui/static/{file_path:path}"}

@@ -22,7 +22,7 @@ from zaphub_api.auth import FailureThrottle
 from zaphub_api.settings import ApiSettings
 from zaphub_api.ui import render
 from zaphub_api.ui.api import TIMEOUT, own_base_url
-from zaphub_api.ui.auth import Dashboard, UiSessions, provide_signed
+from zaphub_api.ui.auth import PUBLIC, Dashboard, UiSessions, provide_signed, signed_in_only
 from zaphub_api.ui.routes.admin import AdminPages
 from zaphub_api.ui.routes.conversations import ConversationPages
 from zaphub_api.ui.routes.events import EventStream
@@ -49,8 +49,11 @@ def router() -> Router:
             UsagePage,
             AdminPages,
             EventStream,
-            create_static_files_router(path="/static", directories=[STATIC], name="ui-static"),
+            create_static_files_router(
+                path="/static", directories=[STATIC], name="ui-static", opt={PUBLIC: True}
+            ),
         ],
+        guards=[signed_in_only],
         dependencies={"signed": Provide(provide_signed)},
         exception_handlers=render.EXCEPTION_HANDLERS,
         after_request=render.after_request,

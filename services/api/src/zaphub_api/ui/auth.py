@@ -16,7 +16,9 @@ from typing import Any
 
 import httpx
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
+from litestar.handlers.base import BaseRouteHandler
 
 from zaphub_api.auth import FailureThrottle, KeyRing, Principal, client_address
 from zaphub_api.domain_errors import Unauthorized
@@ -190,6 +192,20 @@ def expired(request: Request[Any, Any, Any], name: str) -> Cookie:
 
 def tokens_match(expected: str, presented: str | None) -> bool:
     return bool(expected) and bool(presented) and hmac.compare_digest(expected, presented or "")
+
+
+PUBLIC = "dashboard_public"  # the `opt` key of the few /ui routes open without a session
+
+
+def signed_in_only(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """The guard of the whole /ui router: the API's middleware lets /ui through without a key, so every
+    route there, those added later too, needs a live dashboard session unless it is marked `PUBLIC`
+    (sign-in, static files); `provide_signed` then checks the CSRF token of unsafe methods."""
+    if handler.opt.get(PUBLIC):
+        return
+    dashboard: Dashboard = connection.app.state.dashboard
+    if dashboard.sessions.get(connection.cookies.get(COOKIE)) is None:
+        raise NotSignedIn()
 
 
 async def provide_signed(request: Request[Any, Any, Any]) -> Signed:

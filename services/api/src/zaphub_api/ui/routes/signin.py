@@ -10,6 +10,7 @@ from litestar.response import Redirect, Template
 from zaphub_api.ui.auth import (
     COOKIE,
     CSRF_FIELD,
+    PUBLIC,
     SIGN_IN_COOKIE,
     Signed,
     cookie,
@@ -44,16 +45,16 @@ def _sign_in_page(
 
 
 class SignInPages(Controller):
-    @get("/")
+    @get("/", opt={PUBLIC: True})
     async def home(self, request: Request[Any, Any, Any]) -> Redirect:
         session = dashboard_of(request).sessions.get(request.cookies.get(COOKIE))
         return Redirect(path=home_of(session.is_admin) if session else "/ui/sign-in", status_code=303)
 
-    @get("/sign-in")
+    @get("/sign-in", opt={PUBLIC: True})
     async def sign_in_form(self, request: Request[Any, Any, Any], notice: str | None = None) -> Template:
         return _sign_in_page(request, notice=NOTICES.get(notice or ""))
 
-    @post("/sign-in")
+    @post("/sign-in", opt={PUBLIC: True})
     async def sign_in(self, request: Request[Any, Any, Any]) -> Response[Any]:
         form = await request.form()
         key = str(form.get("api_key") or "").strip()
