@@ -6,6 +6,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 from litestar.response import Template
 
 from zaphub_api.ui.api import ApiRefused
@@ -66,19 +67,19 @@ class AdminPages(Controller):
         return await self._overview(signed, 201, created=created)
 
     async def _tenant(
-        self, signed: Signed, tenant_id: UUID, status_code: int = 200, **context: Any
+        self, signed: Signed, tenant_id: FromPath[UUID], status_code: int = 200, **context: Any
     ) -> Template:
         tenant = await signed.api.get(f"/api/v1/tenants/{tenant_id}")
         keys = await signed.api.get(f"/api/v1/tenants/{tenant_id}/api-keys")
         return page("tenant.html", signed, status_code, tenant=tenant, keys=keys, nav="admin", **context)
 
     @get("/tenants/{tenant_id:uuid}")
-    async def tenant(self, signed: NamedDependency[Signed], tenant_id: UUID) -> Template:
+    async def tenant(self, signed: NamedDependency[Signed], tenant_id: FromPath[UUID]) -> Template:
         return await self._tenant(signed, tenant_id)
 
     @post("/tenants/{tenant_id:uuid}/keys")
     async def create_key(
-        self, request: Request[Any, Any, Any], signed: NamedDependency[Signed], tenant_id: UUID
+        self, request: Request[Any, Any, Any], signed: NamedDependency[Signed], tenant_id: FromPath[UUID]
     ) -> Template:
         name = str((await request.form()).get("name") or "").strip() or "default"
         try:
@@ -89,7 +90,11 @@ class AdminPages(Controller):
 
     @post("/tenants/{tenant_id:uuid}/keys/{key_id:uuid}/revoke")
     async def revoke_key(
-        self, request: Request[Any, Any, Any], signed: NamedDependency[Signed], tenant_id: UUID, key_id: UUID
+        self,
+        request: Request[Any, Any, Any],
+        signed: NamedDependency[Signed],
+        tenant_id: FromPath[UUID],
+        key_id: FromPath[UUID],
     ) -> Response[Any]:
         await signed.api.delete(f"/api/v1/tenants/{tenant_id}/api-keys/{key_id}")
         return go(request, f"/ui/admin/tenants/{tenant_id}")

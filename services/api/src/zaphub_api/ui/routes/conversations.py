@@ -8,6 +8,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from zaphub_api.ui.api import ApiRefused
@@ -55,7 +56,7 @@ class ConversationPages(Controller):
 
     @get("/")
     async def conversations(
-        self, signed: NamedDependency[Signed], session_id: UUID, chat: str | None = None
+        self, signed: NamedDependency[Signed], session_id: FromPath[UUID], chat: FromQuery[str | None] = None
     ) -> Template:
         session = await signed.api.get(f"/api/v1/sessions/{session_id}")
         chats = await _chats(signed, session_id)
@@ -75,7 +76,7 @@ class ConversationPages(Controller):
 
     @get("/list")
     async def chat_list(
-        self, signed: NamedDependency[Signed], session_id: UUID, chat: str | None = None
+        self, signed: NamedDependency[Signed], session_id: FromPath[UUID], chat: FromQuery[str | None] = None
     ) -> Template:
         session = {"id": session_id}
         return page(
@@ -89,14 +90,14 @@ class ConversationPages(Controller):
 
     @get("/thread")
     async def thread(
-        self, signed: NamedDependency[Signed], session_id: UUID, chat: str | None = None
+        self, signed: NamedDependency[Signed], session_id: FromPath[UUID], chat: FromQuery[str | None] = None
     ) -> Template:
         thread = await _thread(signed, session_id, chat)
         return page("partials/thread.html", signed, session_id=session_id, thread=thread, preview=preview)
 
     @post("/text")
     async def send_text(
-        self, request: Request[Any, Any, Any], signed: NamedDependency[Signed], session_id: UUID
+        self, request: Request[Any, Any, Any], signed: NamedDependency[Signed], session_id: FromPath[UUID]
     ) -> Response[Any]:
         form = dict(await request.form())
         body = {"to": _to(form), "type": "text", "text": str(form.get("text") or "")}
@@ -104,7 +105,7 @@ class ConversationPages(Controller):
 
     @post("/location")
     async def send_location(
-        self, request: Request[Any, Any, Any], signed: NamedDependency[Signed], session_id: UUID
+        self, request: Request[Any, Any, Any], signed: NamedDependency[Signed], session_id: FromPath[UUID]
     ) -> Response[Any]:
         form = dict(await request.form())
         try:
@@ -127,7 +128,7 @@ class ConversationPages(Controller):
     # Named `upload` so that the auth middleware gives it the upload cap (BodyLimits.upload_suffix).
     @post("/upload", request_max_body_size=UPLOAD_LIMIT)
     async def send_media(
-        self, request: Request[Any, Any, Any], signed: NamedDependency[Signed], session_id: UUID
+        self, request: Request[Any, Any, Any], signed: NamedDependency[Signed], session_id: FromPath[UUID]
     ) -> Response[Any]:
         form = await request.form()
         upload = form.get("file")
@@ -153,7 +154,11 @@ class ConversationPages(Controller):
 
 
 async def _send(
-    request: Request[Any, Any, Any], signed: Signed, session_id: UUID, body: dict[str, Any], error_target: str
+    request: Request[Any, Any, Any],
+    signed: Signed,
+    session_id: UUID,
+    body: dict[str, Any],
+    error_target: str,
 ) -> Response[Any]:
     chat = str((await request.form()).get("chat") or "")
     try:

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from zaphub_api.ui.api import ApiRefused
@@ -25,10 +26,10 @@ class MessagePages(Controller):
     async def log(
         self,
         signed: NamedDependency[Signed],
-        session: str | None = None,
-        direction: str | None = None,
-        status: str | None = None,
-        since: str | None = None,
+        session: FromQuery[str | None] = None,
+        direction: FromQuery[str | None] = None,
+        status: FromQuery[str | None] = None,
+        since: FromQuery[str | None] = None,
     ) -> Template:
         sessions: list[dict[str, Any]] = await signed.api.get("/api/v1/sessions", limit=500)
         filters = {
@@ -68,12 +69,12 @@ class MessagePages(Controller):
         )
 
     @get("/{message_id:uuid}")
-    async def message(self, signed: NamedDependency[Signed], message_id: UUID) -> Template:
+    async def message(self, signed: NamedDependency[Signed], message_id: FromPath[UUID]) -> Template:
         message = await signed.api.get(f"/api/v1/messages/{message_id}")
         return page("message.html", signed, m=message, preview=preview, nav="messages")
 
     @get("/{message_id:uuid}/history")
-    async def history(self, signed: NamedDependency[Signed], message_id: UUID) -> Template:
+    async def history(self, signed: NamedDependency[Signed], message_id: FromPath[UUID]) -> Template:
         """The status history of one message (the log lists messages without it)."""
         message = await signed.api.get(f"/api/v1/messages/{message_id}")
         return page("partials/history.html", signed, m=message)

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from zaphub_api.ui.api import ApiRefused
@@ -78,20 +79,20 @@ class SessionPages(Controller):
         return go(request, f"/ui/sessions/{created['id']}")
 
     @get("/{session_id:uuid}")
-    async def pairing_page(self, signed: NamedDependency[Signed], session_id: UUID) -> Template:
+    async def pairing_page(self, signed: NamedDependency[Signed], session_id: FromPath[UUID]) -> Template:
         session = await _session(signed, session_id)
         qr = await _qr(signed, session_id) if session["status"] == "qr_pending" else None
         return page("pairing.html", signed, session=session, qr=qr, nav="sessions")
 
     @get("/{session_id:uuid}/pairing")
-    async def pairing_panel(self, signed: NamedDependency[Signed], session_id: UUID) -> Template:
+    async def pairing_panel(self, signed: NamedDependency[Signed], session_id: FromPath[UUID]) -> Template:
         session = await _session(signed, session_id)
         qr = await _qr(signed, session_id) if session["status"] == "qr_pending" else None
         return page("partials/pairing_panel.html", signed, session=session, qr=qr, known=("jid", "host"))
 
     @get("/{session_id:uuid}/qr.svg")
     async def qr_image(
-        self, signed: NamedDependency[Signed], session_id: UUID, after: str | None = None
+        self, signed: NamedDependency[Signed], session_id: FromPath[UUID], after: FromQuery[str | None] = None
     ) -> Response[bytes]:
         """The QR code as SVG, from the API; `after` (an expiry time) waits briefly for that code."""
         for _ in range(FRESH_QR_TRIES):
@@ -104,7 +105,7 @@ class SessionPages(Controller):
 
     @post("/{session_id:uuid}/pair-code")
     async def pair_code(
-        self, request: Request[Any, Any, Any], signed: NamedDependency[Signed], session_id: UUID
+        self, request: Request[Any, Any, Any], signed: NamedDependency[Signed], session_id: FromPath[UUID]
     ) -> Response[Any]:
         phone = (await _form(request)).get("phone", "").strip()
         try:
@@ -114,18 +115,18 @@ class SessionPages(Controller):
         return page("partials/pair_code.html", signed, code=code["code"], phone=code["phone"])
 
     @post("/{session_id:uuid}/restart")
-    async def restart(self, signed: NamedDependency[Signed], session_id: UUID) -> Template:
+    async def restart(self, signed: NamedDependency[Signed], session_id: FromPath[UUID]) -> Template:
         await signed.api.post(f"/api/v1/sessions/{session_id}/restart")
         return page("partials/notice.html", signed, message="Restart requested.")
 
     @post("/{session_id:uuid}/logout")
-    async def logout(self, signed: NamedDependency[Signed], session_id: UUID) -> Template:
+    async def logout(self, signed: NamedDependency[Signed], session_id: FromPath[UUID]) -> Template:
         await signed.api.post(f"/api/v1/sessions/{session_id}/logout")
         return page("partials/notice.html", signed, message="Logout requested.")
 
     @post("/{session_id:uuid}/delete")
     async def delete(
-        self, request: Request[Any, Any, Any], signed: NamedDependency[Signed], session_id: UUID
+        self, request: Request[Any, Any, Any], signed: NamedDependency[Signed], session_id: FromPath[UUID]
     ) -> Response[Any]:
         await signed.api.delete(f"/api/v1/sessions/{session_id}")
         return go(request, "/ui/sessions")

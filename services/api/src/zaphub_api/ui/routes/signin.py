@@ -5,6 +5,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
 from zaphub_api.ui.auth import (
@@ -51,7 +52,9 @@ class SignInPages(Controller):
         return Redirect(path=home_of(session.is_admin) if session else "/ui/sign-in", status_code=303)
 
     @get("/sign-in", opt={PUBLIC: True})
-    async def sign_in_form(self, request: Request[Any, Any, Any], notice: str | None = None) -> Template:
+    async def sign_in_form(
+        self, request: Request[Any, Any, Any], notice: FromQuery[str | None] = None
+    ) -> Template:
         return _sign_in_page(request, notice=NOTICES.get(notice or ""))
 
     @post("/sign-in", opt={PUBLIC: True})

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from zaphub_api.ui.api import ApiRefused
@@ -66,7 +67,10 @@ class WebhookPages(Controller):
 
     @get("/{webhook_id:uuid}")
     async def deliveries(
-        self, signed: NamedDependency[Signed], webhook_id: UUID, status: str | None = None
+        self,
+        signed: NamedDependency[Signed],
+        webhook_id: FromPath[UUID],
+        status: FromQuery[str | None] = None,
     ) -> Template:
         webhook = await signed.api.get(f"/api/v1/webhooks/{webhook_id}")
         deliveries = await signed.api.get(
@@ -83,7 +87,10 @@ class WebhookPages(Controller):
 
     @get("/{webhook_id:uuid}/deliveries")
     async def delivery_rows(
-        self, signed: NamedDependency[Signed], webhook_id: UUID, status: str | None = None
+        self,
+        signed: NamedDependency[Signed],
+        webhook_id: FromPath[UUID],
+        status: FromQuery[str | None] = None,
     ) -> Template:
         deliveries = await signed.api.get(
             f"/api/v1/webhooks/{webhook_id}/deliveries", status=status, limit=100
@@ -92,7 +99,7 @@ class WebhookPages(Controller):
 
     @post("/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/redeliver")
     async def redeliver(
-        self, signed: NamedDependency[Signed], webhook_id: UUID, delivery_id: UUID
+        self, signed: NamedDependency[Signed], webhook_id: FromPath[UUID], delivery_id: FromPath[UUID]
     ) -> Template:
         accepted = await signed.api.post(f"/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver")
         return page(
@@ -101,7 +108,7 @@ class WebhookPages(Controller):
 
     @post("/{webhook_id:uuid}/delete")
     async def delete(
-        self, request: Request[Any, Any, Any], signed: NamedDependency[Signed], webhook_id: UUID
+        self, request: Request[Any, Any, Any], signed: NamedDependency[Signed], webhook_id: FromPath[UUID]
     ) -> Response[Any]:
         await signed.api.delete(f"/api/v1/webhooks/{webhook_id}")
         return go(request, "/ui/webhooks")
