@@ -125,9 +125,10 @@ async def test_a_backlog_goes_out_in_order_without_cycling_through_jetstream(run
     for session, ids in zip(sessions, accepted, strict=True):
         order = [line["message_id"] for line in lines if line["session_id"] == session["id"]]
         assert order == ids  # in acceptance order, and none twice
-    # About 1.8 deliveries a command; with a fixed short delay for a full lane the backlog cycled
-    # through the dispatcher while it drained, about 4.5 a command.
-    assert fetched < 2.5 * sum(counts), f"{fetched} deliveries for {sum(counts)} commands"
+    # About 1.8 deliveries a command on an idle machine; under heavy load it passed the old bound of
+    # 2.5 (the lane's wait follows measured service time, which CPU contention stretches unevenly).
+    # With a fixed short delay for a full lane the backlog cycled while it drained: about 4.5.
+    assert fetched < 3.5 * sum(counts), f"{fetched} deliveries for {sum(counts)} commands"
 
 
 async def test_a_run_cut_short_by_failures_sends_the_rest_once_in_order(run_stack: Any) -> None:

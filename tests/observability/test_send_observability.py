@@ -1,5 +1,6 @@
 """One send through the real four-service stack, watched the way operators watch it: the trace its
-spans export over OTLP, and the Prometheus metrics each worker serves on its own port."""
+spans export over OTLP, and the Prometheus metrics each worker serves on its own port; and one
+inbound message's trace, from the host through the projector to the webhook POST."""
 
 import re
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from e2e.client import Tenant, eventually, new_tenant
+from e2e.receiver import Received, Receiver
 from observability.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 from zaphub_devstack.ports import free_port
@@ -48,6 +50,7 @@ async def observed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ob
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
             "OTEL_BSP_SCHEDULE_DELAY": "200",
+            "ZAPHUB_EGRESS_ALLOW": "127.0.0.1",  # the inbound trace's webhook receiver
         }
         async with Stack(data_dir, env=env, services=services) as stack:
             async with httpx.AsyncClient(base_url=stack.api_url, timeout=10) as http:
@@ -207,3 +210,65 @@ async def test_each_send_of_a_run_is_a_trace_of_its_own(observed: Observed) -> N
             await tenant.wait_status(message_id, {"sent", "delivered", "read"}, timeout=60)
     traces = {(await _checked_trace(observed, message_id))[0].trace_id for message_id in ids}
     assert len(traces) == len(ids)
+
+
+async def test_an_inbound_message_is_one_trace_from_the_host_to_the_webhook_post(observed: Observed) -> None:
+    """A simulated customer's message starts a trace at the host (`receive message`) that the projector's
+    store and the webhook fan-out continue, and the delivery's POST closes: one trace an SRE reads as
+    received -> stored -> webhook POSTed; the receiver gets its traceparent."""
+    async with httpx.AsyncClient(base_url=observed.stack.api_url, timeout=10) as http, Receiver() as receiver:
+        headers = {"Authorization": f"Bearer {observed.api_key}"}
+        hook = await http.post(
+            "/api/v1/webhooks", json={"url": receiver.url, "events": ["message.received"]}, headers=headers
+        )
+        assert hook.status_code == 201, hook.text
+        body = {
+            "action": "message",
+            "from": "+5521987650003",
+            "content": {"type": "text", "text": "traced in"},
+        }
+        sim = await http.post(
+            f"/api/v1/sessions/{observed.session['id']}/simulate", json=body, headers=headers
+        )
+        assert sim.status_code == 202, sim.text
+
+        def posted(requests: list[Received]) -> list[Received]:
+            return [r for r in requests if r.event["data"].get("whatsapp_id") == sim.json()["whatsapp_id"]]
+
+        (post,) = await receiver.wait_for(posted, 60, "the webhook POST of the inbound message")
+    message_id = post.event["data"]["message_id"]
+
+    def find(spans: list[ReceivedSpan], service: str, kind: str, pattern: str) -> ReceivedSpan | None:
+        found = [s for s in spans if s.service == service and s.kind == kind and re.search(pattern, s.name)]
+        return found[0] if found else None
+
+    async def trace() -> list[ReceivedSpan] | None:
+        spans = observed.receiver.snapshot()
+        host = [
+            s
+            for s in spans
+            if s.name == "receive message" and s.attributes.get("zaphub.message_id") == message_id
+        ]
+        if not host:
+            return None
+        in_trace = [s for s in spans if s.trace_id == host[0].trace_id]
+        return in_trace if find(in_trace, "dispatcher", "client", r"^webhook POST$") else None
+
+    spans = await eventually(trace, 60, "the spans of the inbound message to be exported")
+    host = find(spans, "session-host", "producer", r"^receive message$")
+    stored = find(spans, "api", "consumer", r"^process zaphub\.v1\.evt\..*message\.received$")
+    fan_out = [
+        s for s in spans if s.service == "dispatcher" and s.attributes.get("zaphub.consumer") == "webhooks"
+    ]
+    delivery = [
+        s
+        for s in spans
+        if s.service == "dispatcher" and s.attributes.get("zaphub.consumer") == "webhook-deliveries"
+    ]
+    post_span = find(spans, "dispatcher", "client", r"^webhook POST$")
+    assert host and stored and fan_out and delivery and post_span, [(s.service, s.name) for s in spans]
+    assert stored.parent_id == host.span_id and stored.attributes.get("zaphub.consumer") == "projector"
+    assert fan_out[0].parent_id == host.span_id
+    assert delivery[0].parent_id in {s.span_id for s in spans}
+    assert post_span.parent_id == delivery[0].span_id
+    assert post.headers["traceparent"].split("-")[1] == host.trace_id

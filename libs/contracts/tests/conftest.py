@@ -45,14 +45,21 @@ EVENT_DATA: dict[str, ev.EventData] = {
         content=TextContent(text="olá"),
     ),
     "message.edited": ev.MessageEditedData(
-        whatsapp_id="ABCDEF0123456789", chat=JID, sender=JID, text="fixed", edited_at=NOW
+        message_id=MESSAGE,
+        whatsapp_id="ABCDEF0123456789",
+        chat=JID,
+        from_me=True,
+        text="fixed",
+        edited_at=NOW,
     ),
     "message.revoked": ev.MessageRevokedData(
         whatsapp_id="ABCDEF0123456789", chat=JID, sender=JID, revoked_at=NOW
     ),
-    "poll.vote": ev.PollVoteData(
-        poll_whatsapp_id="ABCDEF0123456789", chat=JID, voter=JID, options=["yes"], at=NOW
+    "message.reaction": ev.MessageReactionData(
+        whatsapp_id="ABCDEF0123456789", chat=JID, sender=JID, emoji="👍", from_me=True, at=NOW
     ),
+    "poll.vote": ev.PollVoteData(poll_id="ABCDEF0123456789", chat=JID, voter=JID, options=["yes"], at=NOW),
+    "presence.updated": ev.PresenceUpdatedData(jid=JID, available=False, last_seen=NOW),
     "chat.presence": ev.ChatPresenceData(chat=JID, sender=JID, state="composing", at=NOW),
     "message.media_stored": ev.MessageMediaStoredData(
         message_id=MESSAGE,
@@ -77,6 +84,23 @@ EVENT_DATA: dict[str, ev.EventData] = {
         group=GROUP, action=ParticipantAction.PROMOTE, participants=[JID], by=JID
     ),
     "group.join_request": ev.GroupJoinRequestData(group=GROUP, jid=JID),
+    "history.imported": ev.HistoryImportedData(
+        chat=JID,
+        name="Ana",
+        sync_type="initial_bootstrap",
+        messages=[
+            ev.ImportedMessage(
+                message_id=MESSAGE,
+                whatsapp_id="3EB0HISTORY",
+                direction="inbound",
+                sender=JID,
+                sender_lid="123456789012345@lid",
+                push_name="Ana",
+                sent_at=NOW - timedelta(days=3),
+                content=TextContent(text="oi"),
+            )
+        ],
+    ),
 }
 
 

@@ -60,6 +60,8 @@ async def test_media_checks_name_the_field(small_media_api: Any) -> None:
     to = {"to": "+5511999998888"}
     cases = [
         ({"type": "image", "url": "https://example.com/a", "mimetype": "application/pdf"}, 415, "mimetype"),
+        # A GIF as video fails on WhatsApp (it wants an mp4 with gif playback): refused at accept.
+        ({"type": "video", "url": "https://example.com/a.gif", "mimetype": "image/gif"}, 415, "mimetype"),
         ({"type": "image", "data_base64": base64.b64encode(b"x" * 2000).decode()}, 413, "data_base64"),
         ({"type": "image", "data_base64": "not base64!"}, 422, "data_base64"),
         ({"type": "image"}, 422, None),

@@ -144,3 +144,58 @@ async def test_a_projection_that_raises_does_not_stop_projection(
         await asyncio.sleep(0.05)
     assert body["status"] == "connected"
     assert calls >= 2
+
+
+async def test_logout_clears_the_identity_so_the_session_can_pair_again(api: Api, nats_url: str) -> None:
+    """After session.logged_out the session shows no jid, and pair-code no longer answers 409 as paired."""
+    tenant, auth = await api.tenant()
+    session = (await api.session(auth))["id"]
+    now = datetime.now(UTC)
+    base = {**envelope(uuid.uuid4(), tenant["id"], session, "", now), "subject": f"sessions/{session}"}
+    connected = ev.SessionConnected(
+        **base, data=ev.SessionConnectedData(jid="5511900000001@s.whatsapp.net", lid="1@lid", host_id="h1")
+    )
+    logged_out = ev.SessionLoggedOut(
+        **{**base, "id": uuid.uuid4(), "time": now + timedelta(seconds=1)},
+        data=ev.SessionLoggedOutData(reason="logged out by request"),
+    )
+    await publish(nats_url, [connected, logged_out])
+    for _ in range(100):
+        body = (await api.client.get(f"/api/v1/sessions/{session}", headers=auth)).json()
+        if body["status"] == "logged_out":
+            break
+        await asyncio.sleep(0.05)
+    assert (body["status"], body["jid"], body["lid"]) == ("logged_out", None, None)
+    pair = await api.client.post(
+        f"/api/v1/sessions/{session}/pair-code", json={"phone": "+5511900000001"}, headers=auth
+    )
+    assert pair.status_code == 503  # no host in this test; no longer 409 "already paired"
+
+
+async def test_a_receipt_by_whatsapp_id_never_lands_on_an_inbound_message(api: Api, nats_url: str) -> None:
+    """A receipt naming only a WhatsApp id moves the session's outbound message, not an inbound one
+    (of this or another session) that carries the same id."""
+    tenant, auth = await api.tenant()
+    session = (await api.session(auth))["id"]
+    now = datetime.now(UTC)
+    inbound_id = uuid.uuid4()
+    received = ev.MessageReceived(
+        **envelope(inbound_id, tenant["id"], session, "received", now),
+        data=ev.MessageReceivedData(
+            message_id=inbound_id,
+            whatsapp_id="WASAME",
+            chat="5511988887777@s.whatsapp.net",
+            sender="5511988887777@s.whatsapp.net",
+            sent_at=now,
+            content={"type": "text", "text": "hi"},  # type: ignore[arg-type]
+        ),
+    )
+    read = ev.MessageRead(
+        **envelope(inbound_id, tenant["id"], session, "read", now + timedelta(seconds=1)),
+        data=ev.MessageReceiptData(whatsapp_id="WASAME", chat="5511988887777@s.whatsapp.net", at=now),
+    )
+    await publish(nats_url, [received, read])
+    body = await wait_status(api, auth, str(inbound_id), "received")
+    await asyncio.sleep(0.5)
+    body = (await api.client.get(f"/api/v1/messages/{inbound_id}", headers=auth)).json()
+    assert body["status"] == "received" and [h["status"] for h in body["history"]] == ["received"]

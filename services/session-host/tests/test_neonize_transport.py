@@ -90,6 +90,9 @@ class Recorder:
     def on_update(self, update: object) -> None:
         self._add("update", update)
 
+    def on_presence(self, presence: object) -> None:
+        self._add("presence", presence)
+
     def named(self, name: str) -> list[tuple[object, ...]]:
         return [args for n, args in self.calls if n == name]
 

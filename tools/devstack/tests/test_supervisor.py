@@ -10,6 +10,8 @@ import asyncpg
 import httpx
 import nats
 import pytest
+from nats.js import JetStreamContext
+from nats.js.api import StreamInfo
 
 from zaphub_devstack.pytest_plugin import StackFactory, require_program
 from zaphub_devstack.services import stack_services
@@ -117,7 +119,7 @@ async def test_a_clustered_stack_runs_three_nats_nodes_and_api_replicas(run_stac
     await js.publish("keep.it", b"x")
     old = stack.kill("nats-n2")
     await stack.wait_restarted("nats-n2", old)
-    info = await js.stream_info("KEEP")
+    info = await _stream_info_once_answered(js, "KEEP")
     await nc.close()
     assert info.state.messages == 1 and info.config.num_replicas == 3
     assert [node.client_url for node in stack.nats_nodes()] == stack.nats_servers
@@ -149,6 +151,18 @@ async def test_pgbouncer_fronts_postgres_and_a_held_server_stays_down(run_stack:
             return
         await asyncio.sleep(0.2)
     raise AssertionError("PostgreSQL not reachable through PgBouncer again")
+
+
+async def _stream_info_once_answered(js: JetStreamContext, stream: str) -> StreamInfo:
+    """A client whose node was killed reconnects to another, and a cluster that lost a node may hold
+    a meta-leader election meanwhile: JetStream API requests time out until both are over."""
+    for _ in range(20):
+        with contextlib.suppress(
+            nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError
+        ):
+            return await js.stream_info(stream)
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"no answer to STREAM.INFO {stream} after the node came back")
 
 
 async def _select_one(url: str) -> int:

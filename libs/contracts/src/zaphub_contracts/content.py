@@ -1,5 +1,6 @@
 """Message content carried by send commands and inbound events, one model per WhatsApp message type."""
 
+from datetime import datetime
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -112,6 +113,62 @@ class ReactionContent(ContentBase):
     )
 
 
+class PollContent(ContentBase):
+    """A poll: a question and 2 to 12 options, of which a voter may select `selectable_count`."""
+
+    type: Literal["poll"] = "poll"
+    name: str = Field(min_length=1, max_length=255, description="The question")
+    options: list[str] = Field(min_length=2, max_length=12)
+    selectable_count: int = Field(default=1, ge=1, le=12, description="How many options a voter may select")
+
+    @model_validator(mode="after")
+    def _options(self) -> Self:
+        if len(set(self.options)) != len(self.options) or not all(o.strip() for o in self.options):
+            raise ValueError("options must be distinct and not empty")
+        if self.selectable_count > len(self.options):
+            raise ValueError("selectable_count cannot exceed the number of options")
+        return self
+
+
+class PollVoteContent(ContentBase):
+    """A vote on a poll: the options the voter selects now (none withdraws the vote)."""
+
+    type: Literal["poll_vote"] = "poll_vote"
+    poll_id: str = Field(min_length=1, max_length=128, description="WhatsApp id of the poll")
+    options: list[str] = Field(default_factory=list, max_length=12)
+
+
+EDIT_WINDOW_SECONDS = 15 * 60  # WhatsApp refuses edits of messages older than this
+
+
+class EditContent(ContentBase):
+    """Edit a message this session sent: its text, or its caption. Sent as a command in the session's
+    order, under its own ZapHub id and seq, so it never overtakes the message it edits."""
+
+    type: Literal["edit"] = "edit"
+    message_id: str = Field(min_length=1, max_length=128, description="WhatsApp id of the message edited")
+    text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_LENGTH)
+    caption: str | None = Field(default=None, max_length=MAX_CAPTION_LENGTH)
+    sent_at: datetime | None = Field(
+        default=None, description="When the edited message was handed over, for the edit window"
+    )
+
+    @model_validator(mode="after")
+    def _one_change(self) -> Self:
+        if (self.text is None) == (self.caption is None):
+            raise ValueError("give exactly one of text or caption")
+        return self
+
+
+class RevokeContent(ContentBase):
+    """Delete a message for everyone. Sent by this session (`from_me`), or received from a contact."""
+
+    type: Literal["revoke"] = "revoke"
+    message_id: str = Field(min_length=1, max_length=128, description="WhatsApp id of the message revoked")
+    from_me: bool = Field(default=True, description="The revoked message was sent by this session")
+    participant: str | None = Field(default=None, description="In groups: JID of who sent the message")
+
+
 MessageContent = Annotated[
     TextContent
     | ImageContent
@@ -121,6 +178,10 @@ MessageContent = Annotated[
     | StickerContent
     | LocationContent
     | ContactContent
-    | ReactionContent,
+    | ReactionContent
+    | PollContent
+    | PollVoteContent
+    | EditContent
+    | RevokeContent,
     Field(discriminator="type"),
 ]

@@ -96,6 +96,39 @@ class MessageReceivedData(EventData):
     content: MessageContent
 
 
+HISTORY_BATCH = 100  # messages per `history.imported` event, so one stays far below NATS's payload cap
+
+
+class ImportedMessage(BaseModel):
+    """One message of a chat's history as WhatsApp's history sync gave it, in either direction."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    message_id: UUID
+    whatsapp_id: str
+    direction: Literal["inbound", "outbound"]
+    sender: str = Field(description="Phone-number JID of the sender (the account's own when outbound)")
+    sender_lid: str | None = None
+    push_name: str | None = None
+    participant: str | None = Field(default=None, description="In a group: the sender's JID")
+    participant_lid: str | None = None
+    sent_at: datetime
+    content: MessageContent
+
+
+class HistoryImportedData(EventData):
+    """Part of a chat's history after pairing (WhatsApp's history sync): stored as imported, never
+    re-sent as `message.received` and not delivered to webhooks."""
+
+    chat: str
+    name: str | None = None
+    is_group: bool = False
+    sync_type: str = Field(
+        default="recent", description="WhatsApp's kind of sync: initial, recent, full, ..."
+    )
+    messages: list[ImportedMessage] = Field(max_length=HISTORY_BATCH)
+
+
 class StoredMediaRef(BaseModel):
     """Where a message's media can be fetched with the tenant's API key, and what it is."""
 
@@ -116,26 +149,47 @@ class MessageMediaStoredData(EventData):
 
 
 class MessageEditedData(EventData):
+    message_id: UUID | None = Field(default=None, description="ZapHub id of the edited message, when ours")
     whatsapp_id: str = Field(description="WhatsApp id of the message edited")
     chat: str
-    sender: str
-    text: str
+    sender: str | None = Field(default=None, description="Who edited it: the contact; null for this session")
+    from_me: bool = Field(default=False, description="This session edited its own message")
+    text: str | None = None
+    caption: str | None = None
     edited_at: datetime
 
 
 class MessageRevokedData(EventData):
+    message_id: UUID | None = Field(default=None, description="ZapHub id of the revoked message, when ours")
     whatsapp_id: str = Field(description="WhatsApp id of the message deleted for everyone")
     chat: str
-    sender: str
+    sender: str | None = Field(default=None, description="Who deleted it: the contact; null for this session")
+    from_me: bool = Field(default=False, description="This session revoked its own message")
     revoked_at: datetime
 
 
+class MessageReactionData(EventData):
+    whatsapp_id: str = Field(description="WhatsApp id of the message reacted to")
+    chat: str
+    sender: str = Field(description="Who reacted")
+    emoji: str = Field(description="Empty when an earlier reaction was removed")
+    from_me: bool = Field(default=False, description="The message reacted to was sent by this session")
+    at: datetime
+
+
 class PollVoteData(EventData):
-    poll_whatsapp_id: str = Field(description="WhatsApp id of the poll")
+    poll_id: str = Field(description="WhatsApp id of the poll")
+    message_id: UUID | None = Field(default=None, description="ZapHub id of the poll, when ours")
     chat: str
     voter: str
     options: list[str] = Field(description="The options the voter holds now; empty: vote withdrawn")
     at: datetime
+
+
+class PresenceUpdatedData(EventData):
+    jid: str = Field(description="Whose presence")
+    available: bool
+    last_seen: datetime | None = None
 
 
 class ChatPresenceData(EventData):
@@ -201,7 +255,15 @@ class EventBase(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     tenantid: UUID
     sessionid: UUID
+    traceparent: str | None = Field(
+        default=None,
+        max_length=128,
+        description="W3C trace context of the span that produced the event (CloudEvents distributed tracing"
+        " extension): an inbound message's trace from the host on",
+    )
     data: Any
+    # False: the event is projected and streamed, but never POSTed to webhooks.
+    webhooks: ClassVar[bool] = True
 
     @staticmethod
     def derive_id(*parts: object) -> UUID:
@@ -285,6 +347,13 @@ class MessageReceived(EventBase):
     data: MessageReceivedData
 
 
+class HistoryImported(EventBase):
+    short = "history.imported"
+    type: Literal["io.zaphub.history.imported.v1"] = "io.zaphub.history.imported.v1"
+    data: HistoryImportedData
+    webhooks: ClassVar[bool] = False
+
+
 class MessageMediaStored(EventBase):
     short = "message.media_stored"
     type: Literal["io.zaphub.message.media_stored.v1"] = "io.zaphub.message.media_stored.v1"
@@ -303,10 +372,22 @@ class MessageRevoked(EventBase):
     data: MessageRevokedData
 
 
+class MessageReaction(EventBase):
+    short = "message.reaction"
+    type: Literal["io.zaphub.message.reaction.v1"] = "io.zaphub.message.reaction.v1"
+    data: MessageReactionData
+
+
 class PollVote(EventBase):
     short = "poll.vote"
     type: Literal["io.zaphub.poll.vote.v1"] = "io.zaphub.poll.vote.v1"
     data: PollVoteData
+
+
+class PresenceUpdated(EventBase):
+    short = "presence.updated"
+    type: Literal["io.zaphub.presence.updated.v1"] = "io.zaphub.presence.updated.v1"
+    data: PresenceUpdatedData
 
 
 class ChatPresence(EventBase):
@@ -361,13 +442,16 @@ EVENT_CLASSES: tuple[type[EventBase], ...] = (
     MessageMediaStored,
     MessageEdited,
     MessageRevoked,
+    MessageReaction,
     PollVote,
+    PresenceUpdated,
     ChatPresence,
     GroupJoined,
     GroupLeft,
     GroupUpdated,
     GroupParticipants,
     GroupJoinRequest,
+    HistoryImported,
 )
 EVENT_BY_SHORT: dict[str, type[EventBase]] = {cls.short: cls for cls in EVENT_CLASSES}
 assert all(_type(c.short) == c.model_fields["type"].default for c in EVENT_CLASSES)
@@ -388,13 +472,16 @@ AnyEvent = Annotated[
     | MessageMediaStored
     | MessageEdited
     | MessageRevoked
+    | MessageReaction
     | PollVote
+    | PresenceUpdated
     | ChatPresence
     | GroupJoined
     | GroupLeft
     | GroupUpdated
     | GroupParticipants
-    | GroupJoinRequest,
+    | GroupJoinRequest
+    | HistoryImported,
     Field(discriminator="type"),
 ]
 ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

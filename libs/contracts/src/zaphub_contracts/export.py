@@ -27,11 +27,22 @@ from zaphub_contracts.deadletters import DeadLetter
 from zaphub_contracts.events import EVENT_CLASSES, EventBase
 from zaphub_contracts.groups import GroupReply, GroupRequest
 from zaphub_contracts.host import (
+    BlocklistReply,
+    BlocklistUpdate,
+    ChatPresenceRequest,
+    ContactReply,
+    ContactRequest,
+    ContactsCheckReply,
+    ContactsCheckRequest,
+    ContactsReply,
     HostError,
     HostOk,
     HostOp,
     InjectFault,
+    MarkReadReply,
+    MarkReadRequest,
     PairCodeRequest,
+    PresenceRequest,
     SendRun,
     SendRunReply,
     SessionControl,
@@ -148,6 +159,16 @@ _HOST_BODIES: dict[HostOp, Message] = {
     HostOp.FAULT: Message("host", "inject_fault", InjectFault, "Simulator fault injection"),
     HostOp.SIMULATE: Message("host", "simulate", Simulate, "A simulated contact acts on a session"),
     HostOp.GROUP: Message("host", "group_request", GroupRequest, "One action on the session's groups"),
+    HostOp.CONTACTS_CHECK: Message(
+        "host", "contacts_check_request", ContactsCheckRequest, "Which numbers are on WhatsApp"
+    ),
+    HostOp.CONTACT_INFO: Message("host", "contact_request", ContactRequest, "One contact's profile"),
+    HostOp.BLOCKLIST_UPDATE: Message("host", "blocklist_update", BlocklistUpdate, "Block or unblock a JID"),
+    HostOp.PRESENCE: Message("host", "presence_request", PresenceRequest, "Show the account on or offline"),
+    HostOp.CHAT_PRESENCE: Message(
+        "host", "chat_presence_request", ChatPresenceRequest, "Show typing or recording in a chat"
+    ),
+    HostOp.MARK_READ: Message("host", "mark_read_request", MarkReadRequest, "Mark a chat's messages read"),
 }
 _SESSION_CONTROL = Message("host", "session_control", SessionControl, "Body of the ops without a payload")
 # Every op has a body; an op added to HostOp without one here takes SessionControl, like logout.
@@ -159,6 +180,11 @@ HOST_REPLIES = (
     Message(
         "host", "group_reply", GroupReply, "For `group`: the group(s), per-participant results or a link"
     ),
+    Message("host", "contacts_check_reply", ContactsCheckReply, "For `contacts_check`: a result per number"),
+    Message("host", "contact_reply", ContactReply, "For `contact_info`: the contact's profile"),
+    Message("host", "contacts_reply", ContactsReply, "For `contacts_list`: the contacts the account knows"),
+    Message("host", "blocklist_reply", BlocklistReply, "For `blocklist` and `blocklist_update`"),
+    Message("host", "mark_read_reply", MarkReadReply, "For `mark_read`: the messages marked read"),
 )
 _IDS = {
     "tenant_id": {"description": "Tenant id (UUID)", "examples": [str(_TENANT)]},

@@ -18,6 +18,7 @@ class FailureReason(StrEnum):
     GROUP_NOT_FOUND = "group_not_found"  # unknown group, or the account is not a member
     NOT_GROUP_ADMIN = "not_group_admin"  # the action needs the account to be a group admin
     MEDIA_URL_REFUSED = "media_url_refused"  # the egress policy refused the media URL at fetch time
+    EDIT_WINDOW_EXPIRED = "edit_window_expired"  # the message is too old to edit
     # Terminal outcomes of the dispatcher itself.
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
     MALFORMED_COMMAND = "malformed_command"

@@ -26,6 +26,14 @@ class HostOp(StrEnum):
     FAULT = "fault"  # InjectFault, simulator transport only
     SIMULATE = "simulate"  # Simulate, simulator transport only
     GROUP = "group"  # GroupRequest -> GroupReply
+    CONTACTS_CHECK = "contacts_check"  # ContactsCheckRequest -> ContactsCheckReply
+    CONTACTS_LIST = "contacts_list"  # SessionControl -> ContactsReply
+    CONTACT_INFO = "contact_info"  # ContactRequest -> ContactReply
+    BLOCKLIST = "blocklist"  # SessionControl -> BlocklistReply
+    BLOCKLIST_UPDATE = "blocklist_update"  # BlocklistUpdate -> BlocklistReply
+    PRESENCE = "presence"  # PresenceRequest -> HostOk
+    CHAT_PRESENCE = "chat_presence"  # ChatPresenceRequest -> HostOk
+    MARK_READ = "mark_read"  # MarkReadRequest -> MarkReadReply
 
 
 class HostOk(BaseModel):
@@ -131,6 +139,17 @@ class SimulateAction(StrEnum):
     POLL_VOTE = "poll_vote"  # votes `options` in the poll `message_id`
     TYPING = "typing"  # starts (`state` composing/recording) or stops (`paused`) typing
     RECEIPT = "receipt"  # marks `message_id`, which the session sent it, `delivered` or `read`
+    HISTORY_SYNC = "history_sync"  # the phone syncs the chat with the contact: `history`, oldest first
+
+
+class SimHistoryEntry(BaseModel):
+    """One older message of the chat a `history_sync` brings: the contact's, or the account's own."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    from_me: bool = False
+    content: MessageContent
+    at: datetime | None = Field(default=None, description="When it was sent; spaced a minute apart if absent")
 
 
 class Simulate(BaseModel):
@@ -154,6 +173,7 @@ class Simulate(BaseModel):
     options: list[str] = Field(default_factory=list, max_length=32)
     state: Literal["composing", "recording", "paused"] = "composing"
     receipt: Literal["delivered", "read"] = "read"
+    history: list[SimHistoryEntry] = Field(default_factory=list, max_length=1000)
 
     @model_validator(mode="after")
     def _what_the_action_needs(self) -> Self:
@@ -164,8 +184,162 @@ class Simulate(BaseModel):
             SimulateAction.REVOKE: ("message_id",),
             SimulateAction.POLL_VOTE: ("message_id", "options"),
             SimulateAction.RECEIPT: ("message_id",),
+            SimulateAction.HISTORY_SYNC: ("history",),
         }
         missing = [f for f in needs.get(self.action, ()) if getattr(self, f) in (None, [])]
         if missing:
             raise ValueError(f"{self.action.value} needs {', '.join(missing)}")
         return self
+
+
+# Host requests that read, or are ephemeral (contacts, blocklist, presence, read marks): one body and
+# one reply model per op. They are answered by the session's lease owner like the ops above.
+
+MAX_CHECK = 50  # numbers per contacts_check
+
+
+class ContactsCheckRequest(BaseModel):
+    """Body of `contacts_check`: which of these numbers (E.164 digits) have a WhatsApp account."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tenant_id: UUID
+    session_id: UUID
+    numbers: list[str] = Field(min_length=1, max_length=MAX_CHECK)
+
+
+class ContactCheck(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    number: str = Field(description="The number as asked, E.164 digits")
+    on_whatsapp: bool
+    jid: str | None = Field(default=None, description="Phone JID, when on WhatsApp")
+    lid: str | None = Field(default=None, description="LID, when WhatsApp tells it")
+
+
+class ContactsCheckReply(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    status: Literal["ok"] = "ok"
+    host_id: str
+    results: list[ContactCheck]
+
+
+class ContactRequest(BaseModel):
+    """Body of `contact_info`: one contact's profile."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tenant_id: UUID
+    session_id: UUID
+    jid: str
+
+
+class Contact(BaseModel):
+    """A contact as the linked account sees it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    jid: str = Field(description="Phone JID")
+    lid: str | None = None
+    name: str | None = Field(default=None, description="The name in the address book, or the push name")
+    push_name: str | None = None
+    about: str | None = Field(default=None, description="The status text (only in `contact_info`)")
+    business: bool = False
+    business_name: str | None = None
+    picture_url: str | None = Field(default=None, description="Profile picture URL (only in `contact_info`)")
+
+
+class ContactReply(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    status: Literal["ok"] = "ok"
+    host_id: str
+    contact: Contact
+
+
+class ContactsReply(BaseModel):
+    """For `contacts_list`: the contacts the linked account knows."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    status: Literal["ok"] = "ok"
+    host_id: str
+    contacts: list[Contact]
+
+
+class BlocklistChange(StrEnum):
+    BLOCK = "block"
+    UNBLOCK = "unblock"
+
+
+class BlocklistUpdate(BaseModel):
+    """Body of `blocklist_update`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tenant_id: UUID
+    session_id: UUID
+    jid: str
+    change: BlocklistChange
+
+
+class BlocklistReply(BaseModel):
+    """For `blocklist` and `blocklist_update`: the blocked JIDs, after the change."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    status: Literal["ok"] = "ok"
+    host_id: str
+    jids: list[str]
+
+
+class PresenceState(StrEnum):
+    AVAILABLE = "available"
+    UNAVAILABLE = "unavailable"
+
+
+class ChatPresenceState(StrEnum):
+    COMPOSING = "composing"
+    RECORDING = "recording"
+    PAUSED = "paused"
+
+
+class PresenceRequest(BaseModel):
+    """Body of `presence`: the account shown online or offline to its contacts."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tenant_id: UUID
+    session_id: UUID
+    state: PresenceState
+
+
+class ChatPresenceRequest(BaseModel):
+    """Body of `chat_presence`: typing or recording shown in one chat."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tenant_id: UUID
+    session_id: UUID
+    chat: str
+    state: ChatPresenceState
+
+
+class MarkReadRequest(BaseModel):
+    """Body of `mark_read`: the chat's received messages up to `up_to` (the latest when None) read."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tenant_id: UUID
+    session_id: UUID
+    chat: str
+    up_to: str | None = Field(default=None, max_length=128)
+
+
+class MarkReadReply(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    status: Literal["ok"] = "ok"
+    host_id: str
+    marked: list[str] = Field(default_factory=list, description="WhatsApp ids of the messages marked read")

@@ -85,6 +85,11 @@ class ReleaseReply(BaseModel):
     released: int = Field(ge=0, description="How many of the tokens were live and are now given back")
 
 
+# The NATS micro-service convention: an error reply flags itself with these headers.
+ERROR_HEADER = "Nats-Service-Error"
+ERROR_CODE_HEADER = "Nats-Service-Error-Code"
+
+
 class RateLimitError(BaseModel):
     """Reply to a request the ratelimiter could not serve; also flagged by `Nats-Service-Error*` headers."""
 

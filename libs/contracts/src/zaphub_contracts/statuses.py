@@ -23,6 +23,9 @@ class MessageStatus(StrEnum):
     READ = "read"
     FAILED = "failed"
     RECEIVED = "received"
+    # In a message's history only: the message keeps its delivery status when it is edited or revoked.
+    EDITED = "edited"
+    REVOKED = "revoked"
 
 
 # A receipt may arrive before the projector has seen `sent`; status only moves forward along this rank.

@@ -130,7 +130,11 @@ class Bus:
     async def publish_event(self, event: EventBase, timeout: float = 5.0) -> None:
         """Publish to JetStream, deduplicated by the event id."""
         subject = subjects.event(event.tenantid, event.sessionid, event.short)
-        headers = inject_headers({MSG_ID: str(event.id), "Ce-Type": event.type})
+        headers = {MSG_ID: str(event.id), "Ce-Type": event.type}
+        # An event that carries its producer's trace continues it; others take the current span's.
+        headers = (
+            {**headers, "traceparent": event.traceparent} if event.traceparent else inject_headers(headers)
+        )
         await self.js.publish(subject, encode(event), headers=headers, timeout=timeout)
 
     async def publish_command(self, subject: str, command: BaseModel, msg_id: str) -> None:

@@ -32,18 +32,23 @@ from zaphub_api.limits import LimitsPublisher
 from zaphub_api.nats_credentials import CredentialIssuer
 from zaphub_api.placement import Placement
 from zaphub_api.routes.chats import ChatController
+from zaphub_api.routes.contacts import ContactController
 from zaphub_api.routes.events import EventController, EventStreams
 from zaphub_api.routes.groups import GroupController
 from zaphub_api.routes.hosts import HostController
 from zaphub_api.routes.media import MediaController
 from zaphub_api.routes.messages import MessageController
 from zaphub_api.routes.nats_credentials import NatsCredentialsController
+from zaphub_api.routes.presence import PresenceController
 from zaphub_api.routes.sessions import SessionController
 from zaphub_api.routes.simulator import SimulatorController
 from zaphub_api.routes.system import SystemController
 from zaphub_api.routes.tenants import TenantController
 from zaphub_api.routes.usage import UsageController
 from zaphub_api.routes.webhooks import WebhookController
+from zaphub_api.services.contacts import ContactService
+from zaphub_api.services.message_actions import MessageActions
+from zaphub_api.services.presence import PresenceService
 from zaphub_api.services.sessions import SessionService
 from zaphub_api.services.tenants import TenantService
 from zaphub_api.services.webhooks import WebhookService
@@ -94,6 +99,9 @@ class Collaborators:
     webhooks: WebhookStore
     hosts: HostRequests
     session_service: SessionService
+    contact_service: ContactService
+    message_actions: MessageActions
+    presence_service: PresenceService
     tenant_service: TenantService
     webhook_service: WebhookService
     event_streams: EventStreams
@@ -133,9 +141,9 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
         pool, await bus.kv(streams.WEBHOOKS_BUCKET), secrets_ring, settings.webhook_max_per_tenant
     )
     commands = CommandPublisher(bus)
+    hosts = HostRequests(bus, settings.host_request_timeout)
     keyring = KeyRing(pool, settings.admin_key)
     limits = LimitsPublisher(await bus.kv(streams.LIMITS_BUCKET))
-    hosts = HostRequests(bus)
     return Collaborators(
         settings=settings,
         life=life,
@@ -154,6 +162,9 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
         webhooks=webhooks,
         hosts=hosts,
         session_service=SessionService(sessions, commands, hosts),
+        contact_service=ContactService(sessions, hosts),
+        message_actions=MessageActions(messages, accepts),
+        presence_service=PresenceService(sessions, hosts),
         tenant_service=TenantService(tenants, commands, limits, keyring, webhooks),
         webhook_service=WebhookService(webhooks, bus, EgressPolicy.from_settings(settings)),
         event_streams=EventStreams(settings.sse_max_per_tenant),
@@ -229,6 +240,9 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
             "usage",
             "hosts",
             "session_service",
+            "contact_service",
+            "message_actions",
+            "presence_service",
             "tenant_service",
             "webhook_service",
             "event_streams",
@@ -265,6 +279,8 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
             GroupController,
             MessageController,
             MediaController,
+            ContactController,
+            PresenceController,
             UsageController,
             WebhookController,
             EventController,

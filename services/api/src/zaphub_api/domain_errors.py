@@ -128,6 +128,8 @@ class CannotSimulate(Conflict):
 
 
 class SessionNotConnected(Conflict):
+    """The session is not connected to WhatsApp now: a query, presence or group action cannot be served."""
+
     def __init__(self, session_id: UUID, detail: str) -> None:
         super().__init__(f"Session {session_id} is not connected to WhatsApp now: {detail}")
 
@@ -153,6 +155,10 @@ class Gone(DomainError):
 class MediaExpired(Gone):
     def __init__(self, message_id: UUID) -> None:
         super().__init__(f"The media of message {message_id} is no longer kept (retention)")
+
+
+class NotOnWhatsApp(NotFound):
+    """The contact asked about has no WhatsApp account."""
 
 
 class WebhookInactive(Conflict):
@@ -250,7 +256,7 @@ class CommandStreamFull(Unavailable):
 
 
 class HostUnavailable(Unavailable):
-    """No session-host holds the session, or it did not answer usefully."""
+    """No session-host holds the session, or it did not answer usefully; answered with Retry-After."""
 
 
 class RatelimiterUnavailable(Unavailable):

@@ -8,7 +8,8 @@ from zaphub_api.domain_errors import InvalidField, PayloadTooLarge, UnsupportedM
 # What WhatsApp accepts per type; documents take any type that is not executable.
 ALLOWED_MIME: dict[str, frozenset[str]] = {
     "image": frozenset({"image/jpeg", "image/png", "image/webp"}),
-    "video": frozenset({"video/mp4", "video/3gpp", "image/gif"}),
+    # No image/gif: WhatsApp plays GIFs as mp4 with gif_playback; send the mp4 with `"gif": true`.
+    "video": frozenset({"video/mp4", "video/3gpp"}),
     "audio": frozenset({"audio/ogg", "audio/mpeg", "audio/mp4", "audio/aac", "audio/amr", "audio/opus"}),
     "sticker": frozenset({"image/webp"}),
     "document": frozenset(

@@ -28,6 +28,9 @@ class ApiSettings(CommonSettings, RateLimitDefaults):
     tenant_max_sessions: int = Field(default=100, description="Default sessions a tenant may hold")
     outbox_sweep_interval: float = Field(default=2.0, description="Seconds between outbox sweeps")
     outbox_grace: float = Field(default=5.0, description="Age before an unpublished message is republished")
+    host_request_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for a session-host's answer (contacts, presence)"
+    )
     projector: bool = Field(default=True, description="Run the event projector in this process")
     sse_heartbeat: float = Field(default=15.0, gt=0, description="Seconds between heartbeats of /events")
     sse_max_per_tenant: int = Field(

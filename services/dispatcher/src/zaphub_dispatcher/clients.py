@@ -12,7 +12,13 @@ from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
 from zaphub_contracts.failures import FailureReason
 from zaphub_contracts.host import HostError, HostOp, HostReply, SendRun, SendRunReply
-from zaphub_contracts.ratelimit import AcquireReply, AcquireRequest, ReleaseRequest
+from zaphub_contracts.ratelimit import (
+    ERROR_HEADER,
+    AcquireReply,
+    AcquireRequest,
+    RateLimitError,
+    ReleaseRequest,
+)
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.ratelimit_routes import Op, RatelimiterRoutes
 
@@ -42,11 +48,17 @@ class RateLimiterClient:
         request = ReleaseRequest(tenant_id=commands[0].tenant_id, token_ids=[c.message_id for c in commands])
         try:
             await self._ask(request.tenant_id, "release", request)
-        except (nats.errors.Error, TimeoutError) as exc:
+        except (nats.errors.Error, TimeoutError, ValidationError) as exc:
             raise RateLimiterUnavailable(str(exc) or exc.__class__.__name__) from exc
 
     async def _ask(self, tenant_id: UUID, op: Op, request: BaseModel) -> Msg:
-        return await self._routes.request(self._bus.nc, tenant_id, op, request, self._timeout)
+        reply = await self._routes.request(self._bus.nc, tenant_id, op, request, self._timeout)
+        if reply.headers and ERROR_HEADER in reply.headers:
+            # e.g. the grant log answers nothing during a NATS leader election: say that, not a
+            # validation error of the wrong reply type
+            error = RateLimitError.model_validate_json(reply.data)
+            raise RateLimiterUnavailable(f"ratelimiter {error.error}: {error.detail}")
+        return reply
 
 
 class HostRunClient:

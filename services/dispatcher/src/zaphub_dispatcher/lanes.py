@@ -21,6 +21,8 @@ from typing import Generic, Protocol, TypeVar
 
 from nats.aio.msg import Msg
 
+from zaphub_runtime.consumer import nak_quietly
+
 log = logging.getLogger(__name__)
 # Seconds a command that found its lane full waits in JetStream, at least and at most.
 OVERFLOW_MIN_DELAY = 0.05
@@ -110,12 +112,12 @@ class Lanes(Generic[T]):
         # Keep the earliest commands: an earlier one is what the rest of the lane may be waiting for.
         last = lane.items[-1]
         if item.order >= last.order or any(last is running for running in lane.running):
-            await _nak_quietly(item.msg, _overflow_delay(lane, item))
+            await nak_quietly(item.msg, _overflow_delay(lane, item))
             return
         lane.items.pop()
         self._held.discard(_sequence(last))
         self._insert(lane, item)  # takes over the evicted command's slot
-        await _nak_quietly(last.msg, _overflow_delay(lane, last))
+        await nak_quietly(last.msg, _overflow_delay(lane, last))
 
     async def _drain(self, key: Hashable, lane: _Lane[T]) -> None:
         try:
@@ -128,7 +130,7 @@ class Lanes(Generic[T]):
                 except Exception:
                     log.exception("unexpected error; the commands will be redelivered")
                     for item in batch:  # a nak after an ack is ignored by the server
-                        await _nak_quietly(item.msg)
+                        await nak_quietly(item.msg)
                     done, look_again = batch, None
                 finally:
                     lane.running = ()
@@ -179,10 +181,3 @@ def _order(item: Held) -> int:
 
 def _sequence(item: Held) -> int:
     return item.msg.metadata.sequence.stream
-
-
-async def _nak_quietly(msg: Msg, delay: float = 1.0) -> None:
-    try:
-        await msg.nak(delay=delay)
-    except Exception:
-        log.warning("could not nak; the command is redelivered after ack_wait")

@@ -57,7 +57,9 @@ class SessionCommandPipeline:
             )
             with contextlib.suppress(Exception):  # already desired: keep the first record
                 await self._desired.create(key, encode(desired))
-        elif command.action in (SessionAction.STOP, SessionAction.DELETE, SessionAction.LOGOUT):
+        elif command.action in (SessionAction.STOP, SessionAction.DELETE):
+            # Not on logout: the session still exists and pairs again on its host; deleting the key
+            # would also stop it there before the logout op reaches it, leaving the device linked.
             with contextlib.suppress(KeyNotFoundError):
                 await self._desired.delete(key)
         if command.action is SessionAction.START:

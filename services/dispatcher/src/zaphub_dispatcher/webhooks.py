@@ -40,7 +40,7 @@ from zaphub_runtime.consumer import decode_or_dead_letter, parse_body
 from zaphub_runtime.egress import EgressClient, EgressError, EgressRefused
 from zaphub_runtime.keyring import KeyRing, SecretRefused
 from zaphub_runtime.kv_watch import KvMirror
-from zaphub_runtime.telemetry import consumer_span
+from zaphub_runtime.telemetry import consumer_span, inject_headers
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("zaphub_dispatcher.webhooks")
@@ -153,7 +153,9 @@ class WebhookFanout:
         except ValidationError:
             await msg.ack()  # the projector dead-letters malformed events; one copy is enough
             return
-        targets = [w for w in self._directory.for_tenant(event.tenantid) if w.wants(event.short)]
+        # Some events (an imported history) are projected and streamed, never POSTed.
+        webhooks = self._directory.for_tenant(event.tenantid) if event.webhooks else []
+        targets = [w for w in webhooks if w.wants(event.short)]
         deliveries = [
             WebhookDelivery(
                 delivery_id=delivery_id(event.id, webhook.id),
@@ -391,7 +393,11 @@ class WebhookSender:
         }
         await msg.in_progress()  # restart ack_wait: the message may have waited for a free slot
         started = time.monotonic()
-        result = await self._post(webhook.url, body, headers)
+        with tracer.start_as_current_span(
+            "webhook POST", kind=trace.SpanKind.CLIENT, attributes={"http.request.method": "POST"}
+        ):
+            # The receiver may continue the trace: received -> stored -> POSTed -> its own handling.
+            result = await self._post(webhook.url, body, inject_headers(headers))
         self._breaker(webhook.id).record(result.ok, time.monotonic())
         duration_ms = int((time.monotonic() - started) * 1000)
         span = trace.get_current_span()

@@ -15,7 +15,14 @@ from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
 from zaphub_contracts import subjects
-from zaphub_contracts.ratelimit import AcquireRequest, RateLimitError, ReleaseRequest, UsageRequest
+from zaphub_contracts.ratelimit import (
+    ERROR_CODE_HEADER,
+    ERROR_HEADER,
+    AcquireRequest,
+    RateLimitError,
+    ReleaseRequest,
+    UsageRequest,
+)
 from zaphub_ratelimiter.grant_log import GrantLogUnavailable
 from zaphub_ratelimiter.limiter import Limiter
 from zaphub_runtime.codec import decode, encode
@@ -29,8 +36,6 @@ R = TypeVar("R", bound=BaseModel)
 Handler = Callable[[Msg], Coroutine[None, None, None]]
 
 # The NATS micro convention for service errors, so any client can tell an error from a reply.
-ERROR_HEADER = "Nats-Service-Error"
-ERROR_CODE_HEADER = "Nats-Service-Error-Code"
 
 
 @dataclass(frozen=True, slots=True)

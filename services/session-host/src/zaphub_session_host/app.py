@@ -72,6 +72,7 @@ def make_transport(settings: HostSettings) -> Transport:
         max_sessions=settings.max_concurrent_sessions,
         max_media_bytes=settings.media_max_bytes,
         egress=EgressPolicy.from_settings(settings),
+        history_sync=settings.history_sync,
     )
 
 
@@ -173,6 +174,8 @@ class SessionHost:
             sent_log=SentLog(sent_kv),
             requests=HostHandlers(after_reply),
             media=media,
+            history_sync=settings.history_sync,
+            history_max_messages=settings.history_max_messages,
         )
         self.sessions = sessions = Sessions(ctx)
         leases = Leases(bus.js, leases_kv, self.host_id, ttl)

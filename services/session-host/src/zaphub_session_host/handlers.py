@@ -41,11 +41,23 @@ from zaphub_contracts.groups import (
     UpdateParticipants,
 )
 from zaphub_contracts.host import (
+    BlocklistChange,
+    BlocklistReply,
+    BlocklistUpdate,
+    ChatPresenceRequest,
+    ContactReply,
+    ContactRequest,
+    ContactsCheckReply,
+    ContactsCheckRequest,
+    ContactsReply,
     HostError,
     HostOk,
     HostOp,
     InjectFault,
+    MarkReadReply,
+    MarkReadRequest,
     PairCodeRequest,
+    PresenceRequest,
     SendRun,
     SendRunReply,
     SessionControl,
@@ -58,6 +70,7 @@ from zaphub_session_host.auth_store import AuthSaver
 from zaphub_session_host.sessions import SessionRunner, Sessions
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
+    EditWindowExpired,
     FaultsUnsupported,
     GroupNotFound,
     InvalidContent,
@@ -105,6 +118,8 @@ def failure(exc: Exception) -> HostError:
         case NotGroupAdmin():
             # The permission leads the detail, so the API can name it in the problem type.
             return HostError(reason=FailureReason.NOT_GROUP_ADMIN, detail=f"{exc.permission}: {exc}"[:1000])
+        case EditWindowExpired():
+            reason = FailureReason.EDIT_WINDOW_EXPIRED
         case AlreadyPaired() | FaultsUnsupported() | MediaToolsMissing() | SimulatorOnly() | Unsupported():
             reason = FailureReason.UNSUPPORTED
         case MediaUrlRefused():
@@ -229,6 +244,64 @@ async def _group(runner: SessionRunner, data: bytes) -> GroupReply:
     raise InvalidRequest(f"unknown group action {req.action.kind!r}")
 
 
+async def _contacts_check(runner: SessionRunner, data: bytes) -> ContactsCheckReply:
+    req = decode(ContactsCheckRequest, data)
+    _owned(runner, req)
+    numbers = []
+    for number in req.numbers:
+        match = PHONE.match(number.replace(" ", "").replace("-", ""))
+        if match is None:
+            raise InvalidRequest(f"numbers: {number!r} is not 8 to 15 digits, E.164 without formatting")
+        numbers.append(match.group(1))
+    results = await runner.online().contacts.check(numbers)
+    return ContactsCheckReply(host_id=runner.ctx.host_id, results=results)
+
+
+async def _contacts_list(runner: SessionRunner, data: bytes) -> ContactsReply:
+    _owned(runner, decode(SessionControl, data))
+    contacts = await runner.online().contacts.known()
+    return ContactsReply(host_id=runner.ctx.host_id, contacts=contacts)
+
+
+async def _contact_info(runner: SessionRunner, data: bytes) -> ContactReply:
+    req = decode(ContactRequest, data)
+    _owned(runner, req)
+    return ContactReply(host_id=runner.ctx.host_id, contact=await runner.online().contacts.info(req.jid))
+
+
+async def _blocklist(runner: SessionRunner, data: bytes) -> BlocklistReply:
+    _owned(runner, decode(SessionControl, data))
+    return BlocklistReply(host_id=runner.ctx.host_id, jids=await runner.online().contacts.blocklist())
+
+
+async def _blocklist_update(runner: SessionRunner, data: bytes) -> BlocklistReply:
+    req = decode(BlocklistUpdate, data)
+    _owned(runner, req)
+    jids = await runner.online().contacts.set_blocked(req.jid, req.change is BlocklistChange.BLOCK)
+    return BlocklistReply(host_id=runner.ctx.host_id, jids=jids)
+
+
+async def _presence(runner: SessionRunner, data: bytes) -> HostOk:
+    req = decode(PresenceRequest, data)
+    _owned(runner, req)
+    await runner.online().presence.set_presence(req.state)
+    return _ok(runner)
+
+
+async def _chat_presence(runner: SessionRunner, data: bytes) -> HostOk:
+    req = decode(ChatPresenceRequest, data)
+    _owned(runner, req)
+    await runner.online().presence.set_chat_presence(req.chat, req.state)
+    return _ok(runner)
+
+
+async def _mark_read(runner: SessionRunner, data: bytes) -> MarkReadReply:
+    req = decode(MarkReadRequest, data)
+    _owned(runner, req)
+    marked = await runner.online().presence.mark_read(req.chat, req.up_to)
+    return MarkReadReply(host_id=runner.ctx.host_id, marked=marked)
+
+
 @dataclass(frozen=True, slots=True)
 class ThenStop:
     """Stop the session here once the reply is out."""
@@ -241,7 +314,7 @@ class ThenStop:
 class Op:
     """How one host op is served: `handle` answers it, `then_stop` follows an ok reply."""
 
-    handle: Callable[[SessionRunner, bytes], Awaitable[HostOk | GroupReply]]
+    handle: Callable[[SessionRunner, bytes], Awaitable[BaseModel]]
     then_stop: ThenStop | None = None
 
 
@@ -256,6 +329,14 @@ OPS: dict[str, Op] = {
     HostOp.STOP: Op(_stop, ThenStop("stopped by request", handover=True)),
     HostOp.DELETE: Op(_delete, DELETED),
     HostOp.GROUP: Op(_group),
+    HostOp.CONTACTS_CHECK: Op(_contacts_check),
+    HostOp.CONTACTS_LIST: Op(_contacts_list),
+    HostOp.CONTACT_INFO: Op(_contact_info),
+    HostOp.BLOCKLIST: Op(_blocklist),
+    HostOp.BLOCKLIST_UPDATE: Op(_blocklist_update),
+    HostOp.PRESENCE: Op(_presence),
+    HostOp.CHAT_PRESENCE: Op(_chat_presence),
+    HostOp.MARK_READ: Op(_mark_read),
 }
 
 
@@ -298,16 +379,17 @@ class HostHandlers:
             return
         with _span(name, runner, msg.subject, extract_context(msg.headers)) as span:
             op = OPS.get(name)
-            reply: HostOk | GroupReply | HostError
+            reply: BaseModel
             try:
                 if op is None:
                     raise InvalidRequest(f"unknown host op {name!r}")
                 reply = await op.handle(runner, msg.data)
             except Exception as exc:
-                reply = failure(exc)
-                span.set_attribute("zaphub.failure_reason", reply.reason.value)
+                refused = failure(exc)
+                span.set_attribute("zaphub.failure_reason", refused.reason.value)
+                reply = refused
             await _respond(msg, reply)
-            if isinstance(reply, HostOk) and op is not None and op.then_stop is not None:
+            if not isinstance(reply, HostError) and op is not None and op.then_stop is not None:
                 self.after_reply.stop(runner.session_id, op.then_stop)
 
     async def _send(self, runner: SessionRunner, msg: Msg) -> SendRunReply:

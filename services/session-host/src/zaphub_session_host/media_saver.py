@@ -4,10 +4,14 @@ message under `<tenant>/<session>/<message>` (`ZAPHUB_MEDIA_DOWNLOAD=eager`), up
 `ZAPHUB_MEDIA_RETENTION_DAYS`.
 
 The bytes come with the inbound message when the transport has them already (the simulator: what
-the sending session sent, or bytes of its own); otherwise from the connection's `download`.
+the sending session sent, or bytes of its own); otherwise from the connection's `download` (neonize:
+`download_any`). Media a session sends inline (`data_base64`) is kept the same way once it went out,
+so the media route serves what ZapHub sent too; media sent by URL is not fetched a second time.
 """
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -65,6 +69,40 @@ class MediaSaver:
                 )
                 return
             stored(message_id, message.whatsapp_id, meta)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def save_sent(
+        self,
+        tenant_id: UUID,
+        session_id: UUID,
+        message_id: UUID,
+        whatsapp_id: str,
+        content: MediaContent,
+        stored: Stored,
+    ) -> None:
+        if content.data_base64 is None:
+            return
+        try:
+            data = base64.b64decode(content.data_base64, validate=True)
+        except (binascii.Error, ValueError):
+            return
+        if len(data) > self.max_bytes:
+            return
+        filename = content.filename if isinstance(content, DocumentContent) else None
+
+        async def run() -> None:
+            try:
+                key = media_key(tenant_id, session_id, message_id)
+                meta = await self.store.put(key, data, content.mimetype, filename)
+            except Exception:
+                log.exception(
+                    "sent media could not be stored", extra={"fields": {"message_id": str(message_id)}}
+                )
+                return
+            stored(message_id, whatsapp_id, meta)
 
         task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)

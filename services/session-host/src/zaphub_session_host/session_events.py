@@ -3,11 +3,15 @@ CloudEvents (ids derived where a repeat must not double an event) and hands them
 
 from collections import OrderedDict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4, uuid5
 
+from opentelemetry import trace
+
+from zaphub_contracts.content import EditContent, PollVoteContent, ReactionContent, RevokeContent
 from zaphub_contracts.events import (
     EVENT_NAMESPACE,
+    HISTORY_BATCH,
     ChatPresence,
     ChatPresenceData,
     EventBase,
@@ -22,11 +26,16 @@ from zaphub_contracts.events import (
     GroupParticipantsData,
     GroupUpdated,
     GroupUpdatedData,
+    HistoryImported,
+    HistoryImportedData,
+    ImportedMessage,
     MessageDelivered,
     MessageEdited,
     MessageEditedData,
     MessageMediaStored,
     MessageMediaStoredData,
+    MessageReaction,
+    MessageReactionData,
     MessageRead,
     MessageReceiptData,
     MessageReceived,
@@ -35,6 +44,8 @@ from zaphub_contracts.events import (
     MessageRevokedData,
     PollVote,
     PollVoteData,
+    PresenceUpdated,
+    PresenceUpdatedData,
     SessionConnected,
     SessionConnectedData,
     SessionDisconnected,
@@ -50,18 +61,17 @@ from zaphub_contracts.events import (
     StoredMediaRef,
 )
 from zaphub_runtime.media_store import StoredMedia
+from zaphub_runtime.telemetry import inject_headers
 from zaphub_session_host.event_publisher import EventPublisher
 from zaphub_session_host.transport.base import (
     ChatUpdate,
-    Edited,
     GroupChange,
+    HistoryBatch,
     Identity,
     InboundMessage,
-    Presence,
+    PresenceSeen,
     Receipt,
     ReceiptKind,
-    Revoked,
-    Voted,
 )
 
 GROUP_EVENTS: dict[type[EventData], type[EventBase]] = {
@@ -71,6 +81,8 @@ GROUP_EVENTS: dict[type[EventData], type[EventBase]] = {
     GroupParticipantsData: GroupParticipants,
     GroupJoinRequestData: GroupJoinRequest,
 }
+
+tracer = trace.get_tracer("zaphub_session_host.inbound")
 
 RECENT_SENDS = 100_000  # WhatsApp id -> ZapHub id, so receipts carry the message id
 
@@ -141,9 +153,57 @@ class SessionEvents:
     def failed(self, reason: str, detail: str) -> None:
         self._emit(SessionFailed, SessionFailedData(reason=reason, detail=detail))
 
-    def message(self, message: InboundMessage) -> UUID:
-        """`message.received`; the ZapHub id of the message (derived: a repeat keeps it)."""
-        message_id = uuid5(EVENT_NAMESPACE, f"received/{self.session_id}/{message.whatsapp_id}")
+    def message(self, message: InboundMessage) -> UUID | None:
+        """`message.received` and the ZapHub id of the message (derived: a repeat keeps it); a contact's
+        edit, revoke or reaction is its own event instead, and None."""
+        content = message.content
+        if isinstance(content, EditContent | RevokeContent):
+            self.acted(
+                message.chat,
+                content,
+                message.sent_at,
+                from_me=False,
+                event_key=message.whatsapp_id,
+                sender=message.sender,
+            )
+            return None
+        if isinstance(content, PollVoteContent):
+            self._emit(
+                PollVote,
+                PollVoteData(
+                    poll_id=content.poll_id,
+                    message_id=self._recent.get(content.poll_id),
+                    chat=message.chat,
+                    voter=message.sender,
+                    options=content.options,
+                    at=message.sent_at,
+                ),
+                event_id=EventBase.derive_id(self.session_id, message.whatsapp_id, "poll_vote"),
+            )
+            return None
+        if isinstance(content, ReactionContent):
+            self._emit(
+                MessageReaction,
+                MessageReactionData(
+                    whatsapp_id=content.message_id,
+                    chat=message.chat,
+                    sender=message.sender,
+                    emoji=content.emoji,
+                    from_me=content.from_me,
+                    at=message.sent_at,
+                ),
+                event_id=EventBase.derive_id(self.session_id, message.whatsapp_id, "reaction"),
+            )
+            return None
+        message_id = received_id(self.session_id, message.whatsapp_id)
+        # The inbound trace starts here; the projector and the webhook delivery continue it.
+        span = tracer.start_span(
+            "receive message",
+            kind=trace.SpanKind.PRODUCER,
+            attributes={"zaphub.session_id": str(self.session_id), "zaphub.message_id": str(message_id)},
+        )
+        traceparent = inject_headers(span=span).get("traceparent")
+        span.end()
         self._emit(
             MessageReceived,
             MessageReceivedData(
@@ -161,10 +221,55 @@ class SessionEvents:
             ),
             event_id=EventBase.derive_id(self.session_id, message.whatsapp_id, "received"),
             subject=f"messages/{message_id}",
+            traceparent=traceparent,
         )
         return message_id
 
+    def history(self, batch: HistoryBatch, own_jid: str | None) -> None:
+        """`history.imported`, `HISTORY_BATCH` messages an event; a message keeps the id a live
+        `message.received` of it would have, so whichever comes second is not stored twice."""
+        for start in range(0, len(batch.messages), HISTORY_BATCH):
+            part = batch.messages[start : start + HISTORY_BATCH]
+            imported = [
+                ImportedMessage(
+                    message_id=received_id(self.session_id, m.whatsapp_id)
+                    if not m.from_me
+                    else uuid5(EVENT_NAMESPACE, f"history/{self.session_id}/{m.whatsapp_id}"),
+                    whatsapp_id=m.whatsapp_id,
+                    direction="outbound" if m.from_me else "inbound",
+                    sender=(own_jid or m.sender) if m.from_me else m.sender,
+                    sender_lid=m.sender_lid,
+                    push_name=m.push_name,
+                    participant=m.sender if batch.is_group and not m.from_me else None,
+                    participant_lid=m.sender_lid if batch.is_group and not m.from_me else None,
+                    sent_at=m.sent_at,
+                    content=m.content,
+                )
+                for m in part
+            ]
+            data = HistoryImportedData(
+                chat=batch.chat,
+                name=batch.name,
+                is_group=batch.is_group,
+                sync_type=batch.sync_type,
+                messages=imported,
+            )
+            event_id = EventBase.derive_id(self.session_id, "history", batch.chat, part[0].whatsapp_id)
+            self._emit(HistoryImported, data, event_id=event_id, subject=f"chats/{batch.chat}")
+
     def media_stored(self, message_id: UUID, whatsapp_id: str, media: StoredMedia) -> None:
+        self._media_stored(message_id, whatsapp_id, media, "inbound")
+
+    def sent_media_stored(self, message_id: UUID, whatsapp_id: str, media: StoredMedia) -> None:
+        self._media_stored(message_id, whatsapp_id, media, "outbound")
+
+    def _media_stored(
+        self,
+        message_id: UUID,
+        whatsapp_id: str,
+        media: StoredMedia,
+        direction: Literal["inbound", "outbound"],
+    ) -> None:
         ref = StoredMediaRef(
             url=f"/api/v1/messages/{message_id}/media",
             mimetype=media.mimetype,
@@ -174,10 +279,63 @@ class SessionEvents:
         )
         self._emit(
             MessageMediaStored,
-            MessageMediaStoredData(message_id=message_id, whatsapp_id=whatsapp_id, media=ref),
+            MessageMediaStoredData(
+                message_id=message_id, whatsapp_id=whatsapp_id, direction=direction, media=ref
+            ),
             event_id=EventBase.derive_id(self.session_id, whatsapp_id, "media_stored"),
             subject=f"messages/{message_id}",
         )
+
+    def acted(
+        self,
+        chat: str,
+        content: EditContent | RevokeContent,
+        at: datetime,
+        *,
+        from_me: bool,
+        event_key: str,
+        sender: str | None = None,
+    ) -> None:
+        """An edit or revoke of the message `content.message_id`: this session's own once handed over
+        (`from_me`), or a contact's as received. `event_key` (the action's WhatsApp id) dedups it."""
+        message_id = self._recent.get(content.message_id) if from_me else None
+        subject = f"messages/{message_id}" if message_id else None
+        if isinstance(content, EditContent):
+            self._emit(
+                MessageEdited,
+                MessageEditedData(
+                    message_id=message_id,
+                    whatsapp_id=content.message_id,
+                    chat=chat,
+                    sender=sender,
+                    from_me=from_me,
+                    text=content.text,
+                    caption=content.caption,
+                    edited_at=at,
+                ),
+                event_id=EventBase.derive_id(self.session_id, event_key, "edited"),
+                subject=subject,
+            )
+            return
+        self._emit(
+            MessageRevoked,
+            MessageRevokedData(
+                message_id=message_id,
+                whatsapp_id=content.message_id,
+                chat=chat,
+                sender=sender,
+                from_me=from_me,
+                revoked_at=at,
+            ),
+            event_id=EventBase.derive_id(self.session_id, event_key, "revoked"),
+            subject=subject,
+        )
+
+    def presence(self, presence: PresenceSeen) -> None:
+        data = PresenceUpdatedData(
+            jid=presence.jid, available=presence.available, last_seen=presence.last_seen
+        )
+        self._emit(PresenceUpdated, data)
 
     def receipt(self, receipt: Receipt) -> None:
         message_id = self._recent.get(receipt.whatsapp_id)
@@ -192,38 +350,10 @@ class SessionEvents:
         )
 
     def update(self, update: ChatUpdate) -> None:
-        """What a contact did to a chat: an edit, a revoke, a poll vote, typing."""
-        match update:
-            case Edited():
-                data: EventData = MessageEditedData(
-                    whatsapp_id=update.whatsapp_id,
-                    chat=update.chat,
-                    sender=update.sender,
-                    text=update.text,
-                    edited_at=update.at,
-                )
-                self._emit(MessageEdited, data)
-            case Revoked():
-                data = MessageRevokedData(
-                    whatsapp_id=update.whatsapp_id,
-                    chat=update.chat,
-                    sender=update.sender,
-                    revoked_at=update.at,
-                )
-                self._emit(MessageRevoked, data)
-            case Voted():
-                data = PollVoteData(
-                    poll_whatsapp_id=update.poll_whatsapp_id,
-                    chat=update.chat,
-                    voter=update.voter,
-                    options=list(update.options),
-                    at=update.at,
-                )
-                self._emit(PollVote, data)
-            case Presence():
-                state = update.state if update.state in ("composing", "recording") else "paused"
-                data = ChatPresenceData(chat=update.chat, sender=update.sender, state=state, at=update.at)
-                self._emit(ChatPresence, data)
+        """What a contact did to a chat that is not a message: typing."""
+        state = update.state if update.state in ("composing", "recording") else "paused"
+        data = ChatPresenceData(chat=update.chat, sender=update.sender, state=state, at=update.at)
+        self._emit(ChatPresence, data)
 
     def group(self, change: GroupChange) -> None:
         jid = change.group.jid if isinstance(change, GroupJoinedData) else change.group
@@ -235,6 +365,7 @@ class SessionEvents:
         data: EventData,
         event_id: UUID | None = None,
         subject: str | None = None,
+        traceparent: str | None = None,
     ) -> None:
         fields: dict[str, Any] = {
             "id": event_id or uuid4(),
@@ -244,5 +375,11 @@ class SessionEvents:
             "sessionid": self.session_id,
             "subject": subject or f"sessions/{self.session_id}",
             "data": data,
+            "traceparent": traceparent,
         }
         self._publisher.emit(cls(**fields))
+
+
+def received_id(session_id: UUID, whatsapp_id: str) -> UUID:
+    """The ZapHub id of a received message (derived: a repeat, or its copy in a history sync, keeps it)."""
+    return uuid5(EVENT_NAMESPACE, f"received/{session_id}/{whatsapp_id}")

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID
@@ -23,6 +23,7 @@ from nats.errors import Error as NatsError
 
 from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
+from zaphub_contracts.content import EditContent, MediaContent, RevokeContent
 from zaphub_contracts.host import HostOk, InjectFault, Simulate
 from zaphub_contracts.sessions import HandedOver, whatsapp_message_id
 from zaphub_contracts.statuses import SessionStatus
@@ -38,10 +39,13 @@ from zaphub_session_host.transport.base import (
     Connection,
     GroupChange,
     Groups,
+    HistoryBatch,
+    HistorySync,
     Identity,
     InboundMessage,
     LoggedOut,
     NotConnected,
+    PresenceSeen,
     Receipt,
     Transport,
 )
@@ -71,6 +75,8 @@ class HostContext:
     requests: "RequestHandler"
     recent_sends: RecentSends = field(default_factory=RecentSends)
     media: "MediaSaver | None" = None  # None: received media is not stored (ZAPHUB_MEDIA_DOWNLOAD=off)
+    history_sync: HistorySync = HistorySync.RECENT
+    history_max_messages: int = 20_000
 
 
 class SessionRunner:
@@ -79,6 +85,7 @@ class SessionRunner:
         "ctx",
         "deleted",
         "events",
+        "history_left",
         "identity",
         "machine",
         "paused_auth",
@@ -87,12 +94,14 @@ class SessionRunner:
         "session_id",
         "sub",
         "tenant_id",
+        "unlinked",
     )
 
     def __init__(self, ctx: HostContext, tenant_id: UUID, session_id: UUID) -> None:
         self.ctx = ctx
         self.tenant_id = tenant_id
         self.session_id = session_id
+        self.history_left = ctx.history_max_messages  # a full sync must not flood the host's events
         self.machine = SessionMachine()
         self.events = SessionEvents(ctx.publisher, ctx.source, ctx.recent_sends, tenant_id, session_id)
         self.connection: Connection | None = None
@@ -102,6 +111,8 @@ class SessionRunner:
         self.deleted = False  # its auth_data was deleted: never write it again
         self.refused: str | None = None  # why its stored auth_data was refused, while it is
         self.paused_auth: bytes | None = None  # the identity to reconnect with, while paused
+        # Logged out by request and showing a new QR code: refused as logged out until paired again.
+        self.unlinked = False
 
     @property
     def status(self) -> SessionStatus:
@@ -163,6 +174,18 @@ class SessionRunner:
             raise NotConnected("the session is stopping")
         return self.connection
 
+    @property
+    def logged_out(self) -> bool:
+        """Logged out, or logged out by request and waiting at a new QR code for its next pairing."""
+        return self.status is SessionStatus.LOGGED_OUT or self.unlinked
+
+    def online(self) -> Connection:
+        """The connection, for the host requests that read or act on WhatsApp (contacts, presence);
+        each capability then checks it is online."""
+        if self.logged_out:
+            raise LoggedOut("the session was logged out; pair it again")
+        return self._require_connection()
+
     async def send_run(
         self,
         commands: Sequence[SendMessage],
@@ -197,7 +220,7 @@ class SessionRunner:
         return done, None
 
     async def _hand_over(self, cmd: SendMessage) -> HandedOver:
-        if self.status is SessionStatus.LOGGED_OUT:
+        if self.logged_out:
             raise LoggedOut("the session was logged out; pair it again")
         if not self.machine.can_send:
             raise NotConnected(f"the session is {self.status.value}")
@@ -206,11 +229,23 @@ class SessionRunner:
             cmd.to, cmd.content, whatsapp_message_id(cmd.message_id), cmd.message_id
         )
         self.ctx.recent_sends.remember(whatsapp_id, cmd.message_id)
+        if self.ctx.media is not None and isinstance(cmd.content, MediaContent):
+            self.ctx.media.save_sent(
+                self.tenant_id,
+                self.session_id,
+                cmd.message_id,
+                whatsapp_id,
+                cmd.content,
+                self.events.sent_media_stored,
+            )
+        sent_at = datetime.now(UTC)
+        if isinstance(cmd.content, EditContent | RevokeContent):
+            self.events.acted(cmd.to, cmd.content, sent_at, from_me=True, event_key=whatsapp_id)
         return HandedOver(
             message_id=cmd.message_id,
             whatsapp_id=whatsapp_id,
             session_id=self.session_id,
-            sent_at=datetime.now(UTC),
+            sent_at=sent_at,
             host_id=self.ctx.host_id,
         )
 
@@ -223,6 +258,8 @@ class SessionRunner:
         )
 
     async def logout(self) -> None:
+        """Unlink the device; the session stays here and shows a new QR code (or takes a pairing code)
+        for its next pairing, as the logout route promises."""
         if self.connection is None and self.refused is not None:
             self.ctx.auth.put(
                 self.tenant_id, self.session_id, None
@@ -230,6 +267,21 @@ class SessionRunner:
         else:
             await self._require_connection().logout()
         await self.ctx.auth.flush()
+        await self._pair_again()
+
+    async def _pair_again(self) -> None:
+        """A fresh connection without an identity, after a logout by request."""
+        if self.deleted or self.sub is None:
+            return  # being deleted or stopped: nothing to pair
+        old, self.connection = self.connection, None
+        if old is not None:
+            await old.close()
+        self.unlinked = True
+        self.identity = None
+        self.refused = None
+        self._move(SessionEvent.RESTARTED)
+        self.connection = self.ctx.transport.open(self.tenant_id, self.session_id, None, self)
+        await self.connection.connect()
 
     async def delete_auth(self) -> None:
         """Delete the stored auth_data now; whatever the connection reports later is not written."""
@@ -282,7 +334,7 @@ class SessionRunner:
 
     def groups(self) -> Groups:
         """The connection's groups capability, once the session can talk to WhatsApp."""
-        if self.status is SessionStatus.LOGGED_OUT:
+        if self.logged_out:
             raise LoggedOut("the session was logged out; pair it again")
         if not self.machine.can_send:
             raise NotConnected(f"the session is {self.status.value}")
@@ -302,6 +354,7 @@ class SessionRunner:
 
     def on_connected(self, identity: Identity) -> None:
         if self._move(SessionEvent.CONNECTED):
+            self.unlinked = False
             self.identity = identity
             self.events.connected(identity, self.ctx.host_id)
 
@@ -325,7 +378,7 @@ class SessionRunner:
 
     def on_message(self, message: InboundMessage) -> None:
         message_id = self.events.message(message)
-        if self.ctx.media is not None and self.connection is not None:
+        if message_id is not None and self.ctx.media is not None and self.connection is not None:
             self.ctx.media.save(
                 self.tenant_id,
                 self.session_id,
@@ -343,6 +396,26 @@ class SessionRunner:
 
     def on_group(self, change: GroupChange) -> None:
         self.events.group(change)
+
+    def on_history(self, batch: HistoryBatch) -> None:
+        if self.ctx.history_sync is HistorySync.OFF or self.history_left <= 0:
+            return
+        if len(batch.messages) > self.history_left:  # the newest ones are kept
+            log.info(
+                "history sync over ZAPHUB_HISTORY_MAX_MESSAGES: older messages not imported",
+                extra={
+                    "fields": {
+                        "session_id": str(self.session_id),
+                        "dropped": len(batch.messages) - self.history_left,
+                    }
+                },
+            )
+            batch = replace(batch, messages=batch.messages[-self.history_left :])
+        self.history_left -= len(batch.messages)
+        self.events.history(batch, self.identity.jid if self.identity else None)
+
+    def on_presence(self, presence: PresenceSeen) -> None:
+        self.events.presence(presence)
 
     def _move(self, event: SessionEvent) -> bool:
         try:

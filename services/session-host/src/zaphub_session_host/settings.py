@@ -7,6 +7,7 @@ from pydantic import AliasChoices, Field, SecretStr
 
 from zaphub_runtime.lifecycle import instance_id
 from zaphub_runtime.settings import CommonSettings
+from zaphub_session_host.transport.base.history import HistorySync
 
 
 class TransportName(StrEnum):
@@ -38,6 +39,17 @@ class HostSettings(CommonSettings):
         gt=0,
         description="Bytes of events a host keeps on disk while NATS is away; when full, it disconnects"
         " its sessions from WhatsApp until they are published",
+    )
+    history_sync: HistorySync = Field(
+        default=HistorySync.RECENT,
+        description="What a newly paired session imports of its chats' past: recent (WhatsApp's default"
+        " sync), full (requireFullSync: all the phone holds) or off (nothing imported)",
+    )
+    history_max_messages: int = Field(
+        default=20_000,
+        ge=0,
+        description="Most messages one session imports from WhatsApp's history sync (per host run); the"
+        " oldest beyond are dropped",
     )
     sim_autopair: bool = Field(default=True, description="sim: pair a new session by itself after a QR")
     sim_pair_delay: float = Field(default=2.0, ge=0.0, description="sim: seconds from first QR to pairing")

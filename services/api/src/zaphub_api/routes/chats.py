@@ -6,14 +6,22 @@ from uuid import UUID
 import asyncpg
 from litestar import Controller, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import Parameter
+from litestar.params import Body, Parameter
 
 from zaphub_api.auth import provide_tenant_id
 from zaphub_api.domain_errors import ChatNotFound, InvalidField
 from zaphub_api.errors import problem_responses
 from zaphub_api.routes.messages import to_read as message_read
-from zaphub_api.schemas.chats import ChatMessagePage, ChatPage, ChatRead, ChatReadMark, LastMessage
+from zaphub_api.schemas.chats import (
+    ChatMessagePage,
+    ChatPage,
+    ChatRead,
+    ChatReadMark,
+    LastMessage,
+    MarkReadCreate,
+)
 from zaphub_api.schemas.phones import normalise_recipient
+from zaphub_api.services.presence import PresenceService
 from zaphub_api.store.chats import ChatStore, Cursor
 from zaphub_api.store.sessions import SessionStore
 
@@ -96,19 +104,25 @@ class ChatController(Controller):
     @post(
         "/{chat:str}/read",
         status_code=200,
-        summary="Mark the chat read: its unread count goes back to 0",
-        responses=problem_responses(),
+        summary="Mark the chat read: read receipts up to `up_to` (or all) sent, its unread count back to 0",
+        description=(
+            "Sends WhatsApp read receipts through the session's host, then resets the chat's unread count;"
+            " answers the WhatsApp ids marked. The session must be connected (409 otherwise)."
+        ),
+        responses=problem_responses(409, 503),
     )
     async def mark_read(
         self,
         tenant_id: NamedDependency[UUID],
         session_id: SESSION_ID,
         chat: CHAT,
-        sessions: NamedDependency[SessionStore],
         chats: NamedDependency[ChatStore],
+        presence_service: NamedDependency[PresenceService],
+        data: Annotated[MarkReadCreate | None, Body()] = None,
     ) -> ChatReadMark:
-        await sessions.get(tenant_id, session_id)
-        jid = chat_jid(chat)
-        if not await chats.mark_read(tenant_id, session_id, jid):
+        # The session is looked up (404, then 409 when not connected) before the chat is checked.
+        up_to = data.up_to if data is not None else None
+        jid, marked = await presence_service.mark_read(tenant_id, session_id, chat, up_to)
+        if not await chats.mark_read(tenant_id, session_id, jid) and not marked:
             raise ChatNotFound(jid)
-        return ChatReadMark(chat=jid)
+        return ChatReadMark(chat=jid, marked=marked)

@@ -40,7 +40,7 @@ class MediaController(Controller):
         summary="The message's media: its bytes, with Content-Type and a filename",
         description="409 with `Retry-After` while the owning host has not stored it yet; 410 once it "
         "was swept after `ZAPHUB_MEDIA_RETENTION_DAYS`; 404 for a message without media, or another "
-        "tenant's.",
+        "tenant's, or one ZapHub sent by URL (only inline media it sent is kept).",
         responses=problem_responses(409, 410),
         media_type="application/octet-stream",
     )
@@ -56,6 +56,8 @@ class MediaController(Controller):
         if row["type"] not in MEDIA_TYPES:
             raise MessageHasNoMedia(message_id)
         if row["media_stored_at"] is None:
+            if row["sent_by_url"]:  # its host fetched it from the URL to send it and kept nothing
+                raise MessageHasNoMedia(message_id)
             raise MediaNotReady(message_id, RETRY_AFTER)
         retention = timedelta(days=settings.media_retention_days)
         if row["media_stored_at"] + retention < datetime.now(UTC):

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
-from litestar import Controller, Response, get, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State, UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import Discriminator, OpenAPIMediaType, Operation, Reference, RequestBody, Schema
@@ -28,10 +28,12 @@ from zaphub_api.schemas.messages import (
     MessageAccepted,
     MessageCreate,
     MessageCreateBody,
+    MessageEdit,
     MessageRead,
     StatusChange,
 )
-from zaphub_api.store.messages import MessageStore, NewMessage
+from zaphub_api.services.message_actions import MessageActions
+from zaphub_api.store.messages import Accepted, MessageStore, NewMessage
 from zaphub_api.store.sessions import SessionStore
 from zaphub_contracts.statuses import MessageStatus
 from zaphub_runtime.egress import EgressPolicy, EgressRefused
@@ -267,8 +269,61 @@ class MessageController(Controller):
     ) -> MessageRead:
         return to_read(*await messages.get(tenant_id, message_id))
 
+    @patch(
+        "/messages/{message_id:uuid}",
+        status_code=202,
+        summary="Edit a sent message's text or caption, in the session's order",
+        description="Queued like a send (own id, rate limited, never overtaking the message it edits); "
+        "the answer is that edit's id. Outside WhatsApp's edit window (15 minutes) the edit fails with "
+        "reason `edit_window_expired`. `GET /messages/{id}` of the edited message then shows the new "
+        "content, `edited_at` and an `edited` entry in its history.",
+        responses=problem_responses(409, 503),
+    )
+    async def edit_message(
+        self,
+        tenant_id: NamedDependency[UUID],
+        message_id: Annotated[UUID, Parameter(description="The message to edit")],
+        data: JSONBody[MessageEdit],
+        message_actions: NamedDependency[MessageActions],
+    ) -> Response[MessageAccepted]:
+        return _accepted(await message_actions.edit(tenant_id, message_id, data))
+
+    @delete(
+        "/messages/{message_id:uuid}",
+        status_code=202,
+        summary="Delete a sent message for everyone (revoke), in the session's order",
+        description="Queued like a send; the answer is the revoke's id. The message's history then "
+        "records `revoked` and `revoked_at` is set.",
+        responses=problem_responses(409, 503),
+    )
+    async def revoke_message(
+        self,
+        tenant_id: NamedDependency[UUID],
+        message_id: Annotated[UUID, Parameter(description="The message to delete for everyone")],
+        message_actions: NamedDependency[MessageActions],
+    ) -> Response[MessageAccepted]:
+        return _accepted(await message_actions.revoke(tenant_id, message_id))
+
+
+def _accepted(accepted: Accepted) -> Response[MessageAccepted]:
+    body = MessageAccepted(
+        id=accepted.id, status=accepted.status, session_id=accepted.session_id, created_at=accepted.created_at
+    )
+    return Response(body, status_code=202)
+
+
+def tallies(content: dict[str, Any]) -> dict[str, int]:
+    """A poll's votes per option, from each voter's current selection (`votes`, kept by the projector)."""
+    counts = dict.fromkeys(content.get("options", []), 0)
+    for selected in content.get("votes", {}).values():
+        for option in selected:
+            if option in counts:
+                counts[option] += 1
+    return counts
+
 
 def to_read(row: asyncpg.Record, history: list[asyncpg.Record]) -> MessageRead:
+    content = json.loads(row["content"])
     return MessageRead(
         id=row["id"],
         session_id=row["session_id"],
@@ -276,13 +331,21 @@ def to_read(row: asyncpg.Record, history: list[asyncpg.Record]) -> MessageRead:
         status=MessageStatus(row["status"]),
         chat=row["chat"],
         sender=row["sender"],
+        sender_lid=row["sender_lid"],
+        push_name=row["push_name"],
+        participant=row["participant"],
+        participant_lid=row["participant_lid"],
+        imported=row["imported"],
         type=row["type"],
-        content=json.loads(row["content"]),
+        content=content,
+        tallies=tallies(content) if row["type"] == "poll" else None,
         whatsapp_id=row["whatsapp_id"],
         failure_reason=row["failure_reason"],
         failure_detail=row["failure_detail"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        edited_at=row["edited_at"],
+        revoked_at=row["revoked_at"],
         history=[
             StatusChange(status=MessageStatus(h["status"]), at=h["at"], detail=json.loads(h["detail"]))
             for h in history

@@ -44,7 +44,10 @@ class SimulatorController(Controller):
     ) -> SimulateAccepted:
         await sessions.get(tenant_id, session_id)  # another tenant's session: 404 before any check
         try:
-            fields = data.model_dump(by_alias=False) | {"content": data.contract_content()}
+            fields = data.model_dump(by_alias=False) | {
+                "content": data.contract_content(),
+                "history": data.contract_history(),
+            }
             request = Simulate(tenant_id=tenant_id, session_id=session_id, **fields)
         except ValidationError as exc:
             error = exc.errors()[0]

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from zaphub_api.schemas.messages import MessageRead
 
@@ -42,6 +42,20 @@ class ChatMessagePage(BaseModel):
     )
 
 
+class MarkReadCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"up_to": "3EB0C431C26A1916B4F1"}]}
+    )
+
+    up_to: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="WhatsApp id of the last message to mark read; every received one when left out",
+    )
+
+
 class ChatReadMark(BaseModel):
     chat: str
     unread_count: int = 0
+    marked: list[str] = Field(default_factory=list, description="WhatsApp ids of the messages marked read")

@@ -84,6 +84,7 @@ class DocumentMessageCreate(MediaMessageCreate):
     type: Literal["document"]
     filename: str | None = Field(default=None, max_length=255)
     caption: str | None = Field(default=None, max_length=c.MAX_CAPTION_LENGTH)
+    mentions: list[str] = _MENTIONS
 
 
 class StickerMessageCreate(MediaMessageCreate):
@@ -115,7 +116,23 @@ class ReactionMessageCreate(MessageCreateBase):
     participant: str | None = Field(default=None, max_length=128, description="In groups: its sender's JID")
 
 
-# One member per type of the contracts' `MessageContent`; a new type is one model here and one member.
+class PollMessageCreate(MessageCreateBase):
+    type: Literal["poll"]
+    name: str = Field(min_length=1, max_length=255, description="The question")
+    options: list[str] = Field(min_length=2, max_length=12, description="2 to 12 distinct options")
+    selectable_count: int = Field(default=1, ge=1, le=12, description="Options a voter may select")
+
+
+class PollVoteMessageCreate(MessageCreateBase):
+    """A vote on a poll this session received; `options` empty withdraws the vote."""
+
+    type: Literal["poll_vote"]
+    poll_id: str = Field(min_length=1, max_length=128, description="WhatsApp id of the poll")
+    options: list[str] = Field(default_factory=list, max_length=12)
+
+
+# One member per type of the contracts' `MessageContent` a client sends; edits and revokes have their
+# own routes (PATCH and DELETE /messages/{id}). A new type is one model here and one member.
 MessageCreate = Annotated[
     TextMessageCreate
     | ImageMessageCreate
@@ -125,7 +142,9 @@ MessageCreate = Annotated[
     | StickerMessageCreate
     | LocationMessageCreate
     | ContactMessageCreate
-    | ReactionMessageCreate,
+    | ReactionMessageCreate
+    | PollMessageCreate
+    | PollVoteMessageCreate,
     Field(discriminator="type"),
 ]
 
@@ -161,6 +180,11 @@ class MessageRead(BaseModel):
     status: MessageStatus
     chat: str
     sender: str | None = None
+    sender_lid: str | None = Field(default=None, description="The sender's LID, when WhatsApp gave one")
+    push_name: str | None = None
+    participant: str | None = Field(default=None, description="In a group: the JID of who sent it")
+    participant_lid: str | None = None
+    imported: bool = Field(default=False, description="From WhatsApp's history sync after pairing")
     type: str
     content: dict[str, Any]
     whatsapp_id: str | None = None
@@ -168,4 +192,19 @@ class MessageRead(BaseModel):
     failure_detail: str | None = None
     created_at: datetime
     updated_at: datetime
+    edited_at: datetime | None = Field(default=None, description="When the message was last edited")
+    tallies: dict[str, int] | None = Field(default=None, description="A poll's votes per option")
+    revoked_at: datetime | None = Field(default=None, description="When the message was deleted for everyone")
     history: list[StatusChange]
+
+
+class MessageEdit(BaseModel):
+    """A new text (text messages) or caption (image, video, document); exactly one, checked once the
+    message is found (another tenant's message is 404 whatever the body)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"text": "Your order ships today (updated)"}]}
+    )
+
+    text: str | None = Field(default=None, min_length=1, max_length=c.MAX_TEXT_LENGTH)
+    caption: str | None = Field(default=None, max_length=c.MAX_CAPTION_LENGTH)

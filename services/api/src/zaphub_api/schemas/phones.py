@@ -24,3 +24,11 @@ def normalise_recipient(value: str) -> str:
         return normalise_phone(value) + "@s.whatsapp.net"
     except ValueError:
         raise ValueError(PHONE_HINT + ", or a WhatsApp JID") from None
+
+
+def normalise_contact(value: str) -> str:
+    """E.164 number, user JID or LID, as a JID; groups are not contacts."""
+    jid = normalise_recipient(value)
+    if jid.endswith("@g.us"):
+        raise ValueError("must be a person (E.164 number, user JID or LID), not a group")
+    return jid

@@ -18,7 +18,9 @@ class SimulateCreate(BaseModel):
     - `reaction`: `message_id` (WhatsApp id) and `emoji` (empty removes it);
     - `receipt`: `message_id` of a message the session sent this contact, `receipt` delivered/read;
     - `edit` (`message_id`, `text`), `revoke` (`message_id`), `poll_vote` (`message_id` of the poll,
-      `options`), `typing` (`state`).
+      `options`), `typing` (`state`);
+    - `history_sync`: `history`, the chat's older messages (`{from_me, content, at}`, oldest first), as
+      WhatsApp's history sync after pairing brings them: imported, not sent to webhooks.
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -39,17 +41,31 @@ class SimulateCreate(BaseModel):
     options: list[str] = Field(default_factory=list, max_length=32)
     state: Literal["composing", "recording", "paused"] = "composing"
     receipt: Literal["delivered", "read"] = "read"
+    history: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="history_sync: `[{from_me, content, at}]`, oldest first",
+    )
 
     _sender = field_validator("sender")(lambda v: normalise_recipient(v))
 
     def contract_content(self) -> dict[str, Any] | None:
         """`content` with a media source the contract accepts: the simulator fetches nothing, it
         serves its own bytes for media given by URL or not at all."""
-        if self.content is None or self.content.get("type") not in MEDIA_TYPES:
-            return self.content
-        if self.content.get("url") or self.content.get("data_base64"):
-            return self.content
-        return {**self.content, "url": OWN_MEDIA_URL}
+        content: dict[str, Any] | None = _with_source(self.content)
+        return content
+
+    def contract_history(self) -> list[dict[str, Any]]:
+        """`history` with each entry's content given a media source, like `content`."""
+        return [{**e, "content": _with_source(e.get("content"))} for e in self.history]
+
+
+def _with_source(content: Any) -> Any:
+    if not isinstance(content, dict) or content.get("type") not in MEDIA_TYPES:
+        return content
+    if content.get("url") or content.get("data_base64"):
+        return content
+    return {**content, "url": OWN_MEDIA_URL}
 
 
 class SimulateAccepted(BaseModel):

@@ -7,7 +7,7 @@ from uuid import UUID
 import asyncpg
 
 from zaphub_api.commands import CommandPublisher
-from zaphub_api.domain_errors import AlreadyPaired, NoQrCode
+from zaphub_api.domain_errors import AlreadyPaired, NoQrCode, SessionNotConnected
 from zaphub_api.host_requests import HostRequests
 from zaphub_api.store.sessions import SessionStore
 from zaphub_contracts.commands import SessionAction
@@ -59,3 +59,11 @@ class SessionService:
         """A simulated contact acts on the tenant's session (simulator transport only)."""
         await self._sessions.get(request.tenant_id, request.session_id)
         return await self._hosts.simulate(request)
+
+
+async def require_connected(sessions: SessionStore, tenant_id: UUID, session_id: UUID) -> asyncpg.Record:
+    """The tenant's session when it is connected to WhatsApp; `SessionNotConnected` otherwise."""
+    row = await sessions.get(tenant_id, session_id)
+    if row["status"] != SessionStatus.CONNECTED:
+        raise SessionNotConnected(session_id, row["status"])
+    return row

@@ -77,6 +77,12 @@ UPSERT = (
     " unread_count = CASE WHEN $11 THEN chats.unread_count + 1 ELSE 0 END,"
     " updated_at = now()"
 )
+# The same for a message of the history sync: it never changes what is unread.
+UPSERT_IMPORTED = UPSERT.replace(
+    " unread_count = CASE WHEN $11 THEN chats.unread_count + 1 ELSE 0 END,",
+    " unread_count = chats.unread_count,",
+)
+assert UPSERT_IMPORTED != UPSERT
 
 
 class ChatStore:

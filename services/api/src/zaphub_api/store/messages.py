@@ -23,7 +23,8 @@ from zaphub_contracts.statuses import MessageStatus
 
 MESSAGE_COLUMNS = (
     "id, tenant_id, session_id, direction, seq, chat, sender, type, content, status, whatsapp_id,"
-    " failure_reason, failure_detail, created_at, updated_at"
+    " failure_reason, failure_detail, created_at, updated_at, sender_lid, push_name, participant,"
+    " participant_lid, imported, edited_at, revoked_at"
 )
 
 
@@ -301,7 +302,9 @@ class MessageStore:
     async def media_of(self, tenant_id: UUID, message_id: UUID) -> asyncpg.Record:
         """The session, type and media state of the tenant's message."""
         row = await self._pool.fetchrow(
-            "SELECT session_id, type, media, media_stored_at FROM messages WHERE id = $1 AND tenant_id = $2",
+            "SELECT session_id, type, media, media_stored_at,"
+            " direction = 'outbound' AND content->>'url' IS NOT NULL AS sent_by_url"
+            " FROM messages WHERE id = $1 AND tenant_id = $2",
             message_id,
             tenant_id,
         )

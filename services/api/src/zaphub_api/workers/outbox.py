@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import nats.errors
 from pydantic import TypeAdapter
 
 from zaphub_api.commands import is_stream_full
@@ -77,7 +78,14 @@ class Outbox:
                     " there is room; do not send it again (repeat the request with the same"
                     " Idempotency-Key to see it)"
                 )
-            log.warning("publish failed; the outbox sweeper will retry", exc_info=True)
+            # Expected while NATS elects a leader: one line each, a traceback only for the unexpected.
+            expected = isinstance(exc, (nats.errors.Error, TimeoutError))
+            log.warning(
+                "publish of %s failed (%s); the outbox sweeper will retry",
+                accepted.id,
+                exc.__class__.__name__,
+                exc_info=not expected,
+            )
             return None
         self._published.append(accepted.id)
         return None

@@ -81,7 +81,18 @@ async def _disconnected(conn: Conn, e: ev.SessionDisconnected) -> None:
 
 
 async def _logged_out(conn: Conn, e: ev.SessionLoggedOut) -> None:
-    await _session_status(conn, e, SessionStatus.LOGGED_OUT, e.data.reason, qr=None, host_id=None)
+    # The device is unlinked: no identity is left, so the session can pair again (pair-code, QR).
+    await _session_status(
+        conn,
+        e,
+        SessionStatus.LOGGED_OUT,
+        e.data.reason,
+        qr=None,
+        host_id=None,
+        jid=None,
+        lid=None,
+        push_name=None,
+    )
 
 
 async def _failed_session(conn: Conn, e: ev.SessionFailed) -> None:
@@ -162,8 +173,13 @@ def _receipt(e: ev.MessageDelivered | ev.MessageRead) -> Statement | None:
 
 
 async def _receipt_by_whatsapp_id(conn: Conn, e: ev.MessageDelivered | ev.MessageRead) -> None:
+    # Receipts are for what this session sent: an inbound message may carry the same WhatsApp id.
     message_id = await conn.fetchval(
-        "SELECT id FROM messages WHERE whatsapp_id = $1 AND tenant_id = $2", e.data.whatsapp_id, e.tenantid
+        "SELECT id FROM messages WHERE whatsapp_id = $1 AND tenant_id = $2 AND session_id = $3"
+        " AND direction = 'outbound'",
+        e.data.whatsapp_id,
+        e.tenantid,
+        e.sessionid,
     )
     if message_id is not None:
         sql, args = _record(e, message_id, _receipt_status(e), {})
@@ -193,8 +209,8 @@ async def _received(conn: Conn, e: ev.MessageReceived) -> None:
     d = e.data
     inserted = await conn.fetchval(
         "INSERT INTO messages (id, tenant_id, session_id, direction, chat, sender, type, content, status,"
-        " whatsapp_id, published_at, created_at)"
-        " SELECT $1, $2, $3, 'inbound', $4, $5, $6, $7, 'received', $8, now(), $9"
+        " whatsapp_id, published_at, created_at, sender_lid, push_name, participant, participant_lid)"
+        " SELECT $1, $2, $3, 'inbound', $4, $5, $6, $7, 'received', $8, now(), $9, $10, $11, $12, $13"
         " WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $3 AND tenant_id = $2)"
         " ON CONFLICT (id) DO NOTHING RETURNING id",
         d.message_id,
@@ -206,6 +222,10 @@ async def _received(conn: Conn, e: ev.MessageReceived) -> None:
         d.content.model_dump_json(),
         d.whatsapp_id,
         d.sent_at,
+        d.sender_lid,
+        d.push_name,
+        d.participant,
+        d.participant_lid,
     )
     if inserted is not None:
         await _history(conn, e, d.message_id, MessageStatus.RECEIVED, {})
@@ -218,6 +238,69 @@ async def _received(conn: Conn, e: ev.MessageReceived) -> None:
                     e, d.chat, name, d.message_id, "inbound", d.content.type, content, d.sent_at, True
                 ),
             )
+
+
+async def _history_imported(conn: Conn, e: ev.HistoryImported) -> None:
+    """Messages of the history sync, as imported: the chat lists them, nothing counts as unread, and a
+    message already stored (received live, or sent through ZapHub) is kept as it is."""
+    d = e.data
+    ms = d.messages
+    if not ms:
+        return
+    rows = await conn.fetch(
+        "INSERT INTO messages (id, tenant_id, session_id, direction, chat, sender, type, content, status,"
+        " whatsapp_id, published_at, created_at, sender_lid, push_name, participant, participant_lid,"
+        " imported)"
+        " SELECT i.id, $1, $2, i.direction, $3, i.sender, i.type, i.content, i.status, i.whatsapp_id, now(),"
+        " i.at, i.sender_lid, i.push_name, i.participant, i.participant_lid, true"
+        " FROM unnest($4::uuid[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::text[],"
+        " $11::timestamptz[], $12::text[], $13::text[], $14::text[], $15::text[])"
+        " AS i(id, direction, sender, type, content, status, whatsapp_id, at, sender_lid, push_name,"
+        " participant, participant_lid)"
+        " WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $2 AND tenant_id = $1)"
+        " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.whatsapp_id = i.whatsapp_id AND m.session_id = $2)"
+        " ON CONFLICT (id) DO NOTHING RETURNING id, status, created_at",
+        e.tenantid,
+        e.sessionid,
+        d.chat,
+        [m.message_id for m in ms],
+        [m.direction for m in ms],
+        [m.sender for m in ms],
+        [m.content.type for m in ms],
+        [m.content.model_dump_json() for m in ms],
+        [MessageStatus.RECEIVED.value if m.direction == "inbound" else MessageStatus.SENT.value for m in ms],
+        [m.whatsapp_id for m in ms],
+        [m.sent_at for m in ms],
+        [m.sender_lid for m in ms],
+        [m.push_name for m in ms],
+        [m.participant for m in ms],
+        [m.participant_lid for m in ms],
+    )
+    if not rows:
+        return
+    await conn.execute(
+        "INSERT INTO message_history (message_id, status, at, detail)"
+        " SELECT unnest($1::uuid[]), unnest($2::text[]), unnest($3::timestamptz[]), $4::jsonb",
+        [r["id"] for r in rows],
+        [r["status"] for r in rows],
+        [r["created_at"] for r in rows],
+        json.dumps({"imported": True, "sync_type": d.sync_type}),
+    )
+    last = max((m for m in ms if m.content.type != "reaction"), key=lambda m: m.sent_at, default=None)
+    if last is not None and d.chat != chats.BROADCAST:
+        content = last.content.model_dump(mode="json")
+        row = _chat_row(
+            e,
+            d.chat,
+            d.name,
+            last.message_id,
+            last.direction,
+            last.content.type,
+            content,
+            last.sent_at,
+            False,
+        )
+        await conn.execute(chats.UPSERT_IMPORTED, *row)
 
 
 def _chat_row(
@@ -280,6 +363,61 @@ async def _media_stored(conn: Conn, e: ev.MessageMediaStored) -> None:
     )
 
 
+async def _target(conn: Conn, e: ev.MessageEdited | ev.MessageRevoked) -> Any:
+    """The message an edit or revoke is about: the session's own (outbound) when `from_me`, else the
+    contact's (inbound)."""
+    return await conn.fetchval(
+        "SELECT id FROM messages WHERE whatsapp_id = $1 AND tenant_id = $2 AND session_id = $3"
+        " AND direction = $4",
+        e.data.whatsapp_id,
+        e.tenantid,
+        e.sessionid,
+        "outbound" if e.data.from_me else "inbound",
+    )
+
+
+async def _edited(conn: Conn, e: ev.MessageEdited) -> None:
+    d = e.data
+    target = await _target(conn, e)
+    field, value = ("text", d.text) if d.text is not None else ("caption", d.caption)
+    if target is None or not await _history(conn, e, target, MessageStatus.EDITED, {field: value}):
+        return
+    # Edits may be projected out of order: the content is the latest edit's.
+    await conn.execute(
+        "UPDATE messages SET content = jsonb_set(content, $2, to_jsonb($3::text)),"
+        " edited_at = $4, updated_at = now() WHERE id = $1 AND (edited_at IS NULL OR edited_at <= $4)",
+        target,
+        [field],
+        value,
+        d.edited_at,
+    )
+
+
+async def _revoked(conn: Conn, e: ev.MessageRevoked) -> None:
+    target = await _target(conn, e)
+    if target is not None and await _history(conn, e, target, MessageStatus.REVOKED, {}):
+        await conn.execute(
+            "UPDATE messages SET revoked_at = $2, updated_at = now() WHERE id = $1", target, e.data.revoked_at
+        )
+
+
+async def _poll_vote(conn: Conn, e: ev.PollVote) -> None:
+    """The voter's current selection on the session's poll (a later vote replaces an earlier one);
+    `GET /messages/{id}` counts them."""
+    d = e.data
+    await conn.execute(
+        "UPDATE messages SET content = jsonb_set(content, '{votes}',"
+        " COALESCE(content->'votes', '{}'::jsonb) || jsonb_build_object($4::text, $5::jsonb)),"
+        " updated_at = now()"
+        " WHERE whatsapp_id = $1 AND tenant_id = $2 AND session_id = $3 AND type = 'poll'",
+        d.poll_id,
+        e.tenantid,
+        e.sessionid,
+        d.voter,
+        json.dumps(d.options),
+    )
+
+
 async def _ignore(conn: Conn, e: ev.EventBase) -> None:
     return None
 
@@ -304,11 +442,14 @@ PROJECTIONS: dict[type[ev.EventBase], Projection] = {
     ev.MessageRead: _receipt_by_whatsapp_id,
     ev.MessageReceived: _received,
     ev.MessageMediaStored: _media_stored,
-    # Fanned out to webhooks and SSE; the message-actions projections (edits, polls) come with them.
-    ev.MessageEdited: _ignore,
-    ev.MessageRevoked: _ignore,
-    ev.PollVote: _ignore,
+    ev.HistoryImported: _history_imported,
+    ev.MessageEdited: _edited,
+    ev.MessageRevoked: _revoked,
+    # Fanned out to webhooks and SSE; nothing to keep.
+    ev.MessageReaction: _ignore,
+    ev.PresenceUpdated: _ignore,
     ev.ChatPresence: _ignore,
+    ev.PollVote: _poll_vote,
     # Group reads ask the owning host (the account's view, always current); the events go to
     # webhooks and SSE. Nothing to keep here yet.
     ev.GroupJoined: _ignore,

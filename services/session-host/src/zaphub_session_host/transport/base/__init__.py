@@ -4,14 +4,18 @@
 - events.py: what a connection reports (`ConnectionEvents`) and the values it carries.
 - messages.py: `Messages`, the messaging capability of a connection.
 - groups.py: `Groups`, creating and managing groups.
+- contacts.py: `Contacts`, on-WhatsApp checks, profiles and the blocklist.
+- presence.py: `Presence`, online/offline, typing in a chat and read marks.
 - errors.py: the named errors of every transport.
 
 Each capability is one module here and one module per transport (`transport/<name>/<capability>.py`).
 """
 
 from zaphub_session_host.transport.base.connection import Connection, Transport
+from zaphub_session_host.transport.base.contacts import Contacts
 from zaphub_session_host.transport.base.errors import (
     AlreadyPaired,
+    EditWindowExpired,
     FaultsUnsupported,
     GroupNotFound,
     InvalidContent,
@@ -28,31 +32,36 @@ from zaphub_session_host.transport.base.errors import (
     Unsupported,
 )
 from zaphub_session_host.transport.base.events import (
+    ChatPresenceSeen,
     ChatUpdate,
     ConnectionEvents,
-    Edited,
     GroupChange,
     Identity,
     InboundMessage,
-    Presence,
+    PresenceSeen,
     Receipt,
     ReceiptKind,
-    Revoked,
-    Voted,
 )
 from zaphub_session_host.transport.base.groups import Groups
-from zaphub_session_host.transport.base.messages import Messages
+from zaphub_session_host.transport.base.history import HistoryBatch, HistoryMessage, HistorySync
+from zaphub_session_host.transport.base.messages import Messages, check_edit_window
+from zaphub_session_host.transport.base.presence import Presence, Unread
 
 __all__ = [
     "AlreadyPaired",
+    "ChatPresenceSeen",
     "ChatUpdate",
     "Connection",
     "ConnectionEvents",
-    "Edited",
+    "Contacts",
+    "EditWindowExpired",
     "FaultsUnsupported",
     "GroupChange",
     "GroupNotFound",
     "Groups",
+    "HistoryBatch",
+    "HistoryMessage",
+    "HistorySync",
     "Identity",
     "InboundMessage",
     "InvalidContent",
@@ -63,15 +72,16 @@ __all__ = [
     "NotConnected",
     "NotGroupAdmin",
     "Presence",
+    "PresenceSeen",
     "Receipt",
     "ReceiptKind",
     "RecipientNotOnWhatsApp",
-    "Revoked",
     "SimulatorOnly",
     "TransientSendError",
     "Transport",
     "TransportError",
     "TransportUnavailable",
+    "Unread",
     "Unsupported",
-    "Voted",
+    "check_edit_window",
 ]

@@ -2,8 +2,8 @@
 session (one WhatsApp client each), which connects, pairs, logs out and closes.
 
 What a connection can do beyond its lifecycle is one capability attribute per module of base/
-(`messages`: base/messages.py, `groups`: base/groups.py), each implemented by the transport in a
-module of its own.
+(`messages`: base/messages.py, `contacts`, `presence`, `groups`), each implemented by the transport in
+a module of its own.
 """
 
 from abc import ABC, abstractmethod
@@ -11,10 +11,12 @@ from uuid import UUID
 
 from zaphub_contracts.host import InjectFault, Simulate
 from zaphub_runtime.bus import Bus
+from zaphub_session_host.transport.base.contacts import Contacts
 from zaphub_session_host.transport.base.errors import FaultsUnsupported, SimulatorOnly
 from zaphub_session_host.transport.base.events import ConnectionEvents, InboundMessage
 from zaphub_session_host.transport.base.groups import Groups
 from zaphub_session_host.transport.base.messages import Messages
+from zaphub_session_host.transport.base.presence import Presence
 
 
 class Connection(ABC):
@@ -22,7 +24,10 @@ class Connection(ABC):
 
     __slots__ = ()
 
-    messages: Messages  # set by each implementation; one attribute per capability
+    # Set by each implementation; one attribute per capability.
+    messages: Messages
+    contacts: Contacts
+    presence: Presence
     groups: Groups
 
     @abstractmethod

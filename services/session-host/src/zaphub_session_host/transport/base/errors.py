@@ -68,3 +68,7 @@ class NotGroupAdmin(TransportError):
 
 class Unsupported(TransportError):
     """The transport cannot do this at all (the library offers no call for it); permanent."""
+
+
+class EditWindowExpired(InvalidContent):
+    """An edit of a message older than WhatsApp's edit window (permanent)."""

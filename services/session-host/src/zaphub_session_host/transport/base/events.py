@@ -18,6 +18,7 @@ from zaphub_contracts.events import (
     GroupParticipantsData,
     GroupUpdatedData,
 )
+from zaphub_session_host.transport.base.history import HistoryBatch
 
 # A change in a group the account is in, as the `group.*` event it becomes.
 GroupChange = (
@@ -61,40 +62,8 @@ class InboundMessage:
 
 
 @dataclass(frozen=True, slots=True)
-class Edited:
-    """A contact edited one of its messages."""
-
-    whatsapp_id: str
-    chat: str
-    sender: str
-    text: str
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Revoked:
-    """A contact deleted one of its messages for everyone."""
-
-    whatsapp_id: str
-    chat: str
-    sender: str
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Voted:
-    """A contact's vote in a poll: the options it holds now."""
-
-    poll_whatsapp_id: str
-    chat: str
-    voter: str
-    options: tuple[str, ...]
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Presence:
-    """A contact typing (`composing`), recording audio, or stopping (`paused`) in a chat."""
+class ChatPresenceSeen:
+    """A contact typing (`composing`), recording audio, or stopping (`paused`) in a chat (`on_update`)."""
 
     chat: str
     sender: str
@@ -102,7 +71,18 @@ class Presence:
     at: datetime
 
 
-ChatUpdate = Edited | Revoked | Voted | Presence
+# What a contact does to a chat that is not a message (a contact's edits, revokes, reactions and poll
+# votes arrive as messages whose content is the action, as neonize reports them).
+ChatUpdate = ChatPresenceSeen
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceSeen:
+    """A contact shown available or unavailable."""
+
+    jid: str
+    available: bool
+    last_seen: datetime | None = None
 
 
 class ConnectionEvents(Protocol):
@@ -123,4 +103,9 @@ class ConnectionEvents(Protocol):
     def on_receipt(self, receipt: Receipt) -> None: ...
 
     def on_update(self, update: ChatUpdate) -> None: ...
+
     def on_group(self, change: GroupChange) -> None: ...
+
+    def on_history(self, batch: HistoryBatch) -> None: ...
+
+    def on_presence(self, presence: PresenceSeen) -> None: ...

@@ -22,15 +22,18 @@ from uuid import UUID
 
 from neonize.aioze.client import NewAClient
 from neonize.aioze.events import (
+    ChatPresenceEv,
     ClientOutdatedEv,
     ConnectedEv,
     ConnectFailureEv,
     DisconnectedEv,
     GroupInfoEv,
+    HistorySyncEv,
     JoinedGroupEv,
     LoggedOutEv,
     MessageEv,
     PairStatusEv,
+    PresenceEv,
     ReceiptEv,
     StreamReplacedEv,
     TemporaryBanEv,
@@ -42,18 +45,23 @@ from zaphub_session_host.transport.base import (
     Connection,
     ConnectionEvents,
     Identity,
+    InboundMessage,
     LoggedOut,
     NotConnected,
 )
 from zaphub_session_host.transport.neonize import gate
+from zaphub_session_host.transport.neonize.contacts import NeonizeContacts
+from zaphub_session_host.transport.neonize.downloads import DOWNLOAD_TIMEOUT, download_request
 from zaphub_session_host.transport.neonize.errors import map_send_error
 from zaphub_session_host.transport.neonize.events import (
     USER_SERVER,
+    chat_presence_from_event,
     failure_reason_name,
     identity_from_device,
     inbound_from_event,
     jid_str,
     logged_out_reason,
+    presence_from_event,
     receipts_from_event,
     temporary_ban_reason,
 )
@@ -62,7 +70,9 @@ from zaphub_session_host.transport.neonize.groups import (
     change_from_joined,
     changes_from_info_event,
 )
+from zaphub_session_host.transport.neonize.history import batches_from_history, device_props
 from zaphub_session_host.transport.neonize.messages import NeonizeMessages
+from zaphub_session_host.transport.neonize.presence import NeonizePresence
 from zaphub_session_host.transport.neonize.store_snapshot import is_sqlite, seed_sqlite, snapshot_sqlite
 
 if TYPE_CHECKING:
@@ -77,6 +87,7 @@ RECONNECT_MAX = 60.0
 SNAPSHOT_DEBOUNCE = 30.0  # at most one auth snapshot per this many seconds after activity
 SNAPSHOT_EVERY = 300.0
 PAIR_WAIT = 15.0  # pairing by phone needs the first QR (whatsmeow's rule); wait this long for it
+LOGOUT_SETTLE_TIMEOUT = 10.0  # the Go client stopping and its store emptied after a logout
 
 
 def _fields(**kv: object) -> dict[str, dict[str, object]]:
@@ -88,6 +99,8 @@ class NeonizeConnection(Connection):
 
     messages: NeonizeMessages
     groups: NeonizeGroups
+    contacts: NeonizeContacts
+    presence: NeonizePresence
 
     __slots__ = (
         "_attempts",
@@ -108,9 +121,11 @@ class NeonizeConnection(Connection):
         "_snapshot_timer",
         "_stopped_reason",
         "client",
+        "contacts",
         "groups",
         "messages",
         "path",
+        "presence",
         "session_id",
         "tenant_id",
     )
@@ -138,7 +153,11 @@ class NeonizeConnection(Connection):
         self._seeded = False
         # The uuid is the key of the Go client table; unique per connection, because neonize stops the
         # Go client of that key when the Python object is collected (an old one must not stop a new one).
-        self.client = NewAClient(str(self.path), uuid=f"{session_id}-{secrets.token_hex(4)}")
+        self.client = NewAClient(
+            str(self.path),
+            props=device_props(transport.history_sync),
+            uuid=f"{session_id}-{secrets.token_hex(4)}",
+        )
         self._go: asyncio.Future[Any] | None = None
         self._identity: Identity | None = None
         self._online = False
@@ -154,6 +173,8 @@ class NeonizeConnection(Connection):
         self._background: set[asyncio.Task[Any]] = set()
         self.messages = NeonizeMessages(self, transport)
         self.groups = NeonizeGroups(self)
+        self.contacts = NeonizeContacts(self)
+        self.presence = NeonizePresence(self)
         self._register()
 
     # Wiring of neonize events.
@@ -172,6 +193,9 @@ class NeonizeConnection(Connection):
             ReceiptEv: self._on_receipt,
             JoinedGroupEv: self._on_joined_group,
             GroupInfoEv: self._on_group_info,
+            HistorySyncEv: self._on_history_sync,
+            PresenceEv: self._on_presence,
+            ChatPresenceEv: self._on_chat_presence,
         }
 
     def _register(self) -> None:
@@ -279,8 +303,19 @@ class NeonizeConnection(Connection):
         if inbound is not None:
             sender = jid_str(event.Info.MessageSource.Sender) or inbound.sender
             self.messages.remember(inbound.whatsapp_id, sender, event.Message)
+            self.presence.unread.received(inbound.chat, inbound.whatsapp_id, sender)
             self._events.on_message(inbound)
         self.store_changed()
+
+    def _on_presence(self, event: Any) -> None:
+        seen = presence_from_event(event)
+        if seen is not None:
+            self._events.on_presence(seen)
+
+    def _on_chat_presence(self, event: Any) -> None:
+        seen = chat_presence_from_event(event)
+        if seen is not None:
+            self._events.on_update(seen)
 
     def _on_receipt(self, event: Any) -> None:
         for receipt in receipts_from_event(event):
@@ -292,6 +327,21 @@ class NeonizeConnection(Connection):
     def _on_group_info(self, event: Any) -> None:
         for change in changes_from_info_event(event):
             self._events.on_group(change)
+
+    def _on_history_sync(self, event: Any) -> None:
+        for batch in batches_from_history(event):
+            self._events.on_history(batch)
+
+    async def download(self, message: InboundMessage) -> bytes | None:
+        """Received media through whatsmeow (`download_any`: CDN fetch, hash checks, decryption)."""
+        if message.media is not None:
+            return message.media
+        request = download_request(message.content)
+        if request is None:
+            return None
+        self.check_online()
+        data: bytes = await asyncio.wait_for(self.client.download_any(request), DOWNLOAD_TIMEOUT)
+        return data
 
     def _stop_for_good(self, reason: str) -> None:
         """Ban, replaced stream, outdated client: disconnected without a reconnect loop."""
@@ -480,3 +530,8 @@ class NeonizeConnection(Connection):
                 extra=_fields(session_id=str(self.session_id)),
             )
         self._forget("logged out by request")
+        # The Go client stops and its store is emptied in the background: wait for it, so the
+        # session's next connection (a new QR code) does not share the store file with it.
+        pending = [task for task in self._background if not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=LOGOUT_SETTLE_TIMEOUT)

@@ -8,15 +8,17 @@ from datetime import UTC, datetime
 
 from neonize.proto.Neonize_pb2 import (
     JID,
+    ChatPresence,
     ConnectFailureReason,
     Device,
     LoggedOut,
     Message,
     MessageSource,
+    Presence,
     Receipt,
     TemporaryBan,
 )
-from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ContextInfo
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ContextInfo, ProtocolMessage
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 from pydantic import ValidationError
 
@@ -24,18 +26,27 @@ from zaphub_contracts.content import (
     AudioContent,
     ContactContent,
     DocumentContent,
+    EditContent,
     ImageContent,
     LocationContent,
     MessageContent,
     ReactionContent,
+    RevokeContent,
     StickerContent,
     TextContent,
     VideoContent,
     WhatsAppMedia,
 )
-from zaphub_session_host.transport.base import Identity, InboundMessage, ReceiptKind
+from zaphub_session_host.transport.base import (
+    ChatPresenceSeen,
+    Identity,
+    InboundMessage,
+    PresenceSeen,
+    ReceiptKind,
+)
 from zaphub_session_host.transport.base import Receipt as ContractReceipt
 
+STATUS_BROADCAST = "status@broadcast"  # contacts' status updates
 LID_SERVER = "lid"
 USER_SERVER = "s.whatsapp.net"
 GROUP_SERVER = "g.us"
@@ -122,7 +133,29 @@ def _media(m: object) -> WhatsAppMedia | None:
     )
 
 
+def _protocol(msg: WAMessage) -> MessageContent | None:
+    """A contact's edit (new text or caption) or revoke of an earlier message; other protocol
+    messages (history sync, keys) are not content."""
+    proto = msg.protocolMessage
+    if proto.type == ProtocolMessage.REVOKE:
+        return RevokeContent(
+            message_id=proto.key.ID, from_me=proto.key.fromMe, participant=proto.key.participant or None
+        )
+    if proto.type == ProtocolMessage.MESSAGE_EDIT:
+        edited = content_from_message(proto.editedMessage)
+        text = edited.text if isinstance(edited, TextContent) else None
+        caption = getattr(edited, "caption", None) if text is None else None
+        if text is None and caption is None:
+            return None
+        return EditContent(message_id=proto.key.ID, text=text, caption=caption)
+    return None
+
+
 def _content(msg: WAMessage) -> MessageContent | None:
+    if msg.HasField("protocolMessage"):
+        return _protocol(msg)
+    if msg.HasField("editedMessage"):  # an edit wrapped the way build_edit sends it
+        return content_from_message(msg.editedMessage.message)
     if msg.conversation:
         return TextContent(text=msg.conversation)
     if msg.HasField("extendedTextMessage"):
@@ -209,8 +242,8 @@ def _content(msg: WAMessage) -> MessageContent | None:
 def inbound_from_event(event: Message) -> InboundMessage | None:
     """An incoming message, or None for our own messages (other devices) and unsupported kinds."""
     source: MessageSource = event.Info.MessageSource
-    if source.IsFromMe:
-        return None
+    if source.IsFromMe or jid_str(source.Chat) == STATUS_BROADCAST:
+        return None  # our own (other devices), and status updates, which are no chat
     content = content_from_message(event.Message)
     if content is None:
         return None
@@ -272,3 +305,26 @@ def temporary_ban_reason(event: TemporaryBan) -> str:
         else ""
     )
     return f"temporarily banned by WhatsApp: {code}{expiry}"
+
+
+def presence_from_event(event: Presence) -> PresenceSeen | None:
+    """A contact's availability (whatsmeow sends it for contacts subscribed to)."""
+    jid = jid_str(event.From)
+    if jid is None:
+        return None
+    last_seen = _ts(event.LastSeen) if event.Unavailable and event.LastSeen > 0 else None
+    return PresenceSeen(jid=jid, available=not event.Unavailable, last_seen=last_seen)
+
+
+def chat_presence_from_event(event: ChatPresence) -> ChatPresenceSeen | None:
+    """Typing in a chat: composing with audio media is recording, as the phone shows it."""
+    source = event.MessageSource
+    chat, sender = jid_str(source.Chat), jid_str(source.Sender) or jid_str(source.Chat)
+    if chat is None or sender is None:
+        return None
+    if event.State == ChatPresence.PAUSED:
+        state = "paused"
+    else:
+        state = "recording" if event.Media == ChatPresence.AUDIO else "composing"
+    # whatsmeow's ChatPresence carries no time: it is shown as it arrives.
+    return ChatPresenceSeen(chat=chat, sender=sender, state=state, at=datetime.now(UTC))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from neonize.builder import build_edit
 from neonize.exc import IsOnWhatsAppError, NeonizeError, SendMessageError, UploadError
 from neonize.proto.Neonize_pb2 import JID, UploadResponse
 from neonize.proto.waCommon.WACommon_pb2 import MessageKey
@@ -25,26 +26,36 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
     ExtendedTextMessage,
     ImageMessage,
     LocationMessage,
+    ProtocolMessage,
     ReactionMessage,
     StickerMessage,
     VideoMessage,
 )
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
-from neonize.utils.enum import MediaType
+from neonize.utils.enum import MediaType, VoteType
 
 from zaphub_contracts.content import (
     AudioContent,
     ContactContent,
     DocumentContent,
+    EditContent,
     ImageContent,
     LocationContent,
     MessageContent,
+    PollContent,
+    PollVoteContent,
     ReactionContent,
+    RevokeContent,
     StickerContent,
     TextContent,
     VideoContent,
 )
-from zaphub_session_host.transport.base import InvalidContent, Messages, RecipientNotOnWhatsApp
+from zaphub_session_host.transport.base import (
+    InvalidContent,
+    Messages,
+    RecipientNotOnWhatsApp,
+    check_edit_window,
+)
 from zaphub_session_host.transport.neonize.errors import map_send_error
 from zaphub_session_host.transport.neonize.events import USER_SERVER, jid_str, parse_jid
 from zaphub_session_host.transport.neonize.media import (
@@ -222,7 +233,35 @@ def build_message(
                     key=key, text=content.emoji, senderTimestampMS=int(time.time() * 1000)
                 )
             )
+        case EditContent():
+            return build_edit(parse_jid(chat), content.message_id, _edited(content, quoted))
+        case PollVoteContent():
+            raise InvalidContent(
+                "voting on a poll needs the poll's own message info (whatsmeow's BuildPollVote); "
+                "only the simulator sends votes"
+            )
+        case RevokeContent():
+            # Our own message (the only kind ZapHub revokes): fromMe, as neonize's build_revoke does it.
+            key = MessageKey(fromMe=True, ID=content.message_id, remoteJID=chat)
+            return WAMessage(protocolMessage=ProtocolMessage(type=ProtocolMessage.REVOKE, key=key))
     raise InvalidContent(f"content type {content.type!r} cannot be sent")  # pragma: no cover
+
+
+def _edited(content: EditContent, original: Quoted | None) -> WAMessage:
+    """The new message of an edit: the text, or the original media message with the new caption."""
+    if content.text is not None:
+        return WAMessage(conversation=content.text)
+    if original is not None:
+        for kind in ("imageMessage", "videoMessage", "documentMessage"):
+            if original.message.HasField(kind):
+                edited = WAMessage()
+                getattr(edited, kind).CopyFrom(getattr(original.message, kind))
+                getattr(edited, kind).caption = content.caption or ""
+                return edited
+    raise InvalidContent(
+        f"the caption of {content.message_id} can be edited only on the host that sent it, while it is"
+        " recent: the edit must carry the original media message"
+    )
 
 
 class NeonizeMessages(Messages):
@@ -249,9 +288,16 @@ class NeonizeMessages(Messages):
             jid = await self._resolve_recipient(jid)
         chat = jid_str(jid) or to
         media = await self._prepare_media(content) if isinstance(content, MediaBody) else None
-        reply_to = getattr(content, "reply_to", None)
+        if isinstance(content, EditContent):
+            check_edit_window(content)
+        reply_to = (
+            content.message_id if isinstance(content, EditContent) else getattr(content, "reply_to", None)
+        )
         quoted = self._recent.get(reply_to) if reply_to else None
-        message = build_message(content, chat, media, quoted)
+        if isinstance(content, PollContent):
+            message = await self._poll(content)
+        else:
+            message = build_message(content, chat, media, quoted)
         self._conn.check_online()
         try:
             response = await self._conn.client.send_message(jid, message)
@@ -276,6 +322,14 @@ class NeonizeMessages(Messages):
         )
         self._conn.store_changed()
         return str(sent_id)
+
+    async def _poll(self, content: PollContent) -> WAMessage:
+        """whatsmeow builds a poll itself (it holds the poll's encryption secret for the votes)."""
+        vote_type = VoteType.SINGLE if content.selectable_count == 1 else VoteType.MULTIPLE
+        try:
+            return await self._conn.client.build_poll_vote_creation(content.name, content.options, vote_type)
+        except NeonizeError as exc:
+            raise map_send_error(str(exc)) from exc
 
     async def _resolve_recipient(self, jid: JID) -> JID:
         """The JID WhatsApp knows for a number (it may differ, e.g. Brazil's ninth digit), or

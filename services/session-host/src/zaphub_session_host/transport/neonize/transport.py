@@ -8,7 +8,7 @@ from pathlib import Path
 from uuid import UUID
 
 from zaphub_runtime.egress import EgressClient, EgressPolicy
-from zaphub_session_host.transport.base import ConnectionEvents, Transport
+from zaphub_session_host.transport.base import ConnectionEvents, HistorySync, Transport
 from zaphub_session_host.transport.neonize.connection import NeonizeConnection
 from zaphub_session_host.transport.neonize.media import MAX_MEDIA_BYTES, missing_media_tools
 
@@ -29,8 +29,10 @@ class NeonizeTransport(Transport):
         http: EgressClient | None = None,
         max_media_bytes: int = MAX_MEDIA_BYTES,
         egress: EgressPolicy | None = None,
+        history_sync: HistorySync = HistorySync.RECENT,
     ) -> None:
         self._data_dir = data_dir
+        self.history_sync = history_sync
         self.max_sessions = max_sessions
         self.max_media_bytes = max_media_bytes
         self._http = http

@@ -23,9 +23,11 @@ from zaphub_session_host.transport.base import (
     LoggedOut,
     NotConnected,
 )
+from zaphub_session_host.transport.sim.contacts import SimContacts
 from zaphub_session_host.transport.sim.faults import SessionFaults
 from zaphub_session_host.transport.sim.groups import SimGroups
 from zaphub_session_host.transport.sim.messages import SimMessages
+from zaphub_session_host.transport.sim.presence import SimPresence
 from zaphub_session_host.transport.sim.simulate import simulate
 
 if TYPE_CHECKING:
@@ -78,6 +80,8 @@ class SimConnection(Connection):
 
     messages: SimMessages
     groups: SimGroups
+    contacts: SimContacts
+    presence: SimPresence
 
     __slots__ = (
         "_closed",
@@ -89,11 +93,13 @@ class SimConnection(Connection):
         "_online",
         "_pair_timer",
         "_qr_timer",
+        "contacts",
         "events",
         "faults",
         "groups",
         "messages",
         "net",
+        "presence",
         "session_id",
     )
 
@@ -115,6 +121,8 @@ class SimConnection(Connection):
         self._last_online = 0.0
         self.messages = SimMessages(self)
         self.groups = SimGroups(self)
+        self.contacts = SimContacts(self)
+        self.presence = SimPresence(self)
 
     @staticmethod
     def _loop() -> asyncio.AbstractEventLoop:

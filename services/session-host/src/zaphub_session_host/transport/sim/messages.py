@@ -25,6 +25,7 @@ from uuid import UUID
 from zaphub_contracts.content import (
     AudioContent,
     DocumentContent,
+    EditContent,
     ImageContent,
     MediaContent,
     MessageContent,
@@ -42,6 +43,7 @@ from zaphub_session_host.transport.base import (
     Receipt,
     ReceiptKind,
     RecipientNotOnWhatsApp,
+    check_edit_window,
 )
 from zaphub_session_host.transport.sim.groups import change_from_frame
 from zaphub_session_host.transport.sim.wire import SimFrame
@@ -94,6 +96,8 @@ class SimMessages(Messages):
         group = await conn.groups.members(to) if to.endswith("@g.us") else None  # refused before logged
         if to.split("@", 1)[0].lstrip("+").startswith(NOT_ON_WHATSAPP_PREFIX):
             raise RecipientNotOnWhatsApp(f"{to} is not on WhatsApp (simulator: numbers starting 999)")
+        if isinstance(content, EditContent):
+            check_edit_window(content)
         now = datetime.now(UTC)
         conn.net.record_delivery(
             {
@@ -208,6 +212,7 @@ class SimMessages(Messages):
 
     def receive(self, message: InboundMessage) -> None:
         if not self._conn.closed:
+            self._conn.presence.unread.received(message.chat, message.whatsapp_id, message.sender)
             self._conn.events.on_message(message)
 
     def take(self, frame: SimFrame) -> bool:

@@ -3,20 +3,26 @@ WhatsApp deliver to the session, fed to the same connection events as the networ
 
 import base64
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from zaphub_contracts.content import MediaContent, MessageContent, ReactionContent
+from zaphub_contracts.content import (
+    EditContent,
+    MediaContent,
+    MessageContent,
+    PollVoteContent,
+    ReactionContent,
+    RevokeContent,
+)
 from zaphub_contracts.host import Simulate, SimulateAction
 from zaphub_session_host.transport.base import (
-    Edited,
+    ChatPresenceSeen,
+    HistoryBatch,
+    HistoryMessage,
     InboundMessage,
     InvalidContent,
-    Presence,
     Receipt,
     ReceiptKind,
-    Revoked,
-    Voted,
 )
 from zaphub_session_host.transport.sim.media import generated
 from zaphub_session_host.transport.sim.messages import as_received
@@ -73,19 +79,57 @@ async def simulate(conn: "SimConnection", request: Simulate) -> str | None:
             kind = ReceiptKind.READ if request.receipt == "read" else ReceiptKind.DELIVERED
             conn.events.on_receipt(Receipt(kind=kind, whatsapp_id=request.message_id, chat=jid, at=now))
             return None
-        case SimulateAction.EDIT:
-            assert request.message_id is not None and request.text is not None
-            conn.events.on_update(Edited(request.message_id, jid, jid, request.text, now))
-            return None
-        case SimulateAction.REVOKE:
-            assert request.message_id is not None
-            conn.events.on_update(Revoked(request.message_id, jid, jid, now))
-            return None
-        case SimulateAction.POLL_VOTE:
-            assert request.message_id is not None
-            conn.events.on_update(Voted(request.message_id, jid, jid, tuple(request.options), now))
+        case SimulateAction.EDIT | SimulateAction.REVOKE | SimulateAction.POLL_VOTE:
+            # As the network and neonize report them: a message whose content is the action (not a
+            # chat message: the unread count does not move).
+            assert request.message_id is not None  # the model checks what each action needs
+            action: MessageContent
+            if request.action is SimulateAction.EDIT:
+                action = EditContent(message_id=request.message_id, text=request.text)
+            elif request.action is SimulateAction.REVOKE:
+                action = RevokeContent(message_id=request.message_id, from_me=False)
+            else:
+                action = PollVoteContent(poll_id=request.message_id, options=request.options)
+            whatsapp_id = new_whatsapp_id()
+            conn.events.on_message(
+                InboundMessage(
+                    whatsapp_id=whatsapp_id,
+                    chat=jid,
+                    sender=jid,
+                    push_name=push_name,
+                    sent_at=now,
+                    content=action,
+                )
+            )
             return None
         case SimulateAction.TYPING:
-            conn.events.on_update(Presence(jid, jid, request.state, now))
+            conn.events.on_update(ChatPresenceSeen(jid, jid, request.state, now))
+            return None
+        case SimulateAction.HISTORY_SYNC:
+            conn.events.on_history(_history(conn, request, jid, push_name, now))
             return None
     raise InvalidContent(f"the simulator cannot {request.action.value}")
+
+
+def _history(
+    conn: "SimConnection", request: Simulate, jid: str, push_name: str, now: datetime
+) -> HistoryBatch:
+    """What WhatsApp's history sync would bring of the chat with the contact: media without bytes is
+    a reference only (history media is not downloaded)."""
+    own = conn.identity.jid if conn.identity else jid
+    count = len(request.history)
+    messages = []
+    for i, entry in enumerate(request.history):
+        whatsapp_id = new_whatsapp_id()
+        content, _ = as_received(entry.content, whatsapp_id)
+        messages.append(
+            HistoryMessage(
+                whatsapp_id=whatsapp_id,
+                from_me=entry.from_me,
+                sender=own if entry.from_me else jid,
+                sent_at=entry.at or now - timedelta(minutes=count - i),
+                content=content,
+                push_name=None if entry.from_me else push_name,
+            )
+        )
+    return HistoryBatch(chat=jid, messages=tuple(messages), name=push_name, sync_type="initial_bootstrap")
