@@ -59,6 +59,7 @@ from zaphub_api.store.migrate import migrate
 from zaphub_api.store.sessions import SessionStore
 from zaphub_api.store.tenants import TenantStore
 from zaphub_api.store.webhooks import WebhookStore
+from zaphub_api.ui import install as install_dashboard
 from zaphub_api.usage import UsageClient
 from zaphub_api.workers.outbox import Outbox
 from zaphub_api.workers.projector import Projector
@@ -261,8 +262,10 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
         exclude=["/metrics"],
     )
     dependencies["principal"] = Provide(provide_principal)
+    # One throttle of wrong keys per address, for the API's headers and the dashboard's sign-in form.
+    throttle = FailureThrottle(settings.auth_failure_burst, settings.auth_failure_rate)
     auth = AuthMiddleware(
-        FailureThrottle(settings.auth_failure_burst, settings.auth_failure_rate),
+        throttle,
         BodyLimits(json=settings.api_max_body_bytes, upload=settings.media_max_bytes + UPLOAD_MARGIN),
     )
     return Litestar(
@@ -290,6 +293,7 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
         request_max_body_size=settings.api_max_body_bytes,
         dependencies=dependencies,
         lifespan=[lifespan],
+        on_app_init=[install_dashboard(settings, throttle)],
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[
             OpenTelemetryPlugin(

@@ -32,6 +32,9 @@ ADMIN_KEY_MIN_LENGTH = 32
 PLACEHOLDER_MARKS = ("change_me", "changeme", "change-me", "placeholder", "replace_me", "replace-me")
 # Routes anyone may call: liveness, readiness, metrics and the API's documentation.
 PUBLIC_PATHS = re.compile(r"/health|/ready|/metrics|/docs(/.*)?")
+# The dashboard: its pages carry no key header but its own cookie session and CSRF token, checked by
+# zaphub_api.ui (sign-in through this module's KeyRing and FailureThrottle); its bodies are capped too.
+DASHBOARD_PATHS = re.compile(r"/ui(/.*)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +185,8 @@ class BodyLimits:
 class AuthMiddleware(ASGIMiddleware):
     """Authenticates every non-public request from its headers alone, before the handler (and so the
     body parser) runs: an unauthenticated request is answered 401 without reading its body. The body
-    of an authenticated one is then counted as it streams and refused (413) past its route's cap.
+    of an authenticated one is then counted as it streams and refused (413) past its route's cap; so is
+    a dashboard request's, which the dashboard authenticates itself (`DASHBOARD_PATHS`).
 
     The principal goes into `scope["auth"]` (`request.auth`), where `provide_principal` finds it."""
 
@@ -195,6 +199,15 @@ class AuthMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
+        if DASHBOARD_PATHS.fullmatch(scope["path"]) is None:
+            scope["auth"] = await self._authenticate(connection, scope)
+        cap = self._limits.for_path(scope["path"])
+        length = connection.headers.get("content-length", "")
+        if length.isdigit() and int(length) > cap:
+            raise BodyTooLarge(cap)
+        await next_app(scope, _capped(receive, cap), send)
+
+    async def _authenticate(self, connection: ASGIConnection[Any, Any, Any, Any], scope: Scope) -> Principal:
         client = client_address(scope)
         keyring: KeyRing = connection.app.state.keyring
         presented = presented_key(connection)
@@ -213,12 +226,7 @@ class AuthMiddleware(ASGIMiddleware):
             except Unauthorized:
                 self._throttle.failed(client)
                 raise
-        scope["auth"] = principal
-        cap = self._limits.for_path(scope["path"])
-        length = connection.headers.get("content-length", "")
-        if length.isdigit() and int(length) > cap:
-            raise BodyTooLarge(cap)
-        await next_app(scope, _capped(receive, cap), send)
+        return principal
 
 
 def _public(scope: Scope) -> bool:
