@@ -65,10 +65,15 @@ async def test_unauthenticated_large_body_is_refused_before_it_is_read(api_stack
             sent += len(chunk)
     except ConnectionError:
         pass  # the server answered and closed: it will not read the rest
-    line = await asyncio.wait_for(status_line, 5.0)
+    try:
+        line = await asyncio.wait_for(status_line, 5.0)
+    except ConnectionResetError:
+        # The server answered and closed with our unread bytes in its buffer, so its kernel sent a
+        # reset, which can discard the 401 before we read it. It still refused without reading.
+        line = b"(reset)"
     elapsed = time.monotonic() - started
     writer.close()
-    assert line.startswith(b"HTTP/1.1 401"), line
+    assert line.startswith(b"HTTP/1.1 401") or (line == b"(reset)" and sent < size), line
     assert elapsed < 3.0, f"the 401 took {elapsed:.1f} s"
     assert rss(pid) - before < 8 * MIB, f"RSS grew by {(rss(pid) - before) / MIB:.1f} MiB"
 
