@@ -110,3 +110,61 @@ def document(
 def write(doc: Mapping[str, Any], path: Path = RESULTS) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+
+
+# The README's Benchmarks table: what each ratio compares, and its goal.
+README_ROWS: list[tuple[str, str]] = [
+    (
+        "api_accept_ratio_to_http_baseline",
+        "API accepts (`POST …/messages` → 202, sends paused) over a bare ASGI app on granian",
+    ),
+    (
+        "e2e_ratio_to_baseline",
+        "accept → `message.sent`, sustained at 64 connections, over raw JetStream publish+consume",
+    ),
+    (
+        "cpu_ms_per_msg_ratio_to_baseline",
+        "CPU per sent message (every process) over raw JetStream's CPU per message",
+    ),
+    (
+        "ratelimit_ratio_to_nats_rr",
+        "rate-limit decisions (2 replicas) over raw NATS request/reply (2 responders)",
+    ),
+    (
+        "inbound_ratio_to_baseline",
+        "inbound (`simulate` → stored in PostgreSQL and POSTed to a webhook) over raw JetStream",
+    ),
+    (
+        "fairness_p99_ratio",
+        "tenant B's accept → sent p99 while tenant A floods (queue full, webhooks black-holed), over alone",
+    ),
+    ("cluster_e2e_ratio_to_single", "accept → sent on a 3-node NATS cluster (R3) over the single node"),
+]
+
+
+def goal_text(key: str, value: float) -> str:
+    goal = GOALS.get(key)
+    return "report" if goal is None else f"{goal[0]} {goal[1]} ({'met' if met(key, value) else 'not met'})"
+
+
+def markdown_table(figures: Mapping[str, float]) -> str:
+    """The README's table of ratios: each with the two figures it divides and its goal."""
+    lines = ["| ratio | value | measured / baseline, same run | goal |", "|---|---|---|---|"]
+    for key, what in README_ROWS:
+        if key not in figures:
+            continue
+        top, bottom = RATIOS[key]
+        measured = f"{figures[top]:.4g} / {figures[bottom]:.4g}"
+        lines.append(f"| {what} | {figures[key]:.3g} | {measured} | {goal_text(key, figures[key])} |")
+    for key, what in (
+        ("inbound_lost", "inbound messages that never reached the receiver"),
+        ("webhook_deliveries_per_s", "signed webhook POSTs a second, 4 webhooks of 2 tenants"),
+    ):
+        if key in figures:
+            lines.append(f"| {what} | {figures[key]:.4g} | | {goal_text(key, figures[key])} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    # python -m bench.report: the README's table from bench/results/latest.json
+    print(markdown_table(json.loads(RESULTS.read_text())["figures"]))

@@ -79,3 +79,13 @@ def test_latest_json_holds_every_key_of_the_issue_and_the_goals_met(tmp_path: Pa
     assert {"fairness_p99_ratio", "inbound_ratio_to_baseline"} <= set(written["goals_not_met"])
     assert written["load_average"]["end"] == [3.0, 2.0, 2.0]
     assert "goal" in report.table(figures) and "NOT met" in report.table(figures)
+
+
+def test_the_readme_table_shows_each_ratio_with_its_baseline_and_goal() -> None:
+    """`python -m bench.report` prints one row per ratio: the value, the two figures and the goal."""
+    figures = MEASURED | report.ratios(MEASURED)
+    rows = report.markdown_table(figures).splitlines()
+    (accept,) = [r for r in rows if "bare ASGI app" in r]
+    assert "| 0.5 |" in accept and "4000 / 8000" in accept and ">= 0.25 (met)" in accept
+    (fair,) = [r for r in rows if "floods" in r]
+    assert "<= 2.0 (not met)" in fair
