@@ -126,6 +126,7 @@ async def pipeline_figures(quick: bool) -> dict[str, float]:
             "fairness_noisy_accepted": fair.noisy_accepted,
             "fairness_noisy_refused": fair.noisy_refused,
             "fairness_black_hole_connections": fair.held_connections,
+            "fairness_noisy_unanswered": fair.noisy_unanswered,
         }
     return figures
 

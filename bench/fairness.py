@@ -20,6 +20,7 @@ class Fairness:
     noisy_accepted: int  # A's 202s during the flood
     noisy_refused: int  # A's other answers (429 once its queue is full)
     held_connections: int  # connections A's webhooks held open at the black hole
+    noisy_unanswered: int  # A's requests the API never answered (their connections given up)
 
     @property
     def p99_ratio(self) -> float:
@@ -46,4 +47,5 @@ async def fairness(stack: Stack, seconds: float, connections: int = 32) -> Fairn
             noisy_accepted=int(sum(r["requests"] for r in results)),
             noisy_refused=int(sum(r["errors"] for r in results)),
             held_connections=hole.connections,
+            noisy_unanswered=int(sum(r.get("unanswered", 0) for r in results)),
         )

@@ -10,7 +10,7 @@ import asyncpg
 
 from bench.pipeline import caught_up, load
 from bench.receiver import Receiver
-from bench.stack import add_webhook, delete_webhook, tenant_with_sessions
+from bench.stack import add_webhook, deactivate_webhook, tenant_with_sessions
 from zaphub_contracts import streams
 from zaphub_devstack.testing import Stack
 
@@ -72,7 +72,7 @@ async def inbound(stack: Stack, seconds: float, connections: int = 32, idle: flo
 
 async def webhook_fan_out(stack: Stack, seconds: float, connections: int = 32) -> float:
     """Signed POSTs a second to 4 webhooks of 2 tenants (2 each, `message.received`), sustained: over
-    the last two thirds of a closed-loop inbound load on both tenants. The webhooks are deleted then,
+    the last two thirds of a closed-loop inbound load on both tenants. The webhooks are deactivated then,
     so the deliveries still waiting are dropped instead of loading what the bench measures next."""
     tenants = [await tenant_with_sessions(stack, 8, name=f"hooks{t}") for t in range(2)]
     hooks: list[tuple[str, str]] = []  # (tenant key, webhook id)
@@ -87,6 +87,6 @@ async def webhook_fan_out(stack: Stack, seconds: float, connections: int = 32) -
         await load(stack, tenants, seconds, connections, simulate=True)
         ended = time.perf_counter()
         for key, webhook_id in hooks:
-            await delete_webhook(stack, key, webhook_id)
+            await deactivate_webhook(stack, key, webhook_id)
         await caught_up(stack, WEBHOOK_CONSUMERS)
         return receiver.rate(began + seconds / 3, ended)

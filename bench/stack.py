@@ -74,9 +74,9 @@ async def add_webhook(stack: Stack, key: str, url: str, events: list[str]) -> tu
         return str(response.json()["id"]), str(response.json()["secret"])
 
 
-async def delete_webhook(stack: Stack, key: str, webhook_id: str) -> None:
+async def deactivate_webhook(stack: Stack, key: str, webhook_id: str) -> None:
+    """`active: false`: its waiting deliveries are dropped as the dispatcher reaches them."""
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
-        response = await http.delete(
-            f"/api/v1/webhooks/{webhook_id}", headers={"Authorization": f"Bearer {key}"}
-        )
+        auth = {"Authorization": f"Bearer {key}"}
+        response = await http.patch(f"/api/v1/webhooks/{webhook_id}", json={"active": False}, headers=auth)
         response.raise_for_status()
