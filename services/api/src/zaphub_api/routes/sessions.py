@@ -242,7 +242,9 @@ async def _command(
     return SessionCommandAccepted(session_id=session_id, action=action)
 
 
-async def installation_stats(sessions: SessionStore, placement: Placement, settings: ApiSettings) -> SessionStats:
+async def installation_stats(
+    sessions: SessionStore, placement: Placement, settings: ApiSettings
+) -> SessionStats:
     """The operator's view: the live hosts' capacity (hosts bucket), every tenant's sessions, the
     installation's limits, and the seed's thresholds crossed."""
     hosts = await placement.live_hosts()
