@@ -142,6 +142,10 @@ README_ROWS: list[tuple[str, str]] = [
 ]
 
 
+def _number(value: float) -> str:
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def goal_text(key: str, value: float) -> str:
     goal = GOALS.get(key)
     return "report" if goal is None else f"{goal[0]} {goal[1]} ({'met' if met(key, value) else 'not met'})"
@@ -154,14 +158,14 @@ def markdown_table(figures: Mapping[str, float]) -> str:
         if key not in figures:
             continue
         top, bottom = RATIOS[key]
-        measured = f"{figures[top]:.4g} / {figures[bottom]:.4g}"
+        measured = f"{_number(figures[top])} / {_number(figures[bottom])}"
         lines.append(f"| {what} | {figures[key]:.3g} | {measured} | {goal_text(key, figures[key])} |")
     for key, what in (
         ("inbound_lost", "inbound messages that never reached the receiver"),
         ("webhook_deliveries_per_s", "signed webhook POSTs a second, 4 webhooks of 2 tenants"),
     ):
         if key in figures:
-            lines.append(f"| {what} | {figures[key]:.4g} | | {goal_text(key, figures[key])} |")
+            lines.append(f"| {what} | {_number(figures[key])} | | {goal_text(key, figures[key])} |")
     return "\n".join(lines)
 
 
