@@ -168,7 +168,11 @@ async def main(quick: bool) -> dict[str, Any]:
             continue
         # Each of these runs its own processes and event loop: give it a thread of its own.
         progress(module_name)
-        figures |= await asyncio.to_thread(module.run, quick)
+        # One crashed measure (neonize's Go core aborted once under load) must not lose the run's figures.
+        try:
+            figures |= await asyncio.to_thread(module.run, quick)
+        except Exception as exc:
+            print(f"{module_name}: not measured ({exc!r})")
     load["end"] = os.getloadavg()
     figures |= report.issue_keys(figures)
     figures |= report.ratios(figures)
