@@ -54,7 +54,7 @@ class SentEvents:
     @classmethod
     @contextlib.asynccontextmanager
     async def counting(cls, stack: Stack) -> AsyncIterator["SentEvents"]:
-        nc = await nats.connect(stack.nats_url)
+        nc = await nats.connect(stack.nats_servers)
         events = cls()
         try:
             await nc.subscribe(SENT_EVENTS, cb=events._on_sent)
@@ -89,7 +89,7 @@ async def load_tenants(stack: Stack) -> Tenants:
 async def sends_paused(stack: Stack, longest: float) -> AsyncIterator[None]:
     """The dispatchers' send consumer paused (a JetStream consumer pause, at most `longest` seconds):
     the API accepts and publishes as ever, and the commands wait in the stream."""
-    nc = await nats.connect(stack.nats_url)
+    nc = await nats.connect(stack.nats_servers)
     spec = streams.SEND_CONSUMER
     try:
         until = datetime.now(UTC) + timedelta(seconds=longest)
@@ -131,17 +131,26 @@ async def api_accept(
     the end of the load to the last `message.sent`. Otherwise it is the send rate during the load.
     """
     run = await _load_until_sent(stack, tenants, seconds, connections, paused=alone)
-    accept = Accept(
-        rps=run.accept_rate,
-        p50_ms=max(r["p50_ms"] for r in run.results),
-        p99_ms=max(r["p99_ms"] for r in run.results),
-        requests=run.accepted,
-        load_cpu_s=sum(r["cpu_s"] for r in run.results),
-    )
+    accept = _accept(run.results)
     if alone:
         return accept, run.sent.rate(run.ended)
     # From the first send, not from the spawn of the load processes.
     return accept, run.sent.rate(run.sent.times[0] if run.sent.times else run.began, run.ended)
+
+
+async def http_accept(stack: Stack, tenants: Tenants, seconds: float, connections: int, url: str) -> Accept:
+    """The same closed-loop load as `api_accept`, at another server (`url`): the HTTP baseline."""
+    return _accept(await load(stack, tenants, seconds, connections, url=url))
+
+
+def _accept(results: list[dict[str, float]]) -> Accept:
+    return Accept(
+        rps=sum(r["requests"] for r in results) / max(r["seconds"] for r in results),
+        p50_ms=max(r["p50_ms"] for r in results),
+        p99_ms=max(r["p99_ms"] for r in results),
+        requests=int(sum(r["requests"] for r in results)),
+        load_cpu_s=sum(r["cpu_s"] for r in results),
+    )
 
 
 async def sustained(stack: Stack, tenants: Tenants, ceiling: float, seconds: float, steps: int) -> Trial:
@@ -180,30 +189,38 @@ async def _load_until_sent(
     rate: float | None = None,
     paused: bool = False,
 ) -> LoadRun:
-    """`_load`, counting `message.sent` events until what it got accepted is sent; `paused` holds the
+    """`load`, counting `message.sent` events until what it got accepted is sent; `paused` holds the
     sends for as long as the load runs."""
     async with SentEvents.counting(stack) as sent:
         async with sends_paused(stack, longest=seconds + 60) if paused else contextlib.nullcontext():
             began = time.perf_counter()
-            results = await _load(stack, tenants, seconds, connections, rate)
+            results = await load(stack, tenants, seconds, connections, rate)
             ended = time.perf_counter()
         run = LoadRun(results, began, ended, sent)
         await sent.drained(run.accepted)
     return run
 
 
-async def _load(
-    stack: Stack, tenants: Tenants, seconds: float, connections: int, rate: float | None = None
+async def load(
+    stack: Stack,
+    tenants: Tenants,
+    seconds: float,
+    connections: int,
+    rate: float | None = None,
+    *,
+    url: str | None = None,
+    simulate: bool = False,
 ) -> list[dict[str, float]]:
-    """`bench.load` run once per tenant, the connections and the rate shared out between them."""
-    pacing = ["--rate", str(rate / len(tenants))] if rate else []
+    """`bench.load` run once per tenant, the connections and the rate shared out between them; `url`
+    points it at another server than the stack's API, `simulate` makes it inbound traffic."""
+    flags = (["--rate", str(rate / len(tenants))] if rate else []) + (["--simulate"] if simulate else [])
     loads = [
         await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "bench.load",
-            *pacing,
-            stack.api_url,
+            *flags,
+            url or stack.api_url,
             key,
             str(seconds),
             str(connections // len(tenants)),
@@ -218,13 +235,17 @@ async def _load(
 async def projection_catch_up(stack: Stack, timeout: float = 180.0) -> float:
     """Seconds until the projector has written every event to PostgreSQL (statuses are current), so
     the next measure does not share the API process with a backlog."""
-    nc = await nats.connect(stack.nats_url)
+    return await caught_up(stack, [streams.PROJECTOR_CONSUMER], timeout)
+
+
+async def caught_up(stack: Stack, specs: list[streams.ConsumerSpec], timeout: float = 180.0) -> float:
+    """Seconds until none of these consumers has a message pending or unacknowledged."""
+    nc = await nats.connect(stack.nats_servers)
     began = time.perf_counter()
     try:
         while time.perf_counter() - began < timeout:
-            spec = streams.PROJECTOR_CONSUMER
-            info = await nc.jetstream().consumer_info(spec.stream, spec.durable)
-            if info.num_pending == 0 and info.num_ack_pending == 0:
+            infos = [await nc.jetstream().consumer_info(spec.stream, spec.durable) for spec in specs]
+            if all(info.num_pending == 0 and info.num_ack_pending == 0 for info in infos):
                 break
             await asyncio.sleep(0.2)
     finally:
@@ -232,12 +253,15 @@ async def projection_catch_up(stack: Stack, timeout: float = 180.0) -> float:
     return time.perf_counter() - began
 
 
-async def latency_at_rate(stack: Stack, rate: float, seconds: float) -> tuple[float, float]:
-    """p50 and p99 ms from POST to `message.sent`, sending open-loop at a fixed rate."""
-    key, sessions = await tenant_with_sessions(stack, 32, name="latency")
+async def latency_at_rate(
+    stack: Stack, rate: float, seconds: float, tenant: tuple[str, list[str]] | None = None
+) -> tuple[float, float]:
+    """p50 and p99 ms from POST to `message.sent`, sending open-loop at a fixed rate (by default as a
+    new tenant with 32 sessions)."""
+    key, sessions = tenant or await tenant_with_sessions(stack, 32, name="latency")
     started: dict[str, float] = {}
     done: dict[str, float] = {}
-    nc = await nats.connect(stack.nats_url)
+    nc = await nats.connect(stack.nats_servers)
 
     async def on_sent(msg: Msg) -> None:
         event = MessageSent.model_validate_json(msg.data)

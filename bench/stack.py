@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -19,6 +20,8 @@ UNLIMITED = {
     "ZAPHUB_TRANSPORT": "sim",
     "ZAPHUB_SIM_PAIR_DELAY": "0.2",
     "ZAPHUB_LOG_LEVEL": "WARNING",
+    # The loads create some 150 sessions on the one host; its default capacity is 100.
+    "ZAPHUB_MAX_CONCURRENT_SESSIONS": "1000",
 }
 
 
@@ -32,11 +35,16 @@ async def bench_stack(**env: str) -> AsyncIterator[Stack]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-async def tenant_with_sessions(stack: Stack, sessions: int, name: str = "bench") -> tuple[str, list[str]]:
-    """A new tenant's API key and the ids of its connected sessions."""
+async def tenant_with_sessions(
+    stack: Stack, sessions: int, name: str = "bench", **fields: Any
+) -> tuple[str, list[str]]:
+    """A new tenant's API key and the ids of its connected sessions; `fields` go into the tenant
+    (`rate_limits`, `max_queued`, ...)."""
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
         admin = {"Authorization": f"Bearer {stack.admin_key}"}
-        key = (await http.post("/api/v1/tenants", json={"name": name}, headers=admin)).json()["api_key"]
+        created = await http.post("/api/v1/tenants", json={"name": name, **fields}, headers=admin)
+        created.raise_for_status()
+        key = created.json()["api_key"]
         auth = {"Authorization": f"Bearer {key}"}
         ids = [
             (await http.post("/api/v1/sessions", json={"name": f"s{i}"}, headers=auth)).json()["id"]
@@ -49,4 +57,26 @@ async def tenant_with_sessions(stack: Stack, sessions: int, name: str = "bench")
                 ] == "connected":
                     break
                 await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(f"session {session_id} of tenant {name} not connected within 30 s")
         return key, ids
+
+
+async def add_webhook(stack: Stack, key: str, url: str, events: list[str]) -> tuple[str, str]:
+    """A webhook of the tenant with `key`: its id and signing secret."""
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+        response = await http.post(
+            "/api/v1/webhooks",
+            json={"url": url, "events": events},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        response.raise_for_status()
+        return str(response.json()["id"]), str(response.json()["secret"])
+
+
+async def deactivate_webhook(stack: Stack, key: str, webhook_id: str) -> None:
+    """`active: false`: its waiting deliveries are dropped as the dispatcher reaches them."""
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+        auth = {"Authorization": f"Bearer {key}"}
+        response = await http.patch(f"/api/v1/webhooks/{webhook_id}", json={"active": False}, headers=auth)
+        response.raise_for_status()

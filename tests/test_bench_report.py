@@ -1,0 +1,91 @@
+"""The bench's report on a small synthetic measurement: the ratios to the same run's baselines, the goals
+and the keys of latest.json. Speed is never asserted here; only the arithmetic and the file."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import report
+
+MEASURED = {
+    "http_baseline_rps": 8000.0,
+    "api_accept_rps": 4000.0,
+    "jetstream_baseline_msgs_per_s": 10000.0,
+    "jetstream_baseline_cpu_ms_per_msg": 0.1,
+    "e2e_msgs_per_s": 1200.0,
+    "cpu_ms_per_msg": 1.3,
+    "nats_rr_baseline_per_s": 20000.0,
+    "ratelimit_decisions_per_s": 12000.0,
+    "inbound_msgs_per_s": 500.0,
+    "inbound_lost": 0.0,
+    "webhook_deliveries_per_s": 900.0,
+    "fairness_alone_p99_ms": 20.0,
+    "fairness_flooded_p99_ms": 50.0,
+    "cluster_e2e_msgs_per_s": 900.0,
+    "sessions_1000_rss_per_session_mb": 0.01,
+    "sessions_5000_rss_per_session_mb": 0.009,
+    "failover_p99_s": 7.0,
+}
+ISSUE_KEYS = {
+    "http_baseline_rps",
+    "api_accept_ratio_to_http_baseline",
+    "e2e_ratio_to_baseline",
+    "cpu_ms_per_msg_ratio_to_baseline",
+    "nats_rr_baseline_per_s",
+    "ratelimit_ratio_to_nats_rr",
+    "inbound_msgs_per_s",
+    "inbound_ratio_to_baseline",
+    "inbound_lost",
+    "webhook_deliveries_per_s",
+    "fairness_p99_ratio",
+    "cluster_e2e_ratio_to_single",
+}
+
+
+def test_each_ratio_is_its_measurement_over_the_same_runs_baseline() -> None:
+    """Every ratio key is computed from the two figures of the run it is given."""
+    ratios = report.ratios(MEASURED)
+    assert ratios == pytest.approx(
+        {
+            "api_accept_ratio_to_http_baseline": 0.5,
+            "e2e_ratio_to_baseline": 0.12,
+            "cpu_ms_per_msg_ratio_to_baseline": 13.0,
+            "ratelimit_ratio_to_nats_rr": 0.6,
+            "inbound_ratio_to_baseline": 0.05,
+            "fairness_p99_ratio": 2.5,
+            "cluster_e2e_ratio_to_single": 0.75,
+        }
+    )
+
+
+def test_a_ratio_without_its_baseline_is_left_out() -> None:
+    """A missing or zero baseline gives no ratio rather than a division error or a made-up figure."""
+    figures = {"api_accept_rps": 4000.0, "e2e_msgs_per_s": 1200.0, "jetstream_baseline_msgs_per_s": 0.0}
+    assert report.ratios(figures) == {}
+
+
+def test_latest_json_holds_every_key_of_the_issue_and_the_goals_met(tmp_path: Path) -> None:
+    """The written file has each key at the top level and under `figures`, and names the goals met."""
+    figures = MEASURED | report.issue_keys(MEASURED)
+    figures |= report.ratios(figures)
+    load = {"start": (1.0, 1.5, 2.0), "end": (3.0, 2.0, 2.0)}
+    path = tmp_path / "latest.json"
+    report.write(report.document(figures, {"cores": 2}, quick=True, seconds=1.0, load=load), path)
+    written = json.loads(path.read_text())
+    assert written.keys() >= ISSUE_KEYS and written["figures"].keys() >= ISSUE_KEYS
+    assert written["sim_rss_per_session_mb"] == 0.009 and written["failover_s_p99"] == 7.0
+    assert "api_accept_ratio_to_http_baseline" in written["goals_met"]
+    assert {"fairness_p99_ratio", "inbound_ratio_to_baseline"} <= set(written["goals_not_met"])
+    assert written["load_average"]["end"] == [3.0, 2.0, 2.0]
+    assert "goal" in report.table(figures) and "NOT met" in report.table(figures)
+
+
+def test_the_readme_table_shows_each_ratio_with_its_baseline_and_goal() -> None:
+    """`python -m bench.report` prints one row per ratio: the value, the two figures and the goal."""
+    figures = MEASURED | report.ratios(MEASURED)
+    rows = report.markdown_table(figures).splitlines()
+    (accept,) = [r for r in rows if "bare ASGI app" in r]
+    assert "| 0.5 |" in accept and "4000 / 8000" in accept and ">= 0.25 (met)" in accept
+    (fair,) = [r for r in rows if "floods" in r]
+    assert "<= 2.0 (not met)" in fair
