@@ -64,3 +64,23 @@ async def test_a_batch_keeps_each_request_apart(api: Api) -> None:
     assert len(listed.json()) == 6
     replay = await post(mine, "order-1")
     assert replay.status_code == 202 and replay.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_a_send_is_not_held_by_a_transaction_that_references_its_session(
+    api: Api, database_url: str
+) -> None:
+    """The projector's chat upserts take the key-share lock on the session row that a foreign key
+    takes. Accepting a send locks that row only against other accepts (NO KEY UPDATE), so it goes on
+    while such a transaction is open; FOR UPDATE waited, and deadlocked with a projector batch that
+    held one session and wanted another."""
+    _, auth = await api.tenant()
+    session = (await api.session(auth))["id"]
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT 1 FROM sessions WHERE id = $1 FOR KEY SHARE", session)
+            post = api.client.post(f"/api/v1/sessions/{session}/messages", json=TEXT, headers=auth)
+            response = await asyncio.wait_for(post, 10)  # blocked for good before the fix
+        assert response.status_code == 202, response.text
+    finally:
+        await conn.close()

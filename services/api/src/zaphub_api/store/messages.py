@@ -60,7 +60,9 @@ WHERE t.id = ANY($1::uuid[])
 
 # Many messages in one statement: each session's counter moves by its count in the batch (its rows
 # locked in id order, so concurrent batches cannot deadlock), and its messages take the seqs in
-# their order of arrival.
+# their order of arrival. NO KEY UPDATE, since only msg_seq changes: it leaves the key-share locks
+# that rows referencing the session take (the projector's chat upserts) free to proceed, where
+# FOR UPDATE deadlocked with a projector batch holding one session's and waiting on another's.
 ACCEPT_MANY = """
 WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::jsonb[], $7::text[])
@@ -69,7 +71,7 @@ WITH input AS (
     SELECT session_id, tenant_id, count(*) AS n FROM input GROUP BY session_id, tenant_id
 ), locked AS (
     SELECT s.id FROM sessions s JOIN wanted w ON s.id = w.session_id AND s.tenant_id = w.tenant_id
-    ORDER BY s.id FOR UPDATE OF s
+    ORDER BY s.id FOR NO KEY UPDATE OF s
 ), counted AS (
     UPDATE sessions SET msg_seq = sessions.msg_seq + w.n
     FROM wanted w JOIN locked l ON l.id = w.session_id

@@ -32,6 +32,14 @@ class WebhookLog:
             return
         try:
             await self._store.record_attempt(attempt)
+        except asyncpg.ForeignKeyViolationError:
+            # The webhook was deleted while this attempt was on its way: nothing left to record it on.
+            log.info(
+                "attempt of a deleted webhook dropped",
+                extra={"fields": {"webhook_id": str(attempt.webhook_id)}},
+            )
+            await msg.ack()
+            return
         except (asyncpg.PostgresError, OSError):
             log.warning("webhook attempt not recorded; will retry", exc_info=True)
             await msg.nak(delay=1.0)
