@@ -216,6 +216,48 @@ async def test_delivery_log_lists_attempts_and_redeliver_queues_the_event_again(
         await nc.close()
 
 
+async def test_an_attempt_repeated_after_a_crash_logs_its_newer_outcome(api: Api, nats_url: str) -> None:
+    """A dispatcher killed after recording attempt 1 as retrying, but before acking, gets the delivery
+    again and POSTs attempt 1 once more: its success is logged (the record's id names the outcome,
+    so it is not dropped as a duplicate) and the delivery reads succeeded."""
+    tenant, auth = await api.tenant()
+    session = await api.session(auth)
+    hook = await create(api, auth)
+    tenant_id, session_id, hook_id = uuid.UUID(tenant["id"]), uuid.UUID(session["id"]), uuid.UUID(hook["id"])
+    delivery_id, event_id = uuid.uuid4(), uuid.uuid4()
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        for status, code in ((AttemptStatus.RETRYING, 503), (AttemptStatus.SUCCEEDED, 200)):
+            record = WebhookAttempt(
+                delivery_id=delivery_id,
+                webhook_id=hook_id,
+                tenant_id=tenant_id,
+                session_id=session_id,
+                event_id=event_id,
+                event_type="message.sent",
+                attempt=1,
+                status=status,
+                response_code=code,
+                at=datetime.now(UTC),
+            )
+            msg_id = f"{delivery_id}:attempt:1:{status.value}"  # as the dispatcher names it
+            await js.publish(
+                subjects.webhook_attempt(tenant_id, hook_id), encode(record), headers={"Nats-Msg-Id": msg_id}
+            )
+        deliveries_url = f"/api/v1/webhooks/{hook_id}/deliveries"
+
+        async def succeeded() -> list[dict[str, Any]] | None:
+            found = (await api.client.get(deliveries_url, headers=auth)).json()
+            return found if found and found[0]["status"] == "succeeded" else None
+
+        (delivery,) = await wait_for(succeeded, "the repeated attempt's success to be logged")
+        assert delivery["attempts"] == 1 and delivery["last_response_code"] == 200
+        assert [(a["status"], a["response_code"]) for a in delivery["attempt_log"]] == [("succeeded", 200)]
+    finally:
+        await nc.close()
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -18,7 +18,8 @@ from zaphub_contracts.sessions import Lease, whatsapp_message_id
 from zaphub_contracts.streams import LEASES_BUCKET
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.codec import encode
-from zaphub_session_host.leases import Leases
+from zaphub_session_host.handlers import failure
+from zaphub_session_host.leases import FENCE, Leases, LeaseUnconfirmed
 
 from .conftest import Client_, HostFactory, eventually
 
@@ -204,6 +205,25 @@ async def test_concurrent_claims_have_one_winner(nats_url: str) -> None:
         a, b = Leases(bus.js, kv, "a", 2), Leases(bus.js, kv, "b", 2)
         won = await asyncio.gather(a.claim(tenant, session), b.claim(tenant, session))
         assert sorted(won) == [False, True]
+    await bus.close()
+
+
+async def test_a_lease_not_refreshed_for_most_of_its_ttl_fences_the_host_before_it_expires(
+    nats_url: str,
+) -> None:
+    """A host whose refreshes stall stops acting for the session (sends answer no_host) before the key
+    can expire and another host claim it: the two never serve at once."""
+    bus = await Bus.connect(nats_url, name="t", source="/t")
+    kv = await bus.kv(LEASES_BUCKET)
+    tenant, session = uuid4(), uuid4()
+    a, b = Leases(bus.js, kv, "a", 2), Leases(bus.js, kv, "b", 2)
+    assert await a.claim(tenant, session)
+    a.check(session)  # just written: a may send
+    await asyncio.sleep(2 * FENCE + 0.1)  # no refresh meanwhile (a stalled reconcile pass)
+    with pytest.raises(LeaseUnconfirmed):
+        a.check(session)
+    assert failure(LeaseUnconfirmed("x")).reason is FailureReason.NO_HOST  # transient: retried
+    assert not await b.claim(tenant, session)  # the key is still there: a fenced itself first
     await bus.close()
 
 

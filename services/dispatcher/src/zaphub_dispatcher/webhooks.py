@@ -458,4 +458,6 @@ class WebhookSender:
             next_attempt_at=next_attempt_at,
         )
         subject = subjects.webhook_attempt(delivery.tenant_id, delivery.webhook_id)
-        await self._bus.publish(subject, record, f"{delivery.delivery_id}:attempt:{attempt}")
+        # The outcome is part of the id: a delivery redelivered after a crash repeats its attempt
+        # number, and its new outcome must not be dropped as a duplicate of the one recorded before.
+        await self._bus.publish(subject, record, f"{delivery.delivery_id}:attempt:{attempt}:{status.value}")

@@ -169,6 +169,7 @@ class SessionHost:
         life.on_close(preview_http.aclose, "link preview client")
 
         after_reply = AfterReply()
+        leases = Leases(bus.js, leases_kv, self.host_id, ttl)
         ctx = HostContext(
             host_id=self.host_id,
             source=self.source,
@@ -182,9 +183,9 @@ class SessionHost:
             previews=LinkPreviews(preview_http),
             history_sync=settings.history_sync,
             history_max_messages=settings.history_max_messages,
+            lease_check=leases.check,
         )
         self.sessions = sessions = Sessions(ctx)
-        leases = Leases(bus.js, leases_kv, self.host_id, ttl)
         reconciler = Reconciler(settings, self.host_id, sessions, leases, registry, desired, leased)
         after_reply.stop_with(reconciler)  # built on the sessions whose runners call the handlers
 

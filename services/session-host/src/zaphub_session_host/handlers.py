@@ -67,6 +67,7 @@ from zaphub_runtime.codec import decode, encode
 from zaphub_runtime.telemetry import extract_context
 from zaphub_session_host import metrics
 from zaphub_session_host.auth_store import AuthSaver
+from zaphub_session_host.leases import LeaseUnconfirmed
 from zaphub_session_host.sessions import SessionRunner, Sessions
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
@@ -107,6 +108,8 @@ def failure(exc: Exception) -> HostError:
             reason = FailureReason.INVALID_PAYLOAD
         case SessionNotFound():
             reason = FailureReason.SESSION_NOT_FOUND
+        case LeaseUnconfirmed():
+            reason = FailureReason.NO_HOST  # transient: the send waits for the session's owner
         case NotConnected():
             reason = FailureReason.SESSION_NOT_CONNECTED
         case LoggedOut():

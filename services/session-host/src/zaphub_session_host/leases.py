@@ -20,11 +20,21 @@ from zaphub_session_host.kv import WRONG_LAST_SEQUENCE, WrongRevision, create_tt
 log = logging.getLogger(__name__)
 
 
+# Of the TTL, how long after the last confirmed write this host still acts for the session. The
+# server expires the key a full TTL after that write, and only then may another host claim it, so
+# the two never serve at once, even when refreshes stall (a slow reconcile pass, a NATS election).
+FENCE = 0.8
+
+
+class LeaseUnconfirmed(Exception):
+    """This host cannot confirm it still holds the session's lease: it must not act for it now."""
+
+
 @dataclass(slots=True)
 class Held:
     lease: Lease
     revision: int
-    refreshed_at: float  # monotonic time of the last successful write
+    refreshed_at: float  # monotonic time the last successful write was sent (at or before the server's)
 
 
 class RefreshOutcome:
@@ -47,16 +57,28 @@ class Leases:
         lease = Lease(
             session_id=session_id, tenant_id=tenant_id, host_id=self.host_id, acquired_at=datetime.now(UTC)
         )
+        sent = time.monotonic()
         revision = await create_ttl(self.js, self.bucket, str(session_id), encode(lease), self.ttl)
         if revision is None:
             return False
-        self.held[session_id] = Held(lease, revision, time.monotonic())
+        self.held[session_id] = Held(lease, revision, sent)
         return True
+
+    def confirmed(self, session_id: UUID) -> bool:
+        """Whether this host may act for the session now: it holds the lease, written recently enough
+        that the key cannot have expired for another host to claim."""
+        held = self.held.get(session_id)
+        return held is not None and time.monotonic() - held.refreshed_at < self.ttl * FENCE
+
+    def check(self, session_id: UUID) -> None:
+        if not self.confirmed(session_id):
+            raise LeaseUnconfirmed("this host cannot confirm its lease of the session right now")
 
     async def refresh(self, session_id: UUID) -> str:
         held = self.held.get(session_id)
         if held is None:
             return RefreshOutcome.LOST
+        sent = time.monotonic()
         try:
             held.revision = await put_ttl(
                 self.js, self.bucket, str(session_id), encode(held.lease), self.ttl, last=held.revision
@@ -66,12 +88,12 @@ class Leases:
             return RefreshOutcome.LOST
         except (NatsError, TimeoutError) as exc:
             # The key outlives us by the TTL; past most of it another host may already hold it.
-            if time.monotonic() - held.refreshed_at > self.ttl * 0.8:
+            if time.monotonic() - held.refreshed_at > self.ttl * FENCE:
                 self.held.pop(session_id, None)
                 log.warning("lease refresh failing past its TTL", extra={"fields": {"error": repr(exc)}})
                 return RefreshOutcome.LOST
             return RefreshOutcome.UNKNOWN
-        held.refreshed_at = time.monotonic()
+        held.refreshed_at = sent
         return RefreshOutcome.KEPT
 
     async def release(self, session_id: UUID) -> None:

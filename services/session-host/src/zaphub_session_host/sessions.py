@@ -79,6 +79,9 @@ class HostContext:
     previews: LinkPreviews | None = None  # None: `link_preview` is ignored, texts go without one
     history_sync: HistorySync = HistorySync.RECENT
     history_max_messages: int = 20_000
+    # Raises while this host cannot confirm the session's lease (Leases.check); a send then waits
+    # for its owner instead of going out from two hosts at once.
+    lease_check: Callable[[UUID], None] = lambda _: None
 
 
 class SessionRunner:
@@ -222,6 +225,7 @@ class SessionRunner:
         return done, None
 
     async def _hand_over(self, cmd: SendMessage) -> HandedOver:
+        self.ctx.lease_check(self.session_id)
         if self.logged_out:
             raise LoggedOut("the session was logged out; pair it again")
         if not self.machine.can_send:

@@ -219,7 +219,10 @@ class WebhookStore:
                 " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, attempts = EXCLUDED.attempts,"
                 " last_response_code = EXCLUDED.last_response_code, last_error = EXCLUDED.last_error,"
                 " last_attempt_at = EXCLUDED.last_attempt_at, next_attempt_at = EXCLUDED.next_attempt_at"
-                " WHERE webhook_deliveries.attempts <= EXCLUDED.attempts",
+                # An attempt repeated after a crash (same number, later) tells the newer outcome.
+                " WHERE webhook_deliveries.attempts < EXCLUDED.attempts"
+                " OR (webhook_deliveries.attempts = EXCLUDED.attempts"
+                " AND webhook_deliveries.last_attempt_at <= EXCLUDED.last_attempt_at)",
                 a.delivery_id,
                 a.webhook_id,
                 a.tenant_id,
@@ -238,7 +241,10 @@ class WebhookStore:
                 "INSERT INTO webhook_delivery_attempts (delivery_id, attempt, status, response_code, error,"
                 " duration_ms, at) SELECT $1, $2, $3, $4, $5, $6, $7"
                 " WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $1)"
-                " ON CONFLICT (delivery_id, attempt) DO NOTHING",
+                " ON CONFLICT (delivery_id, attempt) DO UPDATE SET status = EXCLUDED.status,"
+                " response_code = EXCLUDED.response_code, error = EXCLUDED.error,"
+                " duration_ms = EXCLUDED.duration_ms, at = EXCLUDED.at"
+                " WHERE webhook_delivery_attempts.at <= EXCLUDED.at",
                 a.delivery_id,
                 a.attempt,
                 a.status.value,
