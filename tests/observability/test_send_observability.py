@@ -252,7 +252,9 @@ async def test_an_inbound_message_is_one_trace_from_the_host_to_the_webhook_post
         if not host:
             return None
         in_trace = [s for s in spans if s.trace_id == host[0].trace_id]
-        return in_trace if find(in_trace, "dispatcher", "client", r"^webhook POST$") else None
+        # Each service exports on its own schedule: wait for the projector's span as well.
+        stored = find(in_trace, "api", "consumer", r"^process zaphub\.v1\.evt\..*message\.received$")
+        return in_trace if stored and find(in_trace, "dispatcher", "client", r"^webhook POST$") else None
 
     spans = await eventually(trace, 60, "the spans of the inbound message to be exported")
     host = find(spans, "session-host", "producer", r"^receive message$")

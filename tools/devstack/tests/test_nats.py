@@ -75,6 +75,7 @@ async def test_a_cluster_keeps_an_r3_stream_through_the_loss_of_its_leader(tmp_p
             for i in range(10):
                 await js.publish("keep.after", str(i).encode(), timeout=10)
             await leader.start()
+            await stream_leader(nc, "KEEP")  # the restarted node's return may hold a new election
             assert (await js.stream_info("KEEP")).state.messages == 20
         finally:
             await nc.close()

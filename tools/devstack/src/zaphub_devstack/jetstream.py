@@ -22,7 +22,7 @@ def kv_stream(bucket: str) -> str:
     return f"KV_{bucket}"
 
 
-async def stream_leader(nc: Client, stream: str, within: float = 10.0) -> str:
+async def stream_leader(nc: Client, stream: str, within: float = 30.0) -> str:
     """The server name (`n2`) leading `stream`; waits while an election is under way."""
     js = nc.jetstream(timeout=2)
     deadline = time.monotonic() + within
