@@ -206,7 +206,7 @@ def test_the_accounts_own_removal_and_a_deleted_group_are_group_left() -> None:
         GroupLeftData(group=GROUP, by=PEER),
     ]
     left = nz.GroupInfoEvent(JID=parse_jid(GROUP), Sender=parse_jid(OWNER), Leave=[parse_jid(OWNER)])
-    assert changes_from_info_event(left, me) == [GroupLeftData(group=GROUP, by=None)]
+    assert changes_from_info_event(left, me) == [GroupLeftData(group=GROUP, by=OWNER)]
     deleted = nz.GroupInfoEvent(
         JID=parse_jid(GROUP), Sender=parse_jid(PEER), Delete=nz.GroupDelete(Deleted=True)
     )

@@ -182,7 +182,7 @@ def changes_from_info_event(
             changes.append(GroupParticipantsData(group=group, action=action, participants=jids, by=by))
     changes.extend(_join_requests(group, event.UnknownChanges))
     if left or (event.HasField("Delete") and event.Delete.Deleted):
-        changes.append(GroupLeftData(group=group, by=None if by in me else by))
+        changes.append(GroupLeftData(group=group, by=by))  # as the simulator: itself when it left
     return changes
 
 
