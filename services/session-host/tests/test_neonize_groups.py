@@ -517,3 +517,19 @@ async def test_a_lid_only_sender_is_resolved_to_its_phone_jid_when_the_store_kno
     assert pending is not None
     await pending
     assert rec.messages[1].sender == "444555666@lid"
+
+
+async def test_participants_named_by_lid_get_their_phone_jid_when_the_store_knows_it(
+    conn: tuple[NeonizeConnection, GroupRecorder], calls: Calls
+) -> None:
+    """A LID-addressed group's promotion names a LID: group.participants carries the phone JID."""
+    connection, rec = conn
+    calls.answer("get_pn_from_lid", parse_jid(PEER))
+    pending = connection.handle(
+        nz.GroupInfoEvent(JID=parse_jid(GROUP), Sender=parse_jid(OWNER), Promote=[parse_jid("444555666@lid")])
+    )
+    assert pending is not None
+    await pending
+    assert rec.changes == [
+        GroupParticipantsData(group=GROUP, action=ParticipantAction.PROMOTE, participants=[PEER], by=OWNER)
+    ]

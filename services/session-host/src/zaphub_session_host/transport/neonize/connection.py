@@ -42,7 +42,7 @@ from neonize.aioze.events import (
 )
 from neonize.exc import LogoutError, NeonizeError, PairPhoneError
 
-from zaphub_contracts.groups import GroupSettings
+from zaphub_contracts.events import GroupParticipantsData
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
     Connection,
@@ -332,14 +332,21 @@ class NeonizeConnection(Connection):
         lid = inbound.sender_lid
         if lid is None:
             return inbound
-        try:
-            phone = jid_str(await self.client.get_pn_from_lid(parse_jid(lid)))
-        except NeonizeError:
-            return inbound
-        if phone is None or phone.endswith(f"@{LID_SERVER}"):
+        phone = await self._phone(lid)
+        if phone == lid:
             return inbound
         chat = phone if not inbound.is_group and inbound.chat == lid else inbound.chat
         return replace(inbound, sender=phone, chat=chat)
+
+    async def _phone(self, jid: str) -> str:
+        """The phone JID whatsmeow's store knows for a LID; the JID itself otherwise."""
+        if not jid.endswith(f"@{LID_SERVER}"):
+            return jid
+        try:
+            phone = jid_str(await self.client.get_pn_from_lid(parse_jid(jid)))
+        except NeonizeError:
+            return jid
+        return phone if phone is not None and not phone.endswith(f"@{LID_SERVER}") else jid
 
     def _on_presence(self, event: Any) -> None:
         seen = presence_from_event(event)
@@ -366,26 +373,30 @@ class NeonizeConnection(Connection):
         )
 
     def _on_group_info(self, event: Any) -> Awaitable[None] | None:
-        if carries_settings(event):
-            return self._group_info_with_settings(event)
-        self._group_changes(event, None)
+        named = (*event.Join, *event.Leave, *event.Promote, *event.Demote)
+        if carries_settings(event) or any(j.Server == LID_SERVER for j in named):
+            return self._group_info_read(event)
+        for change in changes_from_info_event(event, self._me()):
+            self._events.on_group(change)
         return None
 
-    async def _group_info_with_settings(self, event: Any) -> None:
-        """A settings change names only the settings that changed; the others are read from the
-        group, so that none is reported with an invented value."""
+    async def _group_info_read(self, event: Any) -> None:
+        """A settings change names only the settings that changed: the others are read from the
+        group, so that none is reported with an invented value. Participants named by LID get their
+        phone JID when the store knows it."""
         current = None
-        try:
-            current = group_from_info(await self.client.get_group_info(event.JID)).settings
-        except NeonizeError as exc:
-            log.warning(
-                "group settings changed, but the group could not be read: settings not reported",
-                extra=_fields(session_id=str(self.session_id), error=str(exc)),
-            )
-        self._group_changes(event, current)
-
-    def _group_changes(self, event: Any, current: GroupSettings | None) -> None:
+        if carries_settings(event):
+            try:
+                current = group_from_info(await self.client.get_group_info(event.JID)).settings
+            except NeonizeError as exc:
+                log.warning(
+                    "group settings changed, but the group could not be read: settings not reported",
+                    extra=_fields(session_id=str(self.session_id), error=str(exc)),
+                )
         for change in changes_from_info_event(event, self._me(), current):
+            if isinstance(change, GroupParticipantsData):
+                phones = [await self._phone(j) for j in change.participants]
+                change = change.model_copy(update={"participants": phones})
             self._events.on_group(change)
 
     def _on_picture(self, event: Any) -> None:
