@@ -1,7 +1,9 @@
 """The neonize groups module: what is built from, and handed to, whatsmeow's real group types."""
 
+import base64
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from uuid import uuid4
 
@@ -20,14 +22,17 @@ from zaphub_contracts.events import (
     GroupUpdatedData,
 )
 from zaphub_contracts.groups import (
+    GroupRequest,
     GroupSettings,
     JoinRequest,
     Participant,
     ParticipantAction,
     ParticipantResult,
     Role,
+    SetPicture,
     UpdateGroup,
 )
+from zaphub_session_host import handlers
 from zaphub_session_host.transport.base import (
     GroupChange,
     GroupNotFound,
@@ -533,3 +538,25 @@ async def test_participants_named_by_lid_get_their_phone_jid_when_the_store_know
     assert rec.changes == [
         GroupParticipantsData(group=GROUP, action=ParticipantAction.PROMOTE, participants=[PEER], by=OWNER)
     ]
+
+
+async def test_setting_a_picture_replies_with_the_picture_id_neonize_gave(
+    conn: tuple[NeonizeConnection, GroupRecorder], calls: Calls
+) -> None:
+    """The group op's reply carries set_group_photo's id, which neonize's group info lacks."""
+    connection, _ = conn
+    calls.answer("set_group_photo", "1700000001")
+    calls.answer("get_group_info", info())
+    runner = SimpleNamespace(
+        tenant_id=connection.tenant_id,
+        session_id=connection.session_id,
+        ctx=SimpleNamespace(host_id="h1"),
+        groups=lambda: connection.groups,
+    )
+    request = GroupRequest(
+        tenant_id=connection.tenant_id,
+        session_id=connection.session_id,
+        action=SetPicture(group=GROUP, image=base64.b64encode(b"\xff\xd8jpeg").decode()),
+    )
+    reply = await handlers._group(runner, request.model_dump_json().encode())  # type: ignore[arg-type]
+    assert reply.group is not None and (reply.group.jid, reply.group.picture_id) == (GROUP, "1700000001")
