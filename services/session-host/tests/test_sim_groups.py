@@ -95,3 +95,35 @@ async def test_a_group_message_reaches_every_member_but_the_sender(
         assert (message.chat, message.sender, message.is_group) == (group.jid, jid(a), True)
         assert isinstance(message.content, TextContent)
         assert set(message.content.mentions) == {jid(b), jid(c)}
+
+
+async def test_a_reply_in_a_group_carries_the_quoted_participant(
+    three: list[tuple[SimConnection, Heard]],
+) -> None:
+    """B's reply to A's message names A as the quoted participant, and C receives it so."""
+    (a, _), (b, _), (c, heard_c) = three
+    group, _ = await a.groups.create("G", [jid(b), jid(c)], None)
+    reply = TextContent(text="yes", reply_to="3EB0X3", reply_to_participant=jid(a))
+    await b.messages.send(group.jid, reply, "3EB0X4", uuid4())
+    (message,) = heard_c.messages
+    assert isinstance(message.content, TextContent)
+    assert (message.content.reply_to, message.content.reply_to_participant) == ("3EB0X3", jid(a))
+
+
+async def test_joining_a_group_that_needs_approval_is_pending_with_the_group(
+    three: list[tuple[SimConnection, Heard]],
+) -> None:
+    """With join approval on, join answers the group (its JID and subject) as pending, and the
+    account is not yet a member."""
+    (a, _), (b, _), (c, _) = three
+    group, _ = await a.groups.create("Approval", [jid(b)], None)
+    await a.groups.update(UpdateGroup(group=group.jid, join_approval=True))
+    link = await a.groups.invite_link(group.jid, False)
+    joined, pending = await c.groups.join(link)
+    assert (joined.jid, joined.subject, pending) == (group.jid, "Approval", True)
+    with pytest.raises(GroupNotFound):
+        await c.groups.info(group.jid)
+    await a.groups.update(UpdateGroup(group=group.jid, join_approval=False))
+    joined, pending = await c.groups.join(link)
+    assert (joined.jid, pending) == (group.jid, False)
+    assert jid(c) in {p.jid for p in joined.participants}

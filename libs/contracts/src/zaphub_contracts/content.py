@@ -36,6 +36,11 @@ class TextContent(ContentBase):
     mentions: list[str] = Field(default_factory=list, description="JIDs or E.164 numbers mentioned")
     mention_all: bool = Field(default=False, description="In a group: mention every participant")
     reply_to: str | None = Field(default=None, description="WhatsApp id of the quoted message")
+    reply_to_participant: str | None = Field(
+        default=None,
+        max_length=80,
+        description="In a group: JID of who sent the quoted message, shown with the quote",
+    )
     link_preview: bool = Field(
         default=False,
         description="Sending: the session-host fetches the first URL's title, description and thumbnail"
@@ -67,6 +72,11 @@ class MediaContent(ContentBase):
     size: int | None = Field(default=None, ge=0, description="Bytes, as WhatsApp reports them (received)")
     whatsapp_media: WhatsAppMedia | None = Field(default=None, description="Set on received media")
     reply_to: str | None = Field(default=None, description="WhatsApp id of the quoted message")
+    reply_to_participant: str | None = Field(
+        default=None,
+        max_length=80,
+        description="In a group: JID of who sent the quoted message, shown with the quote",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
@@ -116,6 +126,11 @@ class LocationContent(ContentBase):
     name: str | None = Field(default=None, max_length=1024)
     address: str | None = Field(default=None, max_length=1024)
     reply_to: str | None = Field(default=None, description="WhatsApp id of the quoted message")
+    reply_to_participant: str | None = Field(
+        default=None,
+        max_length=80,
+        description="In a group: JID of who sent the quoted message, shown with the quote",
+    )
 
 
 class ContactContent(ContentBase):
@@ -123,6 +138,11 @@ class ContactContent(ContentBase):
     display_name: str = Field(min_length=1, max_length=1024)
     vcard: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH, description="vCard 3.0 text")
     reply_to: str | None = Field(default=None, description="WhatsApp id of the quoted message")
+    reply_to_participant: str | None = Field(
+        default=None,
+        max_length=80,
+        description="In a group: JID of who sent the quoted message, shown with the quote",
+    )
 
 
 class ReactionContent(ContentBase):

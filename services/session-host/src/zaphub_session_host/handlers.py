@@ -227,15 +227,17 @@ async def _group(runner: SessionRunner, data: bytes) -> GroupReply:
                 jpeg = base64.b64decode(image, validate=True) if image is not None else None
             except ValueError as exc:
                 raise InvalidRequest("image: not base64") from exc
-            await groups.set_picture(jid, jpeg)
-            return reply.model_copy(update={"group": await groups.info(jid)})
+            picture_id = await groups.set_picture(jid, jpeg)
+            group = await groups.info(jid)
+            if picture_id is not None:  # neonize's group info carries no picture id
+                group = group.model_copy(update={"picture_id": picture_id})
+            return reply.model_copy(update={"group": group})
         case UpdateParticipants(group=jid, action=action, participants=jids):
             return reply.model_copy(update={"results": await groups.participants(jid, action, jids)})
         case InviteLink(group=jid, revoke=revoke):
             return reply.model_copy(update={"invite_link": await groups.invite_link(jid, revoke)})
         case JoinGroup(code=code):
-            jid, pending = await groups.join(code)
-            joined = None if pending else await groups.info(jid)
+            joined, pending = await groups.join(code)
             return reply.model_copy(update={"group": joined, "pending": pending})
         case LeaveGroup(group=jid):
             await groups.leave(jid)

@@ -51,8 +51,9 @@ class Groups(ABC):
         """The group's invite link; `revoke` makes a new one and voids the old."""
 
     @abstractmethod
-    async def join(self, code: str) -> tuple[str, bool]:
-        """Join by an invite link's code: the group's JID, and whether an admin must approve first."""
+    async def join(self, code: str) -> tuple[Group, bool]:
+        """Join by an invite link's code: the group, and whether an admin must approve first (then
+        the group as its link shows it to someone not yet in it)."""
 
     @abstractmethod
     async def leave(self, group: str) -> None: ...

@@ -16,6 +16,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -33,13 +34,15 @@ from neonize.aioze.events import (
     LoggedOutEv,
     MessageEv,
     PairStatusEv,
+    PictureEv,
     PresenceEv,
     ReceiptEv,
     StreamReplacedEv,
     TemporaryBanEv,
 )
-from neonize.exc import LogoutError, PairPhoneError
+from neonize.exc import LogoutError, NeonizeError, PairPhoneError
 
+from zaphub_contracts.events import GroupParticipantsData
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
     Connection,
@@ -54,6 +57,7 @@ from zaphub_session_host.transport.neonize.contacts import NeonizeContacts
 from zaphub_session_host.transport.neonize.downloads import DOWNLOAD_TIMEOUT, download_request
 from zaphub_session_host.transport.neonize.errors import map_send_error
 from zaphub_session_host.transport.neonize.events import (
+    LID_SERVER,
     USER_SERVER,
     chat_presence_from_event,
     failure_reason_name,
@@ -61,14 +65,18 @@ from zaphub_session_host.transport.neonize.events import (
     inbound_from_event,
     jid_str,
     logged_out_reason,
+    parse_jid,
     presence_from_event,
     receipts_from_event,
     temporary_ban_reason,
 )
 from zaphub_session_host.transport.neonize.groups import (
     NeonizeGroups,
+    carries_settings,
     change_from_joined,
+    change_from_picture,
     changes_from_info_event,
+    group_from_info,
 )
 from zaphub_session_host.transport.neonize.history import batches_from_history, device_props
 from zaphub_session_host.transport.neonize.messages import NeonizeMessages
@@ -193,6 +201,7 @@ class NeonizeConnection(Connection):
             ReceiptEv: self._on_receipt,
             JoinedGroupEv: self._on_joined_group,
             GroupInfoEv: self._on_group_info,
+            PictureEv: self._on_picture,
             HistorySyncEv: self._on_history_sync,
             PresenceEv: self._on_presence,
             ChatPresenceEv: self._on_chat_presence,
@@ -298,14 +307,46 @@ class NeonizeConnection(Connection):
             return
         self._schedule_snapshot(0.0)
 
-    def _on_message(self, event: Any) -> None:
+    def _on_message(self, event: Any) -> Awaitable[None] | None:
         inbound = inbound_from_event(event)
-        if inbound is not None:
-            sender = jid_str(event.Info.MessageSource.Sender) or inbound.sender
-            self.messages.remember(inbound.whatsapp_id, sender, event.Message)
-            self.presence.unread.received(inbound.chat, inbound.whatsapp_id, sender)
-            self._events.on_message(inbound)
         self.store_changed()
+        if inbound is None:
+            return None
+        sender = jid_str(event.Info.MessageSource.Sender) or inbound.sender
+        self.messages.remember(inbound.whatsapp_id, sender, event.Message)
+        if inbound.sender_lid is not None and inbound.sender == inbound.sender_lid:
+            return self._deliver_resolved(inbound, sender)
+        self._deliver(inbound, sender)
+        return None
+
+    def _deliver(self, inbound: InboundMessage, sender: str) -> None:
+        self.presence.unread.received(inbound.chat, inbound.whatsapp_id, sender)
+        self._events.on_message(inbound)
+
+    async def _deliver_resolved(self, inbound: InboundMessage, sender: str) -> None:
+        """A message from a LID alone (WhatsApp gave no phone number): the number whatsmeow's store
+        knows for that LID, when it knows one, so the chat is the same as the peer's other messages."""
+        self._deliver(await self._with_phone(inbound), sender)
+
+    async def _with_phone(self, inbound: InboundMessage) -> InboundMessage:
+        lid = inbound.sender_lid
+        if lid is None:
+            return inbound
+        phone = await self._phone(lid)
+        if phone == lid:
+            return inbound
+        chat = phone if not inbound.is_group and inbound.chat == lid else inbound.chat
+        return replace(inbound, sender=phone, chat=chat)
+
+    async def _phone(self, jid: str) -> str:
+        """The phone JID whatsmeow's store knows for a LID; the JID itself otherwise."""
+        if not jid.endswith(f"@{LID_SERVER}"):
+            return jid
+        try:
+            phone = jid_str(await self.client.get_pn_from_lid(parse_jid(jid)))
+        except NeonizeError:
+            return jid
+        return phone if phone is not None and not phone.endswith(f"@{LID_SERVER}") else jid
 
     def _on_presence(self, event: Any) -> None:
         seen = presence_from_event(event)
@@ -324,8 +365,43 @@ class NeonizeConnection(Connection):
     def _on_joined_group(self, event: Any) -> None:
         self._events.on_group(change_from_joined(event))
 
-    def _on_group_info(self, event: Any) -> None:
-        for change in changes_from_info_event(event):
+    def _me(self) -> frozenset[str]:
+        """The account's own JID and LID, as group events name it."""
+        identity = self._identity
+        return (
+            frozenset(j for j in (identity.jid, identity.lid) if j) if identity is not None else frozenset()
+        )
+
+    def _on_group_info(self, event: Any) -> Awaitable[None] | None:
+        named = (*event.Join, *event.Leave, *event.Promote, *event.Demote)
+        if carries_settings(event) or any(j.Server == LID_SERVER for j in named):
+            return self._group_info_read(event)
+        for change in changes_from_info_event(event, self._me()):
+            self._events.on_group(change)
+        return None
+
+    async def _group_info_read(self, event: Any) -> None:
+        """A settings change names only the settings that changed: the others are read from the
+        group, so that none is reported with an invented value. Participants named by LID get their
+        phone JID when the store knows it."""
+        current = None
+        if carries_settings(event):
+            try:
+                current = group_from_info(await self.client.get_group_info(event.JID)).settings
+            except NeonizeError as exc:
+                log.warning(
+                    "group settings changed, but the group could not be read: settings not reported",
+                    extra=_fields(session_id=str(self.session_id), error=str(exc)),
+                )
+        for change in changes_from_info_event(event, self._me(), current):
+            if isinstance(change, GroupParticipantsData):
+                phones = [await self._phone(j) for j in change.participants]
+                change = change.model_copy(update={"participants": phones})
+            self._events.on_group(change)
+
+    def _on_picture(self, event: Any) -> None:
+        change = change_from_picture(event)
+        if change is not None:
             self._events.on_group(change)
 
     def _on_history_sync(self, event: Any) -> None:

@@ -113,6 +113,13 @@ def _reply_to(ctx: ContextInfo) -> str | None:
     return ctx.stanzaID or None
 
 
+def _quoted_sender(ctx: ContextInfo) -> str | None:
+    """Who sent the quoted message (in a group, the participant; device dropped)."""
+    if not ctx.stanzaID or not ctx.participant:
+        return None
+    return jid_str(parse_jid(ctx.participant))
+
+
 def content_from_message(msg: WAMessage) -> MessageContent | None:
     """The contract content of a WhatsApp message, or None for kinds ZapHub does not carry."""
     # Wrappers WhatsApp puts around ordinary content.
@@ -184,6 +191,7 @@ def _content(msg: WAMessage) -> MessageContent | None:
             text=ext.text,
             mentions=list(ext.contextInfo.mentionedJID),
             reply_to=_reply_to(ext.contextInfo),
+            reply_to_participant=_quoted_sender(ext.contextInfo),
             preview=_link_preview(ext),
         )
     if msg.HasField("imageMessage"):
@@ -195,6 +203,7 @@ def _content(msg: WAMessage) -> MessageContent | None:
             whatsapp_media=_media(img),
             mentions=list(img.contextInfo.mentionedJID),
             reply_to=_reply_to(img.contextInfo),
+            reply_to_participant=_quoted_sender(img.contextInfo),
         )
     if msg.HasField("videoMessage"):
         vid = msg.videoMessage
@@ -207,6 +216,7 @@ def _content(msg: WAMessage) -> MessageContent | None:
             whatsapp_media=_media(vid),
             mentions=list(vid.contextInfo.mentionedJID),
             reply_to=_reply_to(vid.contextInfo),
+            reply_to_participant=_quoted_sender(vid.contextInfo),
         )
     if msg.HasField("audioMessage"):
         aud = msg.audioMessage
@@ -217,6 +227,7 @@ def _content(msg: WAMessage) -> MessageContent | None:
             seconds=aud.seconds or None,
             whatsapp_media=_media(aud),
             reply_to=_reply_to(aud.contextInfo),
+            reply_to_participant=_quoted_sender(aud.contextInfo),
         )
     if msg.HasField("documentMessage"):
         doc = msg.documentMessage
@@ -227,6 +238,7 @@ def _content(msg: WAMessage) -> MessageContent | None:
             size=doc.fileLength or None,
             whatsapp_media=_media(doc),
             reply_to=_reply_to(doc.contextInfo),
+            reply_to_participant=_quoted_sender(doc.contextInfo),
         )
     if msg.HasField("stickerMessage"):
         st = msg.stickerMessage
@@ -236,6 +248,7 @@ def _content(msg: WAMessage) -> MessageContent | None:
             animated=st.isAnimated,
             whatsapp_media=_media(st),
             reply_to=_reply_to(st.contextInfo),
+            reply_to_participant=_quoted_sender(st.contextInfo),
         )
     if msg.HasField("locationMessage"):
         loc = msg.locationMessage
@@ -245,11 +258,15 @@ def _content(msg: WAMessage) -> MessageContent | None:
             name=loc.name or None,
             address=loc.address or None,
             reply_to=_reply_to(loc.contextInfo),
+            reply_to_participant=_quoted_sender(loc.contextInfo),
         )
     if msg.HasField("contactMessage"):
         con = msg.contactMessage
         return ContactContent(
-            display_name=con.displayName or "contact", vcard=con.vcard, reply_to=_reply_to(con.contextInfo)
+            display_name=con.displayName or "contact",
+            vcard=con.vcard,
+            reply_to=_reply_to(con.contextInfo),
+            reply_to_participant=_quoted_sender(con.contextInfo),
         )
     if msg.HasField("reactionMessage"):
         rea = msg.reactionMessage

@@ -59,7 +59,8 @@ from zaphub_session_host.transport.base import (
     check_edit_window,
 )
 from zaphub_session_host.transport.neonize.errors import map_send_error
-from zaphub_session_host.transport.neonize.events import USER_SERVER, jid_str, parse_jid
+from zaphub_session_host.transport.neonize.events import GROUP_SERVER, USER_SERVER, jid_str, parse_jid
+from zaphub_session_host.transport.neonize.groups import map_group_error
 from zaphub_session_host.transport.neonize.media import (
     MediaBody,
     load_media,
@@ -111,7 +112,11 @@ def mention_jid(value: str) -> str:
 
 
 def context_info(
-    chat: str, reply_to: str | None, mentions: list[str], quoted: Quoted | None
+    chat: str,
+    reply_to: str | None,
+    mentions: list[str],
+    quoted: Quoted | None,
+    reply_to_participant: str | None = None,
 ) -> ContextInfo | None:
     """Reply and mentions; None when the message has neither."""
     if reply_to is None and not mentions:
@@ -120,10 +125,26 @@ def context_info(
     if reply_to is not None:
         ctx.stanzaID = reply_to
         # Without the quoted message WhatsApp still threads the reply; with it, it shows the preview.
-        ctx.participant = quoted.sender if quoted is not None else chat
+        # The quoted sender: as seen here, else as the client says; in a 1:1 chat the peer. In a group
+        # nobody rather than the group's JID, which no message is from.
+        participant = quoted.sender if quoted is not None else reply_to_participant
+        if participant is None and not chat.endswith(f"@{GROUP_SERVER}"):
+            participant = chat
+        if participant is not None:
+            ctx.participant = mention_jid(participant)
         if quoted is not None:
             ctx.quotedMessage.CopyFrom(quoted.message)
     return ctx
+
+
+def _ctx(chat: str, content: Any, quoted: Quoted | None, mentions: bool = True) -> ContextInfo | None:
+    return context_info(
+        chat,
+        content.reply_to,
+        content.mentions if mentions else [],
+        quoted,
+        content.reply_to_participant,
+    )
 
 
 def link_preview(preview: LinkPreview) -> ExtendedTextMessage:
@@ -165,7 +186,7 @@ def build_message(
     """The protobuf message for `content` sent to `chat`."""
     match content:
         case TextContent():
-            ctx = context_info(chat, content.reply_to, content.mentions, quoted)
+            ctx = _ctx(chat, content, quoted)
             if ctx is None and content.preview is None:
                 return WAMessage(conversation=content.text)
             ext = ExtendedTextMessage(text=content.text, contextInfo=ctx)
@@ -174,14 +195,14 @@ def build_message(
             return WAMessage(extendedTextMessage=ext)
         case ImageContent():
             m = _need(media, "an image")
-            ctx = context_info(chat, content.reply_to, content.mentions, quoted)
+            ctx = _ctx(chat, content, quoted)
             img = ImageMessage(caption=content.caption or None, contextInfo=ctx, **_media_fields(m))
             if m.thumbnail:
                 img.JPEGThumbnail = m.thumbnail
             return WAMessage(imageMessage=img)
         case VideoContent():
             m = _need(media, "a video")
-            ctx = context_info(chat, content.reply_to, content.mentions, quoted)
+            ctx = _ctx(chat, content, quoted)
             vid = VideoMessage(
                 caption=content.caption or None,
                 gifPlayback=content.gif,
@@ -194,7 +215,7 @@ def build_message(
             return WAMessage(videoMessage=vid)
         case AudioContent():
             m = _need(media, "an audio")
-            ctx = context_info(chat, content.reply_to, [], quoted)
+            ctx = _ctx(chat, content, quoted, mentions=False)
             return WAMessage(
                 audioMessage=AudioMessage(
                     PTT=content.voice,
@@ -205,7 +226,7 @@ def build_message(
             )
         case DocumentContent():
             m = _need(media, "a document")
-            ctx = context_info(chat, content.reply_to, content.mentions, quoted)
+            ctx = _ctx(chat, content, quoted)
             name = content.filename or "file"
             return WAMessage(
                 documentMessage=DocumentMessage(
@@ -218,14 +239,14 @@ def build_message(
             )
         case StickerContent():
             m = _need(media, "a sticker")
-            ctx = context_info(chat, content.reply_to, [], quoted)
+            ctx = _ctx(chat, content, quoted, mentions=False)
             return WAMessage(
                 stickerMessage=StickerMessage(
                     isAnimated=content.animated, height=512, width=512, contextInfo=ctx, **_media_fields(m)
                 )
             )
         case LocationContent():
-            ctx = context_info(chat, content.reply_to, [], quoted)
+            ctx = _ctx(chat, content, quoted, mentions=False)
             return WAMessage(
                 locationMessage=LocationMessage(
                     degreesLatitude=content.latitude,
@@ -236,7 +257,7 @@ def build_message(
                 )
             )
         case ContactContent():
-            ctx = context_info(chat, content.reply_to, [], quoted)
+            ctx = _ctx(chat, content, quoted, mentions=False)
             return WAMessage(
                 contactMessage=ContactMessage(
                     displayName=content.display_name, vcard=content.vcard, contextInfo=ctx
@@ -305,6 +326,8 @@ class NeonizeMessages(Messages):
         if jid.Server == USER_SERVER:
             jid = await self._resolve_recipient(jid)
         chat = jid_str(jid) or to
+        if isinstance(content, TextContent) and content.mention_all and jid.Server == GROUP_SERVER:
+            content = content.model_copy(update={"mentions": await self._everyone(jid, content.mentions)})
         media = await self._prepare_media(content) if isinstance(content, MediaBody) else None
         if isinstance(content, EditContent):
             check_edit_window(content)
@@ -340,6 +363,23 @@ class NeonizeMessages(Messages):
         )
         self._conn.store_changed()
         return str(sent_id)
+
+    async def _everyone(self, group: JID, mentions: list[str]) -> list[str]:
+        """`mention_all`: the group's participants as the group addresses them (phone JID or LID),
+        after the mentions given, without the account itself."""
+        try:
+            info = await self._conn.client.get_group_info(group)
+        except NeonizeError as exc:
+            raise map_group_error(str(exc), "send") from exc
+        identity = self._conn.identity
+        me = {identity.jid, identity.lid} if identity is not None else set()
+        everyone = [mention_jid(m) for m in mentions]
+        for p in info.Participants:
+            jid = jid_str(p.JID)
+            addresses = {jid, jid_str(p.LID), jid_str(p.PhoneNumber)}
+            if jid is not None and jid not in everyone and not me.intersection(addresses - {None}):
+                everyone.append(jid)
+        return everyone
 
     async def _poll(self, content: PollContent) -> WAMessage:
         """whatsmeow builds a poll itself (it holds the poll's encryption secret for the votes)."""

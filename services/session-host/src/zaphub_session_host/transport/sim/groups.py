@@ -443,7 +443,7 @@ class SimGroups(Groups):
         g, _ = await self._dir.change(group, apply)
         return INVITE_BASE + g.invite
 
-    async def join(self, code: str) -> tuple[str, bool]:
+    async def join(self, code: str) -> tuple[Group, bool]:
         me = self._me()
         found = await self._dir.by_invite(invite_code(code))
         if found is None:
@@ -466,7 +466,8 @@ class SimGroups(Groups):
             self._tell(admins, GroupJoinRequestData(group=g.jid, jid=me, lid=self._dir.lid(me)))
         elif outcome == "joined":
             self._joined(g, [me], None)
-        return g.jid, outcome == "pending"
+        # Pending, the group as its link shows it: WhatsApp lets a would-be member see that much.
+        return self._dir.view(g), outcome == "pending"
 
     async def leave(self, group: str) -> None:
         me = self._me()
