@@ -209,7 +209,11 @@ class GroupJoinedData(EventData):
 class GroupLeftData(EventData):
     group: str = Field(description="The group's JID")
     by: str | None = Field(
-        default=None, description="JID of the admin who removed the account, if not itself"
+        default=None,
+        description=(
+            "JID of who made the account leave: an admin who removed it, or the account itself when"
+            " it left; null when WhatsApp did not say"
+        ),
     )
 
 
