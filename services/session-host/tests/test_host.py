@@ -5,20 +5,24 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 import pytest
+from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 
+from zaphub_contracts import subjects
 from zaphub_contracts.commands import SendMessage
 from zaphub_contracts.content import TextContent
 from zaphub_contracts.failures import FailureReason, is_transient
-from zaphub_contracts.host import FaultKind, HostError, HostOk, InjectFault, SessionControl
+from zaphub_contracts.host import FaultKind, HostError, HostOk, HostOp, InjectFault, SessionControl
 from zaphub_contracts.sessions import Lease, whatsapp_message_id
 from zaphub_contracts.streams import LEASES_BUCKET
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.codec import encode
-from zaphub_session_host.handlers import failure
+from zaphub_session_host.handlers import UNFENCED_OPS, HostHandlers, failure
 from zaphub_session_host.leases import FENCE, Leases, LeaseUnconfirmed
 
 from .conftest import Client_, HostFactory, eventually
@@ -224,6 +228,33 @@ async def test_a_lease_not_refreshed_for_most_of_its_ttl_fences_the_host_before_
         a.check(session)
     assert failure(LeaseUnconfirmed("x")).reason is FailureReason.NO_HOST  # transient: retried
     assert not await b.claim(tenant, session)  # the key is still there: a fenced itself first
+    await bus.close()
+
+
+async def test_a_fenced_host_refuses_every_op_but_letting_go_of_the_session(nats_url: str) -> None:
+    """Not only sends: a query, presence or group op reaching a host that cannot confirm its lease is
+    answered no_host (retried, or a 503) before the op runs; stop and delete still get through."""
+    session = uuid4()
+    ran: list[str] = []
+
+    def unconfirmed(_: UUID) -> None:
+        raise LeaseUnconfirmed("stalled refreshes")
+
+    runner = cast(Any, SimpleNamespace(session_id=session, ctx=SimpleNamespace(lease_check=unconfirmed)))
+    handlers = HostHandlers(cast(Any, None))
+    bus = await Bus.connect(nats_url, name="t", source="/t")
+
+    async def serve(msg: Msg) -> None:
+        ran.append(msg.subject)
+        await handlers.serve(runner, msg)
+
+    await bus.nc.subscribe(subjects.host(session, "*"), cb=serve)
+    for op in (HostOp.CONTACTS_CHECK, HostOp.PRESENCE, HostOp.GROUP, HostOp.MARK_READ):
+        reply = await bus.nc.request(subjects.host(session, op), b"{}", timeout=5)
+        refused = HostError.model_validate_json(reply.data)
+        assert refused.reason is FailureReason.NO_HOST, op
+    assert {HostOp.STOP, HostOp.DELETE} == UNFENCED_OPS
+    assert len(ran) == 4
     await bus.close()
 
 

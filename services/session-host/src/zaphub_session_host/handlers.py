@@ -371,6 +371,12 @@ class AfterReply:
         task.add_done_callback(self._tasks.discard)
 
 
+# Every op acts for the session only while this host can confirm its lease (sends check it per
+# message, in the runner), so two hosts never both act for it. Stopping and deleting stay allowed: a
+# host that lost track of its lease must still be able to let go of the session.
+UNFENCED_OPS = frozenset({HostOp.STOP, HostOp.DELETE})
+
+
 class HostHandlers:
     """The session's own subject, `host.<session_id>.<op>`, served by the runner of the session."""
 
@@ -388,6 +394,8 @@ class HostHandlers:
             try:
                 if op is None:
                     raise InvalidRequest(f"unknown host op {name!r}")
+                if name not in UNFENCED_OPS:
+                    runner.ctx.lease_check(runner.session_id)
                 reply = await op.handle(runner, msg.data)
             except Exception as exc:
                 refused = failure(exc)
