@@ -1,7 +1,10 @@
 """Groups end to end on the simulator, through the API, two session-hosts and the simulated network
 between them, as real processes: one stack for the module, four sessions of one tenant in it."""
 
+import asyncio
 import json
+import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -13,11 +16,13 @@ import nats
 import pytest
 from e2e.client import Tenant, eventually, new_tenant
 from nats.aio.msg import Msg
+from nats.js.errors import NotFoundError
 
 from zaphub_contracts import subjects
 from zaphub_devstack.testing import Stack
 
 Event = dict[str, Any]
+GROUP_COMMAND_TIMEOUT = 45.0
 
 
 @dataclass
@@ -52,14 +57,24 @@ class World:
     def url(self, who: str, path: str = "") -> str:
         return f"/api/v1/sessions/{self.sessions[who]['id']}/groups{path}"
 
-    async def call(self, method: str, who: str, path: str = "", body: Any = None) -> httpx.Response:
-        return await self.http.request(method, self.url(who, path), json=body, headers=self.tenant.headers)
+    async def call(
+        self, method: str, who: str, path: str = "", body: Any = None, timeout: float = 15
+    ) -> httpx.Response:
+        return await self.http.request(
+            method, self.url(who, path), json=body, headers=self.tenant.headers, timeout=timeout
+        )
 
 
 @pytest.fixture(scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     data_dir: Path = tmp_path_factory.mktemp("stack")
-    env = {"ZAPHUB_TRANSPORT": "sim", "ZAPHUB_SIM_PAIR_DELAY": "0.3", "ZAPHUB_SESSION_HOSTS": "2"}
+    env = {
+        "ZAPHUB_TRANSPORT": "sim",
+        "ZAPHUB_SIM_PAIR_DELAY": "0.3",
+        "ZAPHUB_SESSION_HOSTS": "2",
+        # Long enough for a group write to outlive a dispatcher's restart (the last test).
+        "ZAPHUB_GROUP_COMMAND_TIMEOUT": str(GROUP_COMMAND_TIMEOUT),
+    }
     async with (
         Stack(data_dir, env=env) as stack,
         httpx.AsyncClient(base_url=stack.api_url, timeout=15) as http,
@@ -311,3 +326,34 @@ async def test_creating_and_adding_count_against_the_rate_limit_and_reads_do_not
 
     conflict = await eventually(not_connected, 15, "groups of a logged-out session to be 409")
     assert "not connected" in conflict.json()["detail"]
+
+
+async def test_a_create_accepted_while_the_dispatcher_is_down_runs_once_it_is_back(world: World) -> None:
+    """A group write stored in ZAPHUB_CMD while the dispatcher is frozen and then killed is carried out
+    by the restarted dispatcher, and the waiting client gets its 201."""
+    s = world.sessions
+    nc = await nats.connect(world.stack.nats_url)
+    js = nc.jetstream()
+    subject = subjects.group_command(uuid.UUID(world.tenant.id), uuid.UUID(s["A"]["id"]))
+    body = {"subject": "After the restart", "participants": [s["B"]["jid"]]}
+    old = world.stack.pids()["dispatcher-1"]
+    os.kill(old, signal.SIGSTOP)
+    try:
+        created = asyncio.create_task(world.call("POST", "A", body=body, timeout=GROUP_COMMAND_TIMEOUT + 10))
+
+        async def stored() -> bool:
+            try:
+                await js.get_last_msg("ZAPHUB_CMD", subject)
+            except NotFoundError:
+                return False
+            return True
+
+        await eventually(stored, 15, "the group command stored in ZAPHUB_CMD")
+    finally:
+        os.kill(old, signal.SIGKILL)  # still stopped: it never got to carry the command out
+        await nc.close()
+    await world.stack.wait_restarted("dispatcher-1", old, within=30)
+    response = await created
+    assert response.status_code == 201, response.text
+    jid = response.json()["jid"]
+    await world.events.wait(s["B"], "group.joined", lambda d: d["group"]["jid"] == jid)

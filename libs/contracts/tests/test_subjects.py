@@ -9,12 +9,15 @@ from zaphub_contracts.commands import SessionAction
 
 
 def test_command_and_dead_letter_subjects_parse_back_to_their_route() -> None:
-    """send, session and dead-letter subjects built by the builders parse to the same kind and ids."""
+    """send, session, group and dead-letter subjects built by the builders parse to the same kind and ids."""
     tenant, session = uuid4(), uuid4()
     assert subjects.parse(subjects.send_command(tenant, session)) == subjects.Routed("send", tenant, session)
     for action in SessionAction:
         routed = subjects.parse(subjects.session_command(action, tenant, session))
         assert routed == subjects.Routed(f"session.{action.value}", tenant, session)
+    assert subjects.parse(subjects.group_command(tenant, session)) == subjects.Routed(
+        "group", tenant, session
+    )
     assert subjects.parse(subjects.dead_letter(tenant, session)) == subjects.Routed("dlq", tenant, session)
 
 
@@ -24,6 +27,7 @@ def test_subjects_built_by_the_builders_fall_under_their_wildcards() -> None:
     pairs = [
         (subjects.send_command(tenant, session), subjects.SEND_ALL),
         (subjects.session_command(SessionAction.STOP, tenant, session), subjects.SESSION_CMD_ALL),
+        (subjects.group_command(tenant, session), subjects.GROUP_CMD_ALL),
         (subjects.event(tenant, session, "message.sent"), subjects.tenant_events(tenant)),
         (subjects.dead_letter(tenant, session), subjects.DLQ_ALL),
     ]
@@ -46,6 +50,8 @@ T, S = UUID(int=1), UUID(int=2)
         f"zaphub.v1.cmd.message.send.{T}.{S}.extra",
         f"zaphub.v1.cmd.message.delete.{T}.{S}",
         f"zaphub.v1.cmd.session.{T}.{S}",
+        f"zaphub.v1.cmd.group.{T}",
+        f"zaphub.v1.cmd.group.{T}.{S}.extra",
         f"zaphub.v1.evt.{T}.{S}",
         "zaphub.v1.evt.a",
         f"zaphub.v1.evt.{T}.x.message.sent",

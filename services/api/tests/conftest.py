@@ -18,6 +18,7 @@ ADMIN_KEY = "zh_admin_test_0123456789abcdef0123456789"
 class Api:
     client: AsyncTestClient[Any]
     admin: dict[str, str]
+    settings: ApiSettings
 
     async def tenant(self, name: str = "acme") -> tuple[dict[str, Any], dict[str, str]]:
         response = await self.client.post("/api/v1/tenants", json={"name": name}, headers=self.admin)
@@ -42,6 +43,7 @@ async def api(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIterator
         outbox_sweep_interval=0.2,
         outbox_grace=0.5,
         auth_failure_burst=10_000,  # tests try many bad keys from one address on purpose
+        group_command_timeout=2.0,  # no dispatcher runs here: a write nobody answers fails fast
     )
     async with AsyncTestClient(app=create_app(settings)) as client:
-        yield Api(client, {"Authorization": f"Bearer {ADMIN_KEY}"})
+        yield Api(client, {"Authorization": f"Bearer {ADMIN_KEY}"}, settings)

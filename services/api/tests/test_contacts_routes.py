@@ -28,7 +28,7 @@ async def api(nats_url: str, database_url: str) -> AsyncIterator[Api]:
         nats_url=nats_url, database_url=database_url, admin_key=ADMIN_KEY, host_request_timeout=0.5
     )
     async with AsyncTestClient(app=create_app(settings)) as client:
-        yield Api(client, {"Authorization": f"Bearer {ADMIN_KEY}"})
+        yield Api(client, {"Authorization": f"Bearer {ADMIN_KEY}"}, settings)
 
 
 @contextmanager

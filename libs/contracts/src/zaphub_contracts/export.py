@@ -25,7 +25,7 @@ from zaphub_contracts import sessions, streams, subjects
 from zaphub_contracts.commands import SendMessage, SessionAction, SessionCommand
 from zaphub_contracts.deadletters import DeadLetter
 from zaphub_contracts.events import EVENT_CLASSES, EventBase
-from zaphub_contracts.groups import GroupReply, GroupRequest
+from zaphub_contracts.groups import CommandRateLimited, GroupCommand, GroupReply, GroupRequest
 from zaphub_contracts.host import (
     BlocklistReply,
     BlocklistUpdate,
@@ -152,6 +152,12 @@ def _event_message(cls: type[EventBase]) -> Message:
 
 
 SEND_MESSAGE = Message("commands", "send_message", SendMessage, "Send one message")
+GROUP_REPLY = Message(
+    "host", "group_reply", GroupReply, "For `group`: the group(s), per-participant results or a link"
+)
+HOST_ERROR = Message(
+    "host", "host_error", HostError, "The host could not do it; `reason` says whether to retry"
+)
 RATELIMIT_ERROR = Message("ratelimit", "error", RateLimitError, "The ratelimiter could not serve the request")
 _HOST_BODIES: dict[HostOp, Message] = {
     HostOp.SEND: Message("host", "send_run", SendRun, "Hand a run of one session's send commands over"),
@@ -175,11 +181,9 @@ _SESSION_CONTROL = Message("host", "session_control", SessionControl, "Body of t
 HOST_REQUESTS: dict[HostOp, Message] = {op: _HOST_BODIES.get(op, _SESSION_CONTROL) for op in HostOp}
 HOST_REPLIES = (
     Message("host", "host_ok", HostOk, "The host did what was asked"),
-    Message("host", "host_error", HostError, "The host could not do it; `reason` says whether to retry"),
+    HOST_ERROR,
     Message("host", "send_run_reply", SendRunReply, "For `send`: a result per command up to the first error"),
-    Message(
-        "host", "group_reply", GroupReply, "For `group`: the group(s), per-participant results or a link"
-    ),
+    GROUP_REPLY,
     Message("host", "contacts_check_reply", ContactsCheckReply, "For `contacts_check`: a result per number"),
     Message("host", "contact_reply", ContactReply, "For `contact_info`: the contact's profile"),
     Message("host", "contacts_reply", ContactsReply, "For `contacts_list`: the contacts the account knows"),
@@ -254,6 +258,27 @@ CHANNELS: tuple[Channel, ...] = (
         summary="Publish a session command",
         placeholders={SessionAction.START.value: "action"},
         parameters={"action": _enum_param("What to do with the session", (a.value for a in SessionAction))},
+    ),
+    Channel(
+        id="groupCommand",
+        subject=subjects.group_command(_TENANT, _SESSION),
+        description=(
+            "Group writes (create, settings, picture, participants, invite revoke, join, leave, join "
+            "requests); `Nats-Msg-Id` = `command_id`. The dispatcher carries them out one at a time per "
+            "session, takes a rate-limit token for a create or an add, and answers on `reply_to`; a "
+            "command past `expires_at` is dropped unanswered."
+        ),
+        messages=(Message("commands", "group_command", GroupCommand, "Change a session's groups"),),
+        headers="command",
+        action="send",
+        summary="Publish a group write",
+        replies=(
+            GROUP_REPLY,
+            HOST_ERROR,
+            Message(
+                "commands", "command_rate_limited", CommandRateLimited, "The tenant's rate limit had no room"
+            ),
+        ),
     ),
     Channel(
         id="events",
@@ -448,7 +473,8 @@ def _header(description: str, *, required: bool = False) -> tuple[dict[str, str]
 _HEADERS: dict[HeaderKind, dict[str, tuple[dict[str, str], bool]]] = {
     "command": {
         "Nats-Msg-Id": _header(
-            "JetStream deduplication id: the message id for sends, unique per session command",
+            "JetStream deduplication id: the message id for sends, `command_id` for group commands, unique"
+            " per session command",
             required=True,
         )
     },

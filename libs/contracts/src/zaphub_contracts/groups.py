@@ -1,13 +1,20 @@
 """WhatsApp groups: the group as a transport reports it, the `group` host op (one typed action per
-request) and its reply. The REST schemas and the `group.*` events are built from these models."""
+request) and its reply, and the group command that carries the writes through the dispatcher. The REST
+schemas and the `group.*` events are built from these models."""
 
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from zaphub_contracts.commands import CommandBase
+from zaphub_contracts.host import HostError
+from zaphub_contracts.ratelimit import WindowName
+
+# Replies go to a core NATS inbox of the requester only, never to a subject of ZapHub's own.
+INBOX_PATTERN = r"^_INBOX\.[A-Za-z0-9_.-]{1,200}$"
 MAX_PARTICIPANTS = 1024  # per request, as WhatsApp caps a group's size
 Jid = Annotated[str, Field(min_length=3, max_length=80, examples=["5511999990000@s.whatsapp.net"])]
 
@@ -167,7 +174,20 @@ GroupAction = Annotated[
     | AnswerJoinRequests,
     Field(discriminator="kind"),
 ]
-WRITES = frozenset({"create", "update", "picture", "participants", "join", "leave", "answer_requests"})
+# The actions that change WhatsApp state: `GroupCommand`s on ZAPHUB_CMD, in the session's
+# order through the dispatcher. The others are reads, asked of the owning host directly. `invite_link`
+# is a write only with `revoke`.
+WriteAction = (
+    CreateGroup
+    | UpdateGroup
+    | SetPicture
+    | UpdateParticipants
+    | InviteLink
+    | JoinGroup
+    | LeaveGroup
+    | AnswerJoinRequests
+)
+GroupWrite = Annotated[WriteAction, Field(discriminator="kind")]
 
 
 class GroupRequest(BaseModel):
@@ -193,3 +213,35 @@ class GroupReply(BaseModel):
     invite_link: str | None = None
     requests: list[JoinRequest] = Field(default_factory=list)
     pending: bool = Field(default=False, description="For join: the admins must approve first")
+
+
+class GroupCommand(CommandBase):
+    """A `GroupWrite` on ZAPHUB_CMD: carried out in the session's order through the dispatcher and its
+    rate limits, answered on `reply_to` (`GroupCommandReply`), and never carried out after `expires_at`
+    (by then the requester has given up)."""
+
+    command_id: UUID = Field(description="Unique per command; also the JetStream Nats-Msg-Id")
+    action: GroupWrite
+    reply_to: str = Field(pattern=INBOX_PATTERN, description="Core NATS inbox the requester listens on")
+    expires_at: AwareDatetime = Field(description="Not carried out after this instant")
+
+
+class CommandRateLimited(BaseModel):
+    """The command counts against the tenant's rate limits and found no room: it was not carried out."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    status: Literal["rate_limited"] = "rate_limited"
+    retry_after: float = Field(ge=0, description="Seconds until the tightest window frees")
+    window: WindowName | None = None
+
+
+# What the dispatcher answers a group command with: the host's reply or refusal, or the rate limit's.
+GroupCommandReply = Annotated[GroupReply | HostError | CommandRateLimited, Field(discriminator="status")]
+
+
+def takes_token(action: WriteAction) -> bool:
+    """Creating a group and adding participants count one message each: the actions spammers abuse."""
+    return isinstance(action, CreateGroup) or (
+        isinstance(action, UpdateParticipants) and action.action is ParticipantAction.ADD
+    )

@@ -59,7 +59,7 @@ CMD = StreamSpec(
     # `discard: old` would drop accepted commands. Per-tenant admission (`max_queued`) bounds it instead.
     # Sends that wait longer than a few seconds are parked as message schedules (subjects.parked_send).
     allow_msg_schedules=True,
-    description="Commands: message sends and session actions (work queue)",
+    description="Commands: message sends, session actions and group writes (work queue)",
 )
 EVT = StreamSpec(
     name="ZAPHUB_EVT",
@@ -119,6 +119,15 @@ SESSION_CONSUMER = ConsumerSpec(
     filter_subject=subjects.SESSION_CMD_ALL,
     description="Dispatcher replicas share this pull consumer for session commands",
 )
+GROUP_CONSUMER = ConsumerSpec(
+    stream=CMD.name,
+    durable="dispatcher-group",
+    filter_subject=subjects.GROUP_CMD_ALL,
+    # Short, as for sends: held commands are marked in progress, a crashed replica's come back fast
+    # (while their requester still waits).
+    ack_wait=10.0,
+    description="Dispatcher replicas share this pull consumer for group writes",
+)
 PROJECTOR_CONSUMER = ConsumerSpec(
     stream=EVT.name,
     durable="projector",
@@ -162,6 +171,7 @@ WEBHOOK_ATTEMPTS_CONSUMER = ConsumerSpec(
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     SEND_CONSUMER,
     SESSION_CONSUMER,
+    GROUP_CONSUMER,
     PROJECTOR_CONSUMER,
     WEBHOOK_EVENTS_CONSUMER,
     WEBHOOK_DELIVERY_CONSUMER,

@@ -9,6 +9,7 @@ ROOT = "zaphub.v1"
 CMD_ALL = f"{ROOT}.cmd.>"
 SEND_ALL = f"{ROOT}.cmd.message.send.>"
 SESSION_CMD_ALL = f"{ROOT}.cmd.session.>"
+GROUP_CMD_ALL = f"{ROOT}.cmd.group.>"
 EVT_ALL = f"{ROOT}.evt.>"
 # Inside the events stream, matched by no event (tenant tokens are UUIDs): a filter for "none yet".
 NO_EVENTS = f"{ROOT}.evt.none.>"
@@ -48,6 +49,10 @@ def parked_send(tenant_id: UUID, session_id: UUID, message_id: UUID) -> str:
 
 def session_command(action: SessionAction, tenant_id: UUID, session_id: UUID) -> str:
     return f"{ROOT}.cmd.session.{action.value}.{tenant_id}.{session_id}"
+
+
+def group_command(tenant_id: UUID, session_id: UUID) -> str:
+    return f"{ROOT}.cmd.group.{tenant_id}.{session_id}"
 
 
 def event(tenant_id: UUID, session_id: UUID, short: str) -> str:
@@ -116,7 +121,7 @@ def replica_token(name: str) -> str:
 class Routed:
     """The tenant and session tokens read from a command, event or dead-letter subject."""
 
-    kind: str  # "send", "session.<action>", "evt.<short>", "dlq"
+    kind: str  # "send", "session.<action>", "group", "evt.<short>", "dlq"
     tenant_id: UUID
     session_id: UUID
 
@@ -139,6 +144,8 @@ def parse(subject: str) -> Routed:
             return Routed("send", _uuid(tenant, subject), _uuid(session, subject))
         case ["cmd", "session", action, tenant, session]:
             return Routed(f"session.{action}", _uuid(tenant, subject), _uuid(session, subject))
+        case ["cmd", "group", tenant, session]:
+            return Routed("group", _uuid(tenant, subject), _uuid(session, subject))
         case ["evt", tenant, session, *short] if short:
             return Routed(f"evt.{'.'.join(short)}", _uuid(tenant, subject), _uuid(session, subject))
         case ["dlq", tenant, session]:

@@ -140,6 +140,11 @@ class Bus:
     async def publish_command(self, subject: str, command: BaseModel, msg_id: str) -> None:
         await self.publish(subject, command, msg_id)
 
+    async def answer(self, inbox: str, model: BaseModel) -> None:
+        """Publish `model` on core NATS to a requester's inbox, with the trace context: not stored, and
+        lost without error when nobody listens any more."""
+        await self.nc.publish(inbox, encode(model), headers=inject_headers())
+
     async def request(self, subject: str, payload: BaseModel, timeout: float) -> Msg:
         return await self.nc.request(subject, encode(payload), timeout=timeout, headers=inject_headers())
 

@@ -27,6 +27,7 @@ from zaphub_api.auth import (
 )
 from zaphub_api.commands import CommandPublisher
 from zaphub_api.errors import EXCEPTION_HANDLERS
+from zaphub_api.group_commands import GroupCommands
 from zaphub_api.host_requests import HostRequests
 from zaphub_api.limits import LimitsPublisher
 from zaphub_api.nats_credentials import CredentialIssuer
@@ -47,6 +48,7 @@ from zaphub_api.routes.tenants import TenantController
 from zaphub_api.routes.usage import UsageController
 from zaphub_api.routes.webhooks import WebhookController
 from zaphub_api.services.contacts import ContactService
+from zaphub_api.services.groups import GroupService
 from zaphub_api.services.message_actions import MessageActions
 from zaphub_api.services.presence import PresenceService
 from zaphub_api.services.sessions import SessionService
@@ -100,6 +102,7 @@ class Collaborators:
     hosts: HostRequests
     session_service: SessionService
     contact_service: ContactService
+    group_service: GroupService
     message_actions: MessageActions
     presence_service: PresenceService
     tenant_service: TenantService
@@ -163,6 +166,7 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
         hosts=hosts,
         session_service=SessionService(sessions, commands, hosts),
         contact_service=ContactService(sessions, hosts),
+        group_service=GroupService(sessions, hosts, GroupCommands(bus, settings.group_command_timeout)),
         message_actions=MessageActions(messages, accepts),
         presence_service=PresenceService(sessions, hosts),
         tenant_service=TenantService(tenants, commands, limits, keyring, webhooks),
@@ -241,6 +245,7 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
             "hosts",
             "session_service",
             "contact_service",
+            "group_service",
             "message_actions",
             "presence_service",
             "tenant_service",

@@ -111,29 +111,17 @@ class HostRequests:
         return answer
 
     async def group(self, tenant_id: UUID, session_id: UUID, action: GroupAction) -> GroupReply:
-        """One action on the session's groups, by the owning host; its refusals as domain errors."""
+        """A read of the session's groups, by the owning host; its refusals as domain errors (writes
+        are commands: `group_commands.py`)."""
         request = GroupRequest(tenant_id=tenant_id, session_id=session_id, action=action)
         data = await self._ask(session_id, HostOp.GROUP, request)
         try:
             reply = GROUP_REPLY.validate_json(data)
         except ValidationError as exc:
             raise HostUnavailable("The session-host gave an unreadable answer; retry") from exc
-        if isinstance(reply, GroupReply):
-            return reply
-        group = getattr(action, "group", "")
-        match reply.reason:
-            case FailureReason.GROUP_NOT_FOUND:
-                raise GroupNotFound(group or "of the invite", reply.detail)
-            case FailureReason.NOT_GROUP_ADMIN:
-                permission, _, detail = reply.detail.partition(": ")
-                raise NotGroupAdmin(permission or "admin", detail or reply.detail)
-            case FailureReason.SESSION_NOT_CONNECTED | FailureReason.SESSION_LOGGED_OUT:
-                raise SessionNotConnected(session_id, reply.detail)
-            case FailureReason.INVALID_PAYLOAD:
-                raise InvalidField("body", reply.detail or "refused by the session-host")
-            case FailureReason.UNSUPPORTED:
-                raise NotSupported(f"The session's transport cannot do this: {reply.detail}")
-        raise HostUnavailable(f"The session-host could not do it ({reply.reason.value}); retry")
+        if isinstance(reply, HostError):
+            raise group_refusal(session_id, action, reply)
+        return reply
 
     async def simulate(self, request: Simulate) -> str | None:
         """Have a simulated contact act on the session; the WhatsApp id of what it sent, if anything."""
@@ -218,3 +206,21 @@ def _refusal(session_id: UUID, error: HostError, field: str) -> Exception:
         return NotOnWhatsApp(error.detail or "The contact is not on WhatsApp")
     # Not served there (a handover under way), or WhatsApp failed for now: the client retries.
     return HostUnavailable(f"The session-host could not answer ({error.reason.value}); retry")
+
+
+def group_refusal(session_id: UUID, action: BaseModel, error: HostError) -> Exception:
+    """The domain error for a host's refusal of a group action, read or write."""
+    group = getattr(action, "group", "")
+    match error.reason:
+        case FailureReason.GROUP_NOT_FOUND:
+            return GroupNotFound(group or "of the invite", error.detail)
+        case FailureReason.NOT_GROUP_ADMIN:
+            permission, _, detail = error.detail.partition(": ")
+            return NotGroupAdmin(permission or "admin", detail or error.detail)
+        case FailureReason.SESSION_NOT_CONNECTED | FailureReason.SESSION_LOGGED_OUT:
+            return SessionNotConnected(session_id, error.detail)
+        case FailureReason.INVALID_PAYLOAD:
+            return InvalidField("body", error.detail or "refused by the session-host")
+        case FailureReason.UNSUPPORTED:
+            return NotSupported(f"The session's transport cannot do this: {error.detail}")
+    return HostUnavailable(f"The session-host could not do it ({error.reason.value}); retry")

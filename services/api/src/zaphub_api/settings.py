@@ -31,6 +31,12 @@ class ApiSettings(CommonSettings, RateLimitDefaults):
     host_request_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for a session-host's answer (contacts, presence)"
     )
+    group_command_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds a group write may take through the dispatcher and the owning host; then 503,"
+        " and it is never carried out later",
+    )
     projector: bool = Field(default=True, description="Run the event projector in this process")
     sse_heartbeat: float = Field(default=15.0, gt=0, description="Seconds between heartbeats of /events")
     sse_max_per_tenant: int = Field(

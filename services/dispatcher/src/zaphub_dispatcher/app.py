@@ -1,9 +1,10 @@
-"""The dispatcher's wiring: bus, buckets, the two command pipelines, the webhook worker and their
-consumer loops, opened in order and closed in reverse by one `Lifecycle`."""
+"""The dispatcher's wiring: bus, buckets, the three command pipelines (sends, session commands, group
+commands), the webhook worker and their consumer loops, opened in order and closed in reverse by one
+`Lifecycle`."""
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from uuid import UUID
 
 from nats.aio.msg import Msg
@@ -13,6 +14,7 @@ from zaphub_dispatcher import metrics
 from zaphub_dispatcher.attempts import Attempts
 from zaphub_dispatcher.backoff import RetryPolicy
 from zaphub_dispatcher.clients import HostRunClient, RateLimiterClient
+from zaphub_dispatcher.group_commands import GroupCommandPipeline
 from zaphub_dispatcher.lanes import Arrival, Lanes
 from zaphub_dispatcher.message_events import MessageEvents
 from zaphub_dispatcher.order import OrderGate
@@ -58,18 +60,20 @@ def _send_intake(sends: SendPipeline, lanes: Lanes[PendingSend]) -> BatchHandler
     return each_message(streams.SEND_CONSUMER.durable, take)
 
 
-def _session_command_intake(lanes: Lanes[Arrival]) -> BatchHandler:
-    """Each fetched session command into its session's lane, one by one (see `_send_intake`)."""
+def _arrival_intake(spec: streams.ConsumerSpec, lanes: Lanes[Arrival]) -> BatchHandler:
+    """Each fetched command into its session's lane in arrival order, one by one (see `_send_intake`)."""
 
     async def take(msg: Msg) -> None:
         await lanes.submit(_lane_of(msg), Arrival(msg))
 
-    return each_message(streams.SESSION_CONSUMER.durable, take)
+    return each_message(spec.durable, take)
 
 
-def _one_at_a_time(pipeline: SessionCommandPipeline) -> Lanes[Arrival]:
+def _one_at_a_time(process_one: Callable[[Msg], Awaitable[None]]) -> Lanes[Arrival]:
+    """Lanes whose session's commands are carried out one by one, in stream order."""
+
     async def process(lane: Sequence[Arrival]) -> tuple[list[Arrival], None]:
-        await pipeline.process(lane[0].msg)
+        await process_one(lane[0].msg)
         return [lane[0]], None
 
     return Lanes(process, max_in_flight=64)
@@ -133,8 +137,13 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
         session_commands = SessionCommandPipeline(
             bus, await bus.kv(streams.SESSIONS_BUCKET), policy, settings.host_timeout
         )
-        session_lanes = _one_at_a_time(session_commands)
+        session_lanes = _one_at_a_time(session_commands.process)
         life.on_close(lambda: session_lanes.drain(timeout=5), "session command lanes drain")
+        group_commands = GroupCommandPipeline(
+            bus, RateLimiterClient(bus, settings.ratelimit_timeout), policy, settings.host_timeout
+        )
+        group_lanes = _one_at_a_time(group_commands.process)
+        life.on_close(lambda: group_lanes.drain(timeout=5), "group command lanes drain")
         send_lanes: Lanes[PendingSend] = Lanes(sends.process, settings.max_in_flight, run=settings.send_run)
         life.on_close(lambda: send_lanes.drain(timeout=10), "send lanes drain")
 
@@ -153,9 +162,18 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
         )
         life.spawn(
             run_pull_consumer(
-                bus, streams.SESSION_CONSUMER, _session_command_intake(session_lanes), life.stop
+                bus,
+                streams.SESSION_CONSUMER,
+                _arrival_intake(streams.SESSION_CONSUMER, session_lanes),
+                life.stop,
             ),
             "session-commands",
+        )
+        life.spawn(
+            run_pull_consumer(
+                bus, streams.GROUP_CONSUMER, _arrival_intake(streams.GROUP_CONSUMER, group_lanes), life.stop
+            ),
+            "group-commands",
         )
         life.spawn(webhook_events.follow(life.stop), "webhook-events-filter")
         life.spawn(

@@ -37,17 +37,24 @@ class RateLimiterClient:
 
     async def acquire(self, commands: Sequence[SendMessage]) -> AcquireReply:
         """Tokens for a run of one session's commands, granted in order up to the first denial."""
-        request = AcquireRequest(tenant_id=commands[0].tenant_id, token_ids=[c.message_id for c in commands])
+        return await self.acquire_tokens(commands[0].tenant_id, [c.message_id for c in commands])
+
+    async def release(self, commands: Sequence[SendMessage]) -> None:
+        await self.release_tokens(commands[0].tenant_id, [c.message_id for c in commands])
+
+    async def acquire_tokens(self, tenant_id: UUID, token_ids: list[UUID]) -> AcquireReply:
+        """Tokens in order up to the first denial; a token id asked again gets the same grant."""
+        request = AcquireRequest(tenant_id=tenant_id, token_ids=token_ids)
         try:
-            reply = await self._ask(request.tenant_id, "acquire", request)
+            reply = await self._ask(tenant_id, "acquire", request)
             return AcquireReply.model_validate_json(reply.data)
         except (nats.errors.Error, TimeoutError, ValidationError) as exc:
             raise RateLimiterUnavailable(str(exc) or exc.__class__.__name__) from exc
 
-    async def release(self, commands: Sequence[SendMessage]) -> None:
-        request = ReleaseRequest(tenant_id=commands[0].tenant_id, token_ids=[c.message_id for c in commands])
+    async def release_tokens(self, tenant_id: UUID, token_ids: list[UUID]) -> None:
+        request = ReleaseRequest(tenant_id=tenant_id, token_ids=token_ids)
         try:
-            await self._ask(request.tenant_id, "release", request)
+            await self._ask(tenant_id, "release", request)
         except (nats.errors.Error, TimeoutError, ValidationError) as exc:
             raise RateLimiterUnavailable(str(exc) or exc.__class__.__name__) from exc
 

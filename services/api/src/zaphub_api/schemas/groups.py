@@ -98,9 +98,12 @@ class GroupJoin(BaseModel):
 
 
 class GroupJoined(BaseModel):
-    group: str = Field(description="The group's JID")
+    group: str | None = Field(
+        description="The group's JID; null only when pending and the session-host could not tell it",
+        examples=["120363025246125486@g.us"],
+    )
     pending: bool = Field(description="The group needs an admin's approval; a join request was made")
-    info: Group | None = Field(default=None, description="The group, once joined")
+    info: Group | None = Field(default=None, description="The group, once joined; null while pending")
 
 
 class JoinRequests(BaseModel):
