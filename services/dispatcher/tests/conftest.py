@@ -218,6 +218,14 @@ class FakeRateLimiter:
     async def release(self, commands: Sequence[SendMessage]) -> None:
         self.released.append([c.message_id for c in commands])
 
+    async def acquire_tokens(self, tenant_id: UUID, token_ids: list[UUID]) -> AcquireReply:
+        """Group commands' tokens (test_group_commands has its own limiter): always granted."""
+        self.acquired.append(list(token_ids))
+        return AcquireReply(granted=len(token_ids))
+
+    async def release_tokens(self, tenant_id: UUID, token_ids: list[UUID]) -> None:
+        self.released.append(list(token_ids))
+
 
 # Each fake and the client it stands in for: the fakes must keep the clients' methods.
 REAL_CLIENTS: dict[type, type] = {FakeHost: HostRunClient, FakeRateLimiter: RateLimiterClient}

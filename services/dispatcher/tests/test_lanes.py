@@ -173,6 +173,31 @@ async def test_at_most_max_in_flight_commands_are_held(stream: Stream, make_lane
     await eventually(lambda: [3] in processor.orders, "the third handed over")
 
 
+async def test_one_tenant_holds_at_most_its_share_of_the_slots(stream: Stream, make_lanes: MakeLanes) -> None:
+    """A tenant whose commands are stuck (no host for its sessions) holds `per_tenant` slots; its next
+    command goes back to JetStream for a second or two instead of waiting for a slot, and another
+    tenant's command is handed over at once."""
+    tenants = {1: "noisy", 2: "noisy", 3: "noisy", 4: "quiet"}
+    lanes, processor = make_lanes(max_in_flight=3, per_tenant=2, tenant_of=lambda item: tenants[item.order])
+    first, second, third, quiet = await stream.items(1, 2, 3, 4)
+    processor.hold(1, 2)
+    await lanes.submit("noisy-a", first)
+    await lanes.submit("noisy-b", second)
+    await asyncio.wait_for(lanes.submit("noisy-c", third), 1)  # sent back, not waiting for a slot
+    await eventually(lambda: stream.naks(third), "the third sent back")
+    assert all(d is not None and 1.0 - EARLY <= d <= 2.0 for d in stream.naks(third))
+    await asyncio.wait_for(lanes.submit("quiet-a", quiet), 1)
+    await eventually(lambda: [4] in processor.orders, "the other tenant's command handed over")
+    assert [3] not in processor.orders
+
+    processor.release(1)  # a slot of the noisy tenant's own frees: its next command is taken again
+    await eventually(lambda: len(processor.calls) == 3, "the noisy tenant's first done")
+    (fourth,) = await stream.items(3)
+    tenants[3] = "noisy"
+    await asyncio.wait_for(lanes.submit("noisy-c", fourth), 1)
+    await eventually(lambda: processor.orders.count([3]) == 1, "taken once the tenant is under its share")
+
+
 async def test_a_full_lane_sends_a_later_command_back_and_an_earlier_one_takes_the_last_place(
     stream: Stream, make_lanes: MakeLanes
 ) -> None:

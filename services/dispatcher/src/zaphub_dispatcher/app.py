@@ -4,7 +4,7 @@ commands), the webhook worker and their consumer loops, opened in order and clos
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from uuid import UUID
 
 from nats.aio.msg import Msg
@@ -38,6 +38,12 @@ from zaphub_runtime.lifecycle import Lifecycle, instance_id
 from zaphub_runtime.metrics import start_metrics_server
 
 log = logging.getLogger(__name__)
+
+
+# Of the 64 slots of the session- and group-command lanes, those one tenant's commands may hold: a
+# command waiting for a host holds its slot up to its expiry (15 s), and a tenant with many sessions
+# and no host must not hold them all.
+PER_TENANT_IN_FLIGHT = 8
 
 
 def _lane_of(msg: Msg) -> UUID | str:
@@ -76,7 +82,14 @@ def _one_at_a_time(process_one: Callable[[Msg], Awaitable[None]]) -> Lanes[Arriv
         await process_one(lane[0].msg)
         return [lane[0]], None
 
-    return Lanes(process, max_in_flight=64)
+    return Lanes(process, max_in_flight=64, per_tenant=PER_TENANT_IN_FLIGHT, tenant_of=_tenant_of)
+
+
+def _tenant_of(item: Arrival) -> Hashable:
+    try:
+        return subjects.parse(item.msg.subject).tenant_id
+    except subjects.SubjectError:
+        return subjects.UNKNOWN
 
 
 async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:

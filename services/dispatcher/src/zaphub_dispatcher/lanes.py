@@ -14,6 +14,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 # Seconds a command that found its lane full waits in JetStream, at least and at most.
 OVERFLOW_MIN_DELAY = 0.05
 OVERFLOW_MAX_DELAY = 10.0
+# Seconds (to twice that, spread) a command waits in JetStream when its tenant holds its share of slots.
+TENANT_FULL_DELAY = 1.0
 SERVICE_TIME_WEIGHT = 0.2  # of the newest command in a lane's moving average of service time
 
 
@@ -72,8 +75,15 @@ class Lanes(Generic[T]):
         per_lane: int = 32,
         run: int = 1,
         keepalive: float = 3.0,
+        per_tenant: int | None = None,
+        tenant_of: Callable[[T], Hashable] | None = None,
     ) -> None:
         self._process = process
+        # At most `per_tenant` of the `max_in_flight` slots held by one tenant's commands: the rest
+        # wait in JetStream, so one tenant's stuck commands cannot keep every other tenant's waiting.
+        self._per_tenant = per_tenant
+        self._tenant_of = tenant_of
+        self._by_tenant: dict[Hashable, int] = {}
         self._run = run
         self._keepalive = keepalive
         self._ticker: asyncio.Task[None] | None = None
@@ -92,6 +102,12 @@ class Lanes(Generic[T]):
         if lane is not None and len(lane.items) >= self._per_lane:
             await self._overflow(lane, item)
             return
+        tenant = self._tenant_of(item) if self._tenant_of is not None else None
+        if tenant is not None and self._per_tenant is not None:
+            if self._by_tenant.get(tenant, 0) >= self._per_tenant:
+                await nak_quietly(item.msg, TENANT_FULL_DELAY * (1 + random.random()))
+                return
+            self._by_tenant[tenant] = self._by_tenant.get(tenant, 0) + 1  # taken before the wait
         await self._slots.acquire()
         # Looked up again: the lane may have finished while this waited for a slot.
         lane = self._lanes.get(key)
@@ -141,11 +157,22 @@ class Lanes(Generic[T]):
                         lane.items.remove(item)
                         self._held.discard(_sequence(item))
                         self._slots.release()
+                        self._release_tenant(item)
                 if look_again is not None:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(lane.head_changed.wait(), look_again)
         finally:
             self._lanes.pop(key, None)
+
+    def _release_tenant(self, item: T) -> None:
+        if self._tenant_of is None or self._per_tenant is None:
+            return
+        tenant = self._tenant_of(item)
+        left = self._by_tenant.get(tenant, 0) - 1
+        if left > 0:
+            self._by_tenant[tenant] = left
+        else:
+            self._by_tenant.pop(tenant, None)
 
     async def _keep_alive(self) -> None:
         # Held commands may wait longer than the consumer's ack_wait behind a slow send; telling
