@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
+PREVIOUS_NAME = "previous.json"
 
 # (op, target). Throughput goals are ratios; latency, memory and failover goals stay absolute.
 GOALS: dict[str, tuple[str, float]] = {
@@ -108,7 +109,10 @@ def document(
 
 
 def write(doc: Mapping[str, Any], path: Path = RESULTS) -> None:
+    """latest.json, keeping the run before it as previous.json for `python -m bench.compare`."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.replace(path.with_name(PREVIOUS_NAME))
     path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import report
+from bench import compare, report
+from bench.__main__ import bracket
 
 MEASURED = {
     "http_baseline_rps": 8000.0,
@@ -89,3 +90,37 @@ def test_the_readme_table_shows_each_ratio_with_its_baseline_and_goal() -> None:
     assert "| 0.5 |" in accept and "4000 / 8000" in accept and ">= 0.25 (met)" in accept
     (fair,) = [r for r in rows if "floods" in r]
     assert "<= 2.0 (not met)" in fair
+
+
+def test_writing_a_run_keeps_the_one_before_for_comparison(tmp_path: Path) -> None:
+    """latest.json moves to previous.json when a new run is written, so two runs can be compared."""
+    path = tmp_path / "latest.json"
+    report.write({"figures": {"e2e_ratio_to_baseline": 0.1}}, path)
+    report.write({"figures": {"e2e_ratio_to_baseline": 0.2}}, path)
+    assert json.loads((tmp_path / report.PREVIOUS_NAME).read_text())["figures"] == {
+        "e2e_ratio_to_baseline": 0.1
+    }
+    assert json.loads(path.read_text())["figures"] == {"e2e_ratio_to_baseline": 0.2}
+
+
+def test_two_runs_agree_when_each_ratio_is_within_its_noise() -> None:
+    """The difference is taken over the two runs' mean; fairness, a ratio of p99s, has a wider band."""
+    first = {"e2e_ratio_to_baseline": 0.10, "fairness_p99_ratio": 1.5, "ratelimit_ratio_to_nats_rr": 0.30}
+    second = {"e2e_ratio_to_baseline": 0.11, "fairness_p99_ratio": 1.9, "ratelimit_ratio_to_nats_rr": 0.45}
+    rows = {key: (d, ok) for key, _, _, d, ok in compare.compare(first, second)}
+    assert rows["e2e_ratio_to_baseline"] == (pytest.approx(0.0952, abs=1e-3), True)
+    assert rows["fairness_p99_ratio"] == (pytest.approx(0.2353, abs=1e-3), True)
+    assert rows["ratelimit_ratio_to_nats_rr"] == (pytest.approx(0.4), False)
+    assert "| `ratelimit_ratio_to_nats_rr` | 0.3 | 0.45 | 40% | ±20% | no |" in compare.markdown(
+        compare.compare(first, second)
+    )
+
+
+def test_a_bracketed_baseline_is_the_mean_of_its_two_measurements_with_their_spread() -> None:
+    """A baseline taken before and after its figure: the ratio uses the mean; the drift is recorded."""
+    assert bracket("http_baseline_rps", 9000.0, 11000.0) == {
+        "http_baseline_rps": 10000.0,
+        "http_baseline_rps_first": 9000.0,
+        "http_baseline_rps_second": 11000.0,
+        "http_baseline_rps_drift": 0.2,
+    }
