@@ -11,6 +11,7 @@ import nats
 from zaphub_contracts import events as ev
 from zaphub_contracts import subjects
 from zaphub_contracts.content import ImageContent, TextContent, WhatsAppMedia
+from zaphub_contracts.groups import Group
 from zaphub_runtime.codec import encode
 
 Api = Any  # the `api` fixture of conftest.py
@@ -176,3 +177,43 @@ async def test_media_sent_by_url_is_not_kept_and_received_media_is_waited_for(
     await until(api, f"/api/v1/messages/{image_id}", auth, lambda b: b["type"] == "image")
     waiting = await api.client.get(f"/api/v1/messages/{image_id}/media", headers=auth)
     assert waiting.status_code == 409 and waiting.headers["retry-after"]
+
+
+async def test_a_groups_subject_names_its_chat_and_a_members_message_does_not(
+    api: Api, nats_url: str
+) -> None:
+    """group.joined lists the group as a chat named by its subject; a message from a member keeps that
+    name (its push name is the sender's); group.updated with a new subject renames it."""
+    tenant, auth = await api.tenant()
+    sid = (await api.session(auth))["id"]
+    joined = ev.GroupJoined(
+        **envelope(tenant["id"], sid, f"groups/{GROUP}"),
+        data=ev.GroupJoinedData(group=Group(jid=GROUP, subject="Pedidos da loja")),
+    )
+    message_id = uuid.uuid4()
+    said = ev.MessageReceived(
+        **envelope(tenant["id"], sid, f"messages/{message_id}"),
+        data=ev.MessageReceivedData(
+            message_id=message_id,
+            whatsapp_id="GROUP1",
+            chat=GROUP,
+            sender=MEMBER,
+            push_name="Bia",
+            is_group=True,
+            participant=MEMBER,
+            sent_at=datetime.now(UTC),
+            content=TextContent(text="bom dia"),
+        ),
+    )
+    await publish(nats_url, [joined, said])
+    path = f"/api/v1/sessions/{sid}/chats"
+    page = await until(api, path, auth, lambda b: b["items"] and b["items"][0]["unread_count"] == 1)
+    assert page["items"][0]["name"] == "Pedidos da loja" and page["items"][0]["is_group"]
+
+    renamed = ev.GroupUpdated(
+        **envelope(tenant["id"], sid, f"groups/{GROUP}"),
+        data=ev.GroupUpdatedData(group=GROUP, by=MEMBER, subject="Pedidos e entregas"),
+    )
+    await publish(nats_url, [renamed])
+    page = await until(api, path, auth, lambda b: b["items"][0]["name"] == "Pedidos e entregas")
+    assert len(page["items"]) == 1

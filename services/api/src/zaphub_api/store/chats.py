@@ -83,6 +83,14 @@ UPSERT_IMPORTED = UPSERT.replace(
     " unread_count = chats.unread_count,",
 )
 assert UPSERT_IMPORTED != UPSERT
+# A group's subject, from group.joined or group.updated, as its chat's name (messages leave it alone:
+# their push name is the sender's). A group just joined is listed from then, with no message yet.
+NAME_GROUP = (
+    "INSERT INTO chats (tenant_id, session_id, chat, name, is_group, last_at, unread_count, updated_at)"
+    " SELECT $1, $2, $3, $4, true, $5, 0, now()"
+    " WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $2 AND tenant_id = $1)"
+    " ON CONFLICT (session_id, chat) DO UPDATE SET name = EXCLUDED.name, updated_at = now()"
+)
 
 
 class ChatStore:

@@ -422,6 +422,16 @@ async def _ignore(conn: Conn, e: ev.EventBase) -> None:
     return None
 
 
+async def _group_joined(conn: Conn, e: ev.GroupJoined) -> None:
+    group = e.data.group
+    await conn.execute(chats.NAME_GROUP, e.tenantid, e.sessionid, group.jid, group.subject, e.time)
+
+
+async def _group_updated(conn: Conn, e: ev.GroupUpdated) -> None:
+    if e.data.subject is not None:
+        await conn.execute(chats.NAME_GROUP, e.tenantid, e.sessionid, e.data.group, e.data.subject, e.time)
+
+
 # Status moves of outbound messages: statements, so a batch runs all of one shape in one round trip.
 STATUS_MOVES: dict[type[ev.EventBase], StatusMove] = {
     ev.MessageSent: _sent,
@@ -451,10 +461,10 @@ PROJECTIONS: dict[type[ev.EventBase], Projection] = {
     ev.ChatPresence: _ignore,
     ev.PollVote: _poll_vote,
     # Group reads ask the owning host (the account's view, always current); the events go to
-    # webhooks and SSE. Nothing to keep here yet.
-    ev.GroupJoined: _ignore,
+    # webhooks and SSE. Only the subject is kept, as the group chat's name in the chat list.
+    ev.GroupJoined: _group_joined,
     ev.GroupLeft: _ignore,
-    ev.GroupUpdated: _ignore,
+    ev.GroupUpdated: _group_updated,
     ev.GroupParticipants: _ignore,
     ev.GroupJoinRequest: _ignore,
 }
