@@ -46,7 +46,7 @@ def _lane_of(msg: Msg) -> UUID | str:
         return subjects.UNKNOWN
 
 
-def _send_intake(sends: SendPipeline, lanes: Lanes[PendingSend]) -> BatchHandler:
+def _send_intake(bus: Bus, sends: SendPipeline, lanes: Lanes[PendingSend]) -> BatchHandler:
     """Each fetched send command into its session's lane, one by one: a command that fails on the way is
     NAK'd alone, never one of the batch already handed to a lane (the lane acks or NAKs that one)."""
 
@@ -55,16 +55,16 @@ def _send_intake(sends: SendPipeline, lanes: Lanes[PendingSend]) -> BatchHandler
         if pending is not None:
             await lanes.submit(pending.command.session_id, pending)
 
-    return each_message(streams.SEND_CONSUMER.durable, take)
+    return each_message(bus, streams.SEND_CONSUMER.durable, take)
 
 
-def _session_command_intake(lanes: Lanes[Arrival]) -> BatchHandler:
+def _session_command_intake(bus: Bus, lanes: Lanes[Arrival]) -> BatchHandler:
     """Each fetched session command into its session's lane, one by one (see `_send_intake`)."""
 
     async def take(msg: Msg) -> None:
         await lanes.submit(_lane_of(msg), Arrival(msg))
 
-    return each_message(streams.SESSION_CONSUMER.durable, take)
+    return each_message(bus, streams.SESSION_CONSUMER.durable, take)
 
 
 def _one_at_a_time(pipeline: SessionCommandPipeline) -> Lanes[Arrival]:
@@ -145,7 +145,7 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
             run_pull_consumer(
                 bus,
                 streams.SEND_CONSUMER,
-                _send_intake(sends, send_lanes),
+                _send_intake(bus, sends, send_lanes),
                 life.stop,
                 batch=settings.fetch_batch,
             ),
@@ -153,7 +153,7 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
         )
         life.spawn(
             run_pull_consumer(
-                bus, streams.SESSION_CONSUMER, _session_command_intake(session_lanes), life.stop
+                bus, streams.SESSION_CONSUMER, _session_command_intake(bus, session_lanes), life.stop
             ),
             "session-commands",
         )
