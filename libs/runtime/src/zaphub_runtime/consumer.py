@@ -169,12 +169,18 @@ async def decode_or_dead_letter(
     parse: Callable[[Msg], T],
     component: str,
     route: tuple[str, str] | None = None,
+    at_turn: Callable[[Msg], Awaitable[bool]] | None = None,
 ) -> T | None:
     """`parse(msg)`, or None once a message that cannot be parsed has been dead-lettered with the
-    reason and acked. A failure to dead-letter raises, so the loop NAKs and nothing is lost."""
+    reason and acked. A failure to dead-letter raises, so the loop NAKs and nothing is lost.
+
+    `at_turn`, when given, is asked first whether an unparsable message goes now; False means it
+    handed the message back to come again (an ordered stream whose earlier message is still open)."""
     try:
         return parse(msg)
     except (ValidationError, ValueError) as exc:
+        if at_turn is not None and not await at_turn(msg):
+            return None
         await bus.dead_letter(
             msg, FailureReason.MALFORMED_COMMAND, str(exc), component=component, route=route
         )
