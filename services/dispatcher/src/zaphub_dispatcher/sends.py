@@ -323,7 +323,7 @@ class SendPipeline:
         }
         subject = subjects.parked_send(command.tenant_id, command.session_id, command.message_id)
         try:
-            await self._bus.js.publish(subject, msg.data, headers=headers)
+            await self._bus.publish_raw(subject, msg.data, headers=headers)
         except Exception:
             log.warning("could not park a waiting command; it waits on the consumer", exc_info=True)
             await msg.nak(delay=delay)
