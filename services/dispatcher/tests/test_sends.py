@@ -12,6 +12,7 @@ from zaphub_contracts import streams, subjects
 from zaphub_contracts.commands import SendMessage
 from zaphub_contracts.failures import FailureReason
 from zaphub_contracts.sessions import whatsapp_message_id
+from zaphub_dispatcher import metrics
 from zaphub_dispatcher.order import OrderGate
 from zaphub_dispatcher.sends import ORDER_LOOKS, RATELIMITER_RETRY
 
@@ -341,8 +342,10 @@ async def test_a_command_whose_outcome_is_already_final_is_acked_and_not_sent_ag
 
 async def test_a_malformed_command_is_dead_lettered_and_acked(start_dispatcher: StartDispatcher) -> None:
     """Unreadable bytes, or a body naming another session than its subject: a dead letter with the
-    reason, an ack, and no event."""
+    reason, an ack, and no event; each is counted once as dead-lettered."""
     d = await start_dispatcher()
+    poisoned = metrics.DEAD_LETTERS.labels(FailureReason.MALFORMED_COMMAND.value)
+    before = poisoned._value.get()
     garbage = await d.publish_raw(b"not a command")
     stray = await d.publish_raw(command(d.tenant, d.sessions[1], 1).model_dump_json().encode())
     for seq in (garbage, stray):
@@ -354,6 +357,7 @@ async def test_a_malformed_command_is_dead_lettered_and_acked(start_dispatcher: 
     assert letters[garbage].payload == "not a command"
     assert "different sessions" in letters[stray].detail
     assert d.observer.events == [] and d.host.requests == []
+    assert poisoned._value.get() == before + 2
 
 
 async def test_a_malformed_command_at_its_turn_moves_the_cursor_so_the_session_goes_on(

@@ -42,7 +42,7 @@ async def run_commands(bus: Bus, tenant: UUID, stop: asyncio.Event) -> asyncio.T
         durable=f"dispatcher-session-{uuid4().hex[:12]}",
         filter_subject=f"{subjects.ROOT}.cmd.session.*.{tenant}.*",
     )
-    handle = each_message(spec.durable, pipeline.process)
+    handle = each_message(bus, spec.durable, pipeline.process)
     return asyncio.create_task(run_pull_consumer(bus, spec, handle, stop, wait=0.1))
 
 

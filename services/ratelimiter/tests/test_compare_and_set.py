@@ -19,7 +19,7 @@ async def limiters(nats_url: str) -> AsyncIterator[list[Limiter]]:
     buses = [await Bus.connect(nats_url, name=f"rl-{i}", source=f"/test/{i}") for i in range(3)]
     await buses[0].ensure_streams()
     defaults = RateLimits(per_minute=5, per_hour=8, per_day=100)
-    yield [Limiter(GrantLog(bus.nc, bus.js), TenantLimits(defaults)) for bus in buses]
+    yield [Limiter(GrantLog(bus), TenantLimits(defaults)) for bus in buses]
     for bus in buses:
         await bus.close()
 

@@ -206,7 +206,7 @@ async def test_concurrent_claims_have_one_winner(nats_url: str) -> None:
     tenant = uuid4()
     for _ in range(20):
         session = uuid4()
-        a, b = Leases(bus.js, kv, "a", 2), Leases(bus.js, kv, "b", 2)
+        a, b = Leases(bus, kv, "a", 2), Leases(bus, kv, "b", 2)
         won = await asyncio.gather(a.claim(tenant, session), b.claim(tenant, session))
         assert sorted(won) == [False, True]
     await bus.close()
@@ -220,7 +220,7 @@ async def test_a_lease_not_refreshed_for_most_of_its_ttl_fences_the_host_before_
     bus = await Bus.connect(nats_url, name="t", source="/t")
     kv = await bus.kv(LEASES_BUCKET)
     tenant, session = uuid4(), uuid4()
-    a, b = Leases(bus.js, kv, "a", 2), Leases(bus.js, kv, "b", 2)
+    a, b = Leases(bus, kv, "a", 2), Leases(bus, kv, "b", 2)
     assert await a.claim(tenant, session)
     a.check(session)  # just written: a may send
     await asyncio.sleep(2 * FENCE + 0.1)  # no refresh meanwhile (a stalled reconcile pass)

@@ -3,7 +3,7 @@ typed publishing with trace context and dedup ids, and dead-lettering."""
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -120,12 +120,33 @@ class Bus:
             )
 
     async def publish(
-        self, subject: str, model: BaseModel, msg_id: str | None = None, timeout: float = 5.0
+        self,
+        subject: str,
+        model: BaseModel,
+        msg_id: str | None = None,
+        timeout: float = 5.0,
+        headers: Mapping[str, str] | None = None,
     ) -> js_api.PubAck:
         """Publish `model` to JetStream with the trace context; `msg_id` deduplicates it in the stream's
-        window. The one way every service publishes."""
-        headers = inject_headers({MSG_ID: msg_id} if msg_id else {})
-        return await self.js.publish(subject, encode(model), headers=headers, timeout=timeout)
+        window; `headers` add JetStream's own (an expected last sequence, ...). The one way every
+        service publishes."""
+        sent = inject_headers({**(headers or {}), **({MSG_ID: msg_id} if msg_id else {})})
+        return await self.js.publish(subject, encode(model), headers=sent, timeout=timeout)
+
+    async def publish_raw(
+        self,
+        subject: str,
+        data: bytes,
+        headers: Mapping[str, str] | None = None,
+        msg_ttl: float | None = None,
+        timeout: float = 5.0,
+    ) -> js_api.PubAck:
+        """Publish bytes that are not a model of this process (a copy of a fetched message, a KV
+        value) with exactly `headers`: a copy keeps its original's trace context; `msg_ttl` expires
+        it (the stream must allow per-message TTLs)."""
+        return await self.js.publish(
+            subject, data, headers=dict(headers) if headers else None, msg_ttl=msg_ttl, timeout=timeout
+        )
 
     async def publish_event(self, event: EventBase, timeout: float = 5.0) -> None:
         """Publish to JetStream, deduplicated by the event id."""

@@ -4,6 +4,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+__all__ = ["decode", "encode"]
+
 M = TypeVar("M", bound=BaseModel)
 
 

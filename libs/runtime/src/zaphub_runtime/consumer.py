@@ -1,9 +1,11 @@
 """The pull-consumer loop every JetStream consumer runs: fetch batches, hand them over, survive NATS
 restarts, and survive the handler.
 
-Acking is the handler's business, but a handler that raises never ends the loop: the batch's
-messages are NAK'd with a delay (JetStream delivers them again), the error is logged and counted,
-and fetching goes on. Decoding a message and dead-lettering what cannot be decoded is `decode_or_dead_letter`.
+Acking is the handler's business, but a handler that raises never ends the loop: the error is
+logged and counted, the batch is handled again one message at a time so its good messages go
+through, the one that raises is NAK'd with a delay (JetStream delivers it again) or, once it has
+raised on `MAX_DELIVERIES` deliveries, dead-lettered, and fetching goes on. Decoding a message and
+dead-lettering what cannot be decoded is `decode_or_dead_letter`.
 """
 
 import asyncio
@@ -26,7 +28,9 @@ from zaphub_contracts.streams import ConsumerSpec
 from zaphub_runtime.bus import Bus
 
 __all__ = [
+    "GIVEN_UP",
     "HANDLER_ERRORS",
+    "MAX_DELIVERIES",
     "BatchHandler",
     "MessageHandler",
     "decode_or_dead_letter",
@@ -50,7 +54,17 @@ HANDLER_ERRORS = Counter(
     "Batches or messages whose handler raised; they are NAK'd and delivered again",
     ["consumer"],
 )
+GIVEN_UP = Counter(
+    "zaphub_consumer_given_up",
+    "Messages dead-lettered because their handler raised on every delivery",
+    ["consumer"],
+)
 RETRY_DELAY = 1.0  # seconds before JetStream delivers a message whose handler raised
+# A message its handler has raised on this many deliveries is taken for poison (a bug meeting this
+# data) and dead-lettered, so the consumer stops spending a fetch slot on it every second forever.
+# Counted by JetStream (num_delivered), so every replica agrees; it includes the deliveries a handler
+# NAK'd on purpose, which errs towards giving up sooner on a message that also raises.
+MAX_DELIVERIES = 5
 
 
 async def nak_quietly(msg: Msg, delay: float = RETRY_DELAY) -> None:
@@ -59,26 +73,64 @@ async def nak_quietly(msg: Msg, delay: float = RETRY_DELAY) -> None:
         await msg.nak(delay=delay)
 
 
-async def _guarded(consumer: str, msgs: list[Msg], handle: BatchHandler) -> None:
+def _not_the_messages_fault(exc: Exception) -> bool:
+    """NATS or the network being away: retried for as long as it takes, never counted against the
+    message (the handlers catch their own database errors)."""
+    return isinstance(exc, nats.errors.Error | OSError | TimeoutError)
+
+
+async def _guarded(bus: Bus, consumer: str, msgs: list[Msg], handle: BatchHandler) -> None:
+    """`handle(msgs)`, owning what it raises: a batch that fails with an error of its own is handled
+    again one message at a time, so only the message that raises is held back; a lone message is
+    NAK'd, or dead-lettered once it has raised on `MAX_DELIVERIES` deliveries."""
     try:
         await handle(msgs)
     except asyncio.CancelledError:
         raise
-    except Exception:
+    except Exception as exc:
         HANDLER_ERRORS.labels(consumer).inc()
-        log.exception(
-            "consumer %s: handler failed on a batch of %d; NAK'd for redelivery", consumer, len(msgs)
-        )
+        if len(msgs) > 1 and not _not_the_messages_fault(exc):
+            log.exception("consumer %s: handler failed on a batch of %d; one at a time", consumer, len(msgs))
+            for msg in msgs:
+                if not msg.is_acked:  # the handler settled it before it raised
+                    await _guarded(bus, consumer, [msg], handle)
+            return
+        log.exception("consumer %s: handler failed on %d message(s)", consumer, len(msgs))
         for msg in msgs:
-            await nak_quietly(msg)
+            if msg.is_acked:
+                continue
+            if _not_the_messages_fault(exc) or _deliveries(msg) < MAX_DELIVERIES:
+                await nak_quietly(msg)
+            else:
+                await _give_up(bus, consumer, msg, exc)
 
 
-def each_message(consumer: str, handle: MessageHandler) -> BatchHandler:
-    """A batch handler that runs `handle` on each message, so one message's failure NAKs only it."""
+def _deliveries(msg: Msg) -> int:
+    return msg.metadata.num_delivered or 1
+
+
+async def _give_up(bus: Bus, consumer: str, msg: Msg, exc: Exception) -> None:
+    """Dead-letter and ack a message its handler keeps failing on; should that fail too, NAK it."""
+    detail = f"handler raised on {_deliveries(msg)} deliveries: {exc.__class__.__name__}: {exc}"
+    try:
+        await bus.dead_letter(
+            msg, FailureReason.ATTEMPTS_EXHAUSTED, detail, component=consumer, attempts=_deliveries(msg)
+        )
+        await msg.ack()
+    except Exception:
+        log.warning("consumer %s: could not dead-letter a failing message; NAK'd", consumer, exc_info=True)
+        await nak_quietly(msg)
+        return
+    GIVEN_UP.labels(consumer).inc()
+
+
+def each_message(bus: Bus, consumer: str, handle: MessageHandler) -> BatchHandler:
+    """A batch handler that runs `handle` on each message, so one message's failure NAKs (or
+    dead-letters) only it, never one the handler already took."""
 
     async def handle_batch(msgs: list[Msg]) -> None:
         for msg in msgs:
-            await _guarded(consumer, [msg], lambda one: handle(one[0]))
+            await _guarded(bus, consumer, [msg], lambda one: handle(one[0]))
 
     return handle_batch
 
@@ -117,12 +169,18 @@ async def decode_or_dead_letter(
     parse: Callable[[Msg], T],
     component: str,
     route: tuple[str, str] | None = None,
+    at_turn: Callable[[Msg], Awaitable[bool]] | None = None,
 ) -> T | None:
     """`parse(msg)`, or None once a message that cannot be parsed has been dead-lettered with the
-    reason and acked. A failure to dead-letter raises, so the loop NAKs and nothing is lost."""
+    reason and acked. A failure to dead-letter raises, so the loop NAKs and nothing is lost.
+
+    `at_turn`, when given, is asked first whether an unparsable message goes now; False means it
+    handed the message back to come again (an ordered stream whose earlier message is still open)."""
     try:
         return parse(msg)
     except (ValidationError, ValueError) as exc:
+        if at_turn is not None and not await at_turn(msg):
+            return None
         await bus.dead_letter(
             msg, FailureReason.MALFORMED_COMMAND, str(exc), component=component, route=route
         )
@@ -157,7 +215,7 @@ async def run_pull_consumer(
                 sub = None
                 await asyncio.sleep(0.5)
                 continue
-            await _guarded(spec.durable, msgs, handle)
+            await _guarded(bus, spec.durable, msgs, handle)
     finally:
         if sub is not None:
             # An idle pull subscription would hold the connection's drain until its timeout.

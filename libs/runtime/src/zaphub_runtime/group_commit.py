@@ -8,6 +8,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+__all__ = ["Flush", "GroupCommit"]
+
 T = TypeVar("T")
 R = TypeVar("R")
 

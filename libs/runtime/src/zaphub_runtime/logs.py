@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 from opentelemetry import trace
 
+__all__ = ["JsonFormatter", "setup_logging"]
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:

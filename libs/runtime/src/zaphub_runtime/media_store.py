@@ -21,6 +21,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+__all__ = [
+    "LocalDirMediaStore",
+    "MediaDownload",
+    "MediaStore",
+    "MediaStoreName",
+    "S3MediaStore",
+    "StoredMedia",
+    "describe",
+    "media_key",
+    "open_media_store",
+]
+
 if TYPE_CHECKING:
     from minio import Minio
 

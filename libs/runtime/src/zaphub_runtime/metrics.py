@@ -13,6 +13,15 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import REGISTRY, start_http_server
 from prometheus_client.registry import CollectorRegistry
 
+__all__ = [
+    "LATENCY_BUCKETS",
+    "PREFIX",
+    "MetricsServer",
+    "metric_name",
+    "registry_names",
+    "start_metrics_server",
+]
+
 log = logging.getLogger(__name__)
 
 PREFIX = "zaphub_"

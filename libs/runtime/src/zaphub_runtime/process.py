@@ -9,6 +9,8 @@ from zaphub_runtime.logs import setup_logging
 from zaphub_runtime.settings import CommonSettings
 from zaphub_runtime.telemetry import setup_tracing
 
+__all__ = ["GC_THRESHOLDS", "start_process"]
+
 # Young collections every 20k allocations instead of 700: a send allocates thousands of short-lived
 # objects, and with the default the collector took about 6 % of a dispatcher's CPU.
 GC_THRESHOLDS = (20_000, 50, 100)

@@ -22,6 +22,8 @@ from zaphub_contracts import subjects
 from zaphub_runtime.codec import encode
 from zaphub_runtime.telemetry import inject_headers
 
+__all__ = ["QUEUE_SUBJECTS", "Op", "RatelimiterRoutes"]
+
 Op = Literal["acquire", "release", "usage"]
 QUEUE_SUBJECTS: dict[Op, str] = {
     "acquire": subjects.RATELIMIT_ACQUIRE,

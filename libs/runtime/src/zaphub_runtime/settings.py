@@ -8,6 +8,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from zaphub_contracts.ratelimit import RateLimits
 from zaphub_runtime.media_store import MediaDownload, MediaStoreName
 
+__all__ = ["CommonSettings", "RateLimitDefaults"]
+
 
 class CommonSettings(BaseSettings):
     """Base of each service's settings; a service adds its own fields in its `settings.py`."""

@@ -10,6 +10,16 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
+__all__ = [
+    "consumer_span",
+    "extract_context",
+    "inject_headers",
+    "setup_tracing",
+    "start_client_span",
+    "start_consumer_span",
+    "traces_exported",
+]
+
 
 def _console() -> bool:
     return os.environ.get("OTEL_TRACES_EXPORTER", "").lower() == "console"

@@ -52,6 +52,7 @@ from zaphub_api.services.groups import GroupService
 from zaphub_api.services.message_actions import MessageActions
 from zaphub_api.services.presence import PresenceService
 from zaphub_api.services.sessions import SessionService
+from zaphub_api.services.stats import StatsService
 from zaphub_api.services.tenants import TenantService
 from zaphub_api.services.webhooks import WebhookService
 from zaphub_api.settings import ApiSettings
@@ -105,6 +106,7 @@ class Collaborators:
     group_service: GroupService
     message_actions: MessageActions
     presence_service: PresenceService
+    stats_service: StatsService
     tenant_service: TenantService
     webhook_service: WebhookService
     event_streams: EventStreams
@@ -139,12 +141,14 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
     life.on_close(accepts.drain, "accepts in flight")
     tenants = TenantStore(pool, settings.default_limits, settings.tenant_max_sessions)
     sessions = SessionStore(pool, settings.tenant_max_sessions)
+    chats = ChatStore(pool)
     secrets_ring = await asyncio.to_thread(ring_from_settings, settings, machine_key=True)
     webhooks = WebhookStore(
         pool, await bus.kv(streams.WEBHOOKS_BUCKET), secrets_ring, settings.webhook_max_per_tenant
     )
     commands = CommandPublisher(bus)
     hosts = HostRequests(bus, settings.host_request_timeout)
+    placement = Placement(await bus.kv(streams.LEASES_BUCKET), await bus.kv(streams.HOSTS_BUCKET))
     keyring = KeyRing(pool, settings.admin_key)
     limits = LimitsPublisher(await bus.kv(streams.LIMITS_BUCKET))
     return Collaborators(
@@ -155,11 +159,11 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
         tenants=tenants,
         sessions=sessions,
         messages=messages,
-        chats=ChatStore(pool),
+        chats=chats,
         media_store=await asyncio.to_thread(open_media_store, settings),
         outbox=outbox,
         accepts=accepts,
-        placement=Placement(await bus.kv(streams.LEASES_BUCKET), await bus.kv(streams.HOSTS_BUCKET)),
+        placement=placement,
         keyring=keyring,
         usage=UsageClient(bus),
         webhooks=webhooks,
@@ -168,7 +172,8 @@ async def build(settings: ApiSettings, life: Lifecycle) -> Collaborators:
         contact_service=ContactService(sessions, hosts),
         group_service=GroupService(sessions, hosts, GroupCommands(bus, settings.group_command_timeout)),
         message_actions=MessageActions(messages, accepts),
-        presence_service=PresenceService(sessions, hosts),
+        presence_service=PresenceService(sessions, hosts, chats),
+        stats_service=StatsService(sessions, tenants, placement, settings),
         tenant_service=TenantService(tenants, commands, limits, keyring, webhooks),
         webhook_service=WebhookService(webhooks, bus, EgressPolicy.from_settings(settings)),
         event_streams=EventStreams(settings.sse_max_per_tenant),
@@ -248,6 +253,7 @@ def create_app(settings: ApiSettings, on_failure: Callable[[], None] | None = No
             "group_service",
             "message_actions",
             "presence_service",
+            "stats_service",
             "tenant_service",
             "webhook_service",
             "event_streams",

@@ -54,7 +54,7 @@ def _lane_of(msg: Msg) -> UUID | str:
         return subjects.UNKNOWN
 
 
-def _send_intake(sends: SendPipeline, lanes: Lanes[PendingSend]) -> BatchHandler:
+def _send_intake(bus: Bus, sends: SendPipeline, lanes: Lanes[PendingSend]) -> BatchHandler:
     """Each fetched send command into its session's lane, one by one: a command that fails on the way is
     NAK'd alone, never one of the batch already handed to a lane (the lane acks or NAKs that one)."""
 
@@ -63,16 +63,16 @@ def _send_intake(sends: SendPipeline, lanes: Lanes[PendingSend]) -> BatchHandler
         if pending is not None:
             await lanes.submit(pending.command.session_id, pending)
 
-    return each_message(streams.SEND_CONSUMER.durable, take)
+    return each_message(bus, streams.SEND_CONSUMER.durable, take)
 
 
-def _arrival_intake(spec: streams.ConsumerSpec, lanes: Lanes[Arrival]) -> BatchHandler:
+def _arrival_intake(bus: Bus, spec: streams.ConsumerSpec, lanes: Lanes[Arrival]) -> BatchHandler:
     """Each fetched command into its session's lane in arrival order, one by one (see `_send_intake`)."""
 
     async def take(msg: Msg) -> None:
         await lanes.submit(_lane_of(msg), Arrival(msg))
 
-    return each_message(spec.durable, take)
+    return each_message(bus, spec.durable, take)
 
 
 def _one_at_a_time(process_one: Callable[[Msg], Awaitable[None]]) -> Lanes[Arrival]:
@@ -167,7 +167,7 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
             run_pull_consumer(
                 bus,
                 streams.SEND_CONSUMER,
-                _send_intake(sends, send_lanes),
+                _send_intake(bus, sends, send_lanes),
                 life.stop,
                 batch=settings.fetch_batch,
             ),
@@ -177,14 +177,17 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
             run_pull_consumer(
                 bus,
                 streams.SESSION_CONSUMER,
-                _arrival_intake(streams.SESSION_CONSUMER, session_lanes),
+                _arrival_intake(bus, streams.SESSION_CONSUMER, session_lanes),
                 life.stop,
             ),
             "session-commands",
         )
         life.spawn(
             run_pull_consumer(
-                bus, streams.GROUP_CONSUMER, _arrival_intake(streams.GROUP_CONSUMER, group_lanes), life.stop
+                bus,
+                streams.GROUP_CONSUMER,
+                _arrival_intake(bus, streams.GROUP_CONSUMER, group_lanes),
+                life.stop,
             ),
             "group-commands",
         )

@@ -88,12 +88,7 @@ def _place(msg: Msg) -> tuple[UUID, int] | None:
         return None
 
 
-def _parse_send(msg: Msg) -> SendMessage:
-    try:
-        return routed(SendMessage)(msg)
-    except ValueError:
-        metrics.poisoned(FailureReason.MALFORMED_COMMAND.value)
-        raise
+_parse_send = routed(SendMessage)
 
 
 class SendPipeline:
@@ -123,22 +118,24 @@ class SendPipeline:
 
     async def prepare(self, msg: Msg) -> PendingSend | None:
         """The command a fetched message holds, or None when it was malformed and is dead-lettered
-        (at its turn in its session when its place can be read, moving the cursor past it)."""
-        try:
-            pending = PendingSend(msg, _parse_send(msg))
-        except ValueError:
-            pass
-        else:
-            return None if await self._parked_at_intake(pending) else pending
-        try:
-            place = _place(msg)
-            if place is not None and not await self._skip_at_turn(msg, *place):
-                return None  # an earlier message is still open: this one waits for its turn
-            await decode_or_dead_letter(self._bus, msg, _parse_send, COMPONENT)
-        except Exception:
-            # NATS away: the command comes back after ack_wait; the rest of the batch must go on.
-            log.warning("could not dead-letter a malformed command; it will be redelivered")
-        return None
+        (at its turn in its session when its place can be read, moving the cursor past it). Failing
+        to read the cursor or to dead-letter raises, for the consumer loop to NAK and count."""
+        command = await decode_or_dead_letter(
+            self._bus, msg, _parse_send, COMPONENT, at_turn=self._malformed_at_turn
+        )
+        if command is None:
+            return None
+        pending = PendingSend(msg, command)
+        return None if await self._parked_at_intake(pending) else pending
+
+    async def _malformed_at_turn(self, msg: Msg) -> bool:
+        """True when a malformed command is to be dead-lettered now; False when it was handed back to
+        wait for an earlier message of its session."""
+        place = _place(msg)
+        if place is not None and not await self._skip_at_turn(msg, *place):
+            return False
+        metrics.poisoned(FailureReason.MALFORMED_COMMAND.value)
+        return True
 
     async def _parked_at_intake(self, pending: PendingSend) -> bool:
         """Park a command at once, without taking a lane slot, when its session's head is known to
@@ -326,7 +323,7 @@ class SendPipeline:
         }
         subject = subjects.parked_send(command.tenant_id, command.session_id, command.message_id)
         try:
-            await self._bus.js.publish(subject, msg.data, headers=headers)
+            await self._bus.publish_raw(subject, msg.data, headers=headers)
         except Exception:
             log.warning("could not park a waiting command; it waits on the consumer", exc_info=True)
             await msg.nak(delay=delay)

@@ -53,7 +53,7 @@ class Ratelimiter:
             limits = TenantLimits(settings.default_limits)
             await limits.start(await bus.kv(streams.LIMITS_BUCKET))
             life.on_close(limits.stop, "limits stop")
-            limiter = Limiter(GrantLog(bus.nc, bus.js, timeout=settings.ratelimit_js_timeout), limits)
+            limiter = Limiter(GrantLog(bus, timeout=settings.ratelimit_js_timeout), limits)
             life.on_close(self._finish_inflight, "in-flight requests finish")
             replica = subjects.replica_token(self.instance)
             for op, handler in handlers(limiter, bus.nc, replica).items():

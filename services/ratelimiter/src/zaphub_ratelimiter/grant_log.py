@@ -12,16 +12,14 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import nats.errors
-from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 from nats.js.errors import APIError
 from pydantic import ValidationError
 
 from zaphub_contracts import streams, subjects
 from zaphub_contracts.ratelimit import GrantLogRecord
-from zaphub_runtime.codec import decode, encode
-from zaphub_runtime.telemetry import inject_headers
+from zaphub_runtime.bus import Bus
+from zaphub_runtime.codec import decode
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +50,13 @@ class Entry:
 class GrantLog:
     def __init__(
         self,
-        nc: Client,
-        js: JetStreamContext,
+        bus: Bus,
         stream: str = streams.RATELIMIT.name,
         timeout: float = 5.0,
         batch: int = 1000,
     ) -> None:
-        self._nc = nc
-        self._js = js
+        self._bus = bus
+        self._nc = bus.nc  # reads: the direct and leader gets of the stream
         self._stream = stream
         self._timeout = timeout
         self._batch = batch
@@ -68,10 +65,10 @@ class GrantLog:
 
     async def append(self, tenant: UUID, record: GrantLogRecord, expected_seq: int) -> int:
         """Append if the tenant's last sequence is still `expected_seq`; returns the new sequence."""
-        headers = inject_headers({EXPECTED_LAST_SUBJECT_SEQ: str(expected_seq)})
+        headers = {EXPECTED_LAST_SUBJECT_SEQ: str(expected_seq)}
         try:
-            ack = await self._js.publish(
-                subjects.ratelimit_grants(tenant), encode(record), headers=headers, timeout=self._timeout
+            ack = await self._bus.publish(
+                subjects.ratelimit_grants(tenant), record, timeout=self._timeout, headers=headers
             )
         except APIError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE:

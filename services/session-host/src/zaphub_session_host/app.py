@@ -139,7 +139,7 @@ class SessionHost:
         sent_kv = await bus.kv(SENT_BUCKET)
 
         capacity, ttl = settings.max_concurrent_sessions, settings.lease_ttl
-        registry = Registry(bus.js, hosts_kv, self.host_id, self.transport.name, capacity, ttl)
+        registry = Registry(bus, hosts_kv, self.host_id, self.transport.name, capacity, ttl)
         await registry.start()
         life.on_close(registry.stop, "registry")
         desired: KvMirror[DesiredSession] = KvMirror(desired_kv, DesiredSession)
@@ -169,7 +169,7 @@ class SessionHost:
         life.on_close(preview_http.aclose, "link preview client")
 
         after_reply = AfterReply()
-        leases = Leases(bus.js, leases_kv, self.host_id, ttl)
+        leases = Leases(bus, leases_kv, self.host_id, ttl)
         ctx = HostContext(
             host_id=self.host_id,
             source=self.source,

@@ -3,9 +3,10 @@
 import logging
 from typing import TypeVar
 
-from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 from pydantic import BaseModel
+
+from zaphub_runtime.bus import Bus
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +26,11 @@ def _subject(bucket: str, key: str) -> str:
     return f"$KV.{bucket}.{key}"  # the KV protocol's own layout, not a ZapHub subject
 
 
-async def put_ttl(
-    js: JetStreamContext, bucket: str, key: str, value: bytes, ttl: float, last: int | None = None
-) -> int:
+async def put_ttl(bus: Bus, bucket: str, key: str, value: bytes, ttl: float, last: int | None = None) -> int:
     """Write `key` with a per-message TTL; with `last`, only if its current revision is `last` (0: absent)."""
     headers = {EXPECTED_LAST_SUBJECT_SEQ: str(last)} if last is not None else None
     try:
-        ack = await js.publish(_subject(bucket, key), value, headers=headers, msg_ttl=ttl)
+        ack = await bus.publish_raw(_subject(bucket, key), value, headers=headers, msg_ttl=ttl)
     except APIError as err:
         if err.err_code in WRONG_LAST_SEQUENCE:
             raise WrongRevision(key) from err
@@ -39,18 +38,18 @@ async def put_ttl(
     return ack.seq
 
 
-async def create_ttl(js: JetStreamContext, bucket: str, key: str, value: bytes, ttl: float) -> int | None:
+async def create_ttl(bus: Bus, bucket: str, key: str, value: bytes, ttl: float) -> int | None:
     """Create `key` unless it holds a live value; its revision, or None when someone else holds it.
 
     A deleted or expired key leaves a tombstone behind for a while; taking over a tombstone is a
     compare-and-set against its revision, so two hosts racing for it still have one winner.
     """
     try:
-        return await put_ttl(js, bucket, key, value, ttl, last=0)
+        return await put_ttl(bus, bucket, key, value, ttl, last=0)
     except WrongRevision:
         pass
     try:
-        current = await js.get_last_msg(f"KV_{bucket}", _subject(bucket, key))
+        current = await bus.js.get_last_msg(f"KV_{bucket}", _subject(bucket, key))
     except NotFoundError:
         current = None
     if current is None:
@@ -61,6 +60,6 @@ async def create_ttl(js: JetStreamContext, bucket: str, key: str, value: bytes, 
             return None
         last = current.seq or 0
     try:
-        return await put_ttl(js, bucket, key, value, ttl, last=last)
+        return await put_ttl(bus, bucket, key, value, ttl, last=last)
     except WrongRevision:
         return None

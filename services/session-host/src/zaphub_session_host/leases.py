@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from nats.errors import Error as NatsError
-from nats.js import JetStreamContext
 from nats.js.errors import APIError
 from nats.js.kv import KeyValue
 
 from zaphub_contracts.sessions import Lease
 from zaphub_contracts.streams import LEASES_BUCKET
+from zaphub_runtime.bus import Bus
 from zaphub_runtime.codec import encode
 from zaphub_session_host.kv import WRONG_LAST_SEQUENCE, WrongRevision, create_ttl, put_ttl
 
@@ -44,8 +44,8 @@ class RefreshOutcome:
 
 
 class Leases:
-    def __init__(self, js: JetStreamContext, kv: KeyValue, host_id: str, ttl: float) -> None:
-        self.js = js
+    def __init__(self, bus: Bus, kv: KeyValue, host_id: str, ttl: float) -> None:
+        self.bus = bus
         self.kv = kv
         self.host_id = host_id
         self.ttl = ttl
@@ -58,7 +58,7 @@ class Leases:
             session_id=session_id, tenant_id=tenant_id, host_id=self.host_id, acquired_at=datetime.now(UTC)
         )
         sent = time.monotonic()
-        revision = await create_ttl(self.js, self.bucket, str(session_id), encode(lease), self.ttl)
+        revision = await create_ttl(self.bus, self.bucket, str(session_id), encode(lease), self.ttl)
         if revision is None:
             return False
         self.held[session_id] = Held(lease, revision, sent)
@@ -81,7 +81,7 @@ class Leases:
         sent = time.monotonic()
         try:
             held.revision = await put_ttl(
-                self.js, self.bucket, str(session_id), encode(held.lease), self.ttl, last=held.revision
+                self.bus, self.bucket, str(session_id), encode(held.lease), self.ttl, last=held.revision
             )
         except WrongRevision:
             self.held.pop(session_id, None)

@@ -4,11 +4,11 @@ import contextlib
 import os
 from datetime import UTC, datetime
 
-from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from zaphub_contracts.sessions import HostInfo
 from zaphub_contracts.streams import HOSTS_BUCKET
+from zaphub_runtime.bus import Bus
 from zaphub_runtime.codec import encode
 from zaphub_runtime.kv_watch import KvMirror
 from zaphub_session_host.kv import put_ttl
@@ -16,9 +16,9 @@ from zaphub_session_host.kv import put_ttl
 
 class Registry:
     def __init__(
-        self, js: JetStreamContext, kv: KeyValue, host_id: str, transport: str, capacity: int, ttl: float
+        self, bus: Bus, kv: KeyValue, host_id: str, transport: str, capacity: int, ttl: float
     ) -> None:
-        self.js = js
+        self.bus = bus
         self.kv = kv
         self.host_id = host_id
         self.transport = transport
@@ -42,7 +42,7 @@ class Registry:
             heartbeat_at=datetime.now(UTC),
             draining=self.draining,
         )
-        await put_ttl(self.js, HOSTS_BUCKET.name, self.host_id, encode(info), self.ttl)
+        await put_ttl(self.bus, HOSTS_BUCKET.name, self.host_id, encode(info), self.ttl)
 
     def claim_rank(self, sessions: int) -> int:
         """How many live hosts with room are less loaded than us (ties: lower host id first)."""

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import Body, Parameter
 
 from zaphub_api.auth import provide_tenant_id
-from zaphub_api.domain_errors import ChatNotFound, InvalidField
+from zaphub_api.domain_errors import InvalidField
 from zaphub_api.errors import problem_responses
 from zaphub_api.routes.messages import to_read as message_read
 from zaphub_api.schemas.chats import (
@@ -116,13 +116,9 @@ class ChatController(Controller):
         tenant_id: NamedDependency[UUID],
         session_id: SESSION_ID,
         chat: CHAT,
-        chats: NamedDependency[ChatStore],
         presence_service: NamedDependency[PresenceService],
         data: Annotated[MarkReadCreate | None, Body()] = None,
     ) -> ChatReadMark:
-        # The session is looked up (404, then 409 when not connected) before the chat is checked.
         up_to = data.up_to if data is not None else None
         jid, marked = await presence_service.mark_read(tenant_id, session_id, chat, up_to)
-        if not await chats.mark_read(tenant_id, session_id, jid) and not marked:
-            raise ChatNotFound(jid)
         return ChatReadMark(chat=jid, marked=marked)

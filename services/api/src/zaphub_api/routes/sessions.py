@@ -18,7 +18,6 @@ from zaphub_api.errors import problem_responses
 from zaphub_api.placement import Placement
 from zaphub_api.routes.pagination import Limit, Offset
 from zaphub_api.schemas.sessions import (
-    Capacity,
     PairCode,
     PairCodeCreate,
     QrCode,
@@ -28,13 +27,11 @@ from zaphub_api.schemas.sessions import (
     SessionStats,
 )
 from zaphub_api.services.sessions import SessionService
-from zaphub_api.settings import ApiSettings
+from zaphub_api.services.stats import StatsService
 from zaphub_api.store.sessions import SessionStore
-from zaphub_api.store.tenants import TenantStore
 from zaphub_contracts.commands import SessionAction
 from zaphub_contracts.statuses import SessionStatus
 
-STATS_STATUSES = ("connected", "qr_pending", "disconnected", "failed", "connecting", "logged_out", "queued")
 SESSION_ID = Annotated[UUID, Parameter(description="The session's id")]
 QR_TYPES = ["application/json", "image/png", "image/svg+xml"]
 
@@ -114,29 +111,11 @@ class SessionController(Controller):
     async def stats(
         self,
         principal: NamedDependency[Principal],
-        sessions: NamedDependency[SessionStore],
-        tenants: NamedDependency[TenantStore],
-        settings: NamedDependency[ApiSettings],
-        placement: NamedDependency[Placement],
+        stats_service: NamedDependency[StatsService],
     ) -> SessionStats:
         if principal.tenant_id is None:
-            return await installation_stats(sessions, placement, settings)
-        tenant_id = principal.tenant_id
-        tenant = await tenants.get(tenant_id)
-        by_status = {s: 0 for s in STATS_STATUSES} | await sessions.count_by_status(tenant_id)
-        active = by_status.get("connected", 0)
-        limits = tenant.rate_limits
-        return SessionStats(
-            capacity=_capacity(active, tenant.max_sessions),
-            sessions_by_status=by_status,
-            limits={
-                "max_sessions": tenant.max_sessions,
-                "rate_per_minute": limits.per_minute,
-                "rate_per_hour": limits.per_hour,
-                "rate_per_day": limits.per_day,
-                "db_pool_max": settings.db_pool_max,
-            },
-        )
+            return await stats_service.installation()
+        return await stats_service.tenant(principal.tenant_id)
 
     @get(
         "/{session_id:uuid}",
@@ -240,42 +219,3 @@ async def _command(
 ) -> SessionCommandAccepted:
     await service.command(action, tenant_id, session_id)
     return SessionCommandAccepted(session_id=session_id, action=action)
-
-
-async def installation_stats(
-    sessions: SessionStore, placement: Placement, settings: ApiSettings
-) -> SessionStats:
-    """The operator's view: the live hosts' capacity (hosts bucket), every tenant's sessions, the
-    installation's limits, and the seed's thresholds crossed."""
-    hosts = await placement.live_hosts()
-    by_status = dict.fromkeys(STATS_STATUSES, 0) | await sessions.count_by_status(None)
-    capacity = _capacity(by_status["connected"], sum(h.capacity for h in hosts))
-    usage = capacity.usage_percent
-    defaults = settings.default_limits
-    return SessionStats(
-        capacity=capacity,
-        sessions_by_status=by_status,
-        limits={
-            "db_pool_max": settings.db_pool_max,
-            "hosts": len(hosts),
-            "max_sessions_per_host": max((h.capacity for h in hosts), default=0),
-            "tenant_max_sessions": settings.tenant_max_sessions,
-            "rate_per_minute": defaults.per_minute,
-            "rate_per_hour": defaults.per_hour,
-            "rate_per_day": defaults.per_day,
-        },
-        alerts=[
-            name
-            for name, crossed in (
-                ("warning", usage > 80),
-                ("critical", usage > 95),
-                ("blocked", capacity.active >= capacity.max),
-            )
-            if crossed
-        ],
-    )
-
-
-def _capacity(active: int, maximum: int) -> Capacity:
-    usage = round(100.0 * active / maximum, 2) if maximum else 0.0
-    return Capacity(active=active, max=maximum, available=max(maximum - active, 0), usage_percent=usage)

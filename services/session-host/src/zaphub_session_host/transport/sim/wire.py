@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict
 from zaphub_contracts import subjects
 from zaphub_contracts.content import MessageContent
 from zaphub_contracts.streams import SIM, SIM_NUMBERS_BUCKET
-from zaphub_runtime.bus import MSG_ID, Bus
+from zaphub_runtime.bus import Bus
 from zaphub_runtime.kv_watch import KvMirror
 from zaphub_session_host.transport.base import ReceiptKind
 
@@ -242,6 +242,7 @@ class NatsWire:
 
         async def publish() -> None:
             try:
+                # Core NATS, not JetStream: a presence is for whoever listens now, never kept.
                 await self._bus.nc.publish(subjects.SIM_PRESENCE, frame.model_dump_json().encode())
             except Exception:
                 log.exception("simulated network: a presence frame of %s was lost", frame.sender)
@@ -257,9 +258,7 @@ class NatsWire:
 
         async def publish() -> None:
             try:
-                await self._bus.js.publish(
-                    subject, frame.model_dump_json().encode(), headers={MSG_ID: msg_id}, timeout=5.0
-                )
+                await self._bus.publish(subject, frame, msg_id)
             except Exception:
                 log.exception("simulated network: a %s frame to %s was lost", frame.kind, to)
 
