@@ -162,7 +162,9 @@ async def requester(bus: Bus, observer: Observer) -> AsyncIterator[tuple[Request
         await lanes.submit(session, Arrival(msg))
 
     stop = asyncio.Event()
-    task = asyncio.create_task(run_pull_consumer(bus, spec, each_message(spec.durable, take), stop, wait=0.1))
+    task = asyncio.create_task(
+        run_pull_consumer(bus, spec, each_message(bus, spec.durable, take), stop, wait=0.1)
+    )
     yield Requester(bus, observer, tenant, session), limiter
     stop.set()
     with contextlib.suppress(asyncio.CancelledError, TimeoutError):
