@@ -10,6 +10,7 @@ interleave lines.
 import json
 import os
 import random
+from collections import deque
 from pathlib import Path
 from uuid import UUID
 
@@ -47,6 +48,9 @@ class SimTransport(Transport):
         self.egress = egress or EgressPolicy()
         self.max_media_bytes = max_media_bytes
         self._http: EgressClient | None = None
+        # Messages of `inbound` faults not yet taken by their session, by session: kept while it is
+        # offline, as WhatsApp keeps them.
+        self.undelivered: dict[UUID, deque[tuple[str, int]]] = {}
         self.online: dict[str, SimConnection] = {}  # JID -> connected session, for in-process delivery
         self.wire: NatsWire | None = None  # None: sessions reach only sessions of this process
         self.groups = GroupDirectory(self)  # in this process until attached, then in a bucket
