@@ -126,6 +126,38 @@ async def test_queued_sends_beyond_max_queued_are_refused(api_stack: Stack) -> N
     assert other_send.status_code == 202
 
 
+async def test_max_queued_defaults_to_the_per_day_limit_and_can_be_patched(api_stack: Stack) -> None:
+    """Unset, max_queued is the tenant's per-day limit (and follows it); PATCH sets it, and the next
+    send beyond the new value is the queue's 429 until it is raised again."""
+    admin = {"Authorization": f"Bearer {api_stack.admin_key}"}
+    async with httpx.AsyncClient(base_url=api_stack.api_url, timeout=30) as http:
+        plain = (await http.post("/api/v1/tenants", json={"name": "plain"}, headers=admin)).json()
+        assert plain["max_queued"] == plain["rate_limits"]["per_day"] > 0
+        tenant_id, auth = await new_tenant(http, api_stack, rate_limits={"per_day": 500})
+        path = f"/api/v1/tenants/{tenant_id}"
+        assert (await http.get(path, headers=admin)).json()["max_queued"] == 500
+        limits = {"per_minute": 5, "per_hour": 6, "per_day": 7}
+        lowered = await http.patch(path, json={"rate_limits": limits}, headers=admin)
+        assert lowered.status_code == 200 and lowered.json()["max_queued"] == 7, lowered.text
+
+        patched = await http.patch(path, json={"max_queued": 2}, headers=admin)
+        assert patched.status_code == 200 and patched.json()["max_queued"] == 2, patched.text
+        assert (await http.get(path, headers=admin)).json()["max_queued"] == 2
+        session = (await http.post("/api/v1/sessions", json={"name": "s"}, headers=auth)).json()
+        url = f"/api/v1/sessions/{session['id']}/messages"
+        send = {"type": "text", "to": "5511999999999", "text": "hi"}
+        accepted = [(await http.post(url, json=send, headers=auth)).status_code for _ in range(2)]
+        refused = await http.post(url, json=send, headers=auth)
+        raised = await http.patch(path, json={"max_queued": 3}, headers=admin)
+        await asyncio.sleep(1.5)  # the API counts a tenant's queue room once a second (QUEUE_RECOUNT)
+        again = await http.post(url, json=send, headers=auth)
+        bad = await http.patch(path, json={"max_queued": -1}, headers=admin)
+    assert accepted == [202, 202]
+    assert refused.status_code == 429 and refused.json()["type"].endswith("/problems/send-queue-full")
+    assert raised.json()["max_queued"] == 3 and again.status_code == 202, again.text
+    assert bad.status_code == 422 and [e["field"] for e in bad.json()["errors"]] == ["max_queued"], bad.text
+
+
 async def test_huge_offset_is_a_422_not_a_500(api_stack: Stack) -> None:
     """An offset past 2^63 (and one past the bound) on every list route is a 422 naming `offset`."""
     async with httpx.AsyncClient(base_url=api_stack.api_url, timeout=30) as http:

@@ -3,13 +3,11 @@ loopback, the cloud metadata service, a private network), so that the session-ho
 answer's title leaks into the message. Defence: the preview is fetched through the egress policy,
 which refuses those addresses before connecting; the text still goes out, without a preview."""
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from e2e.client import Tenant, eventually, new_tenant
-from security.webhook_attacks import Listener, stack
+from security.webhook_attacks import Listener
 
 from zaphub_devstack.testing import Stack
 
@@ -20,13 +18,6 @@ INSIDE = [
     "http://[::1]:4222/",
     "http://2130706433/",  # 127.0.0.1 as one number
 ]
-
-
-@pytest.fixture(scope="module")
-async def defaults(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    """The embedded stack on its defaults: ZAPHUB_EGRESS_ALLOW is empty."""
-    async with stack(tmp_path_factory.mktemp("ssrf-preview")) as started:
-        yield started
 
 
 async def inbound(tenant: Tenant, session_id: str, least: int) -> list[dict[str, Any]]:

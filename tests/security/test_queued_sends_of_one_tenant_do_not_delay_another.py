@@ -18,10 +18,13 @@ pytestmark = pytest.mark.slow
 FLOOD = 2000
 DONE = {"sent", "delivered", "read"}
 TO = "+5511988887777"
+# B's send took 0.3 s with A's backlog parked (measured on 2 cores); an unfair dispatcher makes it
+# wait behind A's minutes-long backlog. 10 s leaves a loaded CI machine 30 times the measured time.
+ON_TIME = 10.0
 
 
 async def test_thousands_of_queued_sends_of_one_tenant_do_not_delay_another(run_stack: Any) -> None:
-    """A (5 a minute) floods 2000 sends; B's send is sent within 40 s, and A gets its 5 a minute."""
+    """A (5 a minute) floods 2000 sends; B's send is sent within 10 s, and A gets its 5 a minute."""
     stack: Stack = await run_stack()
     admin = {"Authorization": f"Bearer {stack.admin_key}"}
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
@@ -41,8 +44,8 @@ async def test_thousands_of_queued_sends_of_one_tenant_do_not_delay_another(run_
         await asyncio.sleep(3)  # A's backlog reaches the dispatcher and waits for its window
         started = time.monotonic()
         sent = await victim.send_text(b_session["id"], TO, "on time")
-        await victim.wait_status(sent["id"], DONE, timeout=40)
-        assert time.monotonic() - started < 40
+        await victim.wait_status(sent["id"], DONE, timeout=ON_TIME)
+        assert time.monotonic() - started < ON_TIME
         # A's backlog is parked, not pending on the consumer every tenant shares.
         nc = await nats.connect(stack.nats_url)
         try:

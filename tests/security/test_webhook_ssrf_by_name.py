@@ -1,20 +1,11 @@
 """Attack: a tenant hides an internal address behind a host name (`localhost`, a name resolving to
 loopback). Defence: the name is resolved at create and update and refused if any address is."""
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 from e2e.client import new_tenant
-from security.webhook_attacks import Listener, refused_everywhere, stack
+from security.webhook_attacks import Listener, refused_everywhere
 
 from zaphub_devstack.testing import Stack
-
-
-@pytest.fixture(scope="module")
-async def defaults(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    async with stack(tmp_path_factory.mktemp("ssrf-name")) as started:
-        yield started
 
 
 async def test_webhook_ssrf_by_name_is_refused(defaults: Stack) -> None:

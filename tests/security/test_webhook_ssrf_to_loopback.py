@@ -1,12 +1,9 @@
 """Attack: a tenant points a webhook at the gateway's own loopback (its NATS, Postgres, metrics ports),
 in every spelling of a loopback address. Defence: the egress policy refuses it at create and update."""
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 from e2e.client import new_tenant
-from security.webhook_attacks import Listener, refused_everywhere, stack
+from security.webhook_attacks import Listener, refused_everywhere
 
 from zaphub_devstack.testing import Stack
 
@@ -21,13 +18,6 @@ LOOPBACK = [
     "http://[::ffff:127.0.0.1]:9/",
     "http://0.0.0.0:9/",
 ]
-
-
-@pytest.fixture(scope="module")
-async def defaults(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    """The embedded stack on its defaults: ZAPHUB_EGRESS_ALLOW is empty."""
-    async with stack(tmp_path_factory.mktemp("ssrf-loopback")) as started:
-        yield started
 
 
 async def test_webhook_ssrf_to_loopback_is_refused(defaults: Stack) -> None:

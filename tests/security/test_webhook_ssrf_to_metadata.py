@@ -1,12 +1,9 @@
 """Attack: a tenant points a webhook at the cloud metadata service to read instance credentials.
 Defence: link-local and the providers' metadata addresses are refused at create and update."""
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 from e2e.client import new_tenant
-from security.webhook_attacks import refused_everywhere, stack
+from security.webhook_attacks import refused_everywhere
 
 from zaphub_devstack.testing import Stack
 
@@ -18,12 +15,6 @@ METADATA = [
     "http://2852039166/",  # 169.254.169.254 as one number
     "http://169.254.170.2/v2/credentials",  # ECS task credentials
 ]
-
-
-@pytest.fixture(scope="module")
-async def defaults(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    async with stack(tmp_path_factory.mktemp("ssrf-metadata")) as started:
-        yield started
 
 
 async def test_webhook_ssrf_to_metadata_is_refused(defaults: Stack) -> None:

@@ -16,9 +16,10 @@ from zaphub_contracts.content import AudioContent, DocumentContent, ImageContent
 from zaphub_contracts.failures import FailureReason, is_transient
 from zaphub_runtime.egress import EgressClient, EgressPolicy
 from zaphub_session_host.handlers import failure
+from zaphub_session_host.media_fetch import MediaBytes
 from zaphub_session_host.transport.base import InvalidContent, MediaUrlRefused, TransientSendError
 from zaphub_session_host.transport.neonize import media
-from zaphub_session_host.transport.neonize.media import MediaBytes, load_media, to_voice_note
+from zaphub_session_host.transport.neonize.media import load_media, to_voice_note
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SECRET = b'{"AccessKeyId": "internal-secret"}'

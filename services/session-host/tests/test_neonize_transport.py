@@ -27,6 +27,7 @@ from zaphub_contracts.content import (
     TextContent,
     VideoContent,
 )
+from zaphub_session_host.media_fetch import MediaBytes
 from zaphub_session_host.transport.base import (
     Identity,
     InboundMessage,
@@ -44,7 +45,6 @@ from zaphub_session_host.transport.neonize.connection import NeonizeConnection
 from zaphub_session_host.transport.neonize.errors import map_send_error
 from zaphub_session_host.transport.neonize.events import content_from_message, parse_jid
 from zaphub_session_host.transport.neonize.media import (
-    MediaBytes,
     missing_media_tools,
     to_sticker,
     to_voice_note,

@@ -9,9 +9,11 @@ from uuid import UUID, uuid4
 
 from zaphub_contracts.content import ImageContent, TextContent
 from zaphub_contracts.events import MessageReceivedData
+from zaphub_contracts.failures import FailureReason
 from zaphub_contracts.host import (
     ChatPresenceRequest,
     ChatPresenceState,
+    HostError,
     HostOk,
     HostOp,
     PresenceRequest,
@@ -110,3 +112,45 @@ async def test_presence_and_typing_cross_hosts(client: Client_, start_host: Host
     gone = await eventually(lambda: client.events.of("presence.updated", b)[1:])
     assert gone[0].data.available is False and gone[0].data.last_seen is not None
     assert client.events.of("presence.updated", a) == client.events.of("chat.presence", a) == []
+
+
+async def test_media_sent_by_url_is_downloaded_through_the_egress_policy_and_received_with_its_bytes(
+    client: Client_, start_host: HostFactory
+) -> None:
+    """As WhatsApp's client does, the sim downloads a send's media URL (allowed here by the operator's
+    ZAPHUB_EGRESS_ALLOW) and the recipient gets those bytes; the same URL without the allowance is
+    refused with media_url_refused and never fetched."""
+    fetched: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        fetched.append(await reader.readuntil(b"\r\n\r\n"))
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {len(PNG)}\r\n\r\n"
+        writer.write(head.encode() + PNG)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/cat.png"
+    try:
+        await start_host("net-fetch-1", max_concurrent_sessions=1, egress_allow="127.0.0.1")
+        tenant_a, a = await connected_session(client)
+        await start_host("net-fetch-2", max_concurrent_sessions=1)
+        tenant_b, b = await connected_session(client)
+        image = ImageContent(url=url, caption="by url")
+        (reply,) = await client.send(
+            a, send_cmd(tenant_a, a, to=jid_of(client, b)).model_copy(update={"content": image})
+        )
+        assert reply.status == "ok", reply
+        got = await eventually(lambda: received(client, b))
+        content = got[0].content
+        assert isinstance(content, ImageContent) and content.caption == "by url" and content.size == len(PNG)
+        assert len(fetched) == 1
+
+        back = ImageContent(url=url)
+        (refused,) = await client.send(
+            b, send_cmd(tenant_b, b, to=jid_of(client, a)).model_copy(update={"content": back})
+        )
+        assert isinstance(refused, HostError) and refused.reason is FailureReason.MEDIA_URL_REFUSED, refused
+        assert len(fetched) == 1
+    finally:
+        server.close()

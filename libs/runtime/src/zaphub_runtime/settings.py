@@ -35,7 +35,12 @@ class CommonSettings(BaseSettings):
         description="Where received media lives: local (<data_dir>/media, shared by hosts and API) or s3",
     )
     media_bucket: str = Field(default="zaphub-media", description="s3: bucket of media (created if absent)")
-    media_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="Largest media file stored")
+    media_max_bytes: int = Field(
+        default=16 * 1024 * 1024,  # WhatsApp's own cap of images and voice is 16 MB
+        gt=0,
+        description="Largest media file (bytes) a send carries inline, uploaded or by URL, and that a"
+        " session-host stores of received media",
+    )
     media_retention_days: float = Field(
         default=30.0, gt=0, description="Days stored media is kept; then swept, and its route answers 410"
     )

@@ -69,9 +69,6 @@ class ApiSettings(CommonSettings, RateLimitDefaults):
     auth_failure_rate: float = Field(
         default=0.5, gt=0, description="Failed authentications per second a client address may make then"
     )
-    media_max_bytes: int = Field(
-        default=16 * 1024 * 1024, ge=1, description="Largest media file accepted inline or by upload (bytes)"
-    )
 
     @property
     def pool_options(self) -> dict[str, Any]:

@@ -67,6 +67,7 @@ def make_transport(settings: HostSettings) -> Transport:
             pair_delay=settings.sim_pair_delay,
             faults=SimFaults.parse(settings.sim_faults),
             egress=EgressPolicy.from_settings(settings),
+            max_media_bytes=settings.media_max_bytes,
         )
     return NeonizeTransport(
         settings.data_dir,

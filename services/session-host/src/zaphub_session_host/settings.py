@@ -31,9 +31,6 @@ class HostSettings(CommonSettings):
         validation_alias=AliasChoices("ZAPHUB_MAX_CONCURRENT_SESSIONS", "MAX_CONCURRENT_SESSIONS"),
         description="Most sessions this host holds (MAX_CONCURRENT_SESSIONS is read too)",
     )
-    media_max_bytes: int = Field(
-        default=16 * 1024 * 1024, gt=0, description="Largest media a send carries, inline, uploaded or by URL"
-    )
     spool_max_bytes: int = Field(
         default=256 * 1024 * 1024,
         gt=0,

@@ -3,7 +3,8 @@
 Shared fairly: a tenant holds at most `sse_max_per_tenant` streams per API process (429 beyond); each
 stream buffers a few hundred events at most and a reader that falls that far behind is dropped; the
 stream's key is checked again every `KEY_RECHECK` seconds, so a revoked key or a deleted tenant (whose
-keys go with it) closes its streams within that time.
+keys go with it) closes its streams within that time. Those checks run between writes, so a write
+that waits more than `SEND_TIMEOUT` for a reader who stopped reading ends the stream as well.
 """
 
 import asyncio
@@ -19,6 +20,9 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response.base import ASGIResponse
+from litestar.response.streaming import ASGIStreamingResponse
+from litestar.types import HTTPResponseBodyEvent, Receive, Send
 from nats.aio.msg import Msg
 
 from zaphub_api.auth import digest, presented_key, provide_tenant_id
@@ -32,6 +36,61 @@ from zaphub_runtime.bus import Bus
 KEY_RECHECK = 2.0  # seconds between checks that the stream's key is still valid
 PENDING_MSGS = 256  # events buffered for one stream, in the NATS client and here, before it is dropped
 PENDING_BYTES = 1024 * 1024
+SEND_TIMEOUT = 5.0  # seconds one write may wait for the reader before the stream is dropped
+
+
+class _DroppingSlowReaders(ASGIStreamingResponse):
+    """Litestar's streaming body, with a deadline on each write: the generator sits at `yield` while a
+    write waits, so without one a reader who stops reading would hold its stream for ever."""
+
+    __slots__ = ()
+
+    async def send_body(self, send: Send, receive: Receive) -> None:
+        sending = asyncio.ensure_future(self._send_until_stalled(send))
+        leaving = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait({sending, leaving}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Ended, dropped or left: whichever came first stops the other.
+            for task in (sending, leaving):
+                task.cancel()
+            await asyncio.gather(sending, leaving, return_exceptions=True)
+        if not sending.cancelled() and (failed := sending.exception()) is not None:
+            raise failed
+
+    async def _send_until_stalled(self, send: Send) -> None:
+        iterator = aiter(self.iterator)
+        try:
+            async for chunk in iterator:
+                body = chunk if isinstance(chunk, bytes) else chunk.encode(self.encoding)
+                event: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": True}
+                try:
+                    await asyncio.wait_for(send(event), SEND_TIMEOUT)
+                except TimeoutError:
+                    return  # the connection is left unfinished: the server closes it
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            # The stream's own cleanup (its subscription, its slot) is in the generator that Litestar's
+            # SSE iterator wraps; a generator left suspended at `yield` would never run it.
+            source = getattr(self.iterator, "content_async_iterator", iterator)
+            close = getattr(source, "aclose", None)
+            if close is not None:
+                await close()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class EventStream(ServerSentEvent):
+    """Server-Sent Events whose slow readers are dropped (`_DroppingSlowReaders`)."""
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        response = super().to_asgi_response(*args, **kwargs)
+        assert isinstance(response, ASGIStreamingResponse)
+        response.__class__ = _DroppingSlowReaders  # same slots; only how the body is sent differs
+        return response
 
 
 class EventStreams:
@@ -172,10 +231,10 @@ class EventController(Controller):
             str | None,
             Parameter(description="Comma-separated event types, e.g. message.received,message.sent"),
         ] = None,
-    ) -> ServerSentEvent:
+    ) -> EventStream:
         wanted = _types(types)
         key_digest = digest(presented_key(request))
         event_streams.claim(tenant_id)  # released by the stream when it ends
-        return ServerSentEvent(
+        return EventStream(
             _stream(bus, pool, key_digest, tenant_id, wanted, settings.sse_heartbeat, event_streams)
         )

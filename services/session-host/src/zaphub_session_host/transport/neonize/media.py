@@ -1,10 +1,7 @@
 """Media for sends: bytes from `data_base64` or an http(s) URL, and the ffmpeg/ffprobe steps WhatsApp
 needs (voice notes in ogg/opus, stickers in webp, video thumbnails).
 
-A URL is fetched through the egress policy (zaphub_runtime.egress): only public addresses (or the
-operator's `ZAPHUB_EGRESS_ALLOW`), each redirect checked again, a total deadline and a byte cap
-(`ZAPHUB_MEDIA_MAX_BYTES`). What a failure says is generic: never a remote body, a status code or an
-exception text, so a tenant cannot use sends to scan or read internal services.
+A URL is fetched through the egress policy by media_fetch.py, which the simulator shares.
 
 The content type of fetched media is the server's: it must fit the message kind (an image is
 image/*, ...), and the tenant's `mimetype` is only used when it names the same type or the server
@@ -19,7 +16,6 @@ import binascii
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from zaphub_contracts.content import (
@@ -29,27 +25,14 @@ from zaphub_contracts.content import (
     StickerContent,
     VideoContent,
 )
-from zaphub_runtime.egress import (
-    EgressClient,
-    EgressFailed,
-    EgressRefused,
-    EgressTimeout,
-    EgressTooLarge,
-)
-from zaphub_session_host.transport.base import (
-    InvalidContent,
-    MediaToolsMissing,
-    MediaUrlRefused,
-    TransientSendError,
-)
+from zaphub_runtime.egress import EgressClient
+from zaphub_session_host.media_fetch import MAX_MEDIA_BYTES, MediaBytes, fetch
+from zaphub_session_host.transport.base import InvalidContent, MediaToolsMissing
 
 log = logging.getLogger(__name__)
 
 MediaBody = ImageContent | VideoContent | AudioContent | DocumentContent | StickerContent
 
-MAX_MEDIA_BYTES = 16 * 1024 * 1024  # ZAPHUB_MEDIA_MAX_BYTES's default
-FETCH_TIMEOUT = 60.0  # the whole download, redirects and body included
-FETCH_REDIRECTS = 3
 FFMPEG_TIMEOUT = 120.0
 MEDIA_TOOLS = ("ffmpeg", "ffprobe")
 OPUS_MIMETYPE = "audio/ogg; codecs=opus"
@@ -127,12 +110,6 @@ def require_media_tools(why: str) -> None:
         raise MediaToolsMissing(f"{why} needs {' and '.join(missing)} on the PATH of the session-host")
 
 
-@dataclass(frozen=True, slots=True)
-class MediaBytes:
-    data: bytes
-    mimetype: str
-
-
 def _check_type(kind: str, mimetype: str) -> None:
     accepted = _ACCEPTED.get(kind)
     base = base_type(mimetype)
@@ -145,27 +122,6 @@ def decode_base64(data_base64: str) -> bytes:
         return base64.b64decode(data_base64, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidContent(f"data_base64 is not valid base64: {exc}") from exc
-
-
-async def fetch(url: str, http: EgressClient, max_bytes: int = MAX_MEDIA_BYTES) -> MediaBytes:
-    """Download `url` through the egress policy. Refused: MediaUrlRefused; oversize or an answer that
-    is not 2xx: InvalidContent; timeouts, connection trouble, 429 and 5xx: transient. Every message is
-    generic (the tenant must not learn what an address answered, or whether a port is open)."""
-    try:
-        got = await http.fetch(
-            url, max_bytes=max_bytes, deadline=FETCH_TIMEOUT, follow_redirects=FETCH_REDIRECTS
-        )
-    except EgressRefused as exc:
-        raise MediaUrlRefused(f"media URL refused: {exc.reason}") from None
-    except EgressTooLarge:
-        raise InvalidContent(f"media is more than the {max_bytes} bytes allowed") from None
-    except (EgressTimeout, EgressFailed) as exc:
-        raise TransientSendError(f"media download failed: {exc.reason}") from None
-    if got.status >= 500 or got.status == 429:
-        raise TransientSendError("media download failed: the media server is not answering")
-    if not 200 <= got.status < 300:
-        raise InvalidContent("media URL did not answer with the media")
-    return MediaBytes(got.body, got.content_type)
 
 
 async def load_media(content: MediaBody, http: EgressClient, max_bytes: int = MAX_MEDIA_BYTES) -> MediaBytes:

@@ -8,9 +8,10 @@ from pathlib import Path
 from uuid import UUID
 
 from zaphub_runtime.egress import EgressClient, EgressPolicy
+from zaphub_session_host.media_fetch import MAX_MEDIA_BYTES
 from zaphub_session_host.transport.base import ConnectionEvents, HistorySync, Transport
 from zaphub_session_host.transport.neonize.connection import NeonizeConnection
-from zaphub_session_host.transport.neonize.media import MAX_MEDIA_BYTES, missing_media_tools
+from zaphub_session_host.transport.neonize.media import missing_media_tools
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,7 @@ import asyncio
 import base64
 import random
 import secrets
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -87,6 +88,7 @@ class SimConnection(Connection):
         "_closed",
         "_drops",
         "_identity",
+        "_inbound_timer",
         "_last_online",
         "_link_timer",
         "_logged_out",
@@ -116,6 +118,7 @@ class SimConnection(Connection):
         self._qr_timer: asyncio.TimerHandle | None = None
         self._pair_timer: asyncio.TimerHandle | None = None
         self._link_timer: asyncio.TimerHandle | None = None
+        self._inbound_timer: asyncio.TimerHandle | None = None
         self.faults = SessionFaults(net.faults, net.rng)
         self._drops = 0
         self._last_online = 0.0
@@ -132,10 +135,10 @@ class SimConnection(Connection):
         return self._loop().call_later(delay, fn, *args)
 
     def _cancel_timers(self) -> None:
-        for timer in (self._qr_timer, self._pair_timer, self._link_timer):
+        for timer in (self._qr_timer, self._pair_timer, self._link_timer, self._inbound_timer):
             if timer is not None:
                 timer.cancel()
-        self._qr_timer = self._pair_timer = self._link_timer = None
+        self._qr_timer = self._pair_timer = self._link_timer = self._inbound_timer = None
 
     async def connect(self) -> None:
         self._closed = False
@@ -152,6 +155,20 @@ class SimConnection(Connection):
     @property
     def identity(self) -> SimIdentity | None:
         return self._identity
+
+    def _pump_inbound(self) -> None:
+        """Hand the session the next message of its `inbound` faults, while it is online; offline, the
+        network keeps them (as WhatsApp keeps what a client has not taken) until it connects again."""
+        self._inbound_timer = None
+        waiting = self.net.undelivered.get(self.session_id)
+        if not waiting or not self.online:
+            return
+        whatsapp_id, n = waiting.popleft()
+        if not waiting:
+            del self.net.undelivered[self.session_id]
+        self._inbound(whatsapp_id, n)
+        if waiting:
+            self._inbound_timer = self.later(INBOUND_INTERVAL, self._pump_inbound)
 
     def _inbound(self, whatsapp_id: str, n: int) -> None:
         """One message of an `inbound` fault: what a contact's phone would send this session."""
@@ -215,6 +232,8 @@ class SimConnection(Connection):
         self.events.on_connected(
             Identity(jid=self._identity.jid, lid=self._identity.lid, push_name=self._identity.push_name)
         )
+        if self.session_id in self.net.undelivered and self._inbound_timer is None:
+            self._inbound_timer = self.later(INBOUND_INTERVAL, self._pump_inbound)  # what waited meanwhile
         if self.net.faults.drop_every > 0:
             delay = self.net.rng.expovariate(1 / self.net.faults.drop_every)
             self._link_timer = self.later(delay, self._drop, "connection dropped (simulated)", None)
@@ -268,8 +287,10 @@ class SimConnection(Connection):
     async def inject_fault(self, fault: InjectFault) -> None:
         if fault.kind is FaultKind.INBOUND:
             tag = secrets.token_hex(4).upper()
-            for i in range(fault.count):
-                self.later(fault.seconds + i * INBOUND_INTERVAL, self._inbound, f"SIMIN{tag}{i:06d}", i)
+            waiting = self.net.undelivered.setdefault(self.session_id, deque())
+            waiting.extend((f"SIMIN{tag}{i:06d}", i) for i in range(fault.count))
+            if self._inbound_timer is None:
+                self._inbound_timer = self.later(fault.seconds, self._pump_inbound)
             return
         drop = self.faults.inject(fault, self._loop().time())
         if drop is not None:

@@ -10,6 +10,7 @@
 - Any other number is a simulated contact of the outside world, always online: a delivery receipt
   follows after ~0.5 s and a read receipt after ~1.5 s. Numbers starting `999` are not on WhatsApp.
 
+Media sent by URL is downloaded first, through the egress policy (media_fetch.py, as neonize does).
 A received media message carries a `whatsapp_media` reference (as from WhatsApp) and, beside it on
 `InboundMessage.media`, the bytes the sender sent.
 """
@@ -36,6 +37,7 @@ from zaphub_contracts.content import (
 )
 from zaphub_runtime.egress import EgressRefused
 from zaphub_runtime.egress.errors import UNRESOLVED
+from zaphub_session_host.media_fetch import fetch
 from zaphub_session_host.transport.base import (
     InboundMessage,
     MediaUrlRefused,
@@ -95,7 +97,7 @@ class SimMessages(Messages):
             await asyncio.sleep(delay)
             conn.check_online()
         conn.faults.fail_send()
-        await self._check_media_url(content)
+        content = await self._fetched(content)
         group = await conn.groups.members(to) if to.endswith("@g.us") else None  # refused before logged
         if to.split("@", 1)[0].lstrip("+").startswith(NOT_ON_WHATSAPP_PREFIX):
             raise RecipientNotOnWhatsApp(f"{to} is not on WhatsApp (simulator: numbers starting 999)")
@@ -201,17 +203,23 @@ class SimMessages(Messages):
             self._conn.later(DELIVERED_AFTER, self._receipt, ReceiptKind.DELIVERED, whatsapp_id, g.jid)
             self._conn.later(READ_AFTER, self._receipt, ReceiptKind.READ, whatsapp_id, g.jid)
 
-    async def _check_media_url(self, content: MessageContent) -> None:
-        """A media URL goes through the egress policy as the neonize fetch does; nothing is fetched, so a
-        name that does not resolve (a demo's made-up host, an offline machine) is let through."""
+    async def _fetched(self, content: MessageContent) -> MessageContent:
+        """A media URL is downloaded through the egress policy, as the neonize transport does, and its
+        bytes go to the recipient. Only a name that does not resolve (a demo's made-up host, an
+        offline machine) is sent without bytes."""
         media = ImageContent | VideoContent | AudioContent | DocumentContent | StickerContent
-        if isinstance(content, media) and content.url is not None:
-            try:
-                await self._conn.net.egress.check(content.url)
-            except EgressRefused as exc:
-                if exc.reason == UNRESOLVED:
-                    return
-                raise MediaUrlRefused(f"media URL refused: {exc.reason}") from None
+        if not isinstance(content, media) or content.url is None:
+            return content
+        net = self._conn.net
+        try:
+            await net.egress.check(content.url)
+        except EgressRefused as exc:
+            if exc.reason == UNRESOLVED:
+                return content
+            raise MediaUrlRefused(f"media URL refused: {exc.reason}") from None
+        got = await fetch(content.url, net.http, net.max_media_bytes)
+        update = {"url": None, "data_base64": base64.b64encode(got.data).decode()}
+        return content.model_copy(update={**update, "mimetype": content.mimetype or got.mimetype})
 
     def receive(self, message: InboundMessage) -> None:
         if not self._conn.closed:

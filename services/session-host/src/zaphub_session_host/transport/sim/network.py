@@ -10,12 +10,14 @@ interleave lines.
 import json
 import os
 import random
+from collections import deque
 from pathlib import Path
 from uuid import UUID
 
 from zaphub_contracts.streams import SIM_GROUPS_BUCKET
 from zaphub_runtime.bus import Bus
-from zaphub_runtime.egress import EgressPolicy
+from zaphub_runtime.egress import EgressClient, EgressPolicy
+from zaphub_session_host.media_fetch import MAX_MEDIA_BYTES
 from zaphub_session_host.transport.base import ConnectionEvents, Transport
 from zaphub_session_host.transport.sim.connection import SimConnection, SimIdentity
 from zaphub_session_host.transport.sim.faults import SimFaults
@@ -36,17 +38,30 @@ class SimTransport(Transport):
         faults: SimFaults | None = None,
         rng: random.Random | None = None,
         egress: EgressPolicy | None = None,
+        max_media_bytes: int = MAX_MEDIA_BYTES,
     ) -> None:
         self.log_path = data_dir / "sim" / "delivered.jsonl"
         self.autopair = autopair
         self.pair_delay = pair_delay
         self.faults = faults or SimFaults()
         self.rng = rng or random.Random()
-        self.egress = egress or EgressPolicy()  # media URLs are refused as the neonize fetch would
+        self.egress = egress or EgressPolicy()
+        self.max_media_bytes = max_media_bytes
+        self._http: EgressClient | None = None
+        # Messages of `inbound` faults not yet taken by their session, by session: kept while it is
+        # offline, as WhatsApp keeps them.
+        self.undelivered: dict[UUID, deque[tuple[str, int]]] = {}
         self.online: dict[str, SimConnection] = {}  # JID -> connected session, for in-process delivery
         self.wire: NatsWire | None = None  # None: sessions reach only sessions of this process
         self.groups = GroupDirectory(self)  # in this process until attached, then in a bucket
         self._log_fd: int | None = None
+
+    @property
+    def http(self) -> EgressClient:
+        """The media client: a send's URL is downloaded as the neonize transport does (media_fetch)."""
+        if self._http is None:
+            self._http = EgressClient(self.egress, user_agent="zaphub-session-host")
+        return self._http
 
     async def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +79,9 @@ class SimTransport(Transport):
 
     async def close(self) -> None:
         await self.detach()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
         if self._log_fd is not None:
             os.close(self._log_fd)
             self._log_fd = None
