@@ -14,6 +14,7 @@ import httpx
 import psutil
 import pytest
 
+from zaphub_api.services.messages import QUEUE_FULL_PAUSE
 from zaphub_devstack.services import console_script
 from zaphub_devstack.testing import Stack
 
@@ -124,6 +125,30 @@ async def test_queued_sends_beyond_max_queued_are_refused(api_stack: Stack) -> N
     assert refused.json()["type"].endswith("/problems/send-queue-full")
     assert int(refused.headers["retry-after"]) > 0
     assert other_send.status_code == 202
+
+
+async def test_a_client_retrying_a_full_queue_in_a_loop_gets_one_refusal_a_second_per_connection(
+    api_stack: Stack,
+) -> None:
+    """A tenant whose queue is full and who retries at once, ignoring Retry-After (a flood of 429s
+    would take the API's CPU from every tenant): each refusal is answered after QUEUE_FULL_PAUSE, so
+    eight connections in a tight loop for two seconds get about sixteen refusals, not thousands."""
+    async with httpx.AsyncClient(base_url=api_stack.api_url, timeout=30) as http:
+        _, auth = await new_tenant(http, api_stack, max_queued=1)
+        session = (await http.post("/api/v1/sessions", json={"name": "s"}, headers=auth)).json()
+        send = {"type": "text", "to": "5511999999999", "text": "hi"}
+        url = f"/api/v1/sessions/{session['id']}/messages"
+        assert (await http.post(url, json=send, headers=auth)).status_code == 202
+        codes: list[int] = []
+        stop = time.monotonic() + 2.0
+
+        async def loop() -> None:
+            while time.monotonic() < stop:
+                codes.append((await http.post(url, json=send, headers=auth)).status_code)
+
+        await asyncio.gather(*(loop() for _ in range(8)))
+    assert set(codes) == {429}
+    assert len(codes) <= 8 * (2 / QUEUE_FULL_PAUSE + 1), len(codes)
 
 
 async def test_max_queued_defaults_to_the_per_day_limit_and_can_be_patched(api_stack: Stack) -> None:

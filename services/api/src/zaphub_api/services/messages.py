@@ -1,6 +1,7 @@
 """The send use case: a tenant's message checked (content size, media URL against the egress policy)
 and queued with its outbox row."""
 
+import asyncio
 import functools
 import json
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from zaphub_api.accepts import AcceptQueue
-from zaphub_api.domain_errors import InvalidField, PayloadTooLarge
+from zaphub_api.domain_errors import InvalidField, PayloadTooLarge, SendQueueFull
 from zaphub_api.store.messages import Accepted, NewMessage
 from zaphub_api.store.sessions import SessionStore
 from zaphub_runtime.egress import EgressPolicy, EgressRefused
@@ -22,6 +23,9 @@ def field_of(exc: ValidationError) -> tuple[str, str]:
     first = exc.errors()[0]
     path = [str(p) for p in first["loc"] if not isinstance(p, int)]
     return ".".join(path[1:] if len(path) > 1 else path) or "body", first["msg"]
+
+
+QUEUE_FULL_PAUSE = 1.0  # seconds before a send refused for a full queue is answered
 
 
 @functools.cache
@@ -65,6 +69,13 @@ class Sender:
                 f"the message is {size} bytes and the bus carries at most {self.max_content_bytes}:"
                 " send media this large by url",
             )
-        return await self.accepts.accept(
-            NewMessage(self.tenant_id, session_id, data.to, content, idempotency_key)
-        )
+        try:
+            return await self.accepts.accept(
+                NewMessage(self.tenant_id, session_id, data.to, content, idempotency_key)
+            )
+        except SendQueueFull:
+            # A client that ignores Retry-After and retries in a tight loop would spend the API's CPU
+            # on refusals, every tenant's accepts with it: each refusal holds its connection a while,
+            # which costs a sleeping coroutine instead (one refusal a second per connection).
+            await asyncio.sleep(QUEUE_FULL_PAUSE)
+            raise
