@@ -144,6 +144,9 @@ async def pipeline_figures(quick: bool) -> dict[str, float]:
         fair = await fairness(stack, seconds)
         figures |= {
             "fairness_alone_p99_ms": fair.alone_p99_ms,
+            "fairness_alone_p99_ms_drift": fair.alone_drift,
+            "fairness_burst_p99_ms": fair.burst_p99_ms,
+            "fairness_queue_full_after_s": fair.queue_full_after_s,
             "fairness_flooded_p99_ms": fair.flooded_p99_ms,
             "fairness_noisy_accepted": fair.noisy_accepted,
             "fairness_noisy_refused": fair.noisy_refused,

@@ -40,6 +40,7 @@ RATIOS: dict[str, tuple[str, str]] = {
     "ratelimit_ratio_to_nats_rr": ("ratelimit_decisions_per_s", "nats_rr_baseline_per_s"),
     "inbound_ratio_to_baseline": ("inbound_msgs_per_s", "jetstream_baseline_msgs_per_s"),
     "fairness_p99_ratio": ("fairness_flooded_p99_ms", "fairness_alone_p99_ms"),
+    "fairness_burst_p99_ratio": ("fairness_burst_p99_ms", "fairness_alone_p99_ms"),
     "cluster_e2e_ratio_to_single": ("cluster_e2e_msgs_per_s", "e2e_msgs_per_s"),
 }
 
@@ -141,6 +142,10 @@ README_ROWS: list[tuple[str, str]] = [
     (
         "fairness_p99_ratio",
         "tenant B's accept → sent p99 while tenant A floods (queue full, webhooks black-holed), over alone",
+    ),
+    (
+        "fairness_burst_p99_ratio",
+        "the same p99 in the flood's first 4 s, while A's allowed burst (600 sends) is sent, over alone",
     ),
     ("cluster_e2e_ratio_to_single", "accept → sent on a 3-node NATS cluster (R3) over the single node"),
 ]

@@ -35,6 +35,17 @@ def test_breaker_opens_after_failures_in_a_row_then_lets_one_probe_through() -> 
     assert breaker.wait(20.0) == 0.0 and breaker.wait(20.0) == 0.0
 
 
+def test_while_the_probe_runs_the_others_wait_as_long_as_it_may_take() -> None:
+    """Asked again every second, thousands of deliveries behind one probe were thousands of looks a
+    second; they wait for the probe's deadline instead. Asking (`probe=False`) never takes the turn."""
+    breaker = Breaker(threshold=1, cooldown=5.0, probe_timeout=10.0)
+    breaker.record(ok=False, now=0.0)
+    assert breaker.wait(5.0, probe=False) == 0.0 and not breaker.probing
+    assert breaker.wait(5.0) == 0.0 and breaker.probing
+    assert breaker.wait(6.0) == pytest.approx(9.0)
+    assert breaker.wait(14.5) == pytest.approx(1.0)  # at least a second, however close the deadline
+
+
 def test_directory_opens_sealed_secrets_keeps_plain_ones_and_skips_what_does_not_open(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -103,6 +103,15 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
         )
         life.on_close(bus.close, "bus close")  # the last step: its drain flushes what is still in flight
         await bus.ensure_streams()
+        # The webhook worker's own connection: its fetched batches (each delivery carries its event) and
+        # its publishes do not queue on the socket ahead of the send path's replies.
+        hooks_bus = await Bus.connect(
+            settings.nats_url,
+            name=f"dispatcher/{instance}/webhooks",
+            source=f"/zaphub/dispatcher/{instance}",
+            replicas=settings.stream_replicas,
+        )
+        life.on_close(hooks_bus.close, "webhook bus close")
         metrics_server = start_metrics_server(settings.metrics_port)
         if metrics_server is not None:
             life.on_close(metrics_server.close, "metrics server close")
@@ -124,9 +133,10 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
             settings.webhook_tenant_concurrency,
             settings.webhook_breaker_failures,
             settings.webhook_breaker_cooldown,
+            post_timeout=settings.webhook_timeout,
         )
         webhook_sender = WebhookSender(
-            bus,
+            hooks_bus,
             webhooks,
             egress_poster(egress, settings.webhook_timeout),
             webhook_policy,
@@ -161,7 +171,7 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
         life.on_close(lambda: send_lanes.drain(timeout=10), "send lanes drain")
 
         # Consumer loops start once everything they hand messages to is open; they end when `stop` is set.
-        webhook_events = WebhookEventsFilter(bus, webhooks)
+        webhook_events = WebhookEventsFilter(hooks_bus, webhooks)
         life.spawn(metrics.poll_consumer_lag(bus.js, life.stop), "consumer-lag")
         life.spawn(
             run_pull_consumer(
@@ -194,20 +204,26 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
         life.spawn(webhook_events.follow(life.stop), "webhook-events-filter")
         life.spawn(
             run_pull_consumer(
-                bus,
+                hooks_bus,
                 streams.WEBHOOK_EVENTS_CONSUMER,
-                WebhookFanout(bus, webhooks).handle_batch,
+                WebhookFanout(
+                    hooks_bus, webhooks, lambda t, w: webhook_sender.wait_now(t, w, probe=False)
+                ).handle_batch,
                 life.stop,
                 ensure=webhook_events.ensure,
             ),
             "webhook-fanout",
         )
         life.spawn(
-            run_pull_consumer(bus, streams.WEBHOOK_DELIVERY_CONSUMER, webhook_sender.handle_batch, life.stop),
+            run_pull_consumer(
+                hooks_bus, streams.WEBHOOK_DELIVERY_CONSUMER, webhook_sender.handle_batch, life.stop
+            ),
             "webhook-deliveries",
         )
         life.spawn(
-            run_pull_consumer(bus, streams.WEBHOOK_RETRY_CONSUMER, webhook_sender.handle_batch, life.stop),
+            run_pull_consumer(
+                hooks_bus, streams.WEBHOOK_RETRY_CONSUMER, webhook_sender.handle_batch, life.stop
+            ),
             "webhook-retries",
         )
         log.info("dispatcher running", extra={"fields": {"instance": instance}})

@@ -34,6 +34,7 @@ from zaphub_contracts.webhooks import (
 )
 from zaphub_dispatcher import metrics
 from zaphub_dispatcher.backoff import RetryPolicy
+from zaphub_dispatcher.webhook_pacing import Pacer
 from zaphub_dispatcher.webhook_signing import SIGNATURE_HEADER, sign
 from zaphub_runtime.bus import Bus
 from zaphub_runtime.consumer import decode_or_dead_letter, parse_body
@@ -123,12 +124,23 @@ class WebhookDirectory:
             await self._mirror.stop()
 
 
-class WebhookFanout:
-    """Turns each event on `ZAPHUB_EVT` into one queued delivery per matching active webhook."""
+# Says how long a new delivery to (tenant, webhook) would wait before its POST (0: none).
+WaitNow = Callable[[UUID, UUID], float]
 
-    def __init__(self, bus: Bus, directory: WebhookDirectory) -> None:
+
+class WebhookFanout:
+    """Turns each event on `ZAPHUB_EVT` into one queued delivery per matching active webhook.
+
+    A delivery that would only wait (its tenant's POSTs fill its slots on this replica, or its
+    endpoint's breaker is open) is queued straight on the retry subject with its wait: moved there by
+    the sender, it cost two more JetStream writes and a delivery, the bulk of what a tenant with
+    black-holed endpoints made every other tenant pay.
+    """
+
+    def __init__(self, bus: Bus, directory: WebhookDirectory, wait_now: WaitNow | None = None) -> None:
         self._bus = bus
         self._directory = directory
+        self._wait_now = wait_now
 
     async def handle_batch(self, msgs: list[Msg]) -> None:
         for msg in msgs:
@@ -172,17 +184,29 @@ class WebhookFanout:
         try:
             # At once, not one after the other: a tenant's ten webhooks must not hold up the next
             # tenant's event behind ten round trips.
-            await asyncio.gather(*(enqueue(self._bus, d) for d in deliveries))
+            await asyncio.gather(*(enqueue(self._bus, self._deferred(d)) for d in deliveries))
         except Exception:
             log.warning("could not queue webhook deliveries; will retry", exc_info=True)
             await msg.nak(delay=1.0)
             return
         await msg.ack()
 
+    def _deferred(self, delivery: WebhookDelivery) -> WebhookDelivery:
+        wait = self._wait_now(delivery.tenant_id, delivery.webhook_id) if self._wait_now else 0.0
+        if not wait:
+            return delivery
+        # Its id stays that of the delivery: a repeated fan-out of the event is dropped by JetStream
+        # whichever subject either copy went to.
+        return delivery.model_copy(update={"not_before": datetime.now(UTC) + timedelta(seconds=wait)})
+
 
 async def enqueue(bus: Bus, delivery: WebhookDelivery) -> None:
-    """Queue a delivery; a repeat of the same enqueue is dropped by JetStream."""
-    subject = subjects.webhook_delivery(delivery.tenant_id, delivery.webhook_id)
+    """Queue a delivery (on the retry subject when it has a `not_before`: it waits there); a repeat of
+    the same enqueue is dropped by JetStream."""
+    if delivery.not_before is not None:
+        subject = subjects.webhook_retry(delivery.tenant_id, delivery.webhook_id)
+    else:
+        subject = subjects.webhook_delivery(delivery.tenant_id, delivery.webhook_id)
     await bus.publish(subject, delivery, delivery.msg_id)
 
 
@@ -221,24 +245,32 @@ def egress_poster(client: EgressClient, deadline: float, read_bytes: int = 4096)
 class Breaker:
     """One endpoint's circuit breaker: after `threshold` failures in a row it opens for `cooldown`
     seconds (deliveries wait without being attempted), then lets one probe through (half-open): a
-    success closes it, a failure opens it again."""
+    success closes it, a failure opens it again. While the probe runs, the others wait as long as it may
+    take (`probe_timeout`): asked again every second, thousands of waiting deliveries cost thousands of
+    looks a second."""
 
-    def __init__(self, threshold: int, cooldown: float) -> None:
+    def __init__(self, threshold: int, cooldown: float, probe_timeout: float = 1.0) -> None:
         self._threshold = threshold
         self._cooldown = cooldown
+        self._probe_timeout = probe_timeout
         self.failures = 0
         self.open_until = 0.0
         self.probing = False
+        self._probe_until = 0.0
 
-    def wait(self, now: float) -> float:
-        """Seconds to wait before an attempt may start (0: go)."""
+    def wait(self, now: float, probe: bool = True) -> float:
+        """Seconds to wait before an attempt may start (0: go); `probe=False` only asks, so a 0 in the
+        half-open state does not take the probe's turn."""
         if self.failures < self._threshold:
             return 0.0
         if now < self.open_until:
             return self.open_until - now
         if self.probing:
-            return 1.0
+            return max(1.0, self._probe_until - now)
+        if not probe:
+            return 0.0
         self.probing = True
+        self._probe_until = now + self._probe_timeout
         return 0.0
 
     def record(self, ok: bool, now: float) -> None:
@@ -262,6 +294,7 @@ class Fairness:
     breaker_failures: int = 5
     breaker_cooldown: float = 30.0
     max_wait: float = 3600.0  # longest NAK delay of a waiting delivery; it is looked at again then
+    post_timeout: float = 10.0  # one POST's deadline: how long a breaker's probe may take
 
 
 class WebhookSender:
@@ -291,6 +324,7 @@ class WebhookSender:
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight: dict[UUID, int] = {}
         self._breakers: dict[UUID, Breaker] = {}
+        self._pacer = Pacer(self._fair.tenant_concurrency, self._fair.max_wait)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle_batch(self, msgs: list[Msg]) -> None:
@@ -307,7 +341,9 @@ class WebhookSender:
                 continue
             await self._slots.acquire()
             self._in_flight[delivery.tenant_id] = self._in_flight.get(delivery.tenant_id, 0) + 1
-            task = asyncio.create_task(self._run(msg, delivery, fetched))
+            started = time.monotonic()
+            self._pacer.began(delivery.tenant_id, started)
+            task = asyncio.create_task(self._run(msg, delivery, fetched, started))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -319,7 +355,7 @@ class WebhookSender:
         breaker = self._breakers.get(webhook_id)
         if breaker is None:
             breaker = self._breakers[webhook_id] = Breaker(
-                self._fair.breaker_failures, self._fair.breaker_cooldown
+                self._fair.breaker_failures, self._fair.breaker_cooldown, self._fair.post_timeout
             )
         return breaker
 
@@ -337,15 +373,20 @@ class WebhookSender:
         if delivery.not_before is not None and delivery.not_before > now:
             await self._wait(msg, delivery, (delivery.not_before - now).total_seconds())
             return False
-        if self._in_flight.get(delivery.tenant_id, 0) >= self._fair.tenant_concurrency:
-            # Spread out: a tenant's backlog looked at again all at once would cost every tenant CPU.
-            wait = 1.0 + random.random() * 2.0
-        else:
-            wait = self._breaker(webhook.id).wait(time.monotonic())  # may start the half-open probe
-        if wait:
+        if wait := self.wait_now(delivery.tenant_id, webhook.id):
             await self._wait(msg, delivery, wait)
             return False
         return True
+
+    def wait_now(self, tenant_id: UUID, webhook_id: UUID, probe: bool = True) -> float:
+        """Seconds a delivery to this webhook would wait if it came now (0: it may be POSTed);
+        `probe=False` asks without taking the breaker's half-open probe."""
+        if self._in_flight.get(tenant_id, 0) >= self._fair.tenant_concurrency:
+            # Its turn comes as fast as its slots free, not sooner (see webhook_pacing.py).
+            return self._pacer.wait(tenant_id, time.monotonic())
+        # Spread out: an endpoint's backlog waking at once at the end of its cool-down would cost every
+        # tenant CPU.
+        return self._breaker(webhook_id).wait(time.monotonic(), probe) * random.uniform(1.0, 1.1)
 
     async def _wait(self, msg: Msg, delivery: WebhookDelivery, seconds: float) -> None:
         """Hold the delivery for `seconds` without an attempt: NAK'd on the retry consumer, or moved
@@ -365,7 +406,7 @@ class WebhookSender:
         )
         await msg.ack()
 
-    async def _run(self, msg: Msg, delivery: WebhookDelivery, fetched: float) -> None:
+    async def _run(self, msg: Msg, delivery: WebhookDelivery, fetched: float, started: float) -> None:
         try:
             with consumer_span(tracer, msg.subject, msg.headers, {"zaphub.consumer": "webhook-deliveries"}):
                 await self.process(msg, delivery, fetched)
@@ -375,6 +416,7 @@ class WebhookSender:
             with contextlib.suppress(Exception):
                 await msg.nak(delay=self._policy.base_delay)
         finally:
+            self._pacer.finished(delivery.tenant_id, started, time.monotonic())
             self._in_flight[delivery.tenant_id] -= 1
             if not self._in_flight[delivery.tenant_id]:
                 del self._in_flight[delivery.tenant_id]
