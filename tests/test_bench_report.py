@@ -107,13 +107,23 @@ def test_two_runs_agree_when_each_ratio_is_within_its_noise() -> None:
     """The difference is taken over the two runs' mean; fairness, a ratio of p99s, has a wider band."""
     first = {"e2e_ratio_to_baseline": 0.10, "fairness_p99_ratio": 1.5, "ratelimit_ratio_to_nats_rr": 0.30}
     second = {"e2e_ratio_to_baseline": 0.11, "fairness_p99_ratio": 1.9, "ratelimit_ratio_to_nats_rr": 0.45}
-    rows = {key: (d, ok) for key, _, _, d, ok in compare.compare(first, second)}
+    rows = {r.key: (r.difference, r.agrees) for r in compare.compare(first, second)}
     assert rows["e2e_ratio_to_baseline"] == (pytest.approx(0.0952, abs=1e-3), True)
     assert rows["fairness_p99_ratio"] == (pytest.approx(0.2353, abs=1e-3), True)
     assert rows["ratelimit_ratio_to_nats_rr"] == (pytest.approx(0.4), False)
-    assert "| `ratelimit_ratio_to_nats_rr` | 0.3 | 0.45 | 40% | ±20% | no |" in compare.markdown(
+    assert "| `ratelimit_ratio_to_nats_rr` | 0.3 | 0.45 | 40% | ±20% | 0% | no |" in compare.markdown(
         compare.compare(first, second)
     )
+
+
+def test_a_run_that_measured_its_machine_move_widens_the_band_to_that_drift() -> None:
+    """A baseline that moved 45 % between its two halves in one run: the ratio it divides cannot be
+    expected to repeat closer, so a 40 % difference is within that run's own noise, and says so."""
+    first = {"ratelimit_ratio_to_nats_rr": 0.30, "nats_rr_baseline_per_s_drift": 0.45}
+    second = {"ratelimit_ratio_to_nats_rr": 0.45, "nats_rr_baseline_per_s_drift": 0.05}
+    (row,) = compare.compare(first, second)
+    assert row.drift == pytest.approx(0.45) and row.agrees and not row.within_fixed
+    assert "| 40% | ±20% | 45% | within its drift |" in compare.markdown([row])
 
 
 def test_a_bracketed_baseline_is_the_mean_of_its_two_measurements_with_their_spread() -> None:
