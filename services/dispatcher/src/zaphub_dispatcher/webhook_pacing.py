@@ -13,8 +13,10 @@ from uuid import UUID
 
 __all__ = ["Pacer"]
 
-# What a POST is assumed to take before any of the tenant's has finished.
-FIRST_GUESS = 0.5
+# What a POST is assumed to take before any of the tenant's has finished: a quick endpoint's, since a
+# guess too long would space a healthy tenant's first burst out for seconds, and a slow endpoint shows
+# itself soon enough by the age of its oldest POST.
+FIRST_GUESS = 0.05
 WEIGHT = 0.2  # of the newest POST in the moving average of durations
 FORGET_AFTER = 60.0  # seconds after its last re-look that an idle tenant's state is dropped
 
