@@ -26,20 +26,14 @@ QUEUE_FULL = "send-queue-full"  # the problem type of A's refusals once its queu
 
 @dataclass
 class Fairness:
-    alone_p99_ms: float  # mean of two probes before the flood
-    alone_drift: float  # their spread over their mean: this run's own noise
+    alone_p99_ms: tuple[float, float]  # two probes in a row before the flood
     burst_p99_ms: float  # B's p99 while A's allowed burst is being sent
     queue_full_after_s: float  # seconds from the flood's start to A's first queue-full refusal
-    flooded_p99_ms: float  # mean of two probes once A's queue is full
-    flooded_drift: float
+    flooded_p99_ms: tuple[float, float]  # two probes in a row once A's queue is full
     noisy_accepted: int  # A's 202s during the flood
     noisy_refused: int  # A's other answers (429 once its queue is full)
     held_connections: int  # connections A's webhooks held open at the black hole
     noisy_unanswered: int  # A's requests the API never answered (their connections given up)
-
-    @property
-    def p99_ratio(self) -> float:
-        return self.flooded_p99_ms / self.alone_p99_ms if self.alone_p99_ms > 0 else 0.0
 
 
 async def fairness(stack: Stack, seconds: float, connections: int = 32) -> Fairness:
@@ -47,9 +41,7 @@ async def fairness(stack: Stack, seconds: float, connections: int = 32) -> Fairn
     noisy = await tenant_with_sessions(
         stack, 8, name="noisy", rate_limits={"per_minute": 600, "per_hour": 36000}, max_queued=200
     )
-    _, first = await latency_at_rate(stack, QUIET_RATE, seconds, tenant=quiet)
-    _, second = await latency_at_rate(stack, QUIET_RATE, seconds, tenant=quiet)
-    alone = (first + second) / 2
+    alone = [(await latency_at_rate(stack, QUIET_RATE, seconds, tenant=quiet))[1] for _ in range(2)]
     async with BlackHole() as hole:
         for n in range(4):
             await add_webhook(stack, noisy[0], hole.url(str(n)), ["*"])
@@ -58,17 +50,13 @@ async def fairness(stack: Stack, seconds: float, connections: int = 32) -> Fairn
         flood = asyncio.create_task(load(stack, [noisy] * 2, 2 * seconds + BURST_PROBE + 20, connections))
         _, burst_p99 = await latency_at_rate(stack, QUIET_RATE, BURST_PROBE, tenant=quiet)
         full_after = await _until_queue_full(stack, noisy) - began
-        _, flooded_first = await latency_at_rate(stack, QUIET_RATE, seconds, tenant=quiet)
-        _, flooded_second = await latency_at_rate(stack, QUIET_RATE, seconds, tenant=quiet)
-        flooded = (flooded_first + flooded_second) / 2
+        flooded = [(await latency_at_rate(stack, QUIET_RATE, seconds, tenant=quiet))[1] for _ in range(2)]
         results = await flood
         return Fairness(
-            alone_p99_ms=alone,
-            alone_drift=abs(first - second) / alone if alone else 0.0,
+            alone_p99_ms=(alone[0], alone[1]),
             burst_p99_ms=burst_p99,
             queue_full_after_s=full_after,
-            flooded_p99_ms=flooded,
-            flooded_drift=abs(flooded_first - flooded_second) / flooded if flooded else 0.0,
+            flooded_p99_ms=(flooded[0], flooded[1]),
             noisy_accepted=int(sum(r["requests"] for r in results)),
             noisy_refused=int(sum(r["errors"] for r in results)),
             held_connections=hole.connections,

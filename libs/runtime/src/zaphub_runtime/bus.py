@@ -71,6 +71,7 @@ class Bus:
     js: JetStreamContext
     source: str  # CloudEvents source of this process, e.g. /zaphub/dispatcher/host-123
     replicas: int = 1  # JetStream replicas of the streams and buckets this process creates (3 in a cluster)
+    url: str = ""  # the servers it connected to, for `connect_another`
 
     @classmethod
     async def connect(cls, url: str, name: str, source: str, replicas: int = 1) -> "Bus":
@@ -82,7 +83,12 @@ class Bus:
             connect_timeout=5,
             allow_reconnect=True,
         )
-        return cls(nc=nc, js=nc.jetstream(timeout=10), source=source, replicas=replicas)
+        return cls(nc=nc, js=nc.jetstream(timeout=10), source=source, replicas=replicas, url=url)
+
+    async def connect_another(self, name: str) -> "Bus":
+        """A second connection of this process (same servers, source and replicas): a worker whose
+        traffic must not queue on the same socket as another's."""
+        return await Bus.connect(self.url, name, self.source, self.replicas)
 
     async def ensure_streams(self) -> None:
         """Create or update every v1 stream; safe to run from every replica at start."""

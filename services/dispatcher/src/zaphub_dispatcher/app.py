@@ -105,12 +105,7 @@ async def run(settings: DispatcherSettings, stop: asyncio.Event) -> None:
         await bus.ensure_streams()
         # The webhook worker's own connection: its fetched batches (each delivery carries its event) and
         # its publishes do not queue on the socket ahead of the send path's replies.
-        hooks_bus = await Bus.connect(
-            settings.nats_url,
-            name=f"dispatcher/{instance}/webhooks",
-            source=f"/zaphub/dispatcher/{instance}",
-            replicas=settings.stream_replicas,
-        )
+        hooks_bus = await bus.connect_another(f"dispatcher/{instance}/webhooks")
         life.on_close(hooks_bus.close, "webhook bus close")
         metrics_server = start_metrics_server(settings.metrics_port)
         if metrics_server is not None:

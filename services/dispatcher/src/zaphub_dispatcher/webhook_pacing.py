@@ -29,14 +29,20 @@ class _Tenant:
 
 
 class Pacer:
-    """Per tenant, re-looks handed out one after the other, `duration / slots` apart: the time one of the
-    tenant's `slots` takes to free. The duration is the moving average of its POSTs, or the age of its
-    oldest POST in flight when that is longer (a black hole is known before its first POST times out)."""
+    """Per tenant: its POSTs in flight on this replica, and the re-looks of its waiting deliveries,
+    handed out one after the other, `duration / slots` apart: the time one of the tenant's `slots` takes
+    to free. The duration is the moving average of its POSTs, or the age of its oldest POST in flight
+    when that is longer (a black hole is known before its first POST times out)."""
 
     def __init__(self, slots: int, longest: float = 3600.0) -> None:
         self._slots = max(slots, 1)
         self._longest = longest
         self._tenants: dict[UUID, _Tenant] = {}
+
+    def in_flight(self, tenant: UUID) -> int:
+        """The tenant's POSTs in flight on this replica: what its cap is checked against."""
+        state = self._tenants.get(tenant)
+        return len(state.started) if state is not None else 0
 
     def began(self, tenant: UUID, now: float) -> None:
         self._tenants.setdefault(tenant, _Tenant()).started.append(now)

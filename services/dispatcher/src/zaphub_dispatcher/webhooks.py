@@ -322,7 +322,6 @@ class WebhookSender:
         self._policy = policy
         self._fair = fairness or Fairness()
         self._slots = asyncio.Semaphore(concurrency)
-        self._in_flight: dict[UUID, int] = {}
         self._breakers: dict[UUID, Breaker] = {}
         self._pacer = Pacer(self._fair.tenant_concurrency, self._fair.max_wait)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -340,7 +339,6 @@ class WebhookSender:
                     await msg.nak(delay=1.0)
                 continue
             await self._slots.acquire()
-            self._in_flight[delivery.tenant_id] = self._in_flight.get(delivery.tenant_id, 0) + 1
             started = time.monotonic()
             self._pacer.began(delivery.tenant_id, started)
             task = asyncio.create_task(self._run(msg, delivery, fetched, started))
@@ -381,7 +379,7 @@ class WebhookSender:
     def wait_now(self, tenant_id: UUID, webhook_id: UUID, probe: bool = True) -> float:
         """Seconds a delivery to this webhook would wait if it came now (0: it may be POSTed);
         `probe=False` asks without taking the breaker's half-open probe."""
-        if self._in_flight.get(tenant_id, 0) >= self._fair.tenant_concurrency:
+        if self._pacer.in_flight(tenant_id) >= self._fair.tenant_concurrency:
             # Its turn comes as fast as its slots free, not sooner (see webhook_pacing.py).
             return self._pacer.wait(tenant_id, time.monotonic())
         # Spread out: an endpoint's backlog waking at once at the end of its cool-down would cost every
@@ -417,9 +415,6 @@ class WebhookSender:
                 await msg.nak(delay=self._policy.base_delay)
         finally:
             self._pacer.finished(delivery.tenant_id, started, time.monotonic())
-            self._in_flight[delivery.tenant_id] -= 1
-            if not self._in_flight[delivery.tenant_id]:
-                del self._in_flight[delivery.tenant_id]
             self._slots.release()
 
     async def process(self, msg: Msg, delivery: WebhookDelivery, fetched: float | None = None) -> None:
