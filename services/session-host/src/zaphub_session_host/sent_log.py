@@ -20,6 +20,10 @@ from zaphub_runtime.codec import encode
 
 RETRY_FOR = 60.0  # seconds: several JetStream leader elections (each takes up to about 10 s)
 RETRY_EVERY = 0.25
+# A put sent while the bucket has no leader gets no answer: waiting out the client's own timeout
+# (10 s) would leave the record unwritten that long after the election ends, long enough for the
+# session's next owner (the lease lost meanwhile) to find no record and hand the message over again.
+ATTEMPT_TIMEOUT = 1.0
 
 
 class SentLog:
@@ -45,7 +49,7 @@ class SentLog:
         deadline = time.monotonic() + RETRY_FOR
         while True:
             try:
-                await self.kv.put(str(handed.message_id), encode(handed))
+                await asyncio.wait_for(self.kv.put(str(handed.message_id), encode(handed)), ATTEMPT_TIMEOUT)
             except (NatsError, TimeoutError):
                 if time.monotonic() > deadline:
                     raise
