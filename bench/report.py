@@ -38,7 +38,7 @@ RATIOS: dict[str, tuple[str, str]] = {
     "e2e_ratio_to_baseline": ("e2e_msgs_per_s", "jetstream_baseline_msgs_per_s"),
     "cpu_ms_per_msg_ratio_to_baseline": ("cpu_ms_per_msg", "jetstream_baseline_cpu_ms_per_msg"),
     "ratelimit_ratio_to_nats_rr": ("ratelimit_decisions_per_s", "nats_rr_baseline_per_s"),
-    "inbound_ratio_to_baseline": ("inbound_msgs_per_s", "jetstream_baseline_msgs_per_s"),
+    "inbound_ratio_to_baseline": ("inbound_msgs_per_s", "inbound_jetstream_baseline_msgs_per_s"),
     "fairness_p99_ratio": ("fairness_flooded_p99_ms", "fairness_alone_p99_ms"),
     "fairness_burst_p99_ratio": ("fairness_burst_p99_ms", "fairness_alone_p99_ms"),
     "cluster_e2e_ratio_to_single": ("cluster_e2e_msgs_per_s", "e2e_msgs_per_s"),

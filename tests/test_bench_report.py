@@ -8,6 +8,7 @@ import pytest
 
 from bench import compare, report
 from bench.__main__ import bracket
+from bench.fairness import median_and_spread, quiet_rate
 
 MEASURED = {
     "http_baseline_rps": 8000.0,
@@ -19,6 +20,7 @@ MEASURED = {
     "nats_rr_baseline_per_s": 20000.0,
     "ratelimit_decisions_per_s": 12000.0,
     "inbound_msgs_per_s": 500.0,
+    "inbound_jetstream_baseline_msgs_per_s": 10000.0,
     "inbound_lost": 0.0,
     "webhook_deliveries_per_s": 900.0,
     "fairness_alone_p99_ms": 20.0,
@@ -134,3 +136,22 @@ def test_a_bracketed_baseline_is_the_mean_of_its_two_measurements_with_their_spr
         "http_baseline_rps_second": 11000.0,
         "http_baseline_rps_drift": 0.2,
     }
+
+
+def test_the_burst_ratio_is_shown_but_not_judged() -> None:
+    """One probe of a transient: its difference is printed, and it does not decide the comparison."""
+    first, second = {"fairness_burst_p99_ratio": 3.0}, {"fairness_burst_p99_ratio": 10.0}
+    (row,) = compare.compare(first, second)
+    assert not row.judged and row.verdict == "report only"
+    assert "| report only |" in compare.markdown([row])
+
+
+def test_a_p99_of_probes_is_their_median_and_the_spread_of_the_middle_ones() -> None:
+    """One probe hit by a stall (900 ms) moves neither the figure nor its noise."""
+    median, spread = median_and_spread([40.0, 50.0, 900.0, 45.0, 55.0])
+    assert median == 50.0 and spread == pytest.approx((55.0 - 45.0) / 50.0)
+
+
+def test_the_quiet_tenant_sends_a_share_of_the_machine_s_rate_and_never_too_few() -> None:
+    assert quiet_rate(400.0) == pytest.approx(80.0)
+    assert quiet_rate(50.0) == 20.0
