@@ -171,6 +171,8 @@ class SessionHost:
 
         after_reply = AfterReply()
         leases = Leases(bus, leases_kv, self.host_id, ttl)
+        sent_log = SentLog(sent_kv)
+        life.on_close(lambda: sent_log.close(timeout), "sent log")  # after the drain, before the bus
         ctx = HostContext(
             host_id=self.host_id,
             source=self.source,
@@ -178,7 +180,7 @@ class SessionHost:
             transport=self.transport,
             auth=saver,
             publisher=publisher,
-            sent_log=SentLog(sent_kv),
+            sent_log=sent_log,
             requests=HostHandlers(after_reply),
             media=media,
             previews=LinkPreviews(preview_http),

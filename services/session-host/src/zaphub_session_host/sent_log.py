@@ -5,10 +5,19 @@ NATS unreachable) is written again until it is, and kept in memory meanwhile: a 
 (the dispatcher's reply was lost, it asks again) is answered as a duplicate instead of handed to
 WhatsApp a second time, by this host from memory, by the next owner of the session from the bucket.
 The session's sends wait meanwhile: none may go out that could not be recorded.
+
+A hand-over and the writing of its record run in a task of their own, which outlives the request that
+started them: a host request is served inside its subscription, and the subscription goes (its task
+cancelled) the moment the session's lease is lost, which a NATS election can cause while the bucket
+is not answering. Cancelled with the request, the record would never be written, and the session's
+next owner would find none and hand the message over again.
 """
 
 import asyncio
+import logging
 import time
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 from uuid import UUID
 
 from nats.errors import Error as NatsError
@@ -17,6 +26,9 @@ from nats.js.kv import KeyValue
 
 from zaphub_contracts.sessions import HandedOver
 from zaphub_runtime.codec import encode
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RETRY_FOR = 60.0  # seconds: several JetStream leader elections (each takes up to about 10 s)
 RETRY_EVERY = 0.25
@@ -30,6 +42,33 @@ class SentLog:
     def __init__(self, kv: KeyValue) -> None:
         self.kv = kv
         self._unwritten: dict[UUID, HandedOver] = {}
+        self._running: set[asyncio.Future[Any]] = set()
+
+    def _keep(self, work: Awaitable[T]) -> "asyncio.Future[T]":
+        task = asyncio.ensure_future(work)
+        self._running.add(task)  # the loop holds tasks weakly
+        task.add_done_callback(self._running.discard)
+        return task
+
+    async def outliving(self, work: Awaitable[T]) -> T:
+        """`work` in a task of its own: a caller cancelled meanwhile leaves it to finish."""
+        return await asyncio.shield(self._keep(work))
+
+    def write(self, handed: HandedOver) -> "asyncio.Future[None]":
+        """Remember the record and start writing it, before this returns; await the result to know it
+        is written (it raises as `record` does). Called right after the hand-over, with no await
+        between the two."""
+        self._unwritten[handed.message_id] = handed
+        return asyncio.shield(self._keep(self.record(handed)))
+
+    async def close(self, timeout: float) -> None:
+        """At shutdown: let the hand-overs and records under way finish, for at most `timeout`."""
+        if self._running:
+            _, left = await asyncio.wait(set(self._running), timeout=timeout)
+            if left:
+                log.error(
+                    "hand-over records left unwritten at shutdown", extra={"fields": {"left": len(left)}}
+                )
 
     async def get(self, message_id: UUID) -> HandedOver | None:
         if (handed := self._unwritten.get(message_id)) is not None:
@@ -52,6 +91,10 @@ class SentLog:
                 await asyncio.wait_for(self.kv.put(str(handed.message_id), encode(handed)), ATTEMPT_TIMEOUT)
             except (NatsError, TimeoutError):
                 if time.monotonic() > deadline:
+                    log.error(
+                        "hand-over record not written",
+                        extra={"fields": {"message_id": str(handed.message_id), "for_s": RETRY_FOR}},
+                    )
                     raise
                 await asyncio.sleep(RETRY_EVERY)
                 continue

@@ -215,14 +215,19 @@ class SessionRunner:
                     if i and time.monotonic() - started > seconds:
                         break  # the rest go in the next run, with tokens granted closer to their turn
                     with each(i):
-                        handed = await self._hand_over(cmd)
+                        # Neither the hand-over nor its record is cancelled with this request.
+                        handed, written = await self.ctx.sent_log.outliving(self._hand_over_logged(cmd))
                         done.append(self._ok(handed))
                     # It went out: if it cannot be recorded, the run ends here, so that a repeat of
                     # it (not recognised as one) is not handed over after later messages.
-                    await self.ctx.sent_log.record(handed)
+                    await written
             except Exception as exc:
                 return done, exc
         return done, None
+
+    async def _hand_over_logged(self, cmd: SendMessage) -> tuple[HandedOver, asyncio.Future[None]]:
+        handed = await self._hand_over(cmd)
+        return handed, self.ctx.sent_log.write(handed)
 
     async def _hand_over(self, cmd: SendMessage) -> HandedOver:
         self.ctx.lease_check(self.session_id)
