@@ -32,7 +32,7 @@ T = TypeVar("T")
 
 RETRY_FOR = 60.0  # seconds: several JetStream leader elections (each takes up to about 10 s)
 RETRY_EVERY = 0.25
-# A put sent while the bucket has no leader gets no answer: waiting out the client's own timeout
+# A put (or get) sent while the bucket has no leader gets no answer: waiting out the client's timeout
 # (10 s) would leave the record unwritten that long after the election ends, long enough for the
 # session's next owner (the lease lost meanwhile) to find no record and hand the message over again.
 ATTEMPT_TIMEOUT = 1.0
@@ -74,7 +74,8 @@ class SentLog:
         if (handed := self._unwritten.get(message_id)) is not None:
             return handed
         try:
-            entry = await self.kv.get(str(message_id))
+            # Short, as the writes are: a run waiting out the client's 10 s holds the session's sends.
+            entry = await asyncio.wait_for(self.kv.get(str(message_id)), ATTEMPT_TIMEOUT)
         except KeyNotFoundError:
             return None
         if not entry.value:
