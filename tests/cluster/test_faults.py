@@ -24,7 +24,7 @@ from cluster.faults import (
     tenants_with_sessions,
 )
 from e2e.client import Tenant, eventually
-from e2e.load import SendLoad, assert_each_handed_over_once
+from e2e.load import DONE, SendLoad, assert_each_handed_over_once
 from nats.aio.client import Client
 
 from bench.ratelimit_oracle import grants_of, overshoot
@@ -38,7 +38,6 @@ RATE = 25.0  # messages a second over all sessions: a few hundred per test
 # Seconds for the backlog to be sent and its statuses projected: the first test of a full suite run
 # drains ~900 messages on 2 busy cores, and once needed more than 120 s after all were on the wire.
 DRAIN = 240.0
-SENT_STATUSES = {"sent", "delivered", "read"}
 
 
 @dataclass
@@ -138,7 +137,7 @@ async def test_rate_limits_stay_exact_through_the_loss_of_the_grant_logs_leader(
     assert len(times) == limits.per_minute
 
     async def sent_ones() -> list[str] | None:
-        sent = [m for m in load.accepted if (await tenant.message(m))["status"] in SENT_STATUSES]
+        sent = [m for m in load.accepted if (await tenant.message(m))["status"] in DONE]
         return sent if len(sent) >= limits.per_minute else None
 
     # A granted send can still be on its way: its host may be waiting out the same election.

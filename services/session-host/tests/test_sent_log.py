@@ -71,7 +71,7 @@ def handed_over() -> HandedOver:
 async def test_a_record_lands_soon_after_a_silent_bucket_answers_again(bucket: SilentBucket) -> None:
     log = SentLog(bucket.kv)
     handed = handed_over()
-    writing = asyncio.create_task(log.record(handed))
+    writing = log.write(handed)
     await asyncio.sleep(1.5)
     assert not writing.done()
     assert await log.get(handed.message_id) == handed  # a repeat is a duplicate, from memory

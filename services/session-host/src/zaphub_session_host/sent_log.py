@@ -56,10 +56,10 @@ class SentLog:
 
     def write(self, handed: HandedOver) -> "asyncio.Future[None]":
         """Remember the record and start writing it, before this returns; await the result to know it
-        is written (it raises as `record` does). Called right after the hand-over, with no await
+        is written (it raises as `_record` does). Called right after the hand-over, with no await
         between the two."""
         self._unwritten[handed.message_id] = handed
-        return asyncio.shield(self._keep(self.record(handed)))
+        return asyncio.shield(self._keep(self._record(handed)))
 
     async def close(self, timeout: float) -> None:
         """At shutdown: let the hand-overs and records under way finish, for at most `timeout`."""
@@ -82,10 +82,9 @@ class SentLog:
             return None
         return HandedOver.model_validate_json(entry.value)
 
-    async def record(self, handed: HandedOver) -> None:
+    async def _record(self, handed: HandedOver) -> None:
         """Write the record; raises when the bucket still cannot take it after `RETRY_FOR` seconds
         (this host goes on answering repeats of the send from memory)."""
-        self._unwritten[handed.message_id] = handed
         deadline = time.monotonic() + RETRY_FOR
         while True:
             try:
