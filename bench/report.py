@@ -38,6 +38,10 @@ RATIOS: dict[str, tuple[str, str]] = {
     "e2e_ratio_to_baseline": ("e2e_msgs_per_s", "jetstream_baseline_msgs_per_s"),
     "cpu_ms_per_msg_ratio_to_baseline": ("cpu_ms_per_msg", "jetstream_baseline_cpu_ms_per_msg"),
     "ratelimit_ratio_to_nats_rr": ("ratelimit_decisions_per_s", "nats_rr_baseline_per_s"),
+    # What bounds the one above: the bus's share (a round trip with an append, over a bare one) and the
+    # ratelimiter's own (its decisions over round trips with an append).
+    "ratelimit_io_ratio_to_nats_rr": ("ratelimit_io_baseline_per_s", "nats_rr_baseline_per_s"),
+    "ratelimit_ratio_to_io_baseline": ("ratelimit_decisions_per_s", "ratelimit_io_baseline_per_s"),
     "inbound_ratio_to_baseline": ("inbound_msgs_per_s", "inbound_jetstream_baseline_msgs_per_s"),
     "fairness_p99_ratio": ("fairness_flooded_p99_ms", "fairness_alone_p99_ms"),
     "fairness_burst_p99_ratio": ("fairness_burst_p99_ms", "fairness_alone_p99_ms"),
@@ -134,6 +138,14 @@ README_ROWS: list[tuple[str, str]] = [
     (
         "ratelimit_ratio_to_nats_rr",
         "rate-limit decisions (2 replicas) over raw NATS request/reply (2 responders)",
+    ),
+    (
+        "ratelimit_io_ratio_to_nats_rr",
+        "the bound on that: request/reply with one JetStream append per request (a decision's I/O)",
+    ),
+    (
+        "ratelimit_ratio_to_io_baseline",
+        "rate-limit decisions over that request/reply with an append (the ratelimiter's own share)",
     ),
     (
         "inbound_ratio_to_baseline",
