@@ -15,9 +15,11 @@ from nats.aio.subscription import Subscription
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
+from zaphub_contracts.failures import FailureReason, is_transient
 from zaphub_contracts.sessions import HandedOver
 from zaphub_runtime.bus import Bus
-from zaphub_session_host.sent_log import ATTEMPT_TIMEOUT, RETRY_EVERY, SentLog
+from zaphub_session_host.handlers import failure
+from zaphub_session_host.sent_log import ATTEMPT_TIMEOUT, RETRY_EVERY, SentLog, SentLogUnavailable
 
 
 @dataclass
@@ -104,3 +106,22 @@ async def test_a_record_is_written_after_the_request_waiting_for_it_is_cancelled
         assert time.monotonic() < deadline, "the record of a cancelled request was never written"
         await asyncio.sleep(0.1)
     await log.close(1.0)
+
+
+async def test_a_lookup_the_bucket_does_not_answer_is_a_named_transient_failure(nats_url: str) -> None:
+    """Not an unexpected error with a traceback: the send waits and is asked for again. (A deleted
+    stream answers a lookup "not found", so silence here is a JetStream API nobody answers.)"""
+    bus = await Bus.connect(nats_url, name="test-sent-log-lookup", source="/test")
+    silent = await bus.nc.subscribe("$SILENT.API.>")
+    name = f"sent_{uuid.uuid4().hex[:8]}"
+    kv = KeyValue(name, f"KV_{name}", f"$KV.{name}.", bus.nc.jetstream(prefix="$SILENT.API"), direct=False)
+    log = SentLog(kv)
+    began = time.monotonic()
+    with pytest.raises(SentLogUnavailable) as raised:
+        await log.get(uuid.uuid4())
+    assert time.monotonic() - began < ATTEMPT_TIMEOUT + 1.0
+    error = failure(raised.value)
+    assert error.reason == FailureReason.TIMEOUT and is_transient(error.reason)
+    assert "sent log" in error.detail
+    await silent.unsubscribe()
+    await bus.nc.close()

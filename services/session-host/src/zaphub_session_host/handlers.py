@@ -68,6 +68,7 @@ from zaphub_runtime.telemetry import extract_context
 from zaphub_session_host import metrics
 from zaphub_session_host.auth_store import AuthSaver
 from zaphub_session_host.leases import LeaseUnconfirmed
+from zaphub_session_host.sent_log import SentLogUnavailable
 from zaphub_session_host.sessions import SessionRunner, Sessions
 from zaphub_session_host.transport.base import (
     AlreadyPaired,
@@ -131,6 +132,9 @@ def failure(exc: Exception) -> HostError:
             reason = FailureReason.INVALID_PAYLOAD
         case TransportError():
             reason = FailureReason.TRANSPORT_ERROR
+        case SentLogUnavailable():
+            log.warning("sent log unavailable", extra={"fields": {"error": str(exc)}})
+            reason = FailureReason.TIMEOUT  # transient: the bucket answers again after its election
         case _:
             log.exception("unexpected error in a host op", exc_info=exc)
             reason = FailureReason.TRANSPORT_ERROR

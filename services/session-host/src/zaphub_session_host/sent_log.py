@@ -38,6 +38,11 @@ RETRY_EVERY = 0.25
 ATTEMPT_TIMEOUT = 1.0
 
 
+class SentLogUnavailable(Exception):
+    """The bucket did not answer in time: a lookup that cannot say whether a message went out, or a
+    record still unwritten after `RETRY_FOR`. Transient: the dispatcher asks again later."""
+
+
 class SentLog:
     def __init__(self, kv: KeyValue) -> None:
         self.kv = kv
@@ -78,24 +83,26 @@ class SentLog:
             entry = await asyncio.wait_for(self.kv.get(str(message_id)), ATTEMPT_TIMEOUT)
         except KeyNotFoundError:
             return None
+        except (NatsError, TimeoutError) as exc:
+            raise SentLogUnavailable(f"the sent log did not answer a lookup: {exc!r}") from exc
         if not entry.value:
             return None
         return HandedOver.model_validate_json(entry.value)
 
     async def _record(self, handed: HandedOver) -> None:
-        """Write the record; raises when the bucket still cannot take it after `RETRY_FOR` seconds
-        (this host goes on answering repeats of the send from memory)."""
+        """Write the record; raises SentLogUnavailable when the bucket still cannot take it after
+        `RETRY_FOR` seconds (this host goes on answering repeats of the send from memory)."""
         deadline = time.monotonic() + RETRY_FOR
         while True:
             try:
                 await asyncio.wait_for(self.kv.put(str(handed.message_id), encode(handed)), ATTEMPT_TIMEOUT)
-            except (NatsError, TimeoutError):
+            except (NatsError, TimeoutError) as exc:
                 if time.monotonic() > deadline:
                     log.error(
                         "hand-over record not written",
                         extra={"fields": {"message_id": str(handed.message_id), "for_s": RETRY_FOR}},
                     )
-                    raise
+                    raise SentLogUnavailable(f"the sent log did not take a record: {exc!r}") from exc
                 await asyncio.sleep(RETRY_EVERY)
                 continue
             self._unwritten.pop(handed.message_id, None)
